@@ -1,0 +1,258 @@
+//! Command line and environment: one validated `Settings` passed down explicitly; no globals.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/latchkey.db";
+
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about = "API keys that are also OAuth 2.0 clients")]
+pub struct Cli {
+    /// sqlite://PATH (created on demand) or postgres://USER@HOST/DB.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+    /// Folder holding master.key, which seals signing private keys at rest.
+    /// LATCHKEY_MASTER_KEY (base64, 32 bytes) overrides the file so several nodes can share one.
+    #[arg(long, env = "LATCHKEY_KEYS_DIR", default_value = "keys", global = true)]
+    pub keys_dir: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, env = "LATCHKEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve the API (bootstraps org `default` on an empty database).
+    Serve(ServeArgs),
+    /// Run pending database migrations and exit.
+    Migrate,
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// API keys of an organization.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LATCHKEY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Issuer URL (`iss` of tokens, base of discovery URLs). Default: http://<listen address>.
+    #[arg(long, env = "LATCHKEY_ISSUER")]
+    pub issuer: Option<String>,
+    /// Audience (`aud`) of access tokens. Default: the issuer.
+    #[arg(long, env = "LATCHKEY_AUDIENCE")]
+    pub audience: Option<String>,
+    /// Access-token lifetime, e.g. 600s, 10m, 1h.
+    #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = "600s", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+    /// Peers whose X-Forwarded-For / Forwarded headers are believed (repeat, or comma-separate).
+    #[arg(long = "trusted-proxy", env = "LATCHKEY_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Database connections in the pool.
+    #[arg(long, env = "LATCHKEY_DB_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub db_pool_size: u32,
+    /// HTTP worker threads. Default: one per CPU.
+    #[arg(long, env = "LATCHKEY_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization (not yet bootstrapped).
+    Create {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Provision the org's signing key and first admin key (`*:*`); prints the secret once.
+    Bootstrap {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List organizations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; prints its secret once.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// ACTION:FILTER, e.g. read:projects/** (repeat for several).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Allowed client network, e.g. 10.0.0.0/8 (repeat; none = allow all).
+        #[arg(long = "cidr")]
+        cidrs: Vec<String>,
+        /// RFC 3339 expiry, e.g. 2030-01-01T00:00:00Z.
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// Validate and show warnings without creating.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys, newest first.
+    List {
+        #[arg(long)]
+        org: String,
+        /// active (default), expired, revoked or all.
+        #[arg(long)]
+        status: Option<String>,
+        /// Case-insensitive substring of the name.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        limit: Option<String>,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one key.
+    Show {
+        #[arg(long)]
+        org: String,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a key; scope and CIDR changes apply to the very next request.
+    Update {
+        #[arg(long)]
+        org: String,
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Replaces all scopes (repeat for several).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Replaces the allow-list (repeat for several).
+        #[arg(long = "cidr", conflicts_with = "allow_all_ips")]
+        cidrs: Vec<String>,
+        /// Remove the allow-list (allow every address).
+        #[arg(long)]
+        allow_all_ips: bool,
+        #[arg(long, conflicts_with = "no_expiry")]
+        expires_at: Option<String>,
+        /// Remove the expiry.
+        #[arg(long)]
+        no_expiry: bool,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key, permanently.
+    Revoke {
+        #[arg(long)]
+        org: String,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub keys_dir: PathBuf,
+    /// Base64 master key from the environment; `None` = use `keys_dir/master.key`.
+    pub master_key: Option<String>,
+    /// `None` = derived from the bound address.
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub token_ttl: Duration,
+    pub trusted_proxies: Vec<IpNet>,
+    pub db_pool_size: u32,
+    pub workers: Option<usize>,
+}
+
+impl Settings {
+    pub fn from_cli(cli: &Cli, serve: &ServeArgs) -> Self {
+        Settings {
+            listen: serve.listen,
+            database_url: cli.database_url.clone(),
+            keys_dir: cli.keys_dir.clone(),
+            master_key: master_key_from_env(),
+            issuer: serve.issuer.clone(),
+            audience: serve.audience.clone(),
+            token_ttl: serve.token_ttl,
+            trusted_proxies: serve.trusted_proxies.clone(),
+            db_pool_size: serve.db_pool_size,
+            workers: serve.workers,
+        }
+    }
+}
+
+/// Read from the environment only: a key on the command line would show in `ps`.
+pub fn master_key_from_env() -> Option<String> {
+    std::env::var("LATCHKEY_MASTER_KEY").ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `600`, `600s`, `10m`, `1h`: whole seconds, minutes or hours, at least one second.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a duration like 600s, 10m or 1h"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
+    }
+    .filter(|s| (1..=86_400 * 365).contains(s))
+    .ok_or_else(|| format!("{text:?} is not a duration between 1s and 365 days like 600s, 10m or 1h"))?;
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_minutes_hours() {
+        assert_eq!(parse_duration("600").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("600s").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        for bad in ["", "0s", "10x", "s", "-1", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,6 @@
+//! Key material: the master key that seals private keys at rest, and the orgs' signing keys.
+
+pub mod master_key;
+pub mod signing;
+
+pub use master_key::{MasterKey, MasterKeyError};

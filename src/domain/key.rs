@@ -1,0 +1,449 @@
+//! API-key rules: status, create/update validation with field paths, the no-escalation rule.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::ip_rules::IpRules;
+use super::scope::{Action, ResourceFilter, Scope};
+use super::{FieldError, Warning};
+
+/// Longest key name, in characters after trimming.
+pub const NAME_MAX_CHARS: usize = 200;
+/// Most scopes one key may hold; keeps a key's scope check and its token's `scope` claim small.
+pub const MAX_SCOPES: usize = 50;
+
+/// Derived, never stored: revocation wins over expiry, and expiry is a moment, not a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl KeyStatus {
+    pub fn of(
+        revoked_at: Option<DateTime<Utc>>,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        if revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if expires_at.is_some_and(|e| e <= now) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// `POST /v1/keys` body. Fields are loosely typed here so that every problem is reported with
+/// its field path instead of the first serde error.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDraft {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<Value>>,
+    pub allowed_cidrs: Option<Vec<String>>,
+    pub expires_at: Option<String>,
+}
+
+/// `PATCH /v1/keys/{id}` body: an absent field is left alone; `null` clears the CIDR list (allow
+/// all) or the expiry (never expires).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPatch {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    pub allowed_cidrs: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub expires_at: Option<Option<String>>,
+}
+
+/// Distinguishes "field absent" (outer None, via `default`) from "field is null".
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidKey {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub ip_rules: IpRules,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidPatch {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<Scope>>,
+    pub ip_rules: Option<IpRules>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+type Checked<T> = Result<(T, Vec<Warning>), Vec<FieldError>>;
+
+pub fn validate_create(draft: &KeyDraft, now: DateTime<Utc>) -> Checked<ValidKey> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let name = match &draft.name {
+        Some(n) => check_name(n, &mut errors),
+        None => {
+            errors.push(FieldError::new("name", "is required"));
+            None
+        }
+    };
+    let scopes = match &draft.scopes {
+        Some(s) => check_scopes(s, &mut errors, &mut warnings),
+        None => {
+            errors.push(FieldError::new("scopes", "is required: give at least one scope"));
+            None
+        }
+    };
+    let ip_rules = check_cidrs(draft.allowed_cidrs.as_deref().unwrap_or(&[]), &mut errors, &mut warnings);
+    let expires_at = draft.expires_at.as_deref().and_then(|e| check_expiry(e, now, &mut errors));
+    match (name, scopes, ip_rules) {
+        (Some(name), Some(scopes), Some(ip_rules)) if errors.is_empty() => {
+            Ok((ValidKey { name, scopes, ip_rules, expires_at }, warnings))
+        }
+        _ => Err(errors),
+    }
+}
+
+pub fn validate_patch(patch: &KeyPatch, now: DateTime<Utc>) -> Checked<ValidPatch> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut valid = ValidPatch::default();
+    if let Some(n) = &patch.name {
+        valid.name = check_name(n, &mut errors);
+    }
+    if let Some(s) = &patch.scopes {
+        valid.scopes = check_scopes(s, &mut errors, &mut warnings);
+    }
+    if let Some(c) = &patch.allowed_cidrs {
+        valid.ip_rules = check_cidrs(c.as_deref().unwrap_or(&[]), &mut errors, &mut warnings);
+    }
+    if let Some(e) = &patch.expires_at {
+        valid.expires_at = match e {
+            None => Some(None),
+            Some(text) => check_expiry(text, now, &mut errors).map(Some),
+        };
+    }
+    if patch.scopes.is_some() || patch.allowed_cidrs.is_some() {
+        warnings.push(Warning {
+            code: "takes_effect_immediately",
+            field: if patch.scopes.is_some() { "scopes" } else { "allowed_cidrs" }.to_owned(),
+            message: "changes to scopes and allowed CIDRs apply to the very next request: calls \
+                      made with this key that the new rules no longer allow will fail"
+                .to_owned(),
+        });
+    }
+    if errors.is_empty() { Ok((valid, warnings)) } else { Err(errors) }
+}
+
+/// No escalation: a caller may only grant what its own scopes cover (`field` is `scopes`).
+pub fn escalation_errors(held: &[Scope], wanted: &[Scope]) -> Vec<FieldError> {
+    wanted
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| !held.iter().any(|h| h.covers(w)))
+        .map(|(i, w)| {
+            FieldError::new(
+                format!("scopes[{i}]"),
+                format!("`{w}` is not covered by the scopes of the calling key, so it cannot be granted"),
+            )
+        })
+        .collect()
+}
+
+fn check_name(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let name = raw.trim();
+    let len = name.chars().count();
+    if len == 0 {
+        errors.push(FieldError::new("name", "must not be empty"));
+        None
+    } else if len > NAME_MAX_CHARS {
+        errors.push(FieldError::new(
+            "name",
+            format!("is {len} characters long; the maximum is {NAME_MAX_CHARS}"),
+        ));
+        None
+    } else if name.chars().any(char::is_control) {
+        errors.push(FieldError::new("name", "must not contain control characters"));
+        None
+    } else {
+        Some(name.to_owned())
+    }
+}
+
+fn check_scopes(
+    items: &[Value],
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<Warning>,
+) -> Option<Vec<Scope>> {
+    if items.is_empty() {
+        errors.push(FieldError::new("scopes", "must hold at least one scope"));
+        return None;
+    }
+    if items.len() > MAX_SCOPES {
+        errors.push(FieldError::new(
+            "scopes",
+            format!("holds {} scopes; the maximum is {MAX_SCOPES}", items.len()),
+        ));
+        return None;
+    }
+    let before = errors.len();
+    let mut scopes: Vec<Scope> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Some(scope) = parse_scope_item(i, item, errors) else { continue };
+        if scopes.contains(&scope) {
+            warnings.push(Warning {
+                code: "duplicate_scope",
+                field: format!("scopes[{i}]"),
+                message: format!("`{scope}` is listed twice; it is stored once"),
+            });
+        } else {
+            scopes.push(scope);
+        }
+    }
+    (errors.len() == before).then_some(scopes)
+}
+
+/// A scope is `{"action": "read", "resource": "projects/**"}` or the wire form `"read:projects/**"`.
+fn parse_scope_item(i: usize, item: &Value, errors: &mut Vec<FieldError>) -> Option<Scope> {
+    match item {
+        Value::String(text) => match Scope::parse(text) {
+            Ok(s) => Some(s),
+            Err(m) => {
+                errors.push(FieldError::new(format!("scopes[{i}]"), m));
+                None
+            }
+        },
+        Value::Object(map) => {
+            if let Some(unknown) = map.keys().find(|k| *k != "action" && *k != "resource") {
+                errors.push(FieldError::new(
+                    format!("scopes[{i}].{unknown}"),
+                    "unknown field: a scope has `action` and `resource`",
+                ));
+                return None;
+            }
+            let action = match map.get("action") {
+                Some(Value::String(a)) => Action::parse(a)
+                    .map_err(|m| errors.push(FieldError::new(format!("scopes[{i}].action"), m)))
+                    .ok(),
+                Some(_) => {
+                    errors.push(FieldError::new(format!("scopes[{i}].action"), "must be a string"));
+                    None
+                }
+                None => {
+                    errors.push(FieldError::new(format!("scopes[{i}].action"), "is required"));
+                    None
+                }
+            };
+            let resource = match map.get("resource") {
+                None | Some(Value::Null) => Some(ResourceFilter::all()),
+                Some(Value::String(r)) => ResourceFilter::parse(r)
+                    .map_err(|m| errors.push(FieldError::new(format!("scopes[{i}].resource"), m)))
+                    .ok(),
+                Some(_) => {
+                    errors.push(FieldError::new(format!("scopes[{i}].resource"), "must be a string"));
+                    None
+                }
+            };
+            Some(Scope::new(action?, resource?))
+        }
+        _ => {
+            errors.push(FieldError::new(
+                format!("scopes[{i}]"),
+                "must be an object {\"action\", \"resource\"} or a string like \"read:projects/**\"",
+            ));
+            None
+        }
+    }
+}
+
+fn check_cidrs(
+    entries: &[String],
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<Warning>,
+) -> Option<IpRules> {
+    match IpRules::parse("allowed_cidrs", entries) {
+        Ok((rules, w)) => {
+            warnings.extend(w);
+            Some(rules)
+        }
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    }
+}
+
+fn check_expiry(text: &str, now: DateTime<Utc>, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+    match DateTime::parse_from_rfc3339(text.trim()) {
+        Ok(t) => {
+            let t = t.with_timezone(&Utc);
+            if t <= now {
+                errors.push(FieldError::new("expires_at", "must be in the future"));
+                None
+            } else {
+                Some(t)
+            }
+        }
+        Err(_) => {
+            errors.push(FieldError::new(
+                "expires_at",
+                "must be an RFC 3339 date-time such as 2030-01-31T12:00:00Z",
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn draft(v: Value) -> KeyDraft {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn fields(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn status_prefers_revoked_over_expired() {
+        let past = Some(now() - chrono::Duration::seconds(1));
+        assert_eq!(KeyStatus::of(None, None, now()), KeyStatus::Active);
+        assert_eq!(KeyStatus::of(None, past, now()), KeyStatus::Expired);
+        assert_eq!(KeyStatus::of(None, Some(now()), now()), KeyStatus::Expired);
+        assert_eq!(KeyStatus::of(Some(now()), past, now()), KeyStatus::Revoked);
+    }
+
+    #[test]
+    fn a_valid_draft_accepts_both_scope_forms() {
+        let (k, w) = validate_create(
+            &draft(json!({"name": "  ci  ", "scopes": ["read:projects/**", {"action": "write"}]})),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(k.name, "ci");
+        assert_eq!(k.scopes.len(), 2);
+        assert_eq!(k.scopes[1].to_string(), "write:*");
+        assert!(k.ip_rules.is_allow_all());
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field_path() {
+        let long_segment = "x".repeat(129);
+        let errors = validate_create(
+            &draft(json!({
+                "name": "   ",
+                "scopes": [
+                    {"action": "read", "resource": "a//b"},
+                    {"action": "fly", "resource": "**/x"},
+                    {"action": "read", "resource": "a/**/b"},
+                    {"action": "read", "resource": long_segment},
+                    "nope:x",
+                    7
+                ],
+                "allowed_cidrs": ["10.0.0.0/33"],
+                "expires_at": "2020-01-01T00:00:00Z"
+            })),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            fields(&errors),
+            vec![
+                "name",
+                "scopes[0].resource",
+                "scopes[1].action",
+                "scopes[1].resource",
+                "scopes[2].resource",
+                "scopes[3].resource",
+                "scopes[4]",
+                "scopes[5]",
+                "allowed_cidrs[0]",
+                "expires_at"
+            ]
+        );
+    }
+
+    #[test]
+    fn names_are_limited_to_200_characters() {
+        let ok = "é".repeat(200);
+        assert!(validate_create(&draft(json!({"name": ok, "scopes": ["read"]})), now()).is_ok());
+        let long = "a".repeat(201);
+        let e = validate_create(&draft(json!({"name": long, "scopes": ["read"]})), now()).unwrap_err();
+        assert_eq!(fields(&e), vec!["name"]);
+    }
+
+    #[test]
+    fn missing_and_empty_scopes_are_refused() {
+        let e = validate_create(&draft(json!({"name": "x"})), now()).unwrap_err();
+        assert_eq!(fields(&e), vec!["scopes"]);
+        let e = validate_create(&draft(json!({"name": "x", "scopes": []})), now()).unwrap_err();
+        assert_eq!(fields(&e), vec!["scopes"]);
+    }
+
+    #[test]
+    fn duplicate_scopes_are_stored_once_with_a_warning() {
+        let (k, w) =
+            validate_create(&draft(json!({"name": "x", "scopes": ["read:a", "read:a"]})), now()).unwrap();
+        assert_eq!(k.scopes.len(), 1);
+        assert_eq!(w[0].code, "duplicate_scope");
+    }
+
+    #[test]
+    fn patch_distinguishes_absent_from_null() {
+        let p: KeyPatch = serde_json::from_value(json!({"expires_at": null})).unwrap();
+        let (v, w) = validate_patch(&p, now()).unwrap();
+        assert_eq!(v.expires_at, Some(None));
+        assert!(v.ip_rules.is_none() && v.scopes.is_none() && w.is_empty());
+
+        let p: KeyPatch = serde_json::from_value(json!({"allowed_cidrs": null})).unwrap();
+        let (v, w) = validate_patch(&p, now()).unwrap();
+        assert!(v.ip_rules.unwrap().is_allow_all());
+        assert_eq!(w[0].code, "takes_effect_immediately");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_value::<KeyDraft>(json!({"name": "x", "allowed_ips": []})).is_err());
+    }
+
+    #[test]
+    fn escalation_is_refused_per_scope() {
+        let held = vec![Scope::parse("read:projects/**").unwrap(), Scope::parse("admin:keys/**").unwrap()];
+        let wanted = vec![
+            Scope::parse("read:projects/42/**").unwrap(),
+            Scope::parse("write:projects/42").unwrap(),
+            Scope::parse("*:*").unwrap(),
+        ];
+        assert_eq!(fields(&escalation_errors(&held, &wanted)), vec!["scopes[1]", "scopes[2]"]);
+        assert!(escalation_errors(&[Scope::parse("*:*").unwrap()], &wanted).is_empty());
+    }
+}

@@ -1,0 +1,31 @@
+//! Pure rules of the product: no actix, no diesel. Everything here is unit-tested in place.
+
+pub mod ip_rules;
+pub mod key;
+pub mod org;
+pub mod scope;
+pub mod secret;
+
+use serde::Serialize;
+
+/// One invalid input field, addressed by a JSON path such as `scopes[1].resource`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// Something accepted but worth telling the caller (a canonicalised CIDR, an allow-all range).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// Stable machine-readable code, e.g. `cidr_canonicalised`, `wildcard_cidr`.
+    pub code: &'static str,
+    pub field: String,
+    pub message: String,
+}

@@ -1,0 +1,13 @@
+//! Latchkey: API keys that are also OAuth 2.0 clients.
+//!
+//! Layers, each depending only on those below it: `http` and `cli` (adapters) → `service` (use
+//! cases) → `store` (the only diesel code) and `crypto`; `domain` holds the pure rules.
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod startup;
+pub mod store;

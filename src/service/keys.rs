@@ -1,0 +1,351 @@
+//! The API-key lifecycle: create (secret shown once), list, get, update, revoke.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{ServiceError, ServiceResult};
+use crate::domain::Warning;
+use crate::domain::ip_rules::IpRules;
+use crate::domain::key::{self, KeyDraft, KeyPatch, KeyStatus};
+use crate::domain::scope::{Scope, format_scope_list, parse_scope_list};
+use crate::domain::secret::{KeyId, Secret};
+use crate::domain::FieldError;
+use crate::store::keys::{KeyChanges, KeyRecord, ListQuery, NewKey, Position, StatusFilter};
+use crate::store::{self, DbConnection, StoreError};
+
+/// Who is acting: an authenticated key (its scopes bound what it may grant) or the CLI operator.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub org_id: String,
+    /// `None` for the command line, which acts with the org's full authority.
+    pub key_id: Option<String>,
+    pub scopes: Vec<Scope>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScopeView {
+    pub action: &'static str,
+    pub resource: String,
+}
+
+/// The key object of the API. It has no secret and no digest, by construction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub status: KeyStatus,
+    pub scopes: Vec<ScopeView>,
+    pub allowed_cidrs: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub secret_hint: String,
+}
+
+impl KeyView {
+    fn from_record(r: KeyRecord, now: DateTime<Utc>) -> ServiceResult<Self> {
+        let scopes = parse_scope_list(&r.scopes)
+            .map_err(|e| StoreError::Corrupt(format!("key {}: scopes: {e}", r.id)))?;
+        Ok(KeyView {
+            status: KeyStatus::of(r.revoked_at, r.expires_at, now),
+            scopes: scopes.iter().map(scope_view).collect(),
+            allowed_cidrs: split_list(&r.allowed_cidrs),
+            id: r.id,
+            name: r.name,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+            last_used_at: r.last_used_at,
+            secret_hint: r.secret_hint,
+        })
+    }
+}
+
+fn scope_view(s: &Scope) -> ScopeView {
+    ScopeView { action: s.action.as_str(), resource: s.resource.to_string() }
+}
+
+pub(crate) fn split_list(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Result of a create: `secret` is `None` on a dry run.
+#[derive(Debug)]
+pub struct Created {
+    pub key: KeyView,
+    pub secret: Option<Secret>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Validates, applies the no-escalation rule, then (unless `dry_run`) stores the key.
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    draft: &KeyDraft,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> ServiceResult<Created> {
+    let (valid, warnings) = key::validate_create(draft, now).map_err(ServiceError::Validation)?;
+    check_escalation(actor, &valid.scopes)?;
+    if dry_run {
+        let preview = KeyView {
+            id: String::new(),
+            name: valid.name,
+            status: KeyStatus::Active,
+            scopes: valid.scopes.iter().map(scope_view).collect(),
+            allowed_cidrs: valid.ip_rules.to_strings(),
+            expires_at: valid.expires_at,
+            created_at: now,
+            revoked_at: None,
+            last_used_at: None,
+            secret_hint: String::new(),
+        };
+        return Ok(Created { key: preview, secret: None, warnings });
+    }
+    let (view, secret) = insert_new(
+        conn,
+        &actor.org_id,
+        &valid.name,
+        &valid.scopes,
+        &valid.ip_rules,
+        valid.expires_at,
+        now,
+    )?;
+    Ok(Created { key: view, secret: Some(secret), warnings })
+}
+
+/// Stores a new key with a fresh id and secret; only the secret's digest is written.
+pub(crate) fn insert_new(
+    conn: &mut DbConnection,
+    org_id: &str,
+    name: &str,
+    scopes: &[Scope],
+    ip_rules: &IpRules,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> ServiceResult<(KeyView, Secret)> {
+    let id = KeyId::generate();
+    let secret = Secret::generate();
+    let scopes_text = format_scope_list(scopes);
+    let cidrs_text = ip_rules.to_strings().join(" ");
+    let hint = secret.hint();
+    store::keys::insert(
+        conn,
+        &NewKey {
+            id: id.as_str(),
+            org_id,
+            name,
+            secret_digest: secret.digest().as_bytes(),
+            secret_hint: &hint,
+            scopes: &scopes_text,
+            allowed_cidrs: &cidrs_text,
+            expires_at,
+            now,
+        },
+    )?;
+    let view = KeyView {
+        id: id.as_str().to_owned(),
+        name: name.to_owned(),
+        status: KeyStatus::of(None, expires_at, now),
+        scopes: scopes.iter().map(scope_view).collect(),
+        allowed_cidrs: ip_rules.to_strings(),
+        expires_at,
+        created_at: now,
+        revoked_at: None,
+        last_used_at: None,
+        secret_hint: hint,
+    };
+    Ok((view, secret))
+}
+
+fn check_escalation(actor: &Actor, wanted: &[Scope]) -> ServiceResult<()> {
+    let errors = key::escalation_errors(&actor.scopes, wanted);
+    if errors.is_empty() { Ok(()) } else { Err(ServiceError::Escalation(errors)) }
+}
+
+pub fn get(conn: &mut DbConnection, org_id: &str, id: &str, now: DateTime<Utc>) -> ServiceResult<KeyView> {
+    let record = store::keys::find(conn, org_id, id)?.ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
+    KeyView::from_record(record, now)
+}
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
+/// `GET /v1/keys` parameters as received (text), validated here so the CLI and HTTP agree.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct ListParams {
+    pub status: Option<String>,
+    pub search: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub keys: Vec<KeyView>,
+    pub next_cursor: Option<String>,
+}
+
+pub fn list(conn: &mut DbConnection, org_id: &str, params: &ListParams, now: DateTime<Utc>) -> ServiceResult<Page> {
+    let query = parse_list_params(params)?;
+    // One row more than asked tells whether there is a next page without a second query.
+    let mut rows = store::keys::list(conn, org_id, &ListQuery { limit: query.limit + 1, ..query.clone() }, now)?;
+    let next_cursor = if rows.len() as i64 > query.limit {
+        rows.truncate(query.limit as usize);
+        rows.last().map(|r| encode_cursor(&Position { created_at: r.created_at, id: r.id.clone() }))
+    } else {
+        None
+    };
+    let keys = rows.into_iter().map(|r| KeyView::from_record(r, now)).collect::<ServiceResult<_>>()?;
+    Ok(Page { keys, next_cursor })
+}
+
+fn parse_list_params(p: &ListParams) -> ServiceResult<ListQuery> {
+    let mut errors = Vec::new();
+    let status = match p.status.as_deref().map(str::trim).unwrap_or("active") {
+        "active" | "" => StatusFilter::Active,
+        "expired" => StatusFilter::Expired,
+        "revoked" => StatusFilter::Revoked,
+        "all" => StatusFilter::All,
+        other => {
+            errors.push(FieldError::new(
+                "status",
+                format!("{other:?} is not one of active, expired, revoked, all"),
+            ));
+            StatusFilter::Active
+        }
+    };
+    let limit = match p.limit.as_deref().map(str::trim) {
+        None | Some("") => DEFAULT_LIMIT,
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new("limit", format!("must be a whole number from 1 to {MAX_LIMIT}")));
+                DEFAULT_LIMIT
+            }
+        },
+    };
+    let after = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => decode_cursor(c).or_else(|| {
+            errors.push(FieldError::new("cursor", "is not a cursor returned by this API"));
+            None
+        }),
+    };
+    let search = p.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+    if search.as_ref().is_some_and(|s| s.chars().count() > key::NAME_MAX_CHARS) {
+        errors.push(FieldError::new("search", "is longer than any key name can be"));
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Validation(errors));
+    }
+    Ok(ListQuery { status, search, limit, after })
+}
+
+/// Opaque to clients: base64url of `<created_at µs>.<key id>`.
+fn encode_cursor(pos: &Position) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{}", pos.created_at.timestamp_micros(), pos.id))
+}
+
+fn decode_cursor(text: &str) -> Option<Position> {
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+    let (micros, id) = raw.split_once('.')?;
+    let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    KeyId::parse(id).ok()?;
+    Some(Position { created_at, id: id.to_owned() })
+}
+
+#[derive(Debug)]
+pub struct Updated {
+    pub key: KeyView,
+    pub warnings: Vec<Warning>,
+}
+
+/// Applies a PATCH. Takes effect at once: the key is re-read from the database on every use.
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    patch: &KeyPatch,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> ServiceResult<Updated> {
+    let (valid, warnings) = key::validate_patch(patch, now).map_err(ServiceError::Validation)?;
+    if let Some(scopes) = &valid.scopes {
+        check_escalation(actor, scopes)?;
+    }
+    store::write_tx(conn, |conn| {
+        let current = store::keys::find(conn, &actor.org_id, id)?
+            .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
+        if current.revoked_at.is_some() {
+            return Err(ServiceError::KeyRevoked(id.to_owned()));
+        }
+        let changes = KeyChanges {
+            name: valid.name.clone(),
+            scopes: valid.scopes.as_deref().map(format_scope_list),
+            allowed_cidrs: valid.ip_rules.as_ref().map(|r| r.to_strings().join(" ")),
+            expires_at: valid.expires_at,
+        };
+        let mut next = current.clone();
+        if let Some(n) = &changes.name {
+            next.name = n.clone();
+        }
+        if let Some(s) = &changes.scopes {
+            next.scopes = s.clone();
+        }
+        if let Some(c) = &changes.allowed_cidrs {
+            next.allowed_cidrs = c.clone();
+        }
+        if let Some(e) = changes.expires_at {
+            next.expires_at = e;
+        }
+        if !dry_run {
+            next.updated_at = now;
+            if !store::keys::update(conn, &actor.org_id, id, &changes, now)? {
+                return Err(ServiceError::KeyRevoked(id.to_owned()));
+            }
+        }
+        Ok(Updated { key: KeyView::from_record(next, now)?, warnings: warnings.clone() })
+    })
+}
+
+/// Permanent and idempotent: revoking a revoked key returns it unchanged.
+pub fn revoke(conn: &mut DbConnection, org_id: &str, id: &str, now: DateTime<Utc>) -> ServiceResult<KeyView> {
+    store::write_tx(conn, |conn| {
+        store::keys::revoke(conn, org_id, id, now)?;
+        get(conn, org_id, id, now)
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let pos = Position { created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(), id: "key_abcdefghijklmnop".into() };
+        assert_eq!(decode_cursor(&encode_cursor(&pos)), Some(pos));
+        assert_eq!(decode_cursor("not-a-cursor"), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("12.bad id")), None);
+    }
+
+    #[test]
+    fn list_parameters_are_validated() {
+        let bad = ListParams { status: Some("gone".into()), limit: Some("0".into()), cursor: Some("x".into()), ..Default::default() };
+        match parse_list_params(&bad) {
+            Err(ServiceError::Validation(e)) => {
+                let f: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(f, vec!["status", "limit", "cursor"]);
+            }
+            other => panic!("expected validation error, got {other:?}"),
+        }
+        let q = parse_list_params(&ListParams { search: Some("  CI ".into()), ..Default::default() }).unwrap();
+        assert_eq!(q.search.as_deref(), Some("ci"));
+        assert_eq!(q.limit, DEFAULT_LIMIT);
+        assert_eq!(q.status, StatusFilter::Active);
+    }
+}

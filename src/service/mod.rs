@@ -1,0 +1,47 @@
+//! Use cases shared by the HTTP API and the CLI: domain rules applied to stored data.
+//! Synchronous (diesel); HTTP handlers call these on the blocking pool.
+
+pub mod auth;
+pub mod keys;
+pub mod orgs;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::domain::FieldError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid input: {}", describe(.0))]
+    Validation(Vec<FieldError>),
+    #[error("scope escalation refused: {}", describe(.0))]
+    Escalation(Vec<FieldError>),
+    #[error("no key {0} in this organization")]
+    KeyNotFound(String),
+    #[error("no organization with slug {0:?}")]
+    OrgNotFound(String),
+    #[error("organization {0:?} already exists")]
+    OrgExists(String),
+    #[error("organization {0:?} is not bootstrapped yet: run `latchkey org bootstrap {0}`")]
+    OrgNotBootstrapped(String),
+    #[error("organization {0:?} is already bootstrapped")]
+    AlreadyBootstrapped(String),
+    #[error("key {0} is revoked; a revoked key cannot be edited")]
+    KeyRevoked(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("key material error: {0}")]
+    Crypto(String),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+fn describe(errors: &[FieldError]) -> String {
+    errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+}
+
+/// Wall-clock now at the precision both backends store (microseconds), so a value read back
+/// equals the value written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

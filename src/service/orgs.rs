@@ -1,0 +1,114 @@
+//! Organizations and their one-time bootstrap.
+
+use chrono::{DateTime, Utc};
+
+use super::keys::{self, KeyView};
+use super::{ServiceError, ServiceResult};
+use crate::crypto::{MasterKey, signing};
+use crate::domain::ip_rules::IpRules;
+use crate::domain::org::validate_slug;
+use crate::domain::scope::{Action, ResourceFilter, Scope};
+use crate::domain::secret::{Secret, random_id};
+use crate::store::orgs::Org;
+use crate::store::signing_keys::StoredSigningKey;
+use crate::store::{self, DbConnection};
+
+/// The org `serve` creates on an empty database.
+pub const DEFAULT_ORG: &str = "default";
+pub const BOOTSTRAP_KEY_NAME: &str = "bootstrap admin";
+
+/// What a bootstrap hands back once: the org, its first admin key and that key's secret.
+#[derive(Debug)]
+pub struct Bootstrapped {
+    pub org: Org,
+    pub key: KeyView,
+    pub secret: Secret,
+    pub kid: String,
+}
+
+pub fn create(conn: &mut DbConnection, slug: &str, now: DateTime<Utc>) -> ServiceResult<Org> {
+    validate_slug(slug).map_err(|m| {
+        ServiceError::Validation(vec![crate::domain::FieldError::new("slug", m)])
+    })?;
+    store::orgs::insert(conn, &random_id("org_", 20), slug, now).map_err(|e| {
+        if e.is_unique_violation() { ServiceError::OrgExists(slug.to_owned()) } else { e.into() }
+    })
+}
+
+pub fn list(conn: &mut DbConnection) -> ServiceResult<Vec<Org>> {
+    Ok(store::orgs::list(conn)?)
+}
+
+pub fn find(conn: &mut DbConnection, slug: &str) -> ServiceResult<Org> {
+    store::orgs::find_by_slug(conn, slug)?.ok_or_else(|| ServiceError::OrgNotFound(slug.to_owned()))
+}
+
+/// An org that may manage keys: it exists and has been bootstrapped.
+pub fn find_bootstrapped(conn: &mut DbConnection, slug: &str) -> ServiceResult<Org> {
+    let org = find(conn, slug)?;
+    if org.bootstrapped_at.is_none() {
+        return Err(ServiceError::OrgNotBootstrapped(org.slug));
+    }
+    Ok(org)
+}
+
+/// Provisions the org's Ed25519 signing key (sealed with the master key) and its first admin key
+/// (`*:*`), all in one transaction. A second bootstrap fails, even when two race.
+pub fn bootstrap(
+    conn: &mut DbConnection,
+    master: &MasterKey,
+    slug: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<Bootstrapped> {
+    let generated = signing::generate_ed25519().map_err(|e| ServiceError::Crypto(e.to_string()))?;
+    let stored = StoredSigningKey {
+        private_sealed: master.seal(&generated.private_pkcs8, generated.kid.as_bytes()),
+        kid: generated.kid.clone(),
+        org_id: String::new(),
+        alg: generated.alg.to_owned(),
+        public_jwk: generated.public_jwk.clone(),
+        created_at: now,
+        retired_at: None,
+        unpublish_at: None,
+    };
+    store::write_tx(conn, |conn| {
+        let mut org = find(conn, slug)?;
+        if !store::orgs::mark_bootstrapped(conn, &org.id, now)? {
+            return Err(ServiceError::AlreadyBootstrapped(org.slug));
+        }
+        org.bootstrapped_at = Some(now);
+        store::signing_keys::insert(conn, &StoredSigningKey { org_id: org.id.clone(), ..stored })?;
+        let admin = keys::insert_new(
+            conn,
+            &org.id,
+            BOOTSTRAP_KEY_NAME,
+            &[Scope::new(Action::Any, ResourceFilter::all())],
+            &IpRules::default(),
+            None,
+            now,
+        )?;
+        Ok(Bootstrapped { org, key: admin.0, secret: admin.1, kid: generated.kid.clone() })
+    })
+}
+
+/// On an empty database `serve` creates and bootstraps `default`; otherwise it does nothing.
+pub fn ensure_default(
+    conn: &mut DbConnection,
+    master: &MasterKey,
+    now: DateTime<Utc>,
+) -> ServiceResult<Option<Bootstrapped>> {
+    if store::orgs::count(conn)? > 0 {
+        return Ok(None);
+    }
+    match create(conn, DEFAULT_ORG, now) {
+        Ok(_) => {}
+        // Another node won the race; it bootstraps.
+        Err(ServiceError::OrgExists(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    match bootstrap(conn, master, DEFAULT_ORG, now) {
+        Ok(b) => Ok(Some(b)),
+        Err(ServiceError::AlreadyBootstrapped(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,268 @@
+//! API keys. Rows carry canonical text forms; parsing into domain types is the caller's job.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::api_keys;
+use super::{DbConnection, StoreResult};
+
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = api_keys)]
+struct KeyRow {
+    id: String,
+    org_id: String,
+    name: String,
+    secret_hint: String,
+    scopes: String,
+    allowed_cidrs: String,
+    expires_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    revoked_at: Option<NaiveDateTime>,
+    last_used_at: Option<NaiveDateTime>,
+}
+
+/// A stored key, without its secret digest: nothing above this layer needs the digest back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub secret_hint: String,
+    pub scopes: String,
+    pub allowed_cidrs: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<KeyRow> for KeyRecord {
+    fn from(r: KeyRow) -> Self {
+        KeyRecord {
+            id: r.id,
+            org_id: r.org_id,
+            name: r.name,
+            secret_hint: r.secret_hint,
+            scopes: r.scopes,
+            allowed_cidrs: r.allowed_cidrs,
+            expires_at: r.expires_at.map(|t| t.and_utc()),
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+            revoked_at: r.revoked_at.map(|t| t.and_utc()),
+            last_used_at: r.last_used_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+/// What a new key row needs.
+pub struct NewKey<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub name: &'a str,
+    pub secret_digest: &'a [u8],
+    pub secret_hint: &'a str,
+    pub scopes: &'a str,
+    pub allowed_cidrs: &'a str,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+pub fn insert(conn: &mut DbConnection, key: &NewKey<'_>) -> StoreResult<()> {
+    diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::id.eq(key.id),
+            api_keys::org_id.eq(key.org_id),
+            api_keys::name.eq(key.name),
+            api_keys::name_folded.eq(key.name.to_lowercase()),
+            api_keys::secret_digest.eq(key.secret_digest),
+            api_keys::secret_hint.eq(key.secret_hint),
+            api_keys::scopes.eq(key.scopes),
+            api_keys::allowed_cidrs.eq(key.allowed_cidrs),
+            api_keys::expires_at.eq(key.expires_at.map(|t| t.naive_utc())),
+            api_keys::created_at.eq(key.now.naive_utc()),
+            api_keys::updated_at.eq(key.now.naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A key of one org; another org's id is simply not found (tenant isolation lives in the query).
+pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>> {
+    Ok(api_keys::table
+        .filter(api_keys::org_id.eq(org_id))
+        .filter(api_keys::id.eq(id))
+        .select(KeyRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(KeyRecord::from))
+}
+
+/// The key whose secret has this SHA-256 digest (an indexed lookup on a UNIQUE column), with the
+/// stored digest so the caller can compare it in constant time.
+pub fn find_by_digest(conn: &mut DbConnection, digest: &[u8]) -> StoreResult<Option<(KeyRecord, Vec<u8>)>> {
+    Ok(api_keys::table
+        .filter(api_keys::secret_digest.eq(digest))
+        .select((KeyRow::as_select(), api_keys::secret_digest))
+        .first::<(KeyRow, Vec<u8>)>(conn)
+        .optional()?
+        .map(|(row, d)| (KeyRecord::from(row), d)))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Active,
+    Expired,
+    Revoked,
+    All,
+}
+
+/// Keyset pagination position: the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub created_at: DateTime<Utc>,
+    pub id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub status: StatusFilter,
+    /// Already lower-cased substring.
+    pub search: Option<String>,
+    pub limit: i64,
+    pub after: Option<Position>,
+}
+
+/// Newest first; `created_at, id` order is total, so keyset pagination visits each key once.
+pub fn list(
+    conn: &mut DbConnection,
+    org_id: &str,
+    query: &ListQuery,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<KeyRecord>> {
+    let now = now.naive_utc();
+    let mut q = api_keys::table
+        .filter(api_keys::org_id.eq(org_id.to_owned()))
+        .select(KeyRow::as_select())
+        .into_boxed();
+    q = match query.status {
+        StatusFilter::Active => q.filter(
+            api_keys::revoked_at
+                .is_null()
+                .and(api_keys::expires_at.is_null().or(api_keys::expires_at.gt(now))),
+        ),
+        StatusFilter::Expired => q.filter(
+            api_keys::revoked_at
+                .is_null()
+                .and(api_keys::expires_at.le(now)),
+        ),
+        StatusFilter::Revoked => q.filter(api_keys::revoked_at.is_not_null()),
+        StatusFilter::All => q,
+    };
+    if let Some(search) = &query.search {
+        q = q.filter(api_keys::name_folded.like(like_pattern(search)).escape('\\'));
+    }
+    if let Some(pos) = &query.after {
+        let at = pos.created_at.naive_utc();
+        q = q.filter(
+            api_keys::created_at
+                .lt(at)
+                .or(api_keys::created_at.eq(at).and(api_keys::id.lt(pos.id.clone()))),
+        );
+    }
+    Ok(q.order((api_keys::created_at.desc(), api_keys::id.desc()))
+        .limit(query.limit)
+        .load(conn)?
+        .into_iter()
+        .map(KeyRecord::from)
+        .collect())
+}
+
+/// `%text%` with LIKE's own wildcards escaped, so a search for `50%` finds exactly that.
+fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Fields to change; `None` leaves a field alone.
+#[derive(Debug, Default, Clone)]
+pub struct KeyChanges {
+    pub name: Option<String>,
+    pub scopes: Option<String>,
+    pub allowed_cidrs: Option<String>,
+    /// `Some(None)` removes the expiry.
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Applies changes to a key that is not revoked. Returns false when no such unrevoked key exists,
+/// so an edit racing a revoke cannot resurrect anything.
+pub fn update(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    changes: &KeyChanges,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    #[derive(AsChangeset)]
+    #[diesel(table_name = api_keys)]
+    struct Changeset {
+        name: Option<String>,
+        name_folded: Option<String>,
+        scopes: Option<String>,
+        allowed_cidrs: Option<String>,
+        expires_at: Option<Option<NaiveDateTime>>,
+        updated_at: NaiveDateTime,
+    }
+    let set = Changeset {
+        name: changes.name.clone(),
+        name_folded: changes.name.as_ref().map(|n| n.to_lowercase()),
+        scopes: changes.scopes.clone(),
+        allowed_cidrs: changes.allowed_cidrs.clone(),
+        expires_at: changes.expires_at.map(|e| e.map(|t| t.naive_utc())),
+        updated_at: now.naive_utc(),
+    };
+    let n = diesel::update(
+        api_keys::table
+            .filter(api_keys::org_id.eq(org_id))
+            .filter(api_keys::id.eq(id))
+            .filter(api_keys::revoked_at.is_null()),
+    )
+    .set(&set)
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Sets `revoked_at` once; later calls leave the first time in place (revocation is permanent).
+pub fn revoke(conn: &mut DbConnection, org_id: &str, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    let n = diesel::update(
+        api_keys::table
+            .filter(api_keys::org_id.eq(org_id))
+            .filter(api_keys::id.eq(id))
+            .filter(api_keys::revoked_at.is_null()),
+    )
+    .set((
+        api_keys::revoked_at.eq(now.naive_utc()),
+        api_keys::updated_at.eq(now.naive_utc()),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_wildcards_in_a_search_are_literal() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+}

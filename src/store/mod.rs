@@ -1,0 +1,230 @@
+//! Storage: the only module that imports diesel. One binary serves SQLite (embedded default) and
+//! PostgreSQL (multi-node) through a `MultiConnection`; the backend is chosen by the URL scheme.
+
+pub mod keys;
+pub mod orgs;
+pub mod schema;
+pub mod signing_keys;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection type for both backends; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("cannot reach the database: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// A UNIQUE constraint failed: callers turn it into a 409 rather than a 500.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A parsed `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    pub backend: Backend,
+    /// For SQLite the file path; for PostgreSQL the URL as given.
+    pub target: String,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self { backend: Backend::Postgres, target: url.to_owned() });
+        }
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+        match path {
+            Some(p) if !p.is_empty() => Ok(Self { backend: Backend::Sqlite, target: p.to_owned() }),
+            _ => Err(StoreError::Config(format!(
+                "unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DB"
+            ))),
+        }
+    }
+}
+
+/// r2d2 manager that picks the backend from the URL. diesel's derived `establish()` tries each
+/// backend in turn and swallows the real error; this one reports it.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match self.url.backend {
+            Backend::Postgres => PgConnection::establish(&self.url.target)
+                .map(DbConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.url.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the single writer; busy_timeout makes a second
+                // writer wait instead of failing; foreign keys are off by default in SQLite.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Pool settings that matter operationally.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self { max_size: 8, connect_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Opens the pool (creating the SQLite file and its folder on demand) and runs pending migrations.
+pub fn connect(url: &str, options: &PoolOptions) -> StoreResult<Pool> {
+    let url = DatabaseUrl::parse(url)?;
+    if url.backend == Backend::Sqlite {
+        if let Some(parent) = Path::new(&url.target).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Config(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+    }
+    let pool = r2d2::Pool::builder()
+        .max_size(options.max_size)
+        .connection_timeout(options.connect_timeout)
+        .build(ConnectionManager { url })?;
+    Ok(pool)
+}
+
+/// Runs the embedded migrations of the pool's backend.
+pub fn migrate(pool: &Pool) -> StoreResult<()> {
+    let mut conn = pool.get()?;
+    let result = match &mut *conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConnection::Postgresql(c) => {
+            // diesel_migrations takes no lock: nodes starting together must not race.
+            c.batch_execute("SELECT pg_advisory_lock(7235145)")?;
+            let r = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+            c.batch_execute("SELECT pg_advisory_unlock(7235145)")?;
+            r
+        }
+    };
+    result.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// A write transaction. On SQLite it is `BEGIN IMMEDIATE`, so two writers queue on the busy
+/// timeout instead of one failing with SQLITE_BUSY when a read lock cannot be upgraded.
+pub fn write_tx<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    match conn {
+        DbConnection::Postgresql(_) => {
+            conn.batch_execute("BEGIN").map_err(StoreError::from)?;
+        }
+        DbConnection::Sqlite(_) => {
+            conn.batch_execute("BEGIN IMMEDIATE").map_err(StoreError::from)?;
+        }
+    }
+    match f(conn) {
+        Ok(value) => {
+            conn.batch_execute("COMMIT").map_err(StoreError::from)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The original error is what matters; a failed rollback leaves a broken connection
+            // that r2d2 discards.
+            let _ = conn.batch_execute("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Database reachable? Used by `/readyz`.
+pub fn ping(pool: &Pool) -> StoreResult<()> {
+    let mut conn = pool.get()?;
+    conn.ping()?;
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_pick_the_backend() {
+        assert_eq!(DatabaseUrl::parse("sqlite://data/x.db").unwrap().target, "data/x.db");
+        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap().target, "/tmp/x.db");
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u@h/db").unwrap().backend,
+            Backend::Postgres
+        );
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+}

@@ -1,0 +1,46 @@
+// Hand-written: only types that diesel's MultiConnection supports on both backends.
+// Keep in step with migrations/sqlite and migrations/postgres.
+
+diesel::table! {
+    orgs (id) {
+        id -> Text,
+        slug -> Text,
+        created_at -> Timestamp,
+        bootstrapped_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        org_id -> Text,
+        alg -> Text,
+        public_jwk -> Text,
+        private_sealed -> Binary,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+        unpublish_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        name_folded -> Text,
+        secret_digest -> Binary,
+        secret_hint -> Text,
+        scopes -> Text,
+        allowed_cidrs -> Text,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(api_keys -> orgs (org_id));
+diesel::joinable!(signing_keys -> orgs (org_id));
+diesel::allow_tables_to_appear_in_same_query!(orgs, api_keys, signing_keys);

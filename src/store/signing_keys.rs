@@ -1,0 +1,105 @@
+//! Per-org signing keys. Private halves are stored sealed (see `crypto::seal`); this module
+//! never sees them in the clear.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::signing_keys;
+use super::{DbConnection, StoreResult};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = signing_keys)]
+struct SigningKeyRow {
+    kid: String,
+    org_id: String,
+    alg: String,
+    public_jwk: String,
+    private_sealed: Vec<u8>,
+    created_at: NaiveDateTime,
+    retired_at: Option<NaiveDateTime>,
+    unpublish_at: Option<NaiveDateTime>,
+}
+
+/// A stored signing key. `Debug` leaves out the sealed private key.
+#[derive(Clone)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub org_id: String,
+    pub alg: String,
+    pub public_jwk: String,
+    pub private_sealed: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub unpublish_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("kid", &self.kid)
+            .field("org_id", &self.org_id)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<SigningKeyRow> for StoredSigningKey {
+    fn from(r: SigningKeyRow) -> Self {
+        StoredSigningKey {
+            kid: r.kid,
+            org_id: r.org_id,
+            alg: r.alg,
+            public_jwk: r.public_jwk,
+            private_sealed: r.private_sealed,
+            created_at: r.created_at.and_utc(),
+            retired_at: r.retired_at.map(|t| t.and_utc()),
+            unpublish_at: r.unpublish_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+pub fn insert(conn: &mut DbConnection, key: &StoredSigningKey) -> StoreResult<()> {
+    diesel::insert_into(signing_keys::table)
+        .values((
+            signing_keys::kid.eq(&key.kid),
+            signing_keys::org_id.eq(&key.org_id),
+            signing_keys::alg.eq(&key.alg),
+            signing_keys::public_jwk.eq(&key.public_jwk),
+            signing_keys::private_sealed.eq(&key.private_sealed),
+            signing_keys::created_at.eq(key.created_at.naive_utc()),
+            signing_keys::retired_at.eq(key.retired_at.map(|t| t.naive_utc())),
+            signing_keys::unpublish_at.eq(key.unpublish_at.map(|t| t.naive_utc())),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Every key of an org, newest first.
+pub fn list_for_org(conn: &mut DbConnection, org_id: &str) -> StoreResult<Vec<StoredSigningKey>> {
+    Ok(signing_keys::table
+        .filter(signing_keys::org_id.eq(org_id))
+        .order((signing_keys::created_at.desc(), signing_keys::kid.desc()))
+        .select(SigningKeyRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(StoredSigningKey::from)
+        .collect())
+}
+
+/// Keys that belong in JWKS now: not retired, or retired but still within their publish window.
+pub fn list_published(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<Vec<StoredSigningKey>> {
+    Ok(signing_keys::table
+        .filter(
+            signing_keys::unpublish_at
+                .is_null()
+                .or(signing_keys::unpublish_at.gt(now.naive_utc())),
+        )
+        .order((signing_keys::org_id.asc(), signing_keys::created_at.desc()))
+        .select(SigningKeyRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(StoredSigningKey::from)
+        .collect())
+}
