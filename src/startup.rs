@@ -1,1 +1,88 @@
+//! Builds the server: storage, key material, state, routes, and a bound listener (port 0 works,
+//! which is how the tests get one server each).
 
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::http::{self, AppState};
+use crate::service::{self, orgs::Bootstrapped};
+use crate::store::{self, PoolOptions};
+
+pub struct Application {
+    port: u16,
+    issuer: String,
+    server: Server,
+    /// Set when this start bootstrapped org `default` on an empty database.
+    pub bootstrapped: Option<Bootstrapped>,
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        let master = MasterKey::resolve(settings.master_key.as_deref(), &settings.keys_dir)?;
+        let pool = store::connect(
+            &settings.database_url,
+            &PoolOptions { max_size: settings.db_pool_size, ..PoolOptions::default() },
+        )?;
+        store::migrate(&pool)?;
+        let bootstrapped = {
+            let mut conn = pool.get()?;
+            service::orgs::ensure_default(&mut conn, &master, service::now())?
+        };
+
+        let listener = TcpListener::bind(settings.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let issuer = settings
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{port}", host_for_url(&settings.listen)))
+            .trim_end_matches('/')
+            .to_owned();
+        let state = web::Data::new(AppState {
+            pool,
+            master,
+            trusted_proxies: settings.trusted_proxies.clone(),
+            audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
+            issuer: issuer.clone(),
+            token_ttl: settings.token_ttl,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .configure(http::routes)
+                .default_service(web::to(http::ops::not_found))
+        })
+        .listen(listener)?;
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self { port, issuer, server: server.run(), bootstrapped })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Serves until SIGINT/SIGTERM (actix handles both with a graceful stop).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn host_for_url(addr: &std::net::SocketAddr) -> String {
+    match addr.ip() {
+        ip if ip.is_unspecified() => "localhost".to_owned(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        ip => ip.to_string(),
+    }
+}

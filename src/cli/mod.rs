@@ -1,1 +1,40 @@
+//! Command-line adapters: parse arguments, call a service directly on the database, print.
+
+pub mod keys;
+pub mod org;
+pub mod serve;
+
+use crate::config::{Cli, Command};
+use crate::crypto::MasterKey;
+use crate::store::{self, PoolOptions, PooledConn};
+
+/// Runs one command. Errors come back as one clear message for stderr.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve(args) => serve::run(&cli, args),
+        Command::Migrate => {
+            open(&cli)?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Org(cmd) => org::run(&cli, cmd),
+        Command::Keys(cmd) => keys::run(&cli, cmd),
+    }
+}
+
+/// One migrated connection for a short-lived command.
+pub(crate) fn open(cli: &Cli) -> anyhow::Result<PooledConn> {
+    let pool = store::connect(&cli.database_url, &PoolOptions { max_size: 1, ..PoolOptions::default() })?;
+    store::migrate(&pool)?;
+    Ok(pool.get()?)
+}
+
+pub(crate) fn master_key(cli: &Cli) -> anyhow::Result<MasterKey> {
+    Ok(MasterKey::resolve(crate::config::master_key_from_env().as_deref(), &cli.keys_dir)?)
+}
+
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
 

@@ -1,0 +1,135 @@
+//! `latchkey keys create|list|show|update|revoke --org SLUG`: the operator acts with the org's
+//! full authority (`*:*`), straight on the database.
+
+use serde_json::{Value, json};
+
+use crate::config::{Cli, KeysCommand};
+use crate::domain::key::{KeyDraft, KeyPatch};
+use crate::domain::scope::{Action, ResourceFilter, Scope};
+use crate::domain::Warning;
+use crate::service::keys::{self as svc, Actor, KeyView, ListParams};
+use crate::service::{now, orgs};
+
+pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
+    let mut conn = super::open(cli)?;
+    let conn = &mut *conn;
+    let org_slug = match cmd {
+        KeysCommand::Create { org, .. }
+        | KeysCommand::List { org, .. }
+        | KeysCommand::Show { org, .. }
+        | KeysCommand::Update { org, .. }
+        | KeysCommand::Revoke { org, .. } => org,
+    };
+    let org = orgs::find_bootstrapped(conn, org_slug)?;
+    let actor = Actor { org_id: org.id.clone(), key_id: None, scopes: vec![Scope::new(Action::Any, ResourceFilter::all())] };
+    match cmd {
+        KeysCommand::Create { name, scopes, cidrs, expires_at, dry_run, json, .. } => {
+            let draft = KeyDraft {
+                name: Some(name.clone()),
+                scopes: Some(scopes.iter().map(|s| Value::String(s.clone())).collect()),
+                allowed_cidrs: Some(cidrs.clone()),
+                expires_at: expires_at.clone(),
+            };
+            let created = svc::create(conn, &actor, &draft, *dry_run, now())?;
+            let secret = created.secret.as_ref().map(|s| s.expose().to_owned());
+            if *json {
+                return super::print_json(&json!({"key": created.key, "secret": secret, "warnings": created.warnings}));
+            }
+            print_warnings(&created.warnings);
+            match secret {
+                Some(secret) => {
+                    print_key(&created.key);
+                    println!("secret:     {secret}");
+                    println!("Store the secret now: it is shown only once.");
+                }
+                None => println!("Dry run: the key is valid and was not created."),
+            }
+            Ok(())
+        }
+        KeysCommand::List { status, search, limit, cursor, json, .. } => {
+            let params = ListParams { status: status.clone(), search: search.clone(), limit: limit.clone(), cursor: cursor.clone() };
+            let page = svc::list(conn, &org.id, &params, now())?;
+            if *json {
+                return super::print_json(&page);
+            }
+            println!("{:<28} {:<24} {:<8} {:<30} EXPIRES", "ID", "NAME", "STATUS", "SCOPES");
+            for k in &page.keys {
+                println!(
+                    "{:<28} {:<24} {:<8} {:<30} {}",
+                    k.id,
+                    truncate(&k.name, 24),
+                    k.status.as_str(),
+                    truncate(&scopes_text(k), 30),
+                    k.expires_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".into())
+                );
+            }
+            if let Some(c) = page.next_cursor {
+                println!("More keys: --cursor {c}");
+            }
+            Ok(())
+        }
+        KeysCommand::Show { id, json, .. } => {
+            let key = svc::get(conn, &org.id, id, now())?;
+            if *json { super::print_json(&key) } else { print_key(&key); Ok(()) }
+        }
+        KeysCommand::Update { id, name, scopes, cidrs, allow_all_ips, expires_at, no_expiry, dry_run, json, .. } => {
+            let patch = KeyPatch {
+                name: name.clone(),
+                scopes: (!scopes.is_empty()).then(|| scopes.iter().map(|s| Value::String(s.clone())).collect()),
+                allowed_cidrs: if *allow_all_ips { Some(None) } else { (!cidrs.is_empty()).then(|| Some(cidrs.clone())) },
+                expires_at: if *no_expiry { Some(None) } else { expires_at.clone().map(Some) },
+            };
+            if patch.name.is_none() && patch.scopes.is_none() && patch.allowed_cidrs.is_none() && patch.expires_at.is_none() {
+                anyhow::bail!("nothing to change: give --name, --scope, --cidr, --allow-all-ips, --expires-at or --no-expiry");
+            }
+            let updated = svc::update(conn, &actor, id, &patch, *dry_run, now())?;
+            if *json {
+                return super::print_json(&json!({"key": updated.key, "warnings": updated.warnings}));
+            }
+            print_warnings(&updated.warnings);
+            print_key(&updated.key);
+            if *dry_run {
+                println!("Dry run: nothing was changed.");
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { id, json, .. } => {
+            let key = svc::revoke(conn, &org.id, id, now())?;
+            if *json { super::print_json(&key) } else { print_key(&key); Ok(()) }
+        }
+    }
+}
+
+fn scopes_text(k: &KeyView) -> String {
+    k.scopes.iter().map(|s| format!("{}:{}", s.action, s.resource)).collect::<Vec<_>>().join(" ")
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut t: String = text.chars().take(width - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn print_key(k: &KeyView) {
+    println!("id:         {}", k.id);
+    println!("name:       {}", k.name);
+    println!("status:     {}", k.status.as_str());
+    println!("scopes:     {}", scopes_text(k));
+    println!("allowed:    {}", if k.allowed_cidrs.is_empty() { "any address".to_owned() } else { k.allowed_cidrs.join(" ") });
+    println!("expires:    {}", k.expires_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".into()));
+    println!("created:    {}", k.created_at.to_rfc3339());
+    if let Some(r) = k.revoked_at {
+        println!("revoked:    {}", r.to_rfc3339());
+    }
+    println!("hint:       {}", k.secret_hint);
+}
+
+fn print_warnings(warnings: &[Warning]) {
+    for w in warnings {
+        eprintln!("warning: {}: {}", w.field, w.message);
+    }
+}

@@ -1,0 +1,93 @@
+//! Who is calling: the client address, and the `Authorization: Bearer` caller of the admin API.
+
+use std::net::IpAddr;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+
+use super::AppState;
+use super::problem::ApiError;
+use crate::domain::client_ip;
+use crate::domain::scope::{Action, Scope};
+use crate::service::auth::authenticate_secret;
+use crate::service::keys::Actor;
+
+/// The client address per the trusted-proxy rule.
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
+    let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    if state.trusted_proxies.is_empty() {
+        return client_ip::unmap(peer);
+    }
+    let mut hops: Vec<&str> = Vec::new();
+    for value in req.headers().get_all(header::FORWARDED) {
+        hops.extend(value.to_str().map(client_ip::split_forwarded).into_iter().flatten());
+    }
+    if hops.is_empty() {
+        for value in req.headers().get_all("x-forwarded-for") {
+            hops.extend(value.to_str().map(client_ip::split_x_forwarded_for).into_iter().flatten());
+        }
+    }
+    client_ip::resolve(peer, &hops, &state.trusted_proxies)
+}
+
+/// `Authorization: Bearer <credential>` (scheme case-insensitive, RFC 7235 §2.1).
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim()).filter(|t| !t.is_empty())
+}
+
+/// An authenticated admin-API caller: an active key of some org, used from an allowed address.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: String,
+    pub org_id: String,
+    pub scopes: Vec<Scope>,
+    pub ip: IpAddr,
+}
+
+impl Caller {
+    /// Every admin call needs `admin` (or `*`) over the resource path it touches.
+    pub fn require(&self, action: Action, resource: &str) -> Result<(), ApiError> {
+        if self.scopes.iter().any(|s| s.allows(action, resource)) {
+            Ok(())
+        } else {
+            Err(ApiError::InsufficientScope(format!(
+                "this credential has no `{}` scope over `{resource}`",
+                action.as_str()
+            )))
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor { org_id: self.org_id.clone(), key_id: Some(self.key_id.clone()), scopes: self.scopes.clone() }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::Internal("application state missing".into()))?
+                .clone();
+            let credential = bearer(&req)
+                .ok_or_else(|| ApiError::Unauthorized("send `Authorization: Bearer <API key secret>`".into()))?
+                .to_owned();
+            let ip = client_ip(&req, &state);
+            let outcome = state
+                .db(move |conn| Ok(authenticate_secret(conn, &credential, ip, crate::service::now())?))
+                .await?;
+            match outcome {
+                Ok(key) => Ok(Caller { key_id: key.key_id, org_id: key.org_id, scopes: key.scopes, ip }),
+                Err(failure) => Err(ApiError::Unauthorized(failure.describe().to_owned())),
+            }
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! The one place where errors become HTTP: RFC 9457 problem details for the admin API, with
+//! RFC 6750 `WWW-Authenticate` challenges on 401 and 403.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::FieldError;
+use crate::service::ServiceError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing, malformed or refused credentials (RFC 6750 `invalid_token`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but no scope allows this action on this resource.
+    #[error("{0}")]
+    InsufficientScope(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body did not deserialize: wrong type or unknown field, reported at its path.
+    #[error("invalid input: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    BadBody(Vec<FieldError>),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("no such resource")]
+    NotFound,
+    #[error("the method is not allowed on this resource")]
+    MethodNotAllowed,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Service(ServiceError::Store(e))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    /// Stable machine-readable code (a relative URI reference, as RFC 9457 §3.1.1 allows).
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ApiError {
+    /// `(type, title)` of the problem document.
+    fn code(&self) -> (&'static str, &'static str) {
+        use ServiceError as S;
+        match self {
+            ApiError::Unauthorized(_) => ("invalid_token", "Authentication required"),
+            ApiError::InsufficientScope(_) => ("insufficient_scope", "Insufficient scope"),
+            ApiError::BadRequest(_) => ("bad_request", "Malformed request"),
+            ApiError::BadBody(_) => ("validation_failed", "Invalid input"),
+            ApiError::PayloadTooLarge(_) => ("payload_too_large", "Request body too large"),
+            ApiError::NotFound => ("not_found", "Not found"),
+            ApiError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
+            ApiError::Internal(_) => ("internal_error", "Internal error"),
+            ApiError::Service(e) => match e {
+                S::Validation(_) => ("validation_failed", "Invalid input"),
+                S::Escalation(_) => ("scope_escalation", "Scope escalation refused"),
+                S::KeyNotFound(_) | S::OrgNotFound(_) => ("not_found", "Not found"),
+                S::OrgExists(_) => ("org_exists", "Organization exists"),
+                S::OrgNotBootstrapped(_) => ("org_not_bootstrapped", "Organization not bootstrapped"),
+                S::AlreadyBootstrapped(_) => ("already_bootstrapped", "Organization already bootstrapped"),
+                S::KeyRevoked(_) => ("key_revoked", "Key is revoked"),
+                S::Store(StoreError::Pool(_)) => ("service_unavailable", "Database unavailable"),
+                S::Store(_) | S::Crypto(_) => ("internal_error", "Internal error"),
+            },
+        }
+    }
+
+    fn field_errors(&self) -> &[FieldError] {
+        match self {
+            ApiError::BadBody(e)
+            | ApiError::Service(ServiceError::Validation(e) | ServiceError::Escalation(e)) => e,
+            _ => &[],
+        }
+    }
+
+    fn is_opaque(&self) -> bool {
+        self.status_code().is_server_error()
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        use ServiceError as S;
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Service(e) => match e {
+                S::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                S::Escalation(_) => StatusCode::FORBIDDEN,
+                S::KeyNotFound(_) | S::OrgNotFound(_) => StatusCode::NOT_FOUND,
+                S::OrgExists(_) | S::OrgNotBootstrapped(_) | S::AlreadyBootstrapped(_) | S::KeyRevoked(_) => {
+                    StatusCode::CONFLICT
+                }
+                S::Store(StoreError::Pool(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                S::Store(_) | S::Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let (kind, title) = self.code();
+        let detail = if self.is_opaque() {
+            // The cause goes to the log, never to the client.
+            tracing::error!(error = %self, debug = ?self, "request failed");
+            title.to_owned()
+        } else {
+            self.to_string()
+        };
+        let body = Problem { kind, title, status: status.as_u16(), detail, errors: self.field_errors() };
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        match self {
+            ApiError::Unauthorized(d) => {
+                response.insert_header((header::WWW_AUTHENTICATE, bearer_challenge("invalid_token", d)));
+            }
+            ApiError::InsufficientScope(d) => {
+                response.insert_header((header::WWW_AUTHENTICATE, bearer_challenge("insufficient_scope", d)));
+            }
+            ApiError::Service(ServiceError::Escalation(_)) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    bearer_challenge("insufficient_scope", "a requested scope exceeds the caller's scopes"),
+                ));
+            }
+            _ => {}
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.json(body)
+    }
+}
+
+/// RFC 6750 §3 challenge. The description is our own text, but quotes and backslashes are
+/// dropped anyway so the header stays well-formed.
+fn bearer_challenge(error: &str, description: &str) -> HeaderValue {
+    let clean: String = description.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
+    HeaderValue::from_str(&format!(r#"Bearer realm="latchkey", error="{error}", error_description="{clean}""#))
+        .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer realm="latchkey""#))
+}
