@@ -1,0 +1,6 @@
+//! One integration binary: every test starts its own server on a fresh database and a free port.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod keys;
+mod robustness;
