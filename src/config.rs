@@ -10,7 +10,11 @@ use ipnet::IpNet;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/latchkey.db";
 
 #[derive(Debug, Parser)]
-#[command(name = "latchkey", version, about = "API keys that are also OAuth 2.0 clients")]
+#[command(
+    name = "latchkey",
+    version,
+    about = "API keys that are also OAuth 2.0 clients"
+)]
 pub struct Cli {
     /// sqlite://PATH (created on demand) or postgres://USER@HOST/DB.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
@@ -61,7 +65,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = "600s", value_parser = parse_duration)]
     pub token_ttl: Duration,
     /// Peers whose X-Forwarded-For / Forwarded headers are believed (repeat, or comma-separate).
-    #[arg(long = "trusted-proxy", env = "LATCHKEY_TRUSTED_PROXY", value_delimiter = ',')]
+    #[arg(
+        long = "trusted-proxy",
+        env = "LATCHKEY_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Vec<IpNet>,
     /// Database connections in the pool.
     #[arg(long, env = "LATCHKEY_DB_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -212,7 +220,9 @@ impl Settings {
 
 /// Read from the environment only: a key on the command line would show in `ps`.
 pub fn master_key_from_env() -> Option<String> {
-    std::env::var("LATCHKEY_MASTER_KEY").ok().filter(|v| !v.trim().is_empty())
+    std::env::var("LATCHKEY_MASTER_KEY")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// `600`, `600s`, `10m`, `1h`: whole seconds, minutes or hours, at least one second.
@@ -222,7 +232,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         Some(i) => text.split_at(i),
         None => (text, "s"),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a duration like 600s, 10m or 1h"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 600s, 10m or 1h"))?;
     let secs = match unit {
         "s" => Some(n),
         "m" => n.checked_mul(60),
@@ -230,7 +242,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => None,
     }
     .filter(|s| (1..=86_400 * 365).contains(s))
-    .ok_or_else(|| format!("{text:?} is not a duration between 1s and 365 days like 600s, 10m or 1h"))?;
+    .ok_or_else(|| {
+        format!("{text:?} is not a duration between 1s and 365 days like 600s, 10m or 1h")
+    })?;
     Ok(Duration::from_secs(secs))
 }
 

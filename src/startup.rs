@@ -2,6 +2,7 @@
 //! which is how the tests get one server each).
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -10,6 +11,8 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::http::{self, AppState};
+use crate::service::keyring::KeyRing;
+use crate::service::tokens::TokenSettings;
 use crate::service::{self, orgs::Bootstrapped};
 use crate::store::{self, PoolOptions};
 
@@ -26,12 +29,16 @@ impl Application {
         let master = MasterKey::resolve(settings.master_key.as_deref(), &settings.keys_dir)?;
         let pool = store::connect(
             &settings.database_url,
-            &PoolOptions { max_size: settings.db_pool_size, ..PoolOptions::default() },
+            &PoolOptions {
+                max_size: settings.db_pool_size,
+                ..PoolOptions::default()
+            },
         )?;
         store::migrate(&pool)?;
-        let bootstrapped = {
+        let (bootstrapped, keyring) = {
             let mut conn = pool.get()?;
-            service::orgs::ensure_default(&mut conn, &master, service::now())?
+            let bootstrapped = service::orgs::ensure_default(&mut conn, &master, service::now())?;
+            (bootstrapped, KeyRing::load(&mut conn, master)?)
         };
 
         let listener = TcpListener::bind(settings.listen)
@@ -45,11 +52,13 @@ impl Application {
             .to_owned();
         let state = web::Data::new(AppState {
             pool,
-            master,
+            keyring: Arc::new(keyring),
             trusted_proxies: settings.trusted_proxies.clone(),
-            audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
-            issuer: issuer.clone(),
-            token_ttl: settings.token_ttl,
+            tokens: TokenSettings {
+                audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
+                issuer: issuer.clone(),
+                ttl: settings.token_ttl,
+            },
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -62,7 +71,12 @@ impl Application {
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
-        Ok(Self { port, issuer, server: server.run(), bootstrapped })
+        Ok(Self {
+            port,
+            issuer,
+            server: server.run(),
+            bootstrapped,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::config::{Cli, KeysCommand};
+use crate::domain::Warning;
 use crate::domain::key::{KeyDraft, KeyPatch};
 use crate::domain::scope::{Action, ResourceFilter, Scope};
-use crate::domain::Warning;
 use crate::service::keys::{self as svc, Actor, KeyView, ListParams};
 use crate::service::{now, orgs};
 
@@ -21,9 +21,21 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         | KeysCommand::Revoke { org, .. } => org,
     };
     let org = orgs::find_bootstrapped(conn, org_slug)?;
-    let actor = Actor { org_id: org.id.clone(), key_id: None, scopes: vec![Scope::new(Action::Any, ResourceFilter::all())] };
+    let actor = Actor {
+        org_id: org.id.clone(),
+        key_id: None,
+        scopes: vec![Scope::new(Action::Any, ResourceFilter::all())],
+    };
     match cmd {
-        KeysCommand::Create { name, scopes, cidrs, expires_at, dry_run, json, .. } => {
+        KeysCommand::Create {
+            name,
+            scopes,
+            cidrs,
+            expires_at,
+            dry_run,
+            json,
+            ..
+        } => {
             let draft = KeyDraft {
                 name: Some(name.clone()),
                 scopes: Some(scopes.iter().map(|s| Value::String(s.clone())).collect()),
@@ -33,7 +45,9 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             let created = svc::create(conn, &actor, &draft, *dry_run, now())?;
             let secret = created.secret.as_ref().map(|s| s.expose().to_owned());
             if *json {
-                return super::print_json(&json!({"key": created.key, "secret": secret, "warnings": created.warnings}));
+                return super::print_json(
+                    &json!({"key": created.key, "secret": secret, "warnings": created.warnings}),
+                );
             }
             print_warnings(&created.warnings);
             match secret {
@@ -46,13 +60,28 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        KeysCommand::List { status, search, limit, cursor, json, .. } => {
-            let params = ListParams { status: status.clone(), search: search.clone(), limit: limit.clone(), cursor: cursor.clone() };
+        KeysCommand::List {
+            status,
+            search,
+            limit,
+            cursor,
+            json,
+            ..
+        } => {
+            let params = ListParams {
+                status: status.clone(),
+                search: search.clone(),
+                limit: limit.clone(),
+                cursor: cursor.clone(),
+            };
             let page = svc::list(conn, &org.id, &params, now())?;
             if *json {
                 return super::print_json(&page);
             }
-            println!("{:<28} {:<24} {:<8} {:<30} EXPIRES", "ID", "NAME", "STATUS", "SCOPES");
+            println!(
+                "{:<28} {:<24} {:<8} {:<30} EXPIRES",
+                "ID", "NAME", "STATUS", "SCOPES"
+            );
             for k in &page.keys {
                 println!(
                     "{:<28} {:<24} {:<8} {:<30} {}",
@@ -60,7 +89,9 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                     truncate(&k.name, 24),
                     k.status.as_str(),
                     truncate(&scopes_text(k), 30),
-                    k.expires_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".into())
+                    k.expires_at
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "never".into())
                 );
             }
             if let Some(c) = page.next_cursor {
@@ -70,21 +101,54 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Show { id, json, .. } => {
             let key = svc::get(conn, &org.id, id, now())?;
-            if *json { super::print_json(&key) } else { print_key(&key); Ok(()) }
+            if *json {
+                super::print_json(&key)
+            } else {
+                print_key(&key);
+                Ok(())
+            }
         }
-        KeysCommand::Update { id, name, scopes, cidrs, allow_all_ips, expires_at, no_expiry, dry_run, json, .. } => {
+        KeysCommand::Update {
+            id,
+            name,
+            scopes,
+            cidrs,
+            allow_all_ips,
+            expires_at,
+            no_expiry,
+            dry_run,
+            json,
+            ..
+        } => {
             let patch = KeyPatch {
                 name: name.clone(),
-                scopes: (!scopes.is_empty()).then(|| scopes.iter().map(|s| Value::String(s.clone())).collect()),
-                allowed_cidrs: if *allow_all_ips { Some(None) } else { (!cidrs.is_empty()).then(|| Some(cidrs.clone())) },
-                expires_at: if *no_expiry { Some(None) } else { expires_at.clone().map(Some) },
+                scopes: (!scopes.is_empty())
+                    .then(|| scopes.iter().map(|s| Value::String(s.clone())).collect()),
+                allowed_cidrs: if *allow_all_ips {
+                    Some(None)
+                } else {
+                    (!cidrs.is_empty()).then(|| Some(cidrs.clone()))
+                },
+                expires_at: if *no_expiry {
+                    Some(None)
+                } else {
+                    expires_at.clone().map(Some)
+                },
             };
-            if patch.name.is_none() && patch.scopes.is_none() && patch.allowed_cidrs.is_none() && patch.expires_at.is_none() {
-                anyhow::bail!("nothing to change: give --name, --scope, --cidr, --allow-all-ips, --expires-at or --no-expiry");
+            if patch.name.is_none()
+                && patch.scopes.is_none()
+                && patch.allowed_cidrs.is_none()
+                && patch.expires_at.is_none()
+            {
+                anyhow::bail!(
+                    "nothing to change: give --name, --scope, --cidr, --allow-all-ips, --expires-at or --no-expiry"
+                );
             }
             let updated = svc::update(conn, &actor, id, &patch, *dry_run, now())?;
             if *json {
-                return super::print_json(&json!({"key": updated.key, "warnings": updated.warnings}));
+                return super::print_json(
+                    &json!({"key": updated.key, "warnings": updated.warnings}),
+                );
             }
             print_warnings(&updated.warnings);
             print_key(&updated.key);
@@ -95,13 +159,22 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Revoke { id, json, .. } => {
             let key = svc::revoke(conn, &org.id, id, now())?;
-            if *json { super::print_json(&key) } else { print_key(&key); Ok(()) }
+            if *json {
+                super::print_json(&key)
+            } else {
+                print_key(&key);
+                Ok(())
+            }
         }
     }
 }
 
 fn scopes_text(k: &KeyView) -> String {
-    k.scopes.iter().map(|s| format!("{}:{}", s.action, s.resource)).collect::<Vec<_>>().join(" ")
+    k.scopes
+        .iter()
+        .map(|s| format!("{}:{}", s.action, s.resource))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn truncate(text: &str, width: usize) -> String {
@@ -119,8 +192,20 @@ fn print_key(k: &KeyView) {
     println!("name:       {}", k.name);
     println!("status:     {}", k.status.as_str());
     println!("scopes:     {}", scopes_text(k));
-    println!("allowed:    {}", if k.allowed_cidrs.is_empty() { "any address".to_owned() } else { k.allowed_cidrs.join(" ") });
-    println!("expires:    {}", k.expires_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".into()));
+    println!(
+        "allowed:    {}",
+        if k.allowed_cidrs.is_empty() {
+            "any address".to_owned()
+        } else {
+            k.allowed_cidrs.join(" ")
+        }
+    );
+    println!(
+        "expires:    {}",
+        k.expires_at
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| "never".into())
+    );
     println!("created:    {}", k.created_at.to_rfc3339());
     if let Some(r) = k.revoked_at {
         println!("revoked:    {}", r.to_rfc3339());

@@ -24,17 +24,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// One migrated connection for a short-lived command.
 pub(crate) fn open(cli: &Cli) -> anyhow::Result<PooledConn> {
-    let pool = store::connect(&cli.database_url, &PoolOptions { max_size: 1, ..PoolOptions::default() })?;
+    let pool = store::connect(
+        &cli.database_url,
+        &PoolOptions {
+            max_size: 1,
+            ..PoolOptions::default()
+        },
+    )?;
     store::migrate(&pool)?;
     Ok(pool.get()?)
 }
 
 pub(crate) fn master_key(cli: &Cli) -> anyhow::Result<MasterKey> {
-    Ok(MasterKey::resolve(crate::config::master_key_from_env().as_deref(), &cli.keys_dir)?)
+    Ok(MasterKey::resolve(
+        crate::config::master_key_from_env().as_deref(),
+        &cli.keys_dir,
+    )?)
 }
 
 pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
-

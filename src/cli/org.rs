@@ -14,7 +14,10 @@ pub fn run(cli: &Cli, cmd: &OrgCommand) -> anyhow::Result<()> {
             if *json {
                 super::print_json(&org_json(&org))
             } else {
-                println!("Created organization `{}` ({}). Bootstrap it with `latchkey org bootstrap {}`.", org.slug, org.id, org.slug);
+                println!(
+                    "Created organization `{}` ({}). Bootstrap it with `latchkey org bootstrap {}`.",
+                    org.slug, org.id, org.slug
+                );
                 Ok(())
             }
         }
@@ -28,7 +31,10 @@ pub fn run(cli: &Cli, cmd: &OrgCommand) -> anyhow::Result<()> {
                     "secret": b.secret.expose(),
                 }))
             } else {
-                println!("Bootstrapped organization `{}` ({}); signing key {}.", b.org.slug, b.org.id, b.kid);
+                println!(
+                    "Bootstrapped organization `{}` ({}); signing key {}.",
+                    b.org.slug, b.org.id, b.kid
+                );
                 println!("Admin API key id:     {}", b.key.id);
                 println!("Admin API key secret: {}", b.secret.expose());
                 println!("Store the secret now: it is shown only once.");
@@ -47,7 +53,9 @@ pub fn run(cli: &Cli, cmd: &OrgCommand) -> anyhow::Result<()> {
                         o.slug,
                         o.id,
                         o.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
-                        o.bootstrapped_at.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_else(|| "no".into())
+                        o.bootstrapped_at
+                            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                            .unwrap_or_else(|| "no".into())
                     );
                 }
                 Ok(())

@@ -17,7 +17,10 @@ pub enum MasterKeyError {
     #[error("LATCHKEY_MASTER_KEY must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)")]
     BadEncoding,
     #[error("cannot read or create the master key at {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} does not hold a 32-byte base64 master key")]
     BadFile { path: PathBuf },
     #[error("a sealed value could not be opened: wrong master key or corrupt data")]
@@ -36,7 +39,9 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_base64(text: &str) -> Result<Self, MasterKeyError> {
-        let bytes = STANDARD.decode(text.trim()).map_err(|_| MasterKeyError::BadEncoding)?;
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| MasterKeyError::BadEncoding)?;
         let arr: [u8; 32] = bytes.try_into().map_err(|_| MasterKeyError::BadEncoding)?;
         Ok(Self(arr))
     }
@@ -58,9 +63,14 @@ impl MasterKey {
 
     fn load_or_create(keys_dir: &Path) -> Result<Self, MasterKeyError> {
         let path = keys_dir.join(MASTER_KEY_FILE);
-        let io = |source| MasterKeyError::Io { path: path.clone(), source };
+        let io = |source| MasterKeyError::Io {
+            path: path.clone(),
+            source,
+        };
         match std::fs::read_to_string(&path) {
-            Ok(text) => Self::from_base64(&text).map_err(|_| MasterKeyError::BadFile { path: path.clone() }),
+            Ok(text) => {
+                Self::from_base64(&text).map_err(|_| MasterKeyError::BadFile { path: path.clone() })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(keys_dir).map_err(io)?;
                 let key = Self::generate();
@@ -77,7 +87,8 @@ impl MasterKey {
                     // Another process created it between our read and our create: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         let text = std::fs::read_to_string(&path).map_err(io)?;
-                        Self::from_base64(&text).map_err(|_| MasterKeyError::BadFile { path: path.clone() })
+                        Self::from_base64(&text)
+                            .map_err(|_| MasterKeyError::BadFile { path: path.clone() })
                     }
                     Err(e) => Err(io(e)),
                 }
@@ -95,7 +106,13 @@ impl MasterKey {
         let mut out = nonce.to_vec();
         // Encryption with a valid key and nonce length cannot fail.
         let ct = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .unwrap_or_default();
         out.extend_from_slice(&ct);
         out
@@ -138,7 +155,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(MASTER_KEY_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(MASTER_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

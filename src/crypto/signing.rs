@@ -19,7 +19,9 @@ pub struct GeneratedKey {
 
 impl std::fmt::Debug for GeneratedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeneratedKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("GeneratedKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -34,7 +36,9 @@ pub fn generate_ed25519() -> Result<GeneratedKey, SigningKeyError> {
     let mut seed = [0u8; 32];
     rand::fill(&mut seed);
     let key = SigningKey::from_bytes(&seed);
-    let der = key.to_pkcs8_der().map_err(|_| SigningKeyError::BadPrivateKey)?;
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|_| SigningKeyError::BadPrivateKey)?;
     let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
     let kid = okp_thumbprint(&x);
     Ok(GeneratedKey {
@@ -69,7 +73,10 @@ mod tests {
     fn rfc_8037_thumbprint_example() {
         // RFC 8037 Appendix A.3.
         let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
-        assert_eq!(okp_thumbprint(x), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(
+            okp_thumbprint(x),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 
     #[test]
@@ -77,7 +84,10 @@ mod tests {
         let g = generate_ed25519().unwrap();
         let key = ed25519_from_pkcs8(&g.private_pkcs8).unwrap();
         let jwk: serde_json::Value = serde_json::from_str(&g.public_jwk).unwrap();
-        assert_eq!(jwk["x"], URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()));
+        assert_eq!(
+            jwk["x"],
+            URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes())
+        );
         assert_eq!(jwk["kid"], g.kid);
         assert!(jwk.get("d").is_none());
     }

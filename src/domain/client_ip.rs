@@ -40,7 +40,9 @@ pub fn split_forwarded(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').filter_map(|element| {
         element.split(';').find_map(|pair| {
             let (k, v) = pair.trim().split_once('=')?;
-            k.trim().eq_ignore_ascii_case("for").then(|| v.trim().trim_matches('"'))
+            k.trim()
+                .eq_ignore_ascii_case("for")
+                .then(|| v.trim().trim_matches('"'))
         })
     })
 }
@@ -82,30 +84,54 @@ mod tests {
 
     #[test]
     fn headers_from_an_untrusted_peer_are_ignored() {
-        assert_eq!(resolve(ip("203.0.113.9"), &["10.0.0.1"], &nets(&["127.0.0.1/32"])), ip("203.0.113.9"));
-        assert_eq!(resolve(ip("203.0.113.9"), &["10.0.0.1"], &[]), ip("203.0.113.9"));
+        assert_eq!(
+            resolve(ip("203.0.113.9"), &["10.0.0.1"], &nets(&["127.0.0.1/32"])),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            resolve(ip("203.0.113.9"), &["10.0.0.1"], &[]),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
     fn a_trusted_proxy_names_the_client() {
         let trusted = nets(&["127.0.0.0/8", "10.0.0.0/8"]);
-        assert_eq!(resolve(ip("127.0.0.1"), &["198.51.100.7"], &trusted), ip("198.51.100.7"));
+        assert_eq!(
+            resolve(ip("127.0.0.1"), &["198.51.100.7"], &trusted),
+            ip("198.51.100.7")
+        );
         // client, spoofed-by-client, our inner proxy: the first untrusted from the right wins.
         assert_eq!(
-            resolve(ip("127.0.0.1"), &["1.1.1.1", "198.51.100.7", "10.0.0.2"], &trusted),
+            resolve(
+                ip("127.0.0.1"),
+                &["1.1.1.1", "198.51.100.7", "10.0.0.2"],
+                &trusted
+            ),
             ip("198.51.100.7")
         );
         assert_eq!(resolve(ip("127.0.0.1"), &[], &trusted), ip("127.0.0.1"));
-        assert_eq!(resolve(ip("127.0.0.1"), &["garbage"], &trusted), ip("127.0.0.1"));
+        assert_eq!(
+            resolve(ip("127.0.0.1"), &["garbage"], &trusted),
+            ip("127.0.0.1")
+        );
     }
 
     #[test]
     fn forwarded_and_mapped_forms_parse() {
-        let hops: Vec<_> = split_forwarded(r#"for=192.0.2.60;proto=http, For="[2001:db8:cafe::17]:4711""#).collect();
+        let hops: Vec<_> =
+            split_forwarded(r#"for=192.0.2.60;proto=http, For="[2001:db8:cafe::17]:4711""#)
+                .collect();
         assert_eq!(hops, vec!["192.0.2.60", "[2001:db8:cafe::17]:4711"]);
         let trusted = nets(&["127.0.0.1/32"]);
-        assert_eq!(resolve(ip("127.0.0.1"), &hops, &trusted), ip("2001:db8:cafe::17"));
-        assert_eq!(resolve(ip("::ffff:127.0.0.1"), &["192.0.2.1:80"], &trusted), ip("192.0.2.1"));
+        assert_eq!(
+            resolve(ip("127.0.0.1"), &hops, &trusted),
+            ip("2001:db8:cafe::17")
+        );
+        assert_eq!(
+            resolve(ip("::ffff:127.0.0.1"), &["192.0.2.1:80"], &trusted),
+            ip("192.0.2.1")
+        );
         assert_eq!(unmap(ip("::ffff:10.1.2.3")), ip("10.1.2.3"));
         let xff: Vec<_> = split_x_forwarded_for(" 1.2.3.4 ,, 5.6.7.8").collect();
         assert_eq!(xff, vec!["1.2.3.4", "5.6.7.8"]);

@@ -110,16 +110,32 @@ pub fn validate_create(draft: &KeyDraft, now: DateTime<Utc>) -> Checked<ValidKey
     let scopes = match &draft.scopes {
         Some(s) => check_scopes(s, &mut errors, &mut warnings),
         None => {
-            errors.push(FieldError::new("scopes", "is required: give at least one scope"));
+            errors.push(FieldError::new(
+                "scopes",
+                "is required: give at least one scope",
+            ));
             None
         }
     };
-    let ip_rules = check_cidrs(draft.allowed_cidrs.as_deref().unwrap_or(&[]), &mut errors, &mut warnings);
-    let expires_at = draft.expires_at.as_deref().and_then(|e| check_expiry(e, now, &mut errors));
+    let ip_rules = check_cidrs(
+        draft.allowed_cidrs.as_deref().unwrap_or(&[]),
+        &mut errors,
+        &mut warnings,
+    );
+    let expires_at = draft
+        .expires_at
+        .as_deref()
+        .and_then(|e| check_expiry(e, now, &mut errors));
     match (name, scopes, ip_rules) {
-        (Some(name), Some(scopes), Some(ip_rules)) if errors.is_empty() => {
-            Ok((ValidKey { name, scopes, ip_rules, expires_at }, warnings))
-        }
+        (Some(name), Some(scopes), Some(ip_rules)) if errors.is_empty() => Ok((
+            ValidKey {
+                name,
+                scopes,
+                ip_rules,
+                expires_at,
+            },
+            warnings,
+        )),
         _ => Err(errors),
     }
 }
@@ -146,13 +162,22 @@ pub fn validate_patch(patch: &KeyPatch, now: DateTime<Utc>) -> Checked<ValidPatc
     if patch.scopes.is_some() || patch.allowed_cidrs.is_some() {
         warnings.push(Warning {
             code: "takes_effect_immediately",
-            field: if patch.scopes.is_some() { "scopes" } else { "allowed_cidrs" }.to_owned(),
+            field: if patch.scopes.is_some() {
+                "scopes"
+            } else {
+                "allowed_cidrs"
+            }
+            .to_owned(),
             message: "changes to scopes and allowed CIDRs apply to the very next request: calls \
                       made with this key that the new rules no longer allow will fail"
                 .to_owned(),
         });
     }
-    if errors.is_empty() { Ok((valid, warnings)) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok((valid, warnings))
+    } else {
+        Err(errors)
+    }
 }
 
 /// No escalation: a caller may only grant what its own scopes cover (`field` is `scopes`).
@@ -164,7 +189,9 @@ pub fn escalation_errors(held: &[Scope], wanted: &[Scope]) -> Vec<FieldError> {
         .map(|(i, w)| {
             FieldError::new(
                 format!("scopes[{i}]"),
-                format!("`{w}` is not covered by the scopes of the calling key, so it cannot be granted"),
+                format!(
+                    "`{w}` is not covered by the scopes of the calling key, so it cannot be granted"
+                ),
             )
         })
         .collect()
@@ -183,7 +210,10 @@ fn check_name(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
         ));
         None
     } else if name.chars().any(char::is_control) {
-        errors.push(FieldError::new("name", "must not contain control characters"));
+        errors.push(FieldError::new(
+            "name",
+            "must not contain control characters",
+        ));
         None
     } else {
         Some(name.to_owned())
@@ -209,7 +239,9 @@ fn check_scopes(
     let before = errors.len();
     let mut scopes: Vec<Scope> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let Some(scope) = parse_scope_item(i, item, errors) else { continue };
+        let Some(scope) = parse_scope_item(i, item, errors) else {
+            continue;
+        };
         if scopes.contains(&scope) {
             warnings.push(Warning {
                 code: "duplicate_scope",
@@ -246,11 +278,17 @@ fn parse_scope_item(i: usize, item: &Value, errors: &mut Vec<FieldError>) -> Opt
                     .map_err(|m| errors.push(FieldError::new(format!("scopes[{i}].action"), m)))
                     .ok(),
                 Some(_) => {
-                    errors.push(FieldError::new(format!("scopes[{i}].action"), "must be a string"));
+                    errors.push(FieldError::new(
+                        format!("scopes[{i}].action"),
+                        "must be a string",
+                    ));
                     None
                 }
                 None => {
-                    errors.push(FieldError::new(format!("scopes[{i}].action"), "is required"));
+                    errors.push(FieldError::new(
+                        format!("scopes[{i}].action"),
+                        "is required",
+                    ));
                     None
                 }
             };
@@ -260,7 +298,10 @@ fn parse_scope_item(i: usize, item: &Value, errors: &mut Vec<FieldError>) -> Opt
                     .map_err(|m| errors.push(FieldError::new(format!("scopes[{i}].resource"), m)))
                     .ok(),
                 Some(_) => {
-                    errors.push(FieldError::new(format!("scopes[{i}].resource"), "must be a string"));
+                    errors.push(FieldError::new(
+                        format!("scopes[{i}].resource"),
+                        "must be a string",
+                    ));
                     None
                 }
             };
@@ -293,7 +334,11 @@ fn check_cidrs(
     }
 }
 
-fn check_expiry(text: &str, now: DateTime<Utc>, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+fn check_expiry(
+    text: &str,
+    now: DateTime<Utc>,
+    errors: &mut Vec<FieldError>,
+) -> Option<DateTime<Utc>> {
     match DateTime::parse_from_rfc3339(text.trim()) {
         Ok(t) => {
             let t = t.with_timezone(&Utc);
@@ -321,7 +366,9 @@ mod tests {
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn draft(v: Value) -> KeyDraft {
@@ -397,7 +444,8 @@ mod tests {
         let ok = "é".repeat(200);
         assert!(validate_create(&draft(json!({"name": ok, "scopes": ["read"]})), now()).is_ok());
         let long = "a".repeat(201);
-        let e = validate_create(&draft(json!({"name": long, "scopes": ["read"]})), now()).unwrap_err();
+        let e =
+            validate_create(&draft(json!({"name": long, "scopes": ["read"]})), now()).unwrap_err();
         assert_eq!(fields(&e), vec!["name"]);
     }
 
@@ -411,8 +459,11 @@ mod tests {
 
     #[test]
     fn duplicate_scopes_are_stored_once_with_a_warning() {
-        let (k, w) =
-            validate_create(&draft(json!({"name": "x", "scopes": ["read:a", "read:a"]})), now()).unwrap();
+        let (k, w) = validate_create(
+            &draft(json!({"name": "x", "scopes": ["read:a", "read:a"]})),
+            now(),
+        )
+        .unwrap();
         assert_eq!(k.scopes.len(), 1);
         assert_eq!(w[0].code, "duplicate_scope");
     }
@@ -432,18 +483,26 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        assert!(serde_json::from_value::<KeyDraft>(json!({"name": "x", "allowed_ips": []})).is_err());
+        assert!(
+            serde_json::from_value::<KeyDraft>(json!({"name": "x", "allowed_ips": []})).is_err()
+        );
     }
 
     #[test]
     fn escalation_is_refused_per_scope() {
-        let held = vec![Scope::parse("read:projects/**").unwrap(), Scope::parse("admin:keys/**").unwrap()];
+        let held = vec![
+            Scope::parse("read:projects/**").unwrap(),
+            Scope::parse("admin:keys/**").unwrap(),
+        ];
         let wanted = vec![
             Scope::parse("read:projects/42/**").unwrap(),
             Scope::parse("write:projects/42").unwrap(),
             Scope::parse("*:*").unwrap(),
         ];
-        assert_eq!(fields(&escalation_errors(&held, &wanted)), vec!["scopes[1]", "scopes[2]"]);
+        assert_eq!(
+            fields(&escalation_errors(&held, &wanted)),
+            vec!["scopes[1]", "scopes[2]"]
+        );
         assert!(escalation_errors(&[Scope::parse("*:*").unwrap()], &wanted).is_empty());
     }
 }

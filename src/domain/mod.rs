@@ -3,9 +3,11 @@
 pub mod client_ip;
 pub mod ip_rules;
 pub mod key;
+pub mod oauth;
 pub mod org;
 pub mod scope;
 pub mod secret;
+pub mod token;
 
 use serde::Serialize;
 
@@ -18,7 +20,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 

@@ -5,8 +5,13 @@ pub fn validate_slug(slug: &str) -> Result<(), String> {
     if slug.is_empty() || slug.len() > 63 {
         return Err(format!("org slug {slug:?} must be 1 to 63 characters long"));
     }
-    if !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err(format!("org slug {slug:?} may only contain a-z, 0-9 and '-'"));
+    if !slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(format!(
+            "org slug {slug:?} may only contain a-z, 0-9 and '-'"
+        ));
     }
     Ok(())
 }

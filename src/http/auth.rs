@@ -11,22 +11,37 @@ use super::AppState;
 use super::problem::ApiError;
 use crate::domain::client_ip;
 use crate::domain::scope::{Action, Scope};
-use crate::service::auth::authenticate_secret;
+use crate::service::callers;
 use crate::service::keys::Actor;
 
 /// The client address per the trusted-proxy rule.
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
-    let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     if state.trusted_proxies.is_empty() {
         return client_ip::unmap(peer);
     }
     let mut hops: Vec<&str> = Vec::new();
     for value in req.headers().get_all(header::FORWARDED) {
-        hops.extend(value.to_str().map(client_ip::split_forwarded).into_iter().flatten());
+        hops.extend(
+            value
+                .to_str()
+                .map(client_ip::split_forwarded)
+                .into_iter()
+                .flatten(),
+        );
     }
     if hops.is_empty() {
         for value in req.headers().get_all("x-forwarded-for") {
-            hops.extend(value.to_str().map(client_ip::split_x_forwarded_for).into_iter().flatten());
+            hops.extend(
+                value
+                    .to_str()
+                    .map(client_ip::split_x_forwarded_for)
+                    .into_iter()
+                    .flatten(),
+            );
         }
     }
     client_ip::resolve(peer, &hops, &state.trusted_proxies)
@@ -36,7 +51,10 @@ pub fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
 pub fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// An authenticated admin-API caller: an active key of some org, used from an allowed address.
@@ -62,7 +80,11 @@ impl Caller {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor { org_id: self.org_id.clone(), key_id: Some(self.key_id.clone()), scopes: self.scopes.clone() }
+        Actor {
+            org_id: self.org_id.clone(),
+            key_id: Some(self.key_id.clone()),
+            scopes: self.scopes.clone(),
+        }
     }
 }
 
@@ -78,15 +100,34 @@ impl FromRequest for Caller {
                 .ok_or_else(|| ApiError::Internal("application state missing".into()))?
                 .clone();
             let credential = bearer(&req)
-                .ok_or_else(|| ApiError::Unauthorized("send `Authorization: Bearer <API key secret>`".into()))?
+                .ok_or_else(|| {
+                    ApiError::Unauthorized(
+                        "send `Authorization: Bearer <API key secret or access token>`".into(),
+                    )
+                })?
                 .to_owned();
             let ip = client_ip(&req, &state);
+            let st = state.clone();
             let outcome = state
-                .db(move |conn| Ok(authenticate_secret(conn, &credential, ip, crate::service::now())?))
+                .db(move |conn| {
+                    callers::authenticate(
+                        conn,
+                        &st.keyring,
+                        &st.tokens.issuer,
+                        &credential,
+                        ip,
+                        crate::service::now(),
+                    )
+                })
                 .await?;
             match outcome {
-                Ok(key) => Ok(Caller { key_id: key.key_id, org_id: key.org_id, scopes: key.scopes, ip }),
-                Err(failure) => Err(ApiError::Unauthorized(failure.describe().to_owned())),
+                Ok(id) => Ok(Caller {
+                    key_id: id.key_id,
+                    org_id: id.org_id,
+                    scopes: id.scopes,
+                    ip,
+                }),
+                Err(reason) => Err(ApiError::Unauthorized(reason.to_owned())),
             }
         })
     }

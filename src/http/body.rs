@@ -11,10 +11,15 @@ use super::problem::ApiError;
 use crate::domain::FieldError;
 
 /// Reads the whole body, refusing more than `MAX_BODY_BYTES` (413) without buffering it.
-pub async fn read_limited(payload: &mut Payload) -> Result<Vec<u8>, ApiError> {
+pub async fn read_limited<S, E>(payload: &mut S) -> Result<Vec<u8>, ApiError>
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the request body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::BadRequest(format!("could not read the request body: {e}")))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
         }
@@ -50,7 +55,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
+        return Err(ApiError::BadRequest(
+            "the request body must be a JSON object".into(),
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -59,8 +66,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             ApiError::BadRequest(format!("the request body is not valid JSON: {inner}"))
         } else {
-            let field = if path == "." { String::from("body") } else { path };
-            ApiError::BadBody(vec![FieldError::new(field, strip_position(&inner.to_string()))])
+            let field = if path == "." {
+                String::from("body")
+            } else {
+                path
+            };
+            ApiError::BadBody(vec![FieldError::new(
+                field,
+                strip_position(&inner.to_string()),
+            )])
         }
     })
 }

@@ -46,19 +46,25 @@ impl DryRun {
         match self.dry_run.as_deref() {
             None | Some("false") | Some("0") => Ok(false),
             Some("true") | Some("1") | Some("") => Ok(true),
-            Some(other) => Err(ApiError::BadRequest(format!("dry_run must be true or false, not {other:?}"))),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "dry_run must be true or false, not {other:?}"
+            ))),
         }
     }
 }
 
-fn query<T: serde::de::DeserializeOwned + Default>(req: &actix_web::HttpRequest) -> Result<T, ApiError> {
+fn query<T: serde::de::DeserializeOwned + Default>(
+    req: &actix_web::HttpRequest,
+) -> Result<T, ApiError> {
     serde_urlencoded::from_str(req.query_string())
         .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))
 }
 
 /// Path ids that cannot be key ids are simply not found (before any scope check or lookup).
 fn key_id(raw: &str) -> Result<String, ApiError> {
-    KeyId::parse(raw).map(|id| id.as_str().to_owned()).map_err(|_| ApiError::NotFound)
+    KeyId::parse(raw)
+        .map(|id| id.as_str().to_owned())
+        .map_err(|_| ApiError::NotFound)
 }
 
 #[derive(Serialize)]
@@ -78,13 +84,19 @@ async fn create(
     caller.require(Action::Admin, "keys")?;
     let dry_run = query::<DryRun>(&req)?.parse()?;
     let actor = caller.actor();
-    let created = state.db(move |conn| svc::create(conn, &actor, &draft, dry_run, now())).await?;
+    let created = state
+        .db(move |conn| svc::create(conn, &actor, &draft, dry_run, now()))
+        .await?;
     let body = CreatedBody {
         key: created.key,
         secret: created.secret.as_ref().map(|s| s.expose().to_owned()),
         warnings: created.warnings,
     };
-    let status = if dry_run { actix_web::http::StatusCode::OK } else { actix_web::http::StatusCode::CREATED };
+    let status = if dry_run {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::CREATED
+    };
     let mut response = HttpResponse::build(status);
     if !dry_run {
         // The body carries a credential: no cache may keep it.
@@ -102,7 +114,9 @@ async fn list(
     caller.require(Action::Admin, "keys")?;
     let params: ListParams = query(&req)?;
     let org = caller.org_id.clone();
-    let page = state.db(move |conn| svc::list(conn, &org, &params, now())).await?;
+    let page = state
+        .db(move |conn| svc::list(conn, &org, &params, now()))
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -114,7 +128,9 @@ async fn get(
     let id = key_id(&path)?;
     caller.require(Action::Admin, &format!("keys/{id}"))?;
     let org = caller.org_id.clone();
-    let key = state.db(move |conn| svc::get(conn, &org, &id, now())).await?;
+    let key = state
+        .db(move |conn| svc::get(conn, &org, &id, now()))
+        .await?;
     Ok(HttpResponse::Ok().json(key))
 }
 
@@ -135,8 +151,13 @@ async fn update(
     caller.require(Action::Admin, &format!("keys/{id}"))?;
     let dry_run = query::<DryRun>(&req)?.parse()?;
     let actor = caller.actor();
-    let updated = state.db(move |conn| svc::update(conn, &actor, &id, &patch, dry_run, now())).await?;
-    Ok(HttpResponse::Ok().json(UpdatedBody { key: updated.key, warnings: updated.warnings }))
+    let updated = state
+        .db(move |conn| svc::update(conn, &actor, &id, &patch, dry_run, now()))
+        .await?;
+    Ok(HttpResponse::Ok().json(UpdatedBody {
+        key: updated.key,
+        warnings: updated.warnings,
+    }))
 }
 
 /// `POST /v1/keys/{id}/revoke` and `DELETE /v1/keys/{id}`: permanent, idempotent.
@@ -148,6 +169,8 @@ async fn revoke(
     let id = key_id(&path)?;
     caller.require(Action::Admin, &format!("keys/{id}"))?;
     let org = caller.org_id.clone();
-    let key = state.db(move |conn| svc::revoke(conn, &org, &id, now())).await?;
+    let key = state
+        .db(move |conn| svc::revoke(conn, &org, &id, now()))
+        .await?;
     Ok(HttpResponse::Ok().json(key))
 }

@@ -3,16 +3,19 @@
 pub mod auth;
 pub mod body;
 pub mod keys;
+pub mod oauth;
 pub mod ops;
 pub mod problem;
+pub mod well_known;
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use actix_web::web;
 use ipnet::IpNet;
 
-use crate::crypto::MasterKey;
 use crate::service::ServiceError;
+use crate::service::keyring::KeyRing;
+use crate::service::tokens::TokenSettings;
 use crate::store::{DbConnection, Pool};
 use problem::ApiError;
 
@@ -23,11 +26,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
-    pub master: MasterKey,
+    pub keyring: Arc<KeyRing>,
     pub trusted_proxies: Vec<IpNet>,
-    pub issuer: String,
-    pub audience: String,
-    pub token_ttl: Duration,
+    pub tokens: TokenSettings,
 }
 
 impl AppState {
@@ -49,5 +50,8 @@ impl AppState {
 
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(ops::routes).configure(keys::routes);
+    cfg.configure(ops::routes)
+        .configure(well_known::routes)
+        .configure(oauth::routes)
+        .configure(keys::routes);
 }

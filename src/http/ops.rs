@@ -6,7 +6,8 @@ use super::AppState;
 use super::problem::ApiError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
 }
 
 /// The process is up.
@@ -19,8 +20,9 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.pool.clone();
     match web::block(move || crate::store::ping(&pool)).await {
         Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
-        _ => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "unavailable", "detail": "the database is not reachable"})),
+        _ => HttpResponse::ServiceUnavailable().json(
+            serde_json::json!({"status": "unavailable", "detail": "the database is not reachable"}),
+        ),
     }
 }
 

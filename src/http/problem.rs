@@ -77,8 +77,12 @@ impl ApiError {
                 S::Escalation(_) => ("scope_escalation", "Scope escalation refused"),
                 S::KeyNotFound(_) | S::OrgNotFound(_) => ("not_found", "Not found"),
                 S::OrgExists(_) => ("org_exists", "Organization exists"),
-                S::OrgNotBootstrapped(_) => ("org_not_bootstrapped", "Organization not bootstrapped"),
-                S::AlreadyBootstrapped(_) => ("already_bootstrapped", "Organization already bootstrapped"),
+                S::OrgNotBootstrapped(_) => {
+                    ("org_not_bootstrapped", "Organization not bootstrapped")
+                }
+                S::AlreadyBootstrapped(_) => {
+                    ("already_bootstrapped", "Organization already bootstrapped")
+                }
                 S::KeyRevoked(_) => ("key_revoked", "Key is revoked"),
                 S::Store(StoreError::Pool(_)) => ("service_unavailable", "Database unavailable"),
                 S::Store(_) | S::Crypto(_) => ("internal_error", "Internal error"),
@@ -115,9 +119,10 @@ impl ResponseError for ApiError {
                 S::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 S::Escalation(_) => StatusCode::FORBIDDEN,
                 S::KeyNotFound(_) | S::OrgNotFound(_) => StatusCode::NOT_FOUND,
-                S::OrgExists(_) | S::OrgNotBootstrapped(_) | S::AlreadyBootstrapped(_) | S::KeyRevoked(_) => {
-                    StatusCode::CONFLICT
-                }
+                S::OrgExists(_)
+                | S::OrgNotBootstrapped(_)
+                | S::AlreadyBootstrapped(_)
+                | S::KeyRevoked(_) => StatusCode::CONFLICT,
                 S::Store(StoreError::Pool(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 S::Store(_) | S::Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -134,20 +139,35 @@ impl ResponseError for ApiError {
         } else {
             self.to_string()
         };
-        let body = Problem { kind, title, status: status.as_u16(), detail, errors: self.field_errors() };
+        let body = Problem {
+            kind,
+            title,
+            status: status.as_u16(),
+            detail,
+            errors: self.field_errors(),
+        };
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         match self {
             ApiError::Unauthorized(d) => {
-                response.insert_header((header::WWW_AUTHENTICATE, bearer_challenge("invalid_token", d)));
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    bearer_challenge("invalid_token", d),
+                ));
             }
             ApiError::InsufficientScope(d) => {
-                response.insert_header((header::WWW_AUTHENTICATE, bearer_challenge("insufficient_scope", d)));
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    bearer_challenge("insufficient_scope", d),
+                ));
             }
             ApiError::Service(ServiceError::Escalation(_)) => {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
-                    bearer_challenge("insufficient_scope", "a requested scope exceeds the caller's scopes"),
+                    bearer_challenge(
+                        "insufficient_scope",
+                        "a requested scope exceeds the caller's scopes",
+                    ),
                 ));
             }
             _ => {}
@@ -162,7 +182,12 @@ impl ResponseError for ApiError {
 /// RFC 6750 §3 challenge. The description is our own text, but quotes and backslashes are
 /// dropped anyway so the header stays well-formed.
 fn bearer_challenge(error: &str, description: &str) -> HeaderValue {
-    let clean: String = description.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
-    HeaderValue::from_str(&format!(r#"Bearer realm="latchkey", error="{error}", error_description="{clean}""#))
-        .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer realm="latchkey""#))
+    let clean: String = description
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect();
+    HeaderValue::from_str(&format!(
+        r#"Bearer realm="latchkey", error="{error}", error_description="{clean}""#
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer realm="latchkey""#))
 }

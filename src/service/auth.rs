@@ -1,4 +1,5 @@
-//! Authenticating an API key by its secret. Used by the admin API now and by the token endpoint.
+//! Authenticating an API key by its secret, for the admin API, the token endpoint and
+//! introspection.
 
 use std::net::IpAddr;
 
@@ -9,15 +10,50 @@ use crate::domain::ip_rules::IpRules;
 use crate::domain::key::KeyStatus;
 use crate::domain::scope::{Scope, parse_scope_list};
 use crate::domain::secret::{Secret, SecretDigest};
+use crate::store::keys::KeyRecord;
 use crate::store::{self, DbConnection, StoreError};
 
-/// A key that proved possession of its secret, is active and was used from an allowed address.
+/// A stored key parsed into domain types.
 #[derive(Debug, Clone)]
-pub struct AuthenticatedKey {
+pub struct KeyPrincipal {
     pub key_id: String,
     pub org_id: String,
     pub scopes: Vec<Scope>,
+    pub ip_rules: IpRules,
+    pub status: KeyStatus,
     pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl KeyPrincipal {
+    pub fn from_record(record: KeyRecord, now: DateTime<Utc>) -> ServiceResult<Self> {
+        let ip_rules = IpRules::from_canonical(&super::keys::split_list(&record.allowed_cidrs))
+            .map_err(|e| StoreError::Corrupt(format!("key {}: allowed_cidrs: {e}", record.id)))?;
+        let scopes = parse_scope_list(&record.scopes)
+            .map_err(|e| StoreError::Corrupt(format!("key {}: scopes: {e}", record.id)))?;
+        Ok(KeyPrincipal {
+            status: KeyStatus::of(record.revoked_at, record.expires_at, now),
+            key_id: record.id,
+            org_id: record.org_id,
+            scopes,
+            ip_rules,
+            expires_at: record.expires_at,
+            created_at: record.created_at,
+        })
+    }
+
+    /// Active and used from an allowed address.
+    pub fn admit(&self, client_ip: Option<IpAddr>) -> Result<(), AuthFailure> {
+        match self.status {
+            KeyStatus::Revoked => return Err(AuthFailure::Revoked),
+            KeyStatus::Expired => return Err(AuthFailure::Expired),
+            KeyStatus::Active => {}
+        }
+        match client_ip {
+            Some(ip) if !self.ip_rules.allows(ip) => Err(AuthFailure::IpNotAllowed),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Why a secret was refused. Only `Malformed`/`UnknownSecret` are possible for someone who does
@@ -44,7 +80,9 @@ impl AuthFailure {
 
     pub fn describe(&self) -> &'static str {
         match self {
-            AuthFailure::Malformed | AuthFailure::UnknownSecret => "the API key secret is not valid",
+            AuthFailure::Malformed | AuthFailure::UnknownSecret => {
+                "the API key secret is not valid"
+            }
             AuthFailure::Revoked => "the API key has been revoked",
             AuthFailure::Expired => "the API key has expired",
             AuthFailure::IpNotAllowed => "the API key may not be used from this IP address",
@@ -52,14 +90,13 @@ impl AuthFailure {
     }
 }
 
-/// Checks a presented secret: format and checksum first (no database lookup for junk), then the
-/// digest lookup, status and IP rules.
-pub fn authenticate_secret(
+/// The key a presented secret belongs to, whatever its status: format and checksum first (no
+/// database lookup for junk), then the digest lookup.
+pub fn identify_secret(
     conn: &mut DbConnection,
     presented: &str,
-    client_ip: IpAddr,
     now: DateTime<Utc>,
-) -> ServiceResult<Result<AuthenticatedKey, AuthFailure>> {
+) -> ServiceResult<Result<KeyPrincipal, AuthFailure>> {
     let Ok(secret) = Secret::parse(presented) else {
         return Ok(Err(AuthFailure::Malformed));
     };
@@ -72,22 +109,16 @@ pub fn authenticate_secret(
     if !SecretDigest::from_bytes(&stored).is_some_and(|s| s.ct_eq(&digest)) {
         return Ok(Err(AuthFailure::UnknownSecret));
     }
-    match KeyStatus::of(record.revoked_at, record.expires_at, now) {
-        KeyStatus::Revoked => return Ok(Err(AuthFailure::Revoked)),
-        KeyStatus::Expired => return Ok(Err(AuthFailure::Expired)),
-        KeyStatus::Active => {}
-    }
-    let rules = IpRules::from_canonical(&crate::service::keys::split_list(&record.allowed_cidrs))
-        .map_err(|e| StoreError::Corrupt(format!("key {}: allowed_cidrs: {e}", record.id)))?;
-    if !rules.allows(client_ip) {
-        return Ok(Err(AuthFailure::IpNotAllowed));
-    }
-    let scopes = parse_scope_list(&record.scopes)
-        .map_err(|e| StoreError::Corrupt(format!("key {}: scopes: {e}", record.id)))?;
-    Ok(Ok(AuthenticatedKey {
-        key_id: record.id,
-        org_id: record.org_id,
-        scopes,
-        expires_at: record.expires_at,
-    }))
+    Ok(Ok(KeyPrincipal::from_record(record, now)?))
+}
+
+/// A secret that belongs to an active key used from an allowed address.
+pub fn authenticate_secret(
+    conn: &mut DbConnection,
+    presented: &str,
+    client_ip: IpAddr,
+    now: DateTime<Utc>,
+) -> ServiceResult<Result<KeyPrincipal, AuthFailure>> {
+    Ok(identify_secret(conn, presented, now)?
+        .and_then(|key| key.admit(Some(client_ip)).map(|()| key)))
 }

@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{ServiceError, ServiceResult};
+use crate::domain::FieldError;
 use crate::domain::Warning;
 use crate::domain::ip_rules::IpRules;
 use crate::domain::key::{self, KeyDraft, KeyPatch, KeyStatus};
 use crate::domain::scope::{Scope, format_scope_list, parse_scope_list};
 use crate::domain::secret::{KeyId, Secret};
-use crate::domain::FieldError;
 use crate::store::keys::{KeyChanges, KeyRecord, ListQuery, NewKey, Position, StatusFilter};
 use crate::store::{self, DbConnection, StoreError};
 
@@ -65,7 +65,10 @@ impl KeyView {
 }
 
 fn scope_view(s: &Scope) -> ScopeView {
-    ScopeView { action: s.action.as_str(), resource: s.resource.to_string() }
+    ScopeView {
+        action: s.action.as_str(),
+        resource: s.resource.to_string(),
+    }
 }
 
 pub(crate) fn split_list(text: &str) -> Vec<String> {
@@ -103,7 +106,11 @@ pub fn create(
             last_used_at: None,
             secret_hint: String::new(),
         };
-        return Ok(Created { key: preview, secret: None, warnings });
+        return Ok(Created {
+            key: preview,
+            secret: None,
+            warnings,
+        });
     }
     let (view, secret) = insert_new(
         conn,
@@ -114,7 +121,11 @@ pub fn create(
         valid.expires_at,
         now,
     )?;
-    Ok(Created { key: view, secret: Some(secret), warnings })
+    Ok(Created {
+        key: view,
+        secret: Some(secret),
+        warnings,
+    })
 }
 
 /// Stores a new key with a fresh id and secret; only the secret's digest is written.
@@ -163,11 +174,21 @@ pub(crate) fn insert_new(
 
 fn check_escalation(actor: &Actor, wanted: &[Scope]) -> ServiceResult<()> {
     let errors = key::escalation_errors(&actor.scopes, wanted);
-    if errors.is_empty() { Ok(()) } else { Err(ServiceError::Escalation(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Escalation(errors))
+    }
 }
 
-pub fn get(conn: &mut DbConnection, org_id: &str, id: &str, now: DateTime<Utc>) -> ServiceResult<KeyView> {
-    let record = store::keys::find(conn, org_id, id)?.ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
+pub fn get(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<KeyView> {
+    let record = store::keys::find(conn, org_id, id)?
+        .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
     KeyView::from_record(record, now)
 }
 
@@ -189,17 +210,38 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-pub fn list(conn: &mut DbConnection, org_id: &str, params: &ListParams, now: DateTime<Utc>) -> ServiceResult<Page> {
+pub fn list(
+    conn: &mut DbConnection,
+    org_id: &str,
+    params: &ListParams,
+    now: DateTime<Utc>,
+) -> ServiceResult<Page> {
     let query = parse_list_params(params)?;
     // One row more than asked tells whether there is a next page without a second query.
-    let mut rows = store::keys::list(conn, org_id, &ListQuery { limit: query.limit + 1, ..query.clone() }, now)?;
+    let mut rows = store::keys::list(
+        conn,
+        org_id,
+        &ListQuery {
+            limit: query.limit + 1,
+            ..query.clone()
+        },
+        now,
+    )?;
     let next_cursor = if rows.len() as i64 > query.limit {
         rows.truncate(query.limit as usize);
-        rows.last().map(|r| encode_cursor(&Position { created_at: r.created_at, id: r.id.clone() }))
+        rows.last().map(|r| {
+            encode_cursor(&Position {
+                created_at: r.created_at,
+                id: r.id.clone(),
+            })
+        })
     } else {
         None
     };
-    let keys = rows.into_iter().map(|r| KeyView::from_record(r, now)).collect::<ServiceResult<_>>()?;
+    let keys = rows
+        .into_iter()
+        .map(|r| KeyView::from_record(r, now))
+        .collect::<ServiceResult<_>>()?;
     Ok(Page { keys, next_cursor })
 }
 
@@ -223,7 +265,10 @@ fn parse_list_params(p: &ListParams) -> ServiceResult<ListQuery> {
         Some(text) => match text.parse::<i64>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
             _ => {
-                errors.push(FieldError::new("limit", format!("must be a whole number from 1 to {MAX_LIMIT}")));
+                errors.push(FieldError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                ));
                 DEFAULT_LIMIT
             }
         },
@@ -231,18 +276,37 @@ fn parse_list_params(p: &ListParams) -> ServiceResult<ListQuery> {
     let after = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => decode_cursor(c).or_else(|| {
-            errors.push(FieldError::new("cursor", "is not a cursor returned by this API"));
+            errors.push(FieldError::new(
+                "cursor",
+                "is not a cursor returned by this API",
+            ));
             None
         }),
     };
-    let search = p.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
-    if search.as_ref().is_some_and(|s| s.chars().count() > key::NAME_MAX_CHARS) {
-        errors.push(FieldError::new("search", "is longer than any key name can be"));
+    let search = p
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
+    if search
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > key::NAME_MAX_CHARS)
+    {
+        errors.push(FieldError::new(
+            "search",
+            "is longer than any key name can be",
+        ));
     }
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors));
     }
-    Ok(ListQuery { status, search, limit, after })
+    Ok(ListQuery {
+        status,
+        search,
+        limit,
+        after,
+    })
 }
 
 /// Opaque to clients: base64url of `<created_at µs>.<key id>`.
@@ -255,7 +319,10 @@ fn decode_cursor(text: &str) -> Option<Position> {
     let (micros, id) = raw.split_once('.')?;
     let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
     KeyId::parse(id).ok()?;
-    Some(Position { created_at, id: id.to_owned() })
+    Some(Position {
+        created_at,
+        id: id.to_owned(),
+    })
 }
 
 #[derive(Debug)]
@@ -308,12 +375,20 @@ pub fn update(
                 return Err(ServiceError::KeyRevoked(id.to_owned()));
             }
         }
-        Ok(Updated { key: KeyView::from_record(next, now)?, warnings: warnings.clone() })
+        Ok(Updated {
+            key: KeyView::from_record(next, now)?,
+            warnings: warnings.clone(),
+        })
     })
 }
 
 /// Permanent and idempotent: revoking a revoked key returns it unchanged.
-pub fn revoke(conn: &mut DbConnection, org_id: &str, id: &str, now: DateTime<Utc>) -> ServiceResult<KeyView> {
+pub fn revoke(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<KeyView> {
     store::write_tx(conn, |conn| {
         store::keys::revoke(conn, org_id, id, now)?;
         get(conn, org_id, id, now)
@@ -327,7 +402,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let pos = Position { created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(), id: "key_abcdefghijklmnop".into() };
+        let pos = Position {
+            created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            id: "key_abcdefghijklmnop".into(),
+        };
         assert_eq!(decode_cursor(&encode_cursor(&pos)), Some(pos));
         assert_eq!(decode_cursor("not-a-cursor"), None);
         assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("12.bad id")), None);
@@ -335,7 +413,12 @@ mod tests {
 
     #[test]
     fn list_parameters_are_validated() {
-        let bad = ListParams { status: Some("gone".into()), limit: Some("0".into()), cursor: Some("x".into()), ..Default::default() };
+        let bad = ListParams {
+            status: Some("gone".into()),
+            limit: Some("0".into()),
+            cursor: Some("x".into()),
+            ..Default::default()
+        };
         match parse_list_params(&bad) {
             Err(ServiceError::Validation(e)) => {
                 let f: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
@@ -343,7 +426,11 @@ mod tests {
             }
             other => panic!("expected validation error, got {other:?}"),
         }
-        let q = parse_list_params(&ListParams { search: Some("  CI ".into()), ..Default::default() }).unwrap();
+        let q = parse_list_params(&ListParams {
+            search: Some("  CI ".into()),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(q.search.as_deref(), Some("ci"));
         assert_eq!(q.limit, DEFAULT_LIMIT);
         assert_eq!(q.status, StatusFilter::Active);

@@ -2,8 +2,11 @@
 //! Synchronous (diesel); HTTP handlers call these on the blocking pool.
 
 pub mod auth;
+pub mod callers;
+pub mod keyring;
 pub mod keys;
 pub mod orgs;
+pub mod tokens;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -37,7 +40,11 @@ pub enum ServiceError {
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 fn describe(errors: &[FieldError]) -> String {
-    errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Wall-clock now at the precision both backends store (microseconds), so a value read back

@@ -27,11 +27,14 @@ pub struct Bootstrapped {
 }
 
 pub fn create(conn: &mut DbConnection, slug: &str, now: DateTime<Utc>) -> ServiceResult<Org> {
-    validate_slug(slug).map_err(|m| {
-        ServiceError::Validation(vec![crate::domain::FieldError::new("slug", m)])
-    })?;
+    validate_slug(slug)
+        .map_err(|m| ServiceError::Validation(vec![crate::domain::FieldError::new("slug", m)]))?;
     store::orgs::insert(conn, &random_id("org_", 20), slug, now).map_err(|e| {
-        if e.is_unique_violation() { ServiceError::OrgExists(slug.to_owned()) } else { e.into() }
+        if e.is_unique_violation() {
+            ServiceError::OrgExists(slug.to_owned())
+        } else {
+            e.into()
+        }
     })
 }
 
@@ -77,7 +80,13 @@ pub fn bootstrap(
             return Err(ServiceError::AlreadyBootstrapped(org.slug));
         }
         org.bootstrapped_at = Some(now);
-        store::signing_keys::insert(conn, &StoredSigningKey { org_id: org.id.clone(), ..stored })?;
+        store::signing_keys::insert(
+            conn,
+            &StoredSigningKey {
+                org_id: org.id.clone(),
+                ..stored
+            },
+        )?;
         let admin = keys::insert_new(
             conn,
             &org.id,
@@ -87,7 +96,12 @@ pub fn bootstrap(
             None,
             now,
         )?;
-        Ok(Bootstrapped { org, key: admin.0, secret: admin.1, kid: generated.kid.clone() })
+        Ok(Bootstrapped {
+            org,
+            key: admin.0,
+            secret: admin.1,
+            kid: generated.kid.clone(),
+        })
     })
 }
 

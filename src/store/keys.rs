@@ -101,7 +101,10 @@ pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> StoreResult<Opti
 
 /// The key whose secret has this SHA-256 digest (an indexed lookup on a UNIQUE column), with the
 /// stored digest so the caller can compare it in constant time.
-pub fn find_by_digest(conn: &mut DbConnection, digest: &[u8]) -> StoreResult<Option<(KeyRecord, Vec<u8>)>> {
+pub fn find_by_digest(
+    conn: &mut DbConnection,
+    digest: &[u8],
+) -> StoreResult<Option<(KeyRecord, Vec<u8>)>> {
     Ok(api_keys::table
         .filter(api_keys::secret_digest.eq(digest))
         .select((KeyRow::as_select(), api_keys::secret_digest))
@@ -148,9 +151,11 @@ pub fn list(
         .into_boxed();
     q = match query.status {
         StatusFilter::Active => q.filter(
-            api_keys::revoked_at
-                .is_null()
-                .and(api_keys::expires_at.is_null().or(api_keys::expires_at.gt(now))),
+            api_keys::revoked_at.is_null().and(
+                api_keys::expires_at
+                    .is_null()
+                    .or(api_keys::expires_at.gt(now)),
+            ),
         ),
         StatusFilter::Expired => q.filter(
             api_keys::revoked_at
@@ -161,14 +166,18 @@ pub fn list(
         StatusFilter::All => q,
     };
     if let Some(search) = &query.search {
-        q = q.filter(api_keys::name_folded.like(like_pattern(search)).escape('\\'));
+        q = q.filter(
+            api_keys::name_folded
+                .like(like_pattern(search))
+                .escape('\\'),
+        );
     }
     if let Some(pos) = &query.after {
         let at = pos.created_at.naive_utc();
         q = q.filter(
-            api_keys::created_at
-                .lt(at)
-                .or(api_keys::created_at.eq(at).and(api_keys::id.lt(pos.id.clone()))),
+            api_keys::created_at.lt(at).or(api_keys::created_at
+                .eq(at)
+                .and(api_keys::id.lt(pos.id.clone()))),
         );
     }
     Ok(q.order((api_keys::created_at.desc(), api_keys::id.desc()))
@@ -242,7 +251,12 @@ pub fn update(
 }
 
 /// Sets `revoked_at` once; later calls leave the first time in place (revocation is permanent).
-pub fn revoke(conn: &mut DbConnection, org_id: &str, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+pub fn revoke(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     let n = diesel::update(
         api_keys::table
             .filter(api_keys::org_id.eq(org_id))

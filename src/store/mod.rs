@@ -75,11 +75,19 @@ pub struct DatabaseUrl {
 impl DatabaseUrl {
     pub fn parse(url: &str) -> Result<Self, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self { backend: Backend::Postgres, target: url.to_owned() });
+            return Ok(Self {
+                backend: Backend::Postgres,
+                target: url.to_owned(),
+            });
         }
-        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"));
         match path {
-            Some(p) if !p.is_empty() => Ok(Self { backend: Backend::Sqlite, target: p.to_owned() }),
+            Some(p) if !p.is_empty() => Ok(Self {
+                backend: Backend::Sqlite,
+                target: p.to_owned(),
+            }),
             _ => Err(StoreError::Config(format!(
                 "unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DB"
             ))),
@@ -136,7 +144,10 @@ pub struct PoolOptions {
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        Self { max_size: 8, connect_timeout: Duration::from_secs(5) }
+        Self {
+            max_size: 8,
+            connect_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -144,7 +155,10 @@ impl Default for PoolOptions {
 pub fn connect(url: &str, options: &PoolOptions) -> StoreResult<Pool> {
     let url = DatabaseUrl::parse(url)?;
     if url.backend == Backend::Sqlite {
-        if let Some(parent) = Path::new(&url.target).parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = Path::new(&url.target)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent).map_err(|e| {
                 StoreError::Config(format!("cannot create {}: {e}", parent.display()))
             })?;
@@ -187,7 +201,8 @@ where
             conn.batch_execute("BEGIN").map_err(StoreError::from)?;
         }
         DbConnection::Sqlite(_) => {
-            conn.batch_execute("BEGIN IMMEDIATE").map_err(StoreError::from)?;
+            conn.batch_execute("BEGIN IMMEDIATE")
+                .map_err(StoreError::from)?;
         }
     }
     match f(conn) {
@@ -218,8 +233,14 @@ mod tests {
 
     #[test]
     fn database_urls_pick_the_backend() {
-        assert_eq!(DatabaseUrl::parse("sqlite://data/x.db").unwrap().target, "data/x.db");
-        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap().target, "/tmp/x.db");
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/x.db").unwrap().target,
+            "data/x.db"
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap().target,
+            "/tmp/x.db"
+        );
         assert_eq!(
             DatabaseUrl::parse("postgres://u@h/db").unwrap().backend,
             Backend::Postgres

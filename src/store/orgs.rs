@@ -34,7 +34,12 @@ impl From<OrgRow> for Org {
     }
 }
 
-pub fn insert(conn: &mut DbConnection, id: &str, slug: &str, now: DateTime<Utc>) -> StoreResult<Org> {
+pub fn insert(
+    conn: &mut DbConnection,
+    id: &str,
+    slug: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Org> {
     diesel::insert_into(orgs::table)
         .values((
             orgs::id.eq(id),
@@ -42,7 +47,12 @@ pub fn insert(conn: &mut DbConnection, id: &str, slug: &str, now: DateTime<Utc>)
             orgs::created_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
-    Ok(Org { id: id.to_owned(), slug: slug.to_owned(), created_at: now, bootstrapped_at: None })
+    Ok(Org {
+        id: id.to_owned(),
+        slug: slug.to_owned(),
+        created_at: now,
+        bootstrapped_at: None,
+    })
 }
 
 pub fn find_by_slug(conn: &mut DbConnection, slug: &str) -> StoreResult<Option<Org>> {
@@ -79,7 +89,11 @@ pub fn count(conn: &mut DbConnection) -> StoreResult<i64> {
 
 /// Marks the org bootstrapped unless it already is. Returns false when it already was, so two
 /// concurrent bootstraps cannot both succeed.
-pub fn mark_bootstrapped(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+pub fn mark_bootstrapped(
+    conn: &mut DbConnection,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     let n = diesel::update(orgs::table.find(id).filter(orgs::bootstrapped_at.is_null()))
         .set(orgs::bootstrapped_at.eq(now.naive_utc()))
         .execute(conn)?;

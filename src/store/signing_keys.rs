@@ -89,7 +89,10 @@ pub fn list_for_org(conn: &mut DbConnection, org_id: &str) -> StoreResult<Vec<St
 }
 
 /// Keys that belong in JWKS now: not retired, or retired but still within their publish window.
-pub fn list_published(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<Vec<StoredSigningKey>> {
+pub fn list_published(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<StoredSigningKey>> {
     Ok(signing_keys::table
         .filter(
             signing_keys::unpublish_at

@@ -46,14 +46,32 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let mut s = settings(dir.path());
     customise(&mut s);
     let app = Application::build(s.clone()).expect("application builds");
-    let boot = app.bootstrapped.as_ref().expect("an empty database bootstraps org default");
+    let boot = app
+        .bootstrapped
+        .as_ref()
+        .expect("an empty database bootstraps org default");
     let admin_secret = boot.secret.expose().to_owned();
     let admin_key_id = boot.key.id.clone();
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    let pool = store::connect(&s.database_url, &PoolOptions { max_size: 2, ..Default::default() }).unwrap();
+    let pool = store::connect(
+        &s.database_url,
+        &PoolOptions {
+            max_size: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let master = MasterKey::resolve(None, &s.keys_dir).unwrap();
-    TestApp { address, client: Client::new(), admin_secret, admin_key_id, pool, master, _dir: dir }
+    TestApp {
+        address,
+        client: Client::new(),
+        admin_secret,
+        admin_key_id,
+        pool,
+        master,
+        _dir: dir,
+    }
 }
 
 impl TestApp {
@@ -62,31 +80,57 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, secret: &str) -> Response {
-        self.client.get(self.url(path)).bearer_auth(secret).send().await.unwrap()
+        self.client
+            .get(self.url(path))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post(&self, path: &str, secret: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).bearer_auth(secret).json(body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .bearer_auth(secret)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn patch(&self, path: &str, secret: &str, body: &Value) -> Response {
-        self.client.patch(self.url(path)).bearer_auth(secret).json(body).send().await.unwrap()
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(secret)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn delete(&self, path: &str, secret: &str) -> Response {
-        self.client.delete(self.url(path)).bearer_auth(secret).send().await.unwrap()
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Creates a key as the bootstrap admin; returns `(id, secret)`.
     pub async fn create_key(&self, name: &str, scopes: Value) -> (String, String) {
-        self.create_key_with(json!({"name": name, "scopes": scopes})).await
+        self.create_key_with(json!({"name": name, "scopes": scopes}))
+            .await
     }
 
     pub async fn create_key_with(&self, body: Value) -> (String, String) {
         let r = self.post("/v1/keys", &self.admin_secret, &body).await;
         assert_eq!(r.status(), 201, "create failed");
         let v: Value = r.json().await.unwrap();
-        (v["key"]["id"].as_str().unwrap().to_owned(), v["secret"].as_str().unwrap().to_owned())
+        (
+            v["key"]["id"].as_str().unwrap().to_owned(),
+            v["secret"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// Creates and bootstraps another org straight through the service layer; returns its admin
@@ -103,12 +147,19 @@ impl TestApp {
 pub async fn status_json(r: Response) -> (u16, Value) {
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 pub fn error_fields(problem: &Value) -> Vec<String> {
     problem["errors"]
         .as_array()
-        .map(|a| a.iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap().to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -24,7 +24,12 @@ async fn hostile_inputs_never_produce_a_server_error() {
         format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
         "\u{feff}{}".into(),
     ];
-    let paths = ["/v1/keys".to_owned(), format!("/v1/keys/{id}"), "/v1/keys?dry_run=true".to_owned(), format!("/v1/keys/{id}?dry_run=maybe")];
+    let paths = [
+        "/v1/keys".to_owned(),
+        format!("/v1/keys/{id}"),
+        "/v1/keys?dry_run=true".to_owned(),
+        format!("/v1/keys/{id}?dry_run=maybe"),
+    ];
     for body in &bodies {
         for path in &paths {
             for method in [reqwest::Method::POST, reqwest::Method::PATCH] {
@@ -38,26 +43,56 @@ async fn hostile_inputs_never_produce_a_server_error() {
                     .await
                     .unwrap();
                 let status = r.status();
-                assert!(status.is_client_error() || status.is_success(), "{method} {path} {body:.60} → {status}");
+                assert!(
+                    status.is_client_error() || status.is_success(),
+                    "{method} {path} {body:.60} → {status}"
+                );
             }
         }
     }
-    let weird_queries = ["?status=%00", "?limit=-1", "?limit=99999999999999999999", "?cursor=%FF%FE", "?search=%25%5F%5C", "?search="];
+    let weird_queries = [
+        "?status=%00",
+        "?limit=-1",
+        "?limit=99999999999999999999",
+        "?cursor=%FF%FE",
+        "?search=%25%5F%5C",
+        "?search=",
+    ];
     for q in weird_queries {
-        let status = app.get(&format!("/v1/keys{q}"), &app.admin_secret).await.status();
+        let status = app
+            .get(&format!("/v1/keys{q}"), &app.admin_secret)
+            .await
+            .status();
         assert!(status.as_u16() < 500, "{q} → {status}");
     }
-    let (_, victim) = status_json(app.get(&format!("/v1/keys/{id}"), &app.admin_secret).await).await;
-    assert_eq!(victim["name"], "victim", "nothing was lost or changed by the bad requests");
+    let (_, victim) =
+        status_json(app.get(&format!("/v1/keys/{id}"), &app.admin_secret).await).await;
+    assert_eq!(
+        victim["name"], "victim",
+        "nothing was lost or changed by the bad requests"
+    );
 }
 
 #[tokio::test]
 async fn bodies_over_64_kib_are_refused_with_413() {
     let app = spawn_app().await;
-    let big = format!("{{\"name\": \"{}\", \"scopes\": [\"read\"]}}", "a".repeat(70 * 1024));
-    let r = app.client.post(app.url("/v1/keys")).bearer_auth(&app.admin_secret).body(big).send().await.unwrap();
+    let big = format!(
+        "{{\"name\": \"{}\", \"scopes\": [\"read\"]}}",
+        "a".repeat(70 * 1024)
+    );
+    let r = app
+        .client
+        .post(app.url("/v1/keys"))
+        .bearer_auth(&app.admin_secret)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     let (status, problem) = status_json(r).await;
-    assert_eq!((status, problem["type"].as_str()), (413, Some("payload_too_large")));
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (413, Some("payload_too_large"))
+    );
 }
 
 #[tokio::test]
@@ -65,13 +100,35 @@ async fn unknown_routes_and_methods_answer_with_problem_documents() {
     let app = spawn_app().await;
     let (status, problem) = status_json(app.get("/v2/nothing", &app.admin_secret).await).await;
     assert_eq!((status, problem["type"].as_str()), (404, Some("not_found")));
-    let r = app.client.put(app.url("/v1/keys")).bearer_auth(&app.admin_secret).send().await.unwrap();
+    let r = app
+        .client
+        .put(app.url("/v1/keys"))
+        .bearer_auth(&app.admin_secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
 }
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = spawn_app().await;
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

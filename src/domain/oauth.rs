@@ -1,0 +1,318 @@
+//! The client-credentials grant's request rules (RFC 6749 §2.3.1, §3.2, §4.4, §5.2), free of
+//! HTTP types: the adapter hands over the form pairs and the `Authorization` header.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+/// RFC 6749 §5.2 error codes (and RFC 7009 §2.2.1's `unsupported_token_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    /// The request is missing a required parameter, includes an unsupported parameter value,
+    /// repeats a parameter, includes multiple credentials, or is otherwise malformed.
+    InvalidRequest,
+    /// Client authentication failed (unknown client, no client authentication included, or
+    /// unsupported authentication method).
+    InvalidClient,
+    /// The authorization grant type is not supported by the authorization server.
+    UnsupportedGrantType,
+    /// The requested scope is invalid, unknown, malformed, or exceeds the scope granted.
+    InvalidScope,
+    /// The server cannot handle the request now (RFC 6749 §4.1.2.1, used here for the token
+    /// endpoint when the database is unavailable: fail closed).
+    TemporarilyUnavailable,
+    /// RFC 7009 §2.2.1.
+    UnsupportedTokenType,
+}
+
+impl OAuthErrorCode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OAuthErrorCode::InvalidRequest => "invalid_request",
+            OAuthErrorCode::InvalidClient => "invalid_client",
+            OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: OAuthErrorCode,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, d)
+    }
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidClient, d)
+    }
+}
+
+/// How the client authenticated; the same rules serve the token, introspection and revocation
+/// endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+/// Credentials presented by a client. `Debug` leaves the secret out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub method: AuthMethod,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Form parameters with RFC 6749 §3.2's rules applied: a repeated parameter is an error and an
+/// empty value counts as omitted.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+            OAuthError::invalid_request("the body is not application/x-www-form-urlencoded")
+        })?;
+        let mut seen: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            if seen.iter().any(|(s, _)| *s == k) {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter `{k}` is repeated"
+                )));
+            }
+            seen.push((k, v));
+        }
+        Ok(Params(seen))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Client authentication by HTTP Basic XOR `client_id`+`client_secret` in the body. Both at once
+/// is `invalid_request` (oxide-auth's rule); neither is `invalid_client`.
+pub fn client_credentials(
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<ClientCredentials, OAuthError> {
+    let basic = match authorization {
+        Some(h) => Some(parse_basic(h)?),
+        None => None,
+    };
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    match (basic, body_id, body_secret) {
+        (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
+            "the client authenticated twice (Authorization header and client_secret in the body); use one",
+        )),
+        (Some(creds), Some(id), None) if id != creds.client_id => Err(OAuthError::invalid_request(
+            "client_id in the body differs from the one in the Authorization header",
+        )),
+        (Some(creds), _, None) => Ok(creds),
+        (None, Some(id), Some(secret)) => Ok(ClientCredentials {
+            client_id: id.to_owned(),
+            client_secret: secret.to_owned(),
+            method: AuthMethod::ClientSecretPost,
+        }),
+        (None, _, _) => Err(OAuthError::invalid_client(
+            "client authentication is required: HTTP Basic or client_id and client_secret in the body",
+        )),
+    }
+}
+
+/// RFC 6749 §2.3.1: the id and secret are form-urlencoded before being joined with `:` and
+/// base64-encoded, so `+` means space and `%3A` a literal colon.
+pub fn parse_basic(header: &str) -> Result<ClientCredentials, OAuthError> {
+    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(
+            "the Authorization header must use the Basic scheme",
+        ));
+    }
+    let bad = || {
+        OAuthError::invalid_client(
+            "the Basic credentials are not valid base64 of `client_id:client_secret`",
+        )
+    };
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let id = form_decode(id).ok_or_else(bad)?;
+    let secret = form_decode(secret).ok_or_else(bad)?;
+    if id.is_empty() || secret.is_empty() {
+        return Err(bad());
+    }
+    Ok(ClientCredentials {
+        client_id: id,
+        client_secret: secret,
+        method: AuthMethod::ClientSecretBasic,
+    })
+}
+
+/// application/x-www-form-urlencoded decoding of one value.
+fn form_decode(text: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!(
+        "v={}",
+        text.replace('&', "%26").replace('=', "%3D")
+    ))
+    .ok()?;
+    pairs.into_iter().next().map(|(_, v)| v)
+}
+
+/// The grant this server issues.
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+/// `grant_type` present and supported.
+pub fn check_grant_type(params: &Params) -> Result<(), OAuthError> {
+    match params.get("grant_type") {
+        None => Err(OAuthError::invalid_request("grant_type is required")),
+        Some(CLIENT_CREDENTIALS) => Ok(()),
+        Some(other) => Err(OAuthError::new(
+            OAuthErrorCode::UnsupportedGrantType,
+            format!("grant_type {other:?} is not supported; use client_credentials"),
+        )),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        // A client that encodes per §2.3.1: '+' → %2B, '%' → %25, ':' → %3A, ' ' → '+'.
+        let c = parse_basic(&basic("key_abc", "a%2Bb%25c%3Ad+e")).unwrap();
+        assert_eq!(c.client_id, "key_abc");
+        assert_eq!(c.client_secret, "a+b%c:d e");
+        assert_eq!(c.method, AuthMethod::ClientSecretBasic);
+        // The first ':' separates; an unencoded ':' in the secret survives.
+        assert_eq!(
+            parse_basic(&basic("id", "x:y")).unwrap().client_secret,
+            "x:y"
+        );
+        assert_eq!(
+            parse_basic(&basic("id", "a&b=c")).unwrap().client_secret,
+            "a&b=c"
+        );
+        assert_eq!(
+            parse_basic(&format!("basic {}", STANDARD.encode("id:s")))
+                .unwrap()
+                .client_id,
+            "id"
+        );
+    }
+
+    #[test]
+    fn malformed_basic_headers_are_invalid_client() {
+        for h in [
+            "Bearer x",
+            "Basic",
+            "Basic !!!",
+            &format!("Basic {}", STANDARD.encode("nocolon")),
+            &basic("", "s"),
+            &basic("id", ""),
+        ] {
+            assert_eq!(
+                parse_basic(h).unwrap_err().code,
+                OAuthErrorCode::InvalidClient,
+                "{h}"
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused_and_empty_ones_ignored() {
+        let err = Params::parse(b"grant_type=client_credentials&grant_type=client_credentials")
+            .unwrap_err();
+        assert_eq!(err.code, OAuthErrorCode::InvalidRequest);
+        let p = Params::parse(b"scope=&grant_type=client_credentials&unknown=1").unwrap();
+        assert_eq!(p.get("scope"), None);
+        assert_eq!(p.get("grant_type"), Some("client_credentials"));
+        // Invalid UTF-8 is decoded lossily, never a panic.
+        assert!(Params::parse(&[0xff, 0xfe]).is_ok());
+    }
+
+    #[test]
+    fn one_client_authentication_method_at_a_time() {
+        let both = Params::parse(b"client_id=a&client_secret=b").unwrap();
+        assert_eq!(
+            client_credentials(Some(&basic("a", "b")), &both)
+                .unwrap_err()
+                .code,
+            OAuthErrorCode::InvalidRequest
+        );
+        let body = client_credentials(None, &both).unwrap();
+        assert_eq!(
+            (body.client_id.as_str(), body.method),
+            ("a", AuthMethod::ClientSecretPost)
+        );
+        let none = Params::parse(b"grant_type=client_credentials").unwrap();
+        assert_eq!(
+            client_credentials(None, &none).unwrap_err().code,
+            OAuthErrorCode::InvalidClient
+        );
+        let id_only = Params::parse(b"client_id=a").unwrap();
+        assert_eq!(
+            client_credentials(None, &id_only).unwrap_err().code,
+            OAuthErrorCode::InvalidClient
+        );
+        // Basic plus a matching client_id in the body is allowed (some libraries send both).
+        assert!(client_credentials(Some(&basic("a", "b")), &id_only).is_ok());
+        let other_id = Params::parse(b"client_id=z").unwrap();
+        assert_eq!(
+            client_credentials(Some(&basic("a", "b")), &other_id)
+                .unwrap_err()
+                .code,
+            OAuthErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn grant_type_is_required_and_only_client_credentials() {
+        assert_eq!(
+            check_grant_type(&Params::parse(b"").unwrap())
+                .unwrap_err()
+                .code,
+            OAuthErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            check_grant_type(&Params::parse(b"grant_type=password").unwrap())
+                .unwrap_err()
+                .code,
+            OAuthErrorCode::UnsupportedGrantType
+        );
+        assert!(
+            check_grant_type(&Params::parse(b"grant_type=client_credentials").unwrap()).is_ok()
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! Access-token claims (RFC 9068 §2.2) and the lifetime rule.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// RFC 9068 §2.1: the `typ` header of a JWT access token.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Claims of an access token. For client credentials `sub` is the client (the key id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub client_id: String,
+    pub org_id: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub scope: String,
+}
+
+/// `exp` = min(now + TTL, key expiry): a token never outlives the key that obtained it.
+pub fn expiry(now: DateTime<Utc>, ttl_secs: u64, key_expires_at: Option<DateTime<Utc>>) -> i64 {
+    let by_ttl = now
+        .timestamp()
+        .saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
+    match key_expires_at {
+        // Floor to whole seconds: rounding up would let the token live past the key.
+        Some(k) => by_ttl.min(k.timestamp()),
+        None => by_ttl,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn tokens_never_outlive_their_key() {
+        let now = t("2026-01-01T00:00:00Z");
+        assert_eq!(expiry(now, 600, None), now.timestamp() + 600);
+        assert_eq!(
+            expiry(now, 600, Some(t("2026-01-01T00:00:02.900Z"))),
+            now.timestamp() + 2
+        );
+        assert_eq!(
+            expiry(now, 600, Some(t("2027-01-01T00:00:00Z"))),
+            now.timestamp() + 600
+        );
+        assert_eq!(expiry(now, u64::MAX, None), i64::MAX);
+    }
+}

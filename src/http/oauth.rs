@@ -1,0 +1,327 @@
+//! `POST /oauth/token` (RFC 6749 §4.4) and `POST /oauth/introspect` (RFC 7662), written on
+//! actix-web directly: oxide-auth's actix operation turns scope errors into 500s, cannot take
+//! `client_secret_post`, sends no `no-store` and has no introspection (README, design notes).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::{bearer, client_ip};
+use super::body::read_limited;
+use super::problem::ApiError;
+use crate::domain::oauth::{self, OAuthError, OAuthErrorCode, Params};
+use crate::service::auth::identify_secret;
+use crate::service::callers::{self, CallerIdentity};
+use crate::service::tokens::{self, VerifiedToken};
+use crate::service::{ServiceError, now};
+use crate::store::StoreError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/oauth/token")
+            .route(web::post().to(token))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/oauth/introspect")
+            .route(web::post().to(introspect))
+            .default_service(web::to(post_only)),
+    );
+}
+
+/// An OAuth error response (RFC 6749 §5.2), with the caching headers of §5.1.
+struct OAuthFailure {
+    error: OAuthError,
+    /// Challenge scheme for a 401: the one the client tried.
+    challenge: &'static str,
+}
+
+impl From<OAuthError> for OAuthFailure {
+    fn from(error: OAuthError) -> Self {
+        OAuthFailure {
+            error,
+            challenge: "Basic",
+        }
+    }
+}
+
+impl From<ApiError> for OAuthFailure {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::PayloadTooLarge(_) | ApiError::BadRequest(_) => {
+                OAuthError::invalid_request(e.to_string()).into()
+            }
+            ApiError::Service(ServiceError::Store(StoreError::Pool(_))) => OAuthError::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "the authorization server cannot reach its database; retry shortly",
+            )
+            .into(),
+            other => {
+                tracing::error!(error = %other, "oauth request failed");
+                OAuthFailure {
+                    error: OAuthError::new(OAuthErrorCode::InvalidRequest, "server_error"),
+                    challenge: "server_error",
+                }
+            }
+        }
+    }
+}
+
+impl OAuthFailure {
+    fn response(&self) -> HttpResponse {
+        if self.challenge == "server_error" {
+            return no_store(HttpResponse::InternalServerError())
+                .json(json!({"error": "server_error", "error_description": "internal error"}));
+        }
+        let status = match self.error.code {
+            OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut r = no_store(HttpResponse::build(status));
+        if status == StatusCode::UNAUTHORIZED {
+            r.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(if self.challenge == "Bearer" {
+                    r#"Bearer realm="latchkey", error="invalid_token""#
+                } else {
+                    r#"Basic realm="latchkey", charset="UTF-8""#
+                }),
+            ));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            r.insert_header((header::RETRY_AFTER, "1"));
+        }
+        r.json(
+            json!({"error": self.error.code.as_str(), "error_description": self.error.description}),
+        )
+    }
+}
+
+/// RFC 6749 §5.1: responses carrying tokens or credentials must not be cached.
+fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    builder
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    builder
+}
+
+async fn post_only() -> HttpResponse {
+    let mut r = OAuthFailure::from(OAuthError::invalid_request(
+        "use POST with an application/x-www-form-urlencoded body",
+    ))
+    .response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}
+
+/// Form body with the RFC 6749 §3.2 rules; credentials in the query string are refused.
+async fn form_params(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+) -> Result<Params, OAuthFailure> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        )
+        .into());
+    }
+    if req.query_string().contains("client_secret") {
+        return Err(
+            OAuthError::invalid_request("credentials must not be sent in the URI query").into(),
+        );
+    }
+    let body = read_limited(payload).await.map_err(OAuthFailure::from)?;
+    Ok(Params::parse(&body)?)
+}
+
+async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    match issue_token(&req, &state, &mut payload).await {
+        Ok(body) => no_store(HttpResponse::Ok()).json(body),
+        Err(f) => f.response(),
+    }
+}
+
+async fn issue_token(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    payload: &mut web::Payload,
+) -> Result<Value, OAuthFailure> {
+    let params = form_params(req, payload).await?;
+    oauth::check_grant_type(&params)?;
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let creds = oauth::client_credentials(authorization, &params)?;
+    let scope = params.get("scope").map(str::to_owned);
+    let ip = client_ip(req, state);
+    let st = state.clone();
+    let issued = state
+        .db(move |conn| {
+            tokens::issue(
+                conn,
+                &st.keyring,
+                &st.tokens,
+                &creds,
+                scope.as_deref(),
+                ip,
+                now(),
+            )
+        })
+        .await??;
+    Ok(json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": issued.scope,
+    }))
+}
+
+impl From<ServiceError> for OAuthFailure {
+    fn from(e: ServiceError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+async fn introspect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    match introspection(&req, &state, &mut payload).await {
+        Ok(body) => no_store(HttpResponse::Ok()).json(body),
+        Err(f) => f.response(),
+    }
+}
+
+/// RFC 7662 §2: the caller must authenticate (any active key, by Basic, body or Bearer) and only
+/// learns about tokens of its own org; anything else is `{"active": false}` and nothing more.
+async fn introspection(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    payload: &mut web::Payload,
+) -> Result<Value, OAuthFailure> {
+    let params = form_params(req, payload).await?;
+    let caller = authenticate_caller(req, state, &params).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthFailure::from(OAuthError::invalid_request("token is required")))?
+        .to_owned();
+    let st = state.clone();
+    let answer = state
+        .db(move |conn| {
+            let now = now();
+            if token.contains('.') {
+                Ok(
+                    match tokens::verify(conn, &st.keyring, &st.tokens.issuer, &token, now)? {
+                        Ok(v) if v.claims.org_id == caller.org_id => active_token(&v),
+                        _ => inactive(),
+                    },
+                )
+            } else {
+                Ok(match identify_secret(conn, &token, now)? {
+                    Ok(k) if k.org_id == caller.org_id && k.admit(None).is_ok() => json!({
+                        "active": true,
+                        "token_type": "api_key",
+                        "scope": crate::domain::scope::format_scope_list(&k.scopes),
+                        "client_id": k.key_id,
+                        "sub": k.key_id,
+                        "org_id": k.org_id,
+                        "iat": k.created_at.timestamp(),
+                        "exp": k.expires_at.map(|e| e.timestamp()),
+                    }),
+                    _ => inactive(),
+                })
+            }
+        })
+        .await?;
+    Ok(answer)
+}
+
+fn inactive() -> Value {
+    json!({"active": false})
+}
+
+fn active_token(v: &VerifiedToken) -> Value {
+    let c = &v.claims;
+    json!({
+        "active": true,
+        "token_type": "Bearer",
+        "scope": crate::domain::scope::format_scope_list(&v.scopes),
+        "client_id": c.client_id,
+        "sub": c.sub,
+        "org_id": c.org_id,
+        "iss": c.iss,
+        "aud": c.aud,
+        "jti": c.jti,
+        "iat": c.iat,
+        "exp": c.exp,
+    })
+}
+
+/// The introspection caller: `Authorization: Bearer` (secret or token), Basic, or body credentials.
+async fn authenticate_caller(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    params: &Params,
+) -> Result<CallerIdentity, OAuthFailure> {
+    let ip = client_ip(req, state);
+    let st = state.clone();
+    if let Some(credential) = bearer(req).map(str::to_owned) {
+        let outcome = state
+            .db(move |conn| {
+                callers::authenticate(conn, &st.keyring, &st.tokens.issuer, &credential, ip, now())
+            })
+            .await?;
+        return outcome.map_err(|reason| OAuthFailure {
+            error: OAuthError::invalid_client(reason),
+            challenge: "Bearer",
+        });
+    }
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let creds = oauth::client_credentials(authorization, params)?;
+    let outcome = state
+        .db(move |conn| {
+            Ok(
+                crate::service::auth::authenticate_secret(conn, &creds.client_secret, ip, now())?
+                    .map_err(|f| f.describe())
+                    .and_then(|k| {
+                        if k.key_id == creds.client_id {
+                            Ok(k)
+                        } else {
+                            Err("client authentication failed")
+                        }
+                    }),
+            )
+        })
+        .await?;
+    match outcome {
+        Ok(k) => Ok(CallerIdentity {
+            key_id: k.key_id,
+            org_id: k.org_id,
+            scopes: k.scopes,
+        }),
+        Err(reason) => Err(OAuthError::invalid_client(reason).into()),
+    }
+}
