@@ -3,4 +3,5 @@
 
 mod helpers;
 mod keys;
+mod oauth;
 mod robustness;
