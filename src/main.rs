@@ -10,7 +10,8 @@ fn main() -> ExitCode {
     match latchkey::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Our error messages already carry their cause; `{:#}` would print it twice.
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

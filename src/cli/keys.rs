@@ -12,7 +12,7 @@ use crate::service::{now, orgs};
 
 pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
     let mut conn = super::open(cli)?;
-    let conn = &mut *conn;
+    let conn = &mut conn;
     let org_slug = match cmd {
         KeysCommand::Create { org, .. }
         | KeysCommand::List { org, .. }

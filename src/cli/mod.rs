@@ -6,7 +6,7 @@ pub mod serve;
 
 use crate::config::{Cli, Command};
 use crate::crypto::MasterKey;
-use crate::store::{self, PoolOptions, PooledConn};
+use crate::store::{self, DbConnection};
 
 /// Runs one command. Errors come back as one clear message for stderr.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -23,16 +23,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// One migrated connection for a short-lived command.
-pub(crate) fn open(cli: &Cli) -> anyhow::Result<PooledConn> {
-    let pool = store::connect(
-        &cli.database_url,
-        &PoolOptions {
-            max_size: 1,
-            ..PoolOptions::default()
-        },
-    )?;
-    store::migrate(&pool)?;
-    Ok(pool.get()?)
+pub(crate) fn open(cli: &Cli) -> anyhow::Result<DbConnection> {
+    let mut conn = store::connect_one(&cli.database_url)?;
+    store::migrate_conn(&mut conn)?;
+    Ok(conn)
 }
 
 pub(crate) fn master_key(cli: &Cli) -> anyhow::Result<MasterKey> {

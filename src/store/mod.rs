@@ -151,19 +151,10 @@ impl Default for PoolOptions {
     }
 }
 
-/// Opens the pool (creating the SQLite file and its folder on demand) and runs pending migrations.
+/// Opens the pool, creating the SQLite file and its folder on demand. See `migrate`.
 pub fn connect(url: &str, options: &PoolOptions) -> StoreResult<Pool> {
     let url = DatabaseUrl::parse(url)?;
-    if url.backend == Backend::Sqlite {
-        if let Some(parent) = Path::new(&url.target)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Config(format!("cannot create {}: {e}", parent.display()))
-            })?;
-        }
-    }
+    prepare_sqlite_dir(&url)?;
     let pool = r2d2::Pool::builder()
         .max_size(options.max_size)
         .connection_timeout(options.connect_timeout)
@@ -171,10 +162,37 @@ pub fn connect(url: &str, options: &PoolOptions) -> StoreResult<Pool> {
     Ok(pool)
 }
 
+/// One connection without a pool, for short-lived commands: fails at once with the real cause
+/// instead of retrying until the pool's timeout.
+pub fn connect_one(url: &str) -> StoreResult<DbConnection> {
+    let url = DatabaseUrl::parse(url)?;
+    prepare_sqlite_dir(&url)?;
+    ConnectionManager { url }.connect().map_err(|e| match e {
+        r2d2::Error::ConnectionError(c) => StoreError::Connect(c),
+        r2d2::Error::QueryError(q) => StoreError::Query(q),
+    })
+}
+
+fn prepare_sqlite_dir(url: &DatabaseUrl) -> StoreResult<()> {
+    let sqlite_dir = Path::new(&url.target)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty());
+    if let (Backend::Sqlite, Some(parent)) = (url.backend, sqlite_dir) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    Ok(())
+}
+
 /// Runs the embedded migrations of the pool's backend.
 pub fn migrate(pool: &Pool) -> StoreResult<()> {
     let mut conn = pool.get()?;
-    let result = match &mut *conn {
+    migrate_conn(&mut conn)
+}
+
+/// Runs the embedded migrations of the connection's backend.
+pub fn migrate_conn(conn: &mut DbConnection) -> StoreResult<()> {
+    let result = match conn {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
         DbConnection::Postgresql(c) => {
             // diesel_migrations takes no lock: nodes starting together must not race.
