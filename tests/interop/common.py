@@ -1,0 +1,75 @@
+"""Shared helpers for the Python interop scripts (run by tests/interop.rs with the venv's python).
+
+The harness passes the server under test through the environment:
+INTEROP_ISSUER (e.g. http://127.0.0.1:PORT), INTEROP_CLIENT_ID, INTEROP_CLIENT_SECRET.
+Each script prints exactly one JSON line on success, or fails with a message and a non-zero exit.
+"""
+
+import json
+import os
+import sys
+
+import requests
+
+ISSUER = os.environ["INTEROP_ISSUER"]
+CLIENT_ID = os.environ["INTEROP_CLIENT_ID"]
+CLIENT_SECRET = os.environ["INTEROP_CLIENT_SECRET"]
+TIMEOUT = 10
+
+
+class CheckFailed(AssertionError):
+    pass
+
+
+def check(condition, message, **context):
+    """Like assert, but never optimised away and with the values that mattered."""
+    if not condition:
+        detail = " ".join(f"{k}={v!r}" for k, v in context.items())
+        raise CheckFailed(f"{message} {detail}".rstrip())
+
+
+def check_eq(actual, expected, what):
+    check(actual == expected, f"{what}: expected {expected!r}, got {actual!r}")
+
+
+def metadata():
+    """RFC 8414 authorization-server metadata."""
+    r = requests.get(f"{ISSUER}/.well-known/oauth-authorization-server", timeout=TIMEOUT)
+    check_eq(r.status_code, 200, "metadata status")
+    md = r.json()
+    check_eq(md["issuer"], ISSUER, "metadata issuer")
+    return md
+
+
+def raw_token(scope=None):
+    """A token fetched with plain requests (Basic auth), independent of the OAuth libraries."""
+    data = {"grant_type": "client_credentials"}
+    if scope is not None:
+        data["scope"] = scope
+    r = requests.post(
+        f"{ISSUER}/oauth/token",
+        data=data,
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        timeout=TIMEOUT,
+    )
+    check_eq(r.status_code, 200, f"token status (body {r.text!r})")
+    return r.json()
+
+
+def flip_signature(jws):
+    """The same compact JWS with the first signature character changed: never a valid signature."""
+    head, payload, sig = jws.split(".")
+    return f"{head}.{payload}.{'B' if sig[0] == 'A' else 'A'}{sig[1:]}"
+
+
+def emit(result):
+    print(json.dumps(result, sort_keys=True))
+    sys.stdout.flush()
+
+
+def main(run):
+    try:
+        emit(run())
+    except CheckFailed as e:
+        print(f"CHECK FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
