@@ -56,6 +56,15 @@ impl StoreError {
     }
 }
 
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        match e {
+            r2d2::Error::ConnectionError(c) => StoreError::Connect(c),
+            r2d2::Error::QueryError(q) => StoreError::Query(q),
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,11 +123,11 @@ impl ManageConnection for ConnectionManager {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.url.target)
                     .map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets readers run beside the single writer; busy_timeout makes a second
-                // writer wait instead of failing; foreign keys are off by default in SQLite.
+                // busy_timeout first, so even the journal-mode switch waits rather than fails;
+                // WAL lets readers run beside the single writer; foreign keys are off by default.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -155,6 +164,11 @@ impl Default for PoolOptions {
 pub fn connect(url: &str, options: &PoolOptions) -> StoreResult<Pool> {
     let url = DatabaseUrl::parse(url)?;
     prepare_sqlite_dir(&url)?;
+    if url.backend == Backend::Sqlite {
+        // WAL is a property of the file: switch it once, alone, before the pool opens its
+        // connections in parallel (several switching at once would find the database locked).
+        drop(ConnectionManager { url: url.clone() }.connect()?);
+    }
     let pool = r2d2::Pool::builder()
         .max_size(options.max_size)
         .connection_timeout(options.connect_timeout)
@@ -167,10 +181,7 @@ pub fn connect(url: &str, options: &PoolOptions) -> StoreResult<Pool> {
 pub fn connect_one(url: &str) -> StoreResult<DbConnection> {
     let url = DatabaseUrl::parse(url)?;
     prepare_sqlite_dir(&url)?;
-    ConnectionManager { url }.connect().map_err(|e| match e {
-        r2d2::Error::ConnectionError(c) => StoreError::Connect(c),
-        r2d2::Error::QueryError(q) => StoreError::Query(q),
-    })
+    Ok(ConnectionManager { url }.connect()?)
 }
 
 fn prepare_sqlite_dir(url: &DatabaseUrl) -> StoreResult<()> {
