@@ -37,13 +37,50 @@ pub fn settings(dir: &std::path::Path) -> Settings {
     }
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
+/// The storage backend a test runs on; every test runs on both (see `backend_tests!`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
-pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+/// Turns each `async fn name(backend) { … }` into `name::sqlite` and `name::postgres` tests.
+/// The PostgreSQL variant says it was skipped when PostgreSQL is not installed.
+macro_rules! backend_tests {
+    ($( $(#[$meta:meta])* async fn $name:ident($b:ident) $body:block )*) => { $(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let $b = $crate::helpers::Backend::Sqlite;
+                $body
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if $crate::postgres::server().is_none() {
+                    return;
+                }
+                let $b = $crate::helpers::Backend::Postgres;
+                $body
+            }
+        }
+    )* };
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, customise: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
+    if backend == Backend::Postgres {
+        s.database_url = crate::postgres::fresh_database_url().expect("PostgreSQL is available");
+    }
     customise(&mut s);
     let app = Application::build(s.clone()).expect("application builds");
     let boot = app

@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{error_fields, spawn_app, status_json};
 
-#[tokio::test]
-async fn the_secret_is_shown_exactly_once() {
-    let app = spawn_app().await;
+backend_tests! {
+async fn the_secret_is_shown_exactly_once(backend) {
+    let app = spawn_app(backend).await;
     let r = app
         .post(
             "/v1/keys",
@@ -48,9 +48,8 @@ async fn the_secret_is_shown_exactly_once() {
     assert_eq!(app.get("/v1/keys", &secret).await.status(), 403);
 }
 
-#[tokio::test]
-async fn the_key_object_has_the_documented_fields() {
-    let app = spawn_app().await;
+async fn the_key_object_has_the_documented_fields(backend) {
+    let app = spawn_app(backend).await;
     let body = json!({
         "name": "deploy bot",
         "scopes": [{"action": "write", "resource": "projects/42/**"}, {"action": "read"}],
@@ -91,9 +90,8 @@ async fn the_key_object_has_the_documented_fields() {
     assert_eq!(v["warnings"], json!([]));
 }
 
-#[tokio::test]
-async fn validation_errors_name_their_fields() {
-    let app = spawn_app().await;
+async fn validation_errors_name_their_fields(backend) {
+    let app = spawn_app(backend).await;
     let cases = [
         (json!({"name": "", "scopes": ["read"]}), "name"),
         (json!({"name": "   ", "scopes": ["read"]}), "name"),
@@ -158,9 +156,8 @@ async fn validation_errors_name_their_fields() {
     assert_eq!(page["keys"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn problem_documents_use_the_problem_json_media_type() {
-    let app = spawn_app().await;
+async fn problem_documents_use_the_problem_json_media_type(backend) {
+    let app = spawn_app(backend).await;
     let r = app
         .post("/v1/keys", &app.admin_secret, &json!({"name": ""}))
         .await;
@@ -180,9 +177,8 @@ async fn problem_documents_use_the_problem_json_media_type() {
     );
 }
 
-#[tokio::test]
-async fn cidrs_are_canonicalised_and_wildcards_warned_about() {
-    let app = spawn_app().await;
+async fn cidrs_are_canonicalised_and_wildcards_warned_about(backend) {
+    let app = spawn_app(backend).await;
     let body = json!({"name": "x", "scopes": ["read"], "allowed_cidrs": ["10.1.2.3/8", "0.0.0.0/0", "::/0"]});
     let (status, v) = status_json(app.post("/v1/keys", &app.admin_secret, &body).await).await;
     assert_eq!(status, 201);
@@ -206,9 +202,8 @@ async fn cidrs_are_canonicalised_and_wildcards_warned_about() {
     );
 }
 
-#[tokio::test]
-async fn dry_run_validates_without_writing() {
-    let app = spawn_app().await;
+async fn dry_run_validates_without_writing(backend) {
+    let app = spawn_app(backend).await;
     let body = json!({"name": "preview", "scopes": ["read"], "allowed_cidrs": ["0.0.0.0/0"]});
     let (status, v) = status_json(
         app.post("/v1/keys?dry_run=true", &app.admin_secret, &body)
@@ -244,9 +239,8 @@ async fn dry_run_validates_without_writing() {
     assert_eq!(page["keys"].as_array().unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn listing_filters_by_status_newest_first() {
-    let app = spawn_app().await;
+async fn listing_filters_by_status_newest_first(backend) {
+    let app = spawn_app(backend).await;
     let (a, _) = app.create_key("alpha", json!(["read"])).await;
     let (b, _) = app.create_key("beta", json!(["read"])).await;
     let (c, _) = app
@@ -311,9 +305,8 @@ async fn listing_filters_by_status_newest_first() {
     );
 }
 
-#[tokio::test]
-async fn search_is_a_case_insensitive_substring_of_the_name() {
-    let app = spawn_app().await;
+async fn search_is_a_case_insensitive_substring_of_the_name(backend) {
+    let app = spawn_app(backend).await;
     app.create_key("Billing Service", json!(["read"])).await;
     app.create_key("billing-worker", json!(["read"])).await;
     app.create_key("Search 100% coverage", json!(["read"]))
@@ -339,9 +332,8 @@ async fn search_is_a_case_insensitive_substring_of_the_name() {
     assert_eq!(count(&v), 0);
 }
 
-#[tokio::test]
-async fn pagination_visits_every_key_exactly_once() {
-    let app = spawn_app().await;
+async fn pagination_visits_every_key_exactly_once(backend) {
+    let app = spawn_app(backend).await;
     let mut created = HashSet::from([app.admin_key_id.clone()]);
     for i in 0..23 {
         created.insert(app.create_key(&format!("key {i}"), json!(["read"])).await.0);
@@ -385,9 +377,8 @@ async fn pagination_visits_every_key_exactly_once() {
     assert_eq!((status, v["keys"].as_array().unwrap().len()), (200, 24));
 }
 
-#[tokio::test]
-async fn a_key_cannot_grant_more_than_it_holds() {
-    let app = spawn_app().await;
+async fn a_key_cannot_grant_more_than_it_holds(backend) {
+    let app = spawn_app(backend).await;
     let (_, delegate) = app
         .create_key("delegate", json!(["admin:keys/**", "read:projects/**"]))
         .await;
@@ -443,9 +434,8 @@ async fn a_key_cannot_grant_more_than_it_holds() {
     );
 }
 
-#[tokio::test]
-async fn admin_calls_need_admin_over_the_resource_path() {
-    let app = spawn_app().await;
+async fn admin_calls_need_admin_over_the_resource_path(backend) {
+    let app = spawn_app(backend).await;
     let (target, _) = app.create_key("target", json!(["read"])).await;
     let (other, _) = app.create_key("other", json!(["read"])).await;
     let (_, reader) = app.create_key("reader", json!(["read:*", "write:*"])).await;
@@ -512,9 +502,8 @@ async fn admin_calls_need_admin_over_the_resource_path() {
     );
 }
 
-#[tokio::test]
-async fn missing_or_bad_credentials_are_401_with_a_bearer_challenge() {
-    let app = spawn_app().await;
+async fn missing_or_bad_credentials_are_401_with_a_bearer_challenge(backend) {
+    let app = spawn_app(backend).await;
     let (revoked_id, revoked) = app.create_key("gone", json!(["*:*"])).await;
     app.delete(&format!("/v1/keys/{revoked_id}"), &app.admin_secret)
         .await;
@@ -566,9 +555,8 @@ async fn missing_or_bad_credentials_are_401_with_a_bearer_challenge() {
     );
 }
 
-#[tokio::test]
-async fn another_orgs_keys_are_not_found() {
-    let app = spawn_app().await;
+async fn another_orgs_keys_are_not_found(backend) {
+    let app = spawn_app(backend).await;
     let (theirs_secret, theirs_admin) = app.other_org("acme");
     let (mine, _) = app.create_key("mine", json!(["read"])).await;
 
@@ -609,9 +597,8 @@ async fn another_orgs_keys_are_not_found() {
     );
 }
 
-#[tokio::test]
-async fn edits_apply_to_the_very_next_request() {
-    let app = spawn_app().await;
+async fn edits_apply_to_the_very_next_request(backend) {
+    let app = spawn_app(backend).await;
     let (id, secret) = app.create_key("ops", json!(["admin:keys"])).await;
     assert_eq!(app.get("/v1/keys", &secret).await.status(), 200);
 
@@ -685,9 +672,8 @@ async fn edits_apply_to_the_very_next_request() {
     );
 }
 
-#[tokio::test]
-async fn ip_rules_match_ipv4_and_ipv6_independently() {
-    let app = spawn_app().await;
+async fn ip_rules_match_ipv4_and_ipv6_independently(backend) {
+    let app = spawn_app(backend).await;
     for (cidrs, allowed) in [
         (json!(["127.0.0.0/8"]), true),
         (json!(["127.0.0.1"]), true),
@@ -707,9 +693,8 @@ async fn ip_rules_match_ipv4_and_ipv6_independently() {
     }
 }
 
-#[tokio::test]
-async fn revocation_is_permanent_and_idempotent() {
-    let app = spawn_app().await;
+async fn revocation_is_permanent_and_idempotent(backend) {
+    let app = spawn_app(backend).await;
     let (id, secret) = app.create_key("short-lived", json!(["admin:keys"])).await;
 
     let (status, first) = status_json(
@@ -755,9 +740,8 @@ async fn revocation_is_permanent_and_idempotent() {
     );
 }
 
-#[tokio::test]
-async fn unknown_keys_and_malformed_ids_are_404() {
-    let app = spawn_app().await;
+async fn unknown_keys_and_malformed_ids_are_404(backend) {
+    let app = spawn_app(backend).await;
     for path in [
         "/v1/keys/key_doesnotexist12345",
         "/v1/keys/not-a-key-id",
@@ -770,4 +754,5 @@ async fn unknown_keys_and_malformed_ids_are_404() {
             "{path}"
         );
     }
+}
 }

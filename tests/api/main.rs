@@ -1,7 +1,10 @@
 //! One integration binary: every test starts its own server on a fresh database and a free port.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod helpers;
 mod keys;
 mod oauth;
+#[path = "../support/postgres.rs"]
+mod postgres;
 mod robustness;

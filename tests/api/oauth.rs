@@ -83,9 +83,9 @@ async fn assert_oauth_error(r: reqwest::Response, status: u16, error: &str) -> V
     v
 }
 
-#[tokio::test]
-async fn a_key_gets_an_rfc_9068_access_token_with_basic_auth() {
-    let app = spawn_app().await;
+backend_tests! {
+async fn a_key_gets_an_rfc_9068_access_token_with_basic_auth(backend) {
+    let app = spawn_app(backend).await;
     let (id, secret) = app
         .create_key("svc", json!(["read:projects/**", "write:projects/42"]))
         .await;
@@ -133,9 +133,8 @@ async fn a_key_gets_an_rfc_9068_access_token_with_basic_auth() {
     assert_eq!(claims["scope"], "read:projects/** write:projects/42");
 }
 
-#[tokio::test]
-async fn client_secret_post_and_form_encoded_basic_credentials_work() {
-    let app = spawn_app().await;
+async fn client_secret_post_and_form_encoded_basic_credentials_work(backend) {
+    let app = spawn_app(backend).await;
     let (id, secret) = app.create_key("svc", json!(["read"])).await;
     let form = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
     assert_eq!(token_request(&app, None, &form).await.status(), 200);
@@ -153,9 +152,8 @@ async fn client_secret_post_and_form_encoded_basic_credentials_work() {
     );
 }
 
-#[tokio::test]
-async fn malformed_token_requests_get_the_right_rfc_6749_error() {
-    let app = spawn_app().await;
+async fn malformed_token_requests_get_the_right_rfc_6749_error(backend) {
+    let app = spawn_app(backend).await;
     let (id, secret) = app.create_key("svc", json!(["read"])).await;
     let auth = basic(&id, &secret);
     let both = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
@@ -258,9 +256,8 @@ async fn malformed_token_requests_get_the_right_rfc_6749_error() {
     );
 }
 
-#[tokio::test]
-async fn bad_credentials_are_invalid_client_and_say_why_only_to_the_secret_holder() {
-    let app = spawn_app().await;
+async fn bad_credentials_are_invalid_client_and_say_why_only_to_the_secret_holder(backend) {
+    let app = spawn_app(backend).await;
     let (id, secret) = app.create_key("svc", json!(["read"])).await;
     let (other_id, _) = app.create_key("other", json!(["read"])).await;
     let wrong_secret = latchkey::domain::secret::Secret::generate()
@@ -322,9 +319,8 @@ async fn bad_credentials_are_invalid_client_and_say_why_only_to_the_secret_holde
     assert!(v["error_description"].as_str().unwrap().contains("expired"));
 }
 
-#[tokio::test]
-async fn requested_scopes_must_be_covered_by_the_key() {
-    let app = spawn_app().await;
+async fn requested_scopes_must_be_covered_by_the_key(backend) {
+    let app = spawn_app(backend).await;
     let (id, secret) = app
         .create_key("svc", json!(["read:projects/**", "admin:keys"]))
         .await;
@@ -371,9 +367,8 @@ async fn requested_scopes_must_be_covered_by_the_key() {
     }
 }
 
-#[tokio::test]
-async fn a_token_never_outlives_its_key() {
-    let app = spawn_app().await;
+async fn a_token_never_outlives_its_key(backend) {
+    let app = spawn_app(backend).await;
     let key_expiry = chrono::Utc::now() + chrono::Duration::seconds(2);
     let (id, secret) = app
         .create_key_with(
@@ -395,9 +390,8 @@ async fn a_token_never_outlives_its_key() {
     assert!(v["expires_in"].as_i64().unwrap() <= 2);
 }
 
-#[tokio::test]
-async fn ip_rules_apply_at_the_token_endpoint_for_an_ipv4_client() {
-    let app = spawn_app().await;
+async fn ip_rules_apply_at_the_token_endpoint_for_an_ipv4_client(backend) {
+    let app = spawn_app(backend).await;
     for (cidrs, allowed) in [
         (json!(["127.0.0.0/8"]), true),
         (json!(["10.0.0.0/8"]), false),
@@ -430,11 +424,10 @@ async fn ip_rules_apply_at_the_token_endpoint_for_an_ipv4_client() {
     }
 }
 
-#[tokio::test]
-async fn forwarded_headers_count_only_from_trusted_proxies() {
-    let untrusting = spawn_app().await;
+async fn forwarded_headers_count_only_from_trusted_proxies(backend) {
+    let untrusting = spawn_app(backend).await;
     let trusting =
-        spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+        spawn_app_with(backend, |s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
     for (app, allowed) in [(&untrusting, false), (&trusting, true)] {
         let (id, secret) = app.create_key_with(json!({"name": "behind proxy", "scopes": ["read"], "allowed_cidrs": ["203.0.113.0/24"]})).await;
         let r = app
@@ -450,9 +443,8 @@ async fn forwarded_headers_count_only_from_trusted_proxies() {
     }
 }
 
-#[tokio::test]
-async fn the_admin_api_takes_access_tokens_with_the_tokens_scopes() {
-    let app = spawn_app().await;
+async fn the_admin_api_takes_access_tokens_with_the_tokens_scopes(backend) {
+    let app = spawn_app(backend).await;
     let read_only = token_for(&app, &app.admin_key_id, &app.admin_secret, Some("read:*")).await;
     let keys_admin = token_for(
         &app,
@@ -481,9 +473,8 @@ async fn the_admin_api_takes_access_tokens_with_the_tokens_scopes() {
     );
 }
 
-#[tokio::test]
-async fn a_revoked_keys_tokens_stop_working_at_once() {
-    let app = spawn_app().await;
+async fn a_revoked_keys_tokens_stop_working_at_once(backend) {
+    let app = spawn_app(backend).await;
     let (id, secret) = app.create_key("doomed", json!(["admin:keys"])).await;
     let token = token_for(&app, &id, &secret, None).await;
     assert_eq!(app.get("/v1/keys", &token).await.status(), 200);
@@ -501,9 +492,8 @@ async fn a_revoked_keys_tokens_stop_working_at_once() {
     );
 }
 
-#[tokio::test]
-async fn introspection_reports_active_tokens_and_keys_of_the_callers_org() {
-    let app = spawn_app().await;
+async fn introspection_reports_active_tokens_and_keys_of_the_callers_org(backend) {
+    let app = spawn_app(backend).await;
     let (id, secret) = app.create_key("svc", json!(["read:projects/**"])).await;
     let token = token_for(&app, &id, &secret, Some("read:projects/1")).await;
     let (status, v) = introspect(&app, &app.admin_key_id, &app.admin_secret, &token).await;
@@ -551,9 +541,8 @@ async fn introspection_reports_active_tokens_and_keys_of_the_callers_org() {
     assert_eq!(status_json(r).await.1["active"], true);
 }
 
-#[tokio::test]
-async fn introspection_requires_an_authenticated_caller_and_a_token() {
-    let app = spawn_app().await;
+async fn introspection_requires_an_authenticated_caller_and_a_token(backend) {
+    let app = spawn_app(backend).await;
     let r = app
         .client
         .post(app.url("/oauth/introspect"))
@@ -594,9 +583,8 @@ async fn introspection_requires_an_authenticated_caller_and_a_token() {
     );
 }
 
-#[tokio::test]
-async fn forged_expired_and_foreign_tokens_are_inactive_and_nothing_more() {
-    let app = spawn_app_with(|s| s.token_ttl = std::time::Duration::from_secs(1)).await;
+async fn forged_expired_and_foreign_tokens_are_inactive_and_nothing_more(backend) {
+    let app = spawn_app_with(backend, |s| s.token_ttl = std::time::Duration::from_secs(1)).await;
     let (theirs_secret, theirs_id) = app.other_org("acme");
     let mine = token_for(&app, &app.admin_key_id, &app.admin_secret, None).await;
     let foreign = token_for(&app, &theirs_id, &theirs_secret, None).await;
@@ -716,9 +704,8 @@ async fn forged_expired_and_foreign_tokens_are_inactive_and_nothing_more() {
     assert_eq!(r.status(), 401);
 }
 
-#[tokio::test]
-async fn jwks_publishes_public_keys_only_and_may_be_cached() {
-    let app = spawn_app().await;
+async fn jwks_publishes_public_keys_only_and_may_be_cached(backend) {
+    let app = spawn_app(backend).await;
     app.other_org("acme");
     let r = app
         .client
@@ -754,9 +741,8 @@ async fn jwks_publishes_public_keys_only_and_may_be_cached() {
     }
 }
 
-#[tokio::test]
-async fn discovery_documents_describe_the_endpoints() {
-    let app = spawn_app().await;
+async fn discovery_documents_describe_the_endpoints(backend) {
+    let app = spawn_app(backend).await;
     let (status, a) = status_json(
         app.client
             .get(app.url("/.well-known/oauth-authorization-server"))
@@ -798,4 +784,5 @@ async fn discovery_documents_describe_the_endpoints() {
         a["introspection_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
     );
+}
 }

@@ -4,9 +4,9 @@ use serde_json::json;
 
 use crate::helpers::{spawn_app, status_json};
 
-#[tokio::test]
-async fn hostile_inputs_never_produce_a_server_error() {
-    let app = spawn_app().await;
+backend_tests! {
+async fn hostile_inputs_never_produce_a_server_error(backend) {
+    let app = spawn_app(backend).await;
     let (id, _) = app.create_key("victim", json!(["read"])).await;
     let bodies: Vec<String> = vec![
         String::new(),
@@ -73,9 +73,8 @@ async fn hostile_inputs_never_produce_a_server_error() {
     );
 }
 
-#[tokio::test]
-async fn bodies_over_64_kib_are_refused_with_413() {
-    let app = spawn_app().await;
+async fn bodies_over_64_kib_are_refused_with_413(backend) {
+    let app = spawn_app(backend).await;
     let big = format!(
         "{{\"name\": \"{}\", \"scopes\": [\"read\"]}}",
         "a".repeat(70 * 1024)
@@ -95,9 +94,8 @@ async fn bodies_over_64_kib_are_refused_with_413() {
     );
 }
 
-#[tokio::test]
-async fn unknown_routes_and_methods_answer_with_problem_documents() {
-    let app = spawn_app().await;
+async fn unknown_routes_and_methods_answer_with_problem_documents(backend) {
+    let app = spawn_app(backend).await;
     let (status, problem) = status_json(app.get("/v2/nothing", &app.admin_secret).await).await;
     assert_eq!((status, problem["type"].as_str()), (404, Some("not_found")));
     let r = app
@@ -110,9 +108,8 @@ async fn unknown_routes_and_methods_answer_with_problem_documents() {
     assert_eq!(r.status(), 405);
 }
 
-#[tokio::test]
-async fn health_and_readiness_answer() {
-    let app = spawn_app().await;
+async fn health_and_readiness_answer(backend) {
+    let app = spawn_app(backend).await;
     assert_eq!(
         app.client
             .get(app.url("/healthz"))
@@ -131,4 +128,5 @@ async fn health_and_readiness_answer() {
             .status(),
         200
     );
+}
 }
