@@ -74,6 +74,15 @@ pub struct ServeArgs {
     /// Database connections in the pool.
     #[arg(long, env = "LATCHKEY_DB_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub db_pool_size: u32,
+    /// How long a request waits for a database connection before failing with 503.
+    #[arg(long, env = "LATCHKEY_DB_CONNECT_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub db_connect_timeout: Duration,
+    /// PostgreSQL statement timeout.
+    #[arg(long, env = "LATCHKEY_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub db_statement_timeout: Duration,
+    /// How often each node re-reads the signing keys (rotations made by other nodes).
+    #[arg(long, env = "LATCHKEY_KEY_REFRESH", default_value = "1s", value_parser = parse_duration)]
+    pub key_refresh: Duration,
     /// HTTP worker threads. Default: one per CPU.
     #[arg(long, env = "LATCHKEY_WORKERS")]
     pub workers: Option<usize>,
@@ -198,10 +207,33 @@ pub struct Settings {
     pub token_ttl: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub db_pool_size: u32,
+    pub db_connect_timeout: Duration,
+    pub db_statement_timeout: Duration,
+    pub key_refresh: Duration,
     pub workers: Option<usize>,
 }
 
 impl Settings {
+    /// The `serve` defaults for a database and keys folder, listening on a free loopback port:
+    /// what embedding applications and tests start from.
+    pub fn local(database_url: impl Into<String>, keys_dir: impl Into<PathBuf>) -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            keys_dir: keys_dir.into(),
+            master_key: None,
+            issuer: None,
+            audience: None,
+            token_ttl: Duration::from_secs(600),
+            trusted_proxies: Vec::new(),
+            db_pool_size: 4,
+            db_connect_timeout: Duration::from_secs(2),
+            db_statement_timeout: Duration::from_secs(5),
+            key_refresh: Duration::from_secs(1),
+            workers: Some(2),
+        }
+    }
+
     pub fn from_cli(cli: &Cli, serve: &ServeArgs) -> Self {
         Settings {
             listen: serve.listen,
@@ -213,6 +245,9 @@ impl Settings {
             token_ttl: serve.token_ttl,
             trusted_proxies: serve.trusted_proxies.clone(),
             db_pool_size: serve.db_pool_size,
+            db_connect_timeout: serve.db_connect_timeout,
+            db_statement_timeout: serve.db_statement_timeout,
+            key_refresh: serve.key_refresh,
             workers: serve.workers,
         }
     }

@@ -11,7 +11,7 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::http::{self, AppState};
-use crate::service::keyring::KeyRing;
+use crate::service::keyring::{self, KeyRing};
 use crate::service::tokens::TokenSettings;
 use crate::service::{self, orgs::Bootstrapped};
 use crate::store::{self, PoolOptions};
@@ -31,7 +31,8 @@ impl Application {
             &settings.database_url,
             &PoolOptions {
                 max_size: settings.db_pool_size,
-                ..PoolOptions::default()
+                connect_timeout: settings.db_connect_timeout,
+                statement_timeout: settings.db_statement_timeout,
             },
         )?;
         store::migrate(&pool)?;
@@ -50,9 +51,11 @@ impl Application {
             .unwrap_or_else(|| format!("http://{}:{port}", host_for_url(&settings.listen)))
             .trim_end_matches('/')
             .to_owned();
+        let keyring = Arc::new(keyring);
+        keyring::spawn_refresher(&keyring, pool.clone(), settings.key_refresh);
         let state = web::Data::new(AppState {
             pool,
-            keyring: Arc::new(keyring),
+            keyring,
             trusted_proxies: settings.trusted_proxies.clone(),
             tokens: TokenSettings {
                 audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),

@@ -65,18 +65,10 @@ struct Server {
 /// issuer (`http://127.0.0.1:PORT`); then one key through the admin API.
 async fn spawn_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", dir.path().join("latchkey.db").display()),
-        keys_dir: dir.path().join("keys"),
-        master_key: None,
-        issuer: None,
-        audience: None,
-        token_ttl: Duration::from_secs(600),
-        trusted_proxies: vec![],
-        db_pool_size: 4,
-        workers: Some(2),
-    };
+    let settings = Settings::local(
+        format!("sqlite://{}", dir.path().join("latchkey.db").display()),
+        dir.path().join("keys"),
+    );
     let app = Application::build(settings).expect("application builds");
     let admin_secret = app
         .bootstrapped

@@ -12,12 +12,17 @@ use super::{ServiceError, ServiceResult};
 use crate::crypto::MasterKey;
 use crate::crypto::jws::{EdDsaSigner, Verifier};
 use crate::crypto::signing::{ALG_EDDSA, ed25519_from_pkcs8};
-use crate::store::{self, DbConnection, StoreError};
+use crate::store::{self, DbConnection, Pool, StoreError};
 
 const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
+/// `(kid, retired_at, unpublish_at)`: what decides how a key is used.
+type KeyState = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 #[derive(Default)]
 struct Snapshot {
+    /// What the snapshot was built from; a refresh that reads the same rows rebuilds nothing.
+    fingerprint: Vec<KeyState>,
     signers: HashMap<String, Arc<EdDsaSigner>>,
     verifiers: HashMap<String, Arc<Verifier>>,
     /// `{"keys":[…]}`, rendered once per load.
@@ -76,7 +81,17 @@ impl KeyRing {
     /// Reads every published key; decrypts the newest unretired key of each org for signing.
     pub fn reload(&self, conn: &mut DbConnection, now: DateTime<Utc>) -> ServiceResult<()> {
         let keys = store::signing_keys::list_published(conn, now)?;
-        let mut next = Snapshot::default();
+        let fingerprint: Vec<_> = keys
+            .iter()
+            .map(|k| (k.kid.clone(), k.retired_at, k.unpublish_at))
+            .collect();
+        if self.current().fingerprint == fingerprint && !fingerprint.is_empty() {
+            return Ok(());
+        }
+        let mut next = Snapshot {
+            fingerprint,
+            ..Snapshot::default()
+        };
         let mut jwks = Vec::with_capacity(keys.len());
         for key in &keys {
             let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk).map_err(|e| {
@@ -112,5 +127,28 @@ impl KeyRing {
         let mut guard = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
         *guard = Arc::new(next);
         Ok(())
+    }
+}
+
+/// Re-reads the signing keys every `interval` while the ring is alive, so a rotation made on
+/// another node is signed with and verified here within that interval.
+pub fn spawn_refresher(ring: &Arc<KeyRing>, pool: Pool, interval: Duration) {
+    let weak = Arc::downgrade(ring);
+    let spawned = std::thread::Builder::new().name("keyring-refresh".into()).spawn(move || {
+        loop {
+            std::thread::sleep(interval);
+            let Some(ring) = weak.upgrade() else { return };
+            let result = pool
+                .get()
+                .map_err(StoreError::from)
+                .map_err(ServiceError::from)
+                .and_then(|mut conn| ring.reload(&mut conn, super::now()));
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "signing keys not refreshed; keeping the cached ones");
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the signing-key refresher");
     }
 }

@@ -109,6 +109,17 @@ impl DatabaseUrl {
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    /// PostgreSQL `statement_timeout`: a stuck query fails instead of holding a connection.
+    statement_timeout: Duration,
+}
+
+impl ConnectionManager {
+    pub fn new(url: DatabaseUrl, statement_timeout: Duration) -> Self {
+        Self {
+            url,
+            statement_timeout,
+        }
+    }
 }
 
 impl ManageConnection for ConnectionManager {
@@ -117,9 +128,16 @@ impl ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match self.url.backend {
-            Backend::Postgres => PgConnection::establish(&self.url.target)
-                .map(DbConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.url.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&format!(
+                    "SET statement_timeout = {}",
+                    self.statement_timeout.as_millis()
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Postgresql(conn))
+            }
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.url.target)
                     .map_err(r2d2::Error::ConnectionError)?;
@@ -148,14 +166,17 @@ impl ManageConnection for ConnectionManager {
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_size: u32,
+    /// How long a request waits for a connection before failing (503) when the database is gone.
     pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
 }
 
 impl Default for PoolOptions {
     fn default() -> Self {
         Self {
             max_size: 8,
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -167,12 +188,12 @@ pub fn connect(url: &str, options: &PoolOptions) -> StoreResult<Pool> {
     if url.backend == Backend::Sqlite {
         // WAL is a property of the file: switch it once, alone, before the pool opens its
         // connections in parallel (several switching at once would find the database locked).
-        drop(ConnectionManager { url: url.clone() }.connect()?);
+        drop(ConnectionManager::new(url.clone(), options.statement_timeout).connect()?);
     }
     let pool = r2d2::Pool::builder()
         .max_size(options.max_size)
         .connection_timeout(options.connect_timeout)
-        .build(ConnectionManager { url })?;
+        .build(ConnectionManager::new(url, options.statement_timeout))?;
     Ok(pool)
 }
 
@@ -181,7 +202,7 @@ pub fn connect(url: &str, options: &PoolOptions) -> StoreResult<Pool> {
 pub fn connect_one(url: &str) -> StoreResult<DbConnection> {
     let url = DatabaseUrl::parse(url)?;
     prepare_sqlite_dir(&url)?;
-    Ok(ConnectionManager { url }.connect()?)
+    Ok(ConnectionManager::new(url, PoolOptions::default().statement_timeout).connect()?)
 }
 
 fn prepare_sqlite_dir(url: &DatabaseUrl) -> StoreResult<()> {

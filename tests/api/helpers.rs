@@ -1,8 +1,6 @@
 //! `spawn_app()`: a real server on loopback over a fresh SQLite file (and, once the backend
 //! matrix lands, PostgreSQL), plus small request helpers.
 
-use std::time::Duration;
-
 use latchkey::config::Settings;
 use latchkey::crypto::MasterKey;
 use latchkey::service;
@@ -23,18 +21,10 @@ pub struct TestApp {
 }
 
 pub fn settings(dir: &std::path::Path) -> Settings {
-    Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", dir.join("latchkey.db").display()),
-        keys_dir: dir.join("keys"),
-        master_key: None,
-        issuer: None,
-        audience: None,
-        token_ttl: Duration::from_secs(600),
-        trusted_proxies: vec![],
-        db_pool_size: 4,
-        workers: Some(2),
-    }
+    Settings::local(
+        format!("sqlite://{}", dir.join("latchkey.db").display()),
+        dir.join("keys"),
+    )
 }
 
 /// The storage backend a test runs on; every test runs on both (see `backend_tests!`).
