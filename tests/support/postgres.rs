@@ -15,6 +15,40 @@ use diesel::{Connection, PgConnection};
 
 pub struct PgServer {
     pub port: u16,
+    bin: PathBuf,
+    data: PathBuf,
+    options: String,
+    log: PathBuf,
+    as_postgres: bool,
+}
+
+#[allow(dead_code)] // Used by the multi-node test binary only.
+impl PgServer {
+    /// Fast shutdown: connections are cut, as when a database server goes away.
+    pub fn stop(&self) {
+        run(pg_command(&self.bin, "pg_ctl", self.as_postgres)
+            .args(["-w", "-m", "fast", "-D"])
+            .arg(&self.data)
+            .arg("stop"))
+        .expect("stop PostgreSQL");
+    }
+
+    pub fn start(&self) {
+        self.pg_ctl_start().expect("start PostgreSQL");
+    }
+
+    fn pg_ctl_start(&self) -> Result<(), String> {
+        run(pg_command(&self.bin, "pg_ctl", self.as_postgres)
+            .args(["-w", "-t", "60", "-o", &self.options, "-l"])
+            .arg(&self.log)
+            .arg("-D")
+            .arg(&self.data)
+            .arg("start"))
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
 }
 
 static SERVER: OnceLock<Result<PgServer, String>> = OnceLock::new();
@@ -119,12 +153,15 @@ fn start() -> Result<PgServer, String> {
          -c full_page_writes=off -c max_connections=300",
         dir.join("sock").display()
     );
-    run(pg_command(&bin, "pg_ctl", as_postgres)
-        .args(["-w", "-t", "60", "-o", &options, "-l"])
-        .arg(dir.join("log"))
-        .arg("-D")
-        .arg(&data)
-        .arg("start"))?;
+    let server = PgServer {
+        port,
+        bin: bin.clone(),
+        data: data.clone(),
+        options,
+        log: dir.join("log"),
+        as_postgres,
+    };
+    server.pg_ctl_start()?;
     // Stop the server when this process is gone, however it ends.
     let stop = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {runuser} {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
@@ -145,7 +182,7 @@ fn start() -> Result<PgServer, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
-    Ok(PgServer { port })
+    Ok(server)
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {

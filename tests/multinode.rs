@@ -1,0 +1,343 @@
+//! Several `latchkey serve` processes on one PostgreSQL: what one node does, the others see.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/postgres.rs"]
+mod postgres;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+const ISSUER: &str = "http://latchkey.test";
+
+struct Node {
+    child: Child,
+    base: String,
+    stdout: Arc<Mutex<String>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_node(database_url: &str, master_key: &str, keys_dir: &std::path::Path) -> Node {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--issuer",
+            ISSUER,
+        ])
+        .env("DATABASE_URL", database_url)
+        .env("LATCHKEY_MASTER_KEY", master_key)
+        .env("LATCHKEY_KEYS_DIR", keys_dir)
+        .env("LATCHKEY_LOG", "error")
+        .env("LATCHKEY_DB_CONNECT_TIMEOUT", "1s")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let sink = stdout.clone();
+    let pipe = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    Node {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        stdout,
+    }
+}
+
+async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn ready(client: &reqwest::Client, node: &Node) -> bool {
+    client
+        .get(format!("{}/readyz", node.base))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+}
+
+async fn token(client: &reqwest::Client, base: &str, id: &str, secret: &str) -> reqwest::Response {
+    client
+        .post(format!("{base}/oauth/token"))
+        .header(
+            "authorization",
+            format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_one_postgresql_act_as_one_service() {
+    let Some(database_url) = postgres::fresh_database_url() else {
+        return;
+    };
+    let server = postgres::server().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let master = STANDARD.encode([7u8; 32]);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    // Three nodes start at once on an empty database: migrations run once (advisory lock) and
+    // exactly one of them bootstraps org `default`.
+    let nodes: Vec<Node> = (0..3)
+        .map(|_| start_node(&database_url, &master, dir.path()))
+        .collect();
+    for n in &nodes {
+        wait_until("node ready", Duration::from_secs(30), async || {
+            ready(&client, n).await
+        })
+        .await;
+    }
+    let outputs: Vec<String> = nodes
+        .iter()
+        .map(|n| n.stdout.lock().unwrap().clone())
+        .collect();
+    let booted: Vec<&String> = outputs
+        .iter()
+        .filter(|o| o.contains("Admin API key secret"))
+        .collect();
+    assert_eq!(booted.len(), 1, "exactly one node bootstraps: {outputs:?}");
+    let field = |label: &str| {
+        booted[0]
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap()
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_owned()
+    };
+    let (admin_id, admin) = (field("Admin API key id:"), field("Admin API key secret:"));
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+
+    // Every node publishes the same JWKS (the nodes that did not bootstrap pick the new signing
+    // key up on their next refresh, within a second).
+    wait_until(
+        "identical JWKS on every node",
+        Duration::from_secs(2),
+        async || {
+            let mut jwks = Vec::new();
+            for n in &nodes {
+                jwks.push(
+                    client
+                        .get(format!("{}/.well-known/jwks.json", n.base))
+                        .send()
+                        .await
+                        .unwrap()
+                        .text()
+                        .await
+                        .unwrap(),
+                );
+            }
+            jwks.iter().all(|j| j == &jwks[0]) && jwks[0].contains("Ed25519")
+        },
+    )
+    .await;
+
+    // A key created on A issues tokens on B at once.
+    let created: Value = client
+        .post(format!("{}/v1/keys", a.base))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "worker", "scopes": ["admin:keys"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        created["key"]["id"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    let r = token(&client, &b.base, &id, &secret).await;
+    assert_eq!(r.status(), 200);
+    let access: Value = r.json().await.unwrap();
+    let jwt = access["access_token"].as_str().unwrap().to_owned();
+
+    // A token from B introspects active on C, and works on A's admin API.
+    let v: Value = client
+        .post(format!("{}/oauth/introspect", c.base))
+        .basic_auth(&admin_id, Some(&admin))
+        .form(&[("token", jwt.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["active"].as_bool(), v["client_id"].as_str()),
+        (Some(true), Some(id.as_str()))
+    );
+    assert_eq!(
+        client
+            .get(format!("{}/v1/keys", a.base))
+            .bearer_auth(&jwt)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Revoked on B: refused on A and C within 1 s (here: at once, keys are read per request).
+    let r = client
+        .post(format!("{}/v1/keys/{id}/revoke", b.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for n in [a, c] {
+        let took = wait_until("revocation seen", Duration::from_secs(1), async || {
+            token(&client, &n.base, &id, &secret).await.status() == 401
+        })
+        .await;
+        assert!(took < Duration::from_secs(1));
+        assert_eq!(
+            client
+                .get(format!("{}/v1/keys", n.base))
+                .bearer_auth(&jwt)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+
+    // PostgreSQL goes away under light load and comes back: /readyz says so, requests fail with a
+    // clear 503 `temporarily_unavailable` (never an opaque 5xx), and nothing written before is lost.
+    let (keep_id, keep_secret) = {
+        let v: Value = client
+            .post(format!("{}/v1/keys", c.base))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "survivor", "scopes": ["read"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            v["key"]["id"].as_str().unwrap().to_owned(),
+            v["secret"].as_str().unwrap().to_owned(),
+        )
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (client, base, stop) = (client.clone(), a.base.clone(), stop.clone());
+        let (id, secret) = (keep_id.clone(), keep_secret.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = token(&client, &base, &id, &secret).await;
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                seen.push((status, body["error"].as_str().map(str::to_owned)));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            seen
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.stop();
+    wait_until(
+        "readyz 503 while the database is down",
+        Duration::from_secs(10),
+        async || {
+            client
+                .get(format!("{}/readyz", a.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 503)
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.start();
+    for n in &nodes {
+        wait_until(
+            "readyz 200 after the database is back",
+            Duration::from_secs(20),
+            async || ready(&client, n).await,
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = load.await.unwrap();
+    assert!(
+        seen.iter().any(|(s, _)| *s == 503),
+        "some requests met the outage: {seen:?}"
+    );
+    for (status, error) in &seen {
+        match status {
+            200 => {}
+            503 => assert_eq!(error.as_deref(), Some("temporarily_unavailable")),
+            other => panic!("unexpected {other} during the outage: {seen:?}"),
+        }
+    }
+    assert_eq!(seen.last().unwrap().0, 200, "recovered by itself");
+    let listed: Value = client
+        .get(format!("{}/v1/keys?status=all", b.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["survivor", "worker", "bootstrap admin"],
+        "nothing written before the stop is lost"
+    );
+}
