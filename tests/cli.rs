@@ -2,6 +2,9 @@
 //! The `latchkey` command line (SPEC.md, "Command line"), driven through the real binary.
 //! Every test owns a temporary directory holding its SQLite database and its keys folder.
 
+#[path = "support/postgres.rs"]
+mod postgres;
+
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
@@ -495,4 +498,60 @@ fn an_unopenable_database_fails_with_one_clear_line() {
     let error = error_of(&dir, "org list");
 
     assert_eq!(error.matches("unable to open").count(), 1, "{error}");
+}
+
+/// The same commands on PostgreSQL, with the database named by `DATABASE_URL` (the env fallback).
+#[test]
+fn every_command_works_on_postgresql_too() {
+    let Some(url) = postgres::fresh_database_url() else {
+        return;
+    };
+    let dir = tempdir().unwrap();
+    let run = |args: &str| -> Value {
+        let out = command()
+            .env("DATABASE_URL", &url)
+            .env("LATCHKEY_KEYS_DIR", dir.path().join("keys"))
+            .args(args.split_whitespace())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "`{args}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(run("org create pg --json")["slug"], "pg");
+    assert_eq!(
+        run("org bootstrap pg --json")["key"]["scopes"],
+        json!([{"action": "*", "resource": "*"}])
+    );
+    let created =
+        run("keys create --org pg --name Worker --scope read:projects/** --cidr 10.1.2.3/8 --json");
+    let id = created["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["key"]["allowed_cidrs"], json!(["10.0.0.0/8"]));
+    assert_eq!(
+        run("keys list --org pg --search WORK --json")["keys"][0]["id"],
+        id.as_str()
+    );
+    assert_eq!(
+        run(&format!("keys show --org pg {id} --json"))["name"],
+        "Worker"
+    );
+    assert_eq!(
+        run(&format!("keys update --org pg {id} --name renamed --json"))["key"]["name"],
+        "renamed"
+    );
+    assert_eq!(
+        run(&format!("keys revoke --org pg {id} --json"))["status"],
+        "revoked"
+    );
+    assert_eq!(
+        run("keys list --org pg --status revoked --json")["keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(run("org list --json").as_array().unwrap().len(), 1);
 }
