@@ -183,6 +183,17 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Give a key a new secret (same id); the old one keeps working for the grace period.
+    Roll {
+        #[arg(long)]
+        org: String,
+        id: String,
+        /// Seconds the previous secret keeps working (0 to 604800).
+        #[arg(long, default_value_t = 0)]
+        grace_seconds: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a key, permanently.
     Revoke {
         #[arg(long)]

@@ -18,6 +18,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         | KeysCommand::List { org, .. }
         | KeysCommand::Show { org, .. }
         | KeysCommand::Update { org, .. }
+        | KeysCommand::Roll { org, .. }
         | KeysCommand::Revoke { org, .. } => org,
     };
     let org = orgs::find_bootstrapped(conn, org_slug)?;
@@ -155,6 +156,30 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             if *dry_run {
                 println!("Dry run: nothing was changed.");
             }
+            Ok(())
+        }
+        KeysCommand::Roll {
+            id,
+            grace_seconds,
+            json,
+            ..
+        } => {
+            let rolled = svc::roll(conn, &org.id, id, Some(*grace_seconds), now())?;
+            if *json {
+                return super::print_json(
+                    &json!({"key": rolled.key, "secret": rolled.secret.expose()}),
+                );
+            }
+            print_key(&rolled.key);
+            println!("secret:     {}", rolled.secret.expose());
+            match rolled.key.previous_secret_expires_at {
+                Some(t) => println!(
+                    "The previous secret keeps working until {}.",
+                    t.to_rfc3339()
+                ),
+                None => println!("The previous secret no longer works."),
+            }
+            println!("Store the secret now: it is shown only once.");
             Ok(())
         }
         KeysCommand::Revoke { id, json, .. } => {

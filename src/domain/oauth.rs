@@ -17,6 +17,9 @@ pub enum OAuthErrorCode {
     UnsupportedGrantType,
     /// The requested scope is invalid, unknown, malformed, or exceeds the scope granted.
     InvalidScope,
+    /// The authenticated client is not authorized for this (RFC 7009 §2.1: revoking a token
+    /// issued to another client).
+    UnauthorizedClient,
     /// The server cannot handle the request now (RFC 6749 §4.1.2.1, used here for the token
     /// endpoint when the database is unavailable: fail closed).
     TemporarilyUnavailable,
@@ -31,6 +34,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::InvalidClient => "invalid_client",
             OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
         }

@@ -285,6 +285,12 @@ impl fmt::Display for Scope {
     }
 }
 
+/// A concrete resource path (no wildcards) of the same alphabet as filters: what a resource
+/// server may ask about at `/v1/check`.
+pub fn is_valid_resource(resource: &str) -> bool {
+    !resource.is_empty() && resource.len() <= 512 && resource.split('/').all(valid_resource_segment)
+}
+
 /// OAuth scope string (space-separated tokens, RFC 6749 §3.3) → scopes. Runs of spaces are
 /// tolerated; an empty string is an empty list. The error names the bad item and its
 /// 1-based position so a client can find it in a long list.

@@ -30,6 +30,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/v1/keys/{id}/roll")
+            .route(web::post().to(roll))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/v1/keys/{id}/revoke")
             .route(web::post().to(revoke))
             .default_service(web::to(method_not_allowed)),
@@ -173,4 +178,44 @@ async fn revoke(
         .db(move |conn| svc::revoke(conn, &org, &id, now()))
         .await?;
     Ok(HttpResponse::Ok().json(key))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollRequest {
+    grace_seconds: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct RolledBody {
+    key: KeyView,
+    /// The new secret, shown exactly once.
+    secret: String,
+}
+
+/// `POST /v1/keys/{id}/roll {grace_seconds?}`; the body may be empty (no grace period).
+async fn roll(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = key_id(&path)?;
+    caller.require(Action::Admin, &format!("keys/{id}"))?;
+    let body = super::body::read_limited(&mut payload).await?;
+    let request: RollRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RollRequest::default()
+    } else {
+        super::body::parse_json(&body)?
+    };
+    let org = caller.org_id.clone();
+    let rolled = state
+        .db(move |conn| svc::roll(conn, &org, &id, request.grace_seconds, now()))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(RolledBody {
+            key: rolled.key,
+            secret: rolled.secret.expose().to_owned(),
+        }))
 }

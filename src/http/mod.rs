@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod check;
 pub mod keys;
 pub mod oauth;
 pub mod ops;
@@ -53,5 +54,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(ops::routes)
         .configure(well_known::routes)
         .configure(oauth::routes)
-        .configure(keys::routes);
+        .configure(keys::routes)
+        .configure(check::routes);
 }

@@ -14,6 +14,7 @@ use super::problem::ApiError;
 use crate::domain::oauth::{self, OAuthError, OAuthErrorCode, Params};
 use crate::service::auth::identify_secret;
 use crate::service::callers::{self, CallerIdentity};
+use crate::service::revocation;
 use crate::service::tokens::{self, VerifiedToken};
 use crate::service::{ServiceError, now};
 use crate::store::StoreError;
@@ -27,6 +28,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/oauth/introspect")
             .route(web::post().to(introspect))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/oauth/revoke")
+            .route(web::post().to(revoke))
             .default_service(web::to(post_only)),
     );
 }
@@ -324,4 +330,47 @@ async fn authenticate_caller(
         }),
         Err(reason) => Err(OAuthError::invalid_client(reason).into()),
     }
+}
+
+async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    match revocation(&req, &state, &mut payload).await {
+        // RFC 7009 §2.2: 200 whether or not there was anything to revoke; the body is ignored.
+        Ok(()) => no_store(HttpResponse::Ok()).finish(),
+        Err(f) => f.response(),
+    }
+}
+
+/// RFC 7009 §2.1: the caller authenticates like at introspection; an access token is revoked by
+/// `jti` until it expires, an API-key secret revokes its key.
+async fn revocation(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    payload: &mut web::Payload,
+) -> Result<(), OAuthFailure> {
+    let params = form_params(req, payload).await?;
+    let caller = authenticate_caller(req, state, &params).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthFailure::from(OAuthError::invalid_request("token is required")))?
+        .to_owned();
+    let hint = params.get("token_type_hint").map(str::to_owned);
+    let st = state.clone();
+    state
+        .db(move |conn| {
+            revocation::revoke(
+                conn,
+                &st.keyring,
+                &st.tokens.issuer,
+                &caller,
+                &token,
+                hint.as_deref(),
+                now(),
+            )
+        })
+        .await??;
+    Ok(())
 }

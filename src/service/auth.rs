@@ -101,7 +101,7 @@ pub fn identify_secret(
         return Ok(Err(AuthFailure::Malformed));
     };
     let digest = secret.digest();
-    let Some((record, stored)) = store::keys::find_by_digest(conn, digest.as_bytes())? else {
+    let Some((record, stored)) = store::keys::find_by_digest(conn, digest.as_bytes(), now)? else {
         return Ok(Err(AuthFailure::UnknownSecret));
     };
     // The index lookup already matched; the constant-time compare keeps the final decision free

@@ -47,6 +47,7 @@ pub fn authenticate(
             Err(f) => Err(f.describe()),
         },
         Err(TokenRejection::KeyInactive(f)) => Err(f.describe()),
+        Err(TokenRejection::TokenRevoked) => Err("the access token has been revoked"),
         Err(TokenRejection::Invalid(crate::crypto::jws::VerifyError::Expired)) => {
             Err("the access token has expired")
         }

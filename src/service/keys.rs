@@ -43,6 +43,8 @@ pub struct KeyView {
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub secret_hint: String,
+    /// After a roll with a grace period: when the previous secret stops working (else null).
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 impl KeyView {
@@ -60,6 +62,7 @@ impl KeyView {
             revoked_at: r.revoked_at,
             last_used_at: r.last_used_at,
             secret_hint: r.secret_hint,
+            previous_secret_expires_at: r.previous_secret_expires_at.filter(|t| *t > now),
         })
     }
 }
@@ -105,6 +108,7 @@ pub fn create(
             revoked_at: None,
             last_used_at: None,
             secret_hint: String::new(),
+            previous_secret_expires_at: None,
         };
         return Ok(Created {
             key: preview,
@@ -168,6 +172,7 @@ pub(crate) fn insert_new(
         revoked_at: None,
         last_used_at: None,
         secret_hint: hint,
+        previous_secret_expires_at: None,
     };
     Ok((view, secret))
 }
@@ -378,6 +383,56 @@ pub fn update(
         Ok(Updated {
             key: KeyView::from_record(next, now)?,
             warnings: warnings.clone(),
+        })
+    })
+}
+
+/// Longest grace period for the previous secret after a roll.
+pub const MAX_ROLL_GRACE_SECS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug)]
+pub struct Rolled {
+    pub key: KeyView,
+    pub secret: Secret,
+}
+
+/// A new secret for the same key id (so the same OAuth `client_id`): the old one keeps working
+/// for `grace_seconds` (0 = stops at once), for rotating a secret without downtime.
+pub fn roll(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    grace_seconds: Option<i64>,
+    now: DateTime<Utc>,
+) -> ServiceResult<Rolled> {
+    let grace = grace_seconds.unwrap_or(0);
+    if !(0..=MAX_ROLL_GRACE_SECS).contains(&grace) {
+        return Err(ServiceError::Validation(vec![FieldError::new(
+            "grace_seconds",
+            format!("must be a whole number of seconds from 0 to {MAX_ROLL_GRACE_SECS} (7 days)"),
+        )]));
+    }
+    let secret = Secret::generate();
+    let until = (grace > 0).then(|| now + chrono::Duration::seconds(grace));
+    store::write_tx(conn, |conn| {
+        let current = store::keys::find(conn, org_id, id)?
+            .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
+        if current.revoked_at.is_some()
+            || !store::keys::roll_secret(
+                conn,
+                org_id,
+                id,
+                secret.digest().as_bytes(),
+                &secret.hint(),
+                until,
+                now,
+            )?
+        {
+            return Err(ServiceError::KeyRevoked(id.to_owned()));
+        }
+        Ok(Rolled {
+            key: get(conn, org_id, id, now)?,
+            secret: secret.clone(),
         })
     })
 }

@@ -3,9 +3,11 @@
 
 pub mod auth;
 pub mod callers;
+pub mod check;
 pub mod keyring;
 pub mod keys;
 pub mod orgs;
+pub mod revocation;
 pub mod tokens;
 
 use chrono::{DateTime, SubsecRound, Utc};

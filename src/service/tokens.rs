@@ -144,9 +144,12 @@ pub enum TokenRejection {
     OrgMismatch,
     KeyGone,
     KeyInactive(AuthFailure),
+    /// Revoked through `POST /oauth/revoke` (RFC 7009).
+    TokenRevoked,
 }
 
-/// Signature, `alg`, `typ`, `kid`, `exp`, `iss`, org binding, and the key's live status.
+/// Signature, `alg`, `typ`, `kid`, `exp`, `iss`, org binding, the revocation list, and the
+/// key's live status.
 pub fn verify(
     conn: &mut DbConnection,
     ring: &KeyRing,
@@ -174,6 +177,9 @@ pub fn verify(
     };
     if claims.org_id != verifier.org_id || claims.sub != claims.client_id {
         return Ok(Err(TokenRejection::OrgMismatch));
+    }
+    if store::revoked_tokens::is_revoked(conn, &claims.jti)? {
+        return Ok(Err(TokenRejection::TokenRevoked));
     }
     let Some(record) = store::keys::find(conn, &claims.org_id, &claims.client_id)? else {
         return Ok(Err(TokenRejection::KeyGone));

@@ -20,6 +20,7 @@ struct KeyRow {
     updated_at: NaiveDateTime,
     revoked_at: Option<NaiveDateTime>,
     last_used_at: Option<NaiveDateTime>,
+    previous_secret_expires_at: Option<NaiveDateTime>,
 }
 
 /// A stored key, without its secret digest: nothing above this layer needs the digest back.
@@ -36,6 +37,8 @@ pub struct KeyRecord {
     pub updated_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Set after a roll with a grace period: until then the previous secret works too.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<KeyRow> for KeyRecord {
@@ -52,6 +55,7 @@ impl From<KeyRow> for KeyRecord {
             updated_at: r.updated_at.and_utc(),
             revoked_at: r.revoked_at.map(|t| t.and_utc()),
             last_used_at: r.last_used_at.map(|t| t.and_utc()),
+            previous_secret_expires_at: r.previous_secret_expires_at.map(|t| t.and_utc()),
         }
     }
 }
@@ -99,18 +103,76 @@ pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> StoreResult<Opti
         .map(KeyRecord::from))
 }
 
-/// The key whose secret has this SHA-256 digest (an indexed lookup on a UNIQUE column), with the
-/// stored digest so the caller can compare it in constant time.
+/// The key whose current secret, or previous secret still within its grace period, has this
+/// SHA-256 digest (indexed lookups), with the stored digest that matched so the caller can
+/// compare it in constant time.
 pub fn find_by_digest(
     conn: &mut DbConnection,
     digest: &[u8],
+    now: DateTime<Utc>,
 ) -> StoreResult<Option<(KeyRecord, Vec<u8>)>> {
-    Ok(api_keys::table
-        .filter(api_keys::secret_digest.eq(digest))
-        .select((KeyRow::as_select(), api_keys::secret_digest))
-        .first::<(KeyRow, Vec<u8>)>(conn)
-        .optional()?
-        .map(|(row, d)| (KeyRecord::from(row), d)))
+    let found = api_keys::table
+        .filter(
+            api_keys::secret_digest
+                .eq(digest)
+                .or(api_keys::previous_secret_digest
+                    .eq(digest)
+                    .and(api_keys::previous_secret_expires_at.gt(now.naive_utc()))),
+        )
+        .select((
+            KeyRow::as_select(),
+            api_keys::secret_digest,
+            api_keys::previous_secret_digest,
+        ))
+        .first::<(KeyRow, Vec<u8>, Option<Vec<u8>>)>(conn)
+        .optional()?;
+    Ok(found.map(|(row, current, previous)| {
+        let matched = if current == digest {
+            current
+        } else {
+            previous.unwrap_or_default()
+        };
+        (KeyRecord::from(row), matched)
+    }))
+}
+
+/// Replaces the secret of an unrevoked key. With a grace period the old digest keeps working
+/// until `previous_until`; without one it stops at once. Returns false for a revoked key.
+pub fn roll_secret(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    new_digest: &[u8],
+    new_hint: &str,
+    previous_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let target = api_keys::table
+        .filter(api_keys::org_id.eq(org_id))
+        .filter(api_keys::id.eq(id))
+        .filter(api_keys::revoked_at.is_null());
+    // SET expressions read the row as it was, so the old digest moves aside as the new arrives.
+    let n = match previous_until {
+        Some(until) => diesel::update(target)
+            .set((
+                api_keys::previous_secret_digest.eq(api_keys::secret_digest.nullable()),
+                api_keys::previous_secret_expires_at.eq(Some(until.naive_utc())),
+                api_keys::secret_digest.eq(new_digest),
+                api_keys::secret_hint.eq(new_hint),
+                api_keys::updated_at.eq(now.naive_utc()),
+            ))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set((
+                api_keys::previous_secret_digest.eq(None::<Vec<u8>>),
+                api_keys::previous_secret_expires_at.eq(None::<NaiveDateTime>),
+                api_keys::secret_digest.eq(new_digest),
+                api_keys::secret_hint.eq(new_hint),
+                api_keys::updated_at.eq(now.naive_utc()),
+            ))
+            .execute(conn)?,
+    };
+    Ok(n == 1)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

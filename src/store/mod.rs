@@ -3,6 +3,7 @@
 
 pub mod keys;
 pub mod orgs;
+pub mod revoked_tokens;
 pub mod schema;
 pub mod signing_keys;
 

@@ -38,9 +38,21 @@ diesel::table! {
         updated_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
+        previous_secret_digest -> Nullable<Binary>,
+        previous_secret_expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    revoked_tokens (jti) {
+        jti -> Text,
+        org_id -> Text,
+        expires_at -> Timestamp,
+        revoked_at -> Timestamp,
     }
 }
 
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::joinable!(signing_keys -> orgs (org_id));
-diesel::allow_tables_to_appear_in_same_query!(orgs, api_keys, signing_keys);
+diesel::joinable!(revoked_tokens -> orgs (org_id));
+diesel::allow_tables_to_appear_in_same_query!(orgs, api_keys, signing_keys, revoked_tokens);

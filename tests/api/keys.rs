@@ -76,6 +76,7 @@ async fn the_key_object_has_the_documented_fields(backend) {
         "revoked_at",
         "last_used_at",
         "secret_hint",
+        "previous_secret_expires_at",
     ]
     .into();
     assert_eq!(fields, expected);

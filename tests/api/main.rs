@@ -4,6 +4,7 @@
 #[macro_use]
 mod helpers;
 mod keys;
+mod lifecycle;
 mod oauth;
 #[path = "../support/postgres.rs"]
 mod postgres;
