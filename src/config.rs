@@ -48,6 +48,9 @@ pub enum Command {
     /// API keys of an organization.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Signing keys of an organization: list them, rotate to a new one.
+    #[command(subcommand)]
+    SigningKeys(SigningKeysCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -83,6 +86,10 @@ pub struct ServeArgs {
     /// How often each node re-reads the signing keys (rotations made by other nodes).
     #[arg(long, env = "LATCHKEY_KEY_REFRESH", default_value = "1s", value_parser = parse_duration)]
     pub key_refresh: Duration,
+    /// How long a retired signing key stays published beyond the token TTL (other nodes'
+    /// refresh, clock skew).
+    #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = "60s", value_parser = parse_duration)]
+    pub rotation_leeway: Duration,
     /// HTTP worker threads. Default: one per CPU.
     #[arg(long, env = "LATCHKEY_WORKERS")]
     pub workers: Option<usize>,
@@ -204,6 +211,33 @@ pub enum KeysCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum SigningKeysCommand {
+    /// List the org's signing keys, newest first (public halves only).
+    List {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a new key current; the old one stays published until token TTL + leeway has passed.
+    Rotate {
+        #[arg(long)]
+        org: String,
+        /// Algorithm of the new key. Default: that of the current key.
+        #[arg(long, value_parser = ["EdDSA", "RS256", "ES256"])]
+        alg: Option<String>,
+        /// The access-token lifetime the servers use (`serve --token-ttl`).
+        #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = "600s", value_parser = parse_duration)]
+        token_ttl: Duration,
+        /// Extra time the old key stays published beyond the token TTL.
+        #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = "60s", value_parser = parse_duration)]
+        rotation_leeway: Duration,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -221,6 +255,8 @@ pub struct Settings {
     pub db_connect_timeout: Duration,
     pub db_statement_timeout: Duration,
     pub key_refresh: Duration,
+    /// Extra time a retired signing key stays published beyond `token_ttl`.
+    pub rotation_leeway: Duration,
     pub workers: Option<usize>,
 }
 
@@ -241,6 +277,7 @@ impl Settings {
             db_connect_timeout: Duration::from_secs(2),
             db_statement_timeout: Duration::from_secs(5),
             key_refresh: Duration::from_secs(1),
+            rotation_leeway: crate::service::signing_keys::DEFAULT_ROTATION_LEEWAY,
             workers: Some(2),
         }
     }
@@ -259,6 +296,7 @@ impl Settings {
             db_connect_timeout: serve.db_connect_timeout,
             db_statement_timeout: serve.db_statement_timeout,
             key_refresh: serve.key_refresh,
+            rotation_leeway: serve.rotation_leeway,
             workers: serve.workers,
         }
     }

@@ -56,6 +56,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             keyring,
+            rotation_leeway: settings.rotation_leeway,
             trusted_proxies: settings.trusted_proxies.clone(),
             tokens: TokenSettings {
                 audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),

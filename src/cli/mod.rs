@@ -3,6 +3,7 @@
 pub mod keys;
 pub mod org;
 pub mod serve;
+pub mod signing_keys;
 
 use crate::config::{Cli, Command};
 use crate::crypto::MasterKey;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Org(cmd) => org::run(&cli, cmd),
         Command::Keys(cmd) => keys::run(&cli, cmd),
+        Command::SigningKeys(cmd) => signing_keys::run(&cli, cmd),
     }
 }
 

@@ -7,9 +7,11 @@ pub mod keys;
 pub mod oauth;
 pub mod ops;
 pub mod problem;
+pub mod signing_keys;
 pub mod well_known;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web;
 use ipnet::IpNet;
@@ -28,6 +30,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub pool: Pool,
     pub keyring: Arc<KeyRing>,
+    /// Extra time a retired signing key stays published beyond the token TTL.
+    pub rotation_leeway: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub tokens: TokenSettings,
 }
@@ -55,5 +59,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(well_known::routes)
         .configure(oauth::routes)
         .configure(keys::routes)
+        .configure(signing_keys::routes)
         .configure(check::routes);
 }

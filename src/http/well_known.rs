@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
+use crate::crypto::signing::SigningAlg;
 
 /// How long verifiers may cache the JWKS. Short next to the token TTL, so a rotated-in key is
 /// picked up well before the old one leaves.
@@ -34,6 +35,8 @@ async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.tokens.issuer;
     let auth_methods = json!(["client_secret_basic", "client_secret_post"]);
+    // Every algorithm an org may sign with: a rotation can switch any org to any of them.
+    let signing_algs = SigningAlg::ALL.map(SigningAlg::as_str);
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .json(json!({
@@ -47,8 +50,8 @@ async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "token_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint_auth_methods_supported": auth_methods,
             "revocation_endpoint_auth_methods_supported": auth_methods,
-            "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
-            "id_token_signing_alg_values_supported": ["EdDSA"],
+            "token_endpoint_auth_signing_alg_values_supported": signing_algs,
+            "id_token_signing_alg_values_supported": signing_algs,
             "subject_types_supported": ["public"],
             "scopes_supported": ["read", "write", "admin", "*"],
             "service_documentation": format!("{issuer}/v1/openapi.json"),

@@ -1,6 +1,10 @@
 //! Decrypted signing keys cached in memory: the token endpoint never reads a signing key from the
 //! database per request. Reloaded when a kid or org is unknown (at most once a second, so junk
-//! kids cannot hammer the database) and after every rotation.
+//! kids cannot hammer the database), every `--key-refresh` (rotations made by other nodes) and at
+//! once after a rotation made here.
+//!
+//! A retired key leaves the ring at its `unpublish_at` to the instant, without waiting for a
+//! reload: from then on it is neither in the JWKS nor accepted for verification.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -10,8 +14,9 @@ use chrono::{DateTime, Utc};
 
 use super::{ServiceError, ServiceResult};
 use crate::crypto::MasterKey;
-use crate::crypto::jws::{EdDsaSigner, Verifier};
-use crate::crypto::signing::{ALG_EDDSA, ed25519_from_pkcs8};
+use crate::crypto::jws::{Signer, Verifier};
+use crate::crypto::signing::SigningAlg;
+use crate::store::signing_keys::StoredSigningKey;
 use crate::store::{self, DbConnection, Pool, StoreError};
 
 const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
@@ -19,20 +24,80 @@ const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 /// `(kid, retired_at, unpublish_at)`: what decides how a key is used.
 type KeyState = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
+/// A key in the JWKS: its public JWK and the verifier built from it.
+struct Published {
+    unpublish_at: Option<DateTime<Utc>>,
+    jwk: serde_json::Value,
+    verifier: Arc<Verifier>,
+}
+
 #[derive(Default)]
 struct Snapshot {
     /// What the snapshot was built from; a refresh that reads the same rows rebuilds nothing.
     fingerprint: Vec<KeyState>,
-    signers: HashMap<String, Arc<EdDsaSigner>>,
+    /// Per org: its current (unretired) key.
+    signers: HashMap<String, Arc<Signer>>,
+    /// Published keys in JWKS order (by org, newest first).
+    published: Vec<Published>,
     verifiers: HashMap<String, Arc<Verifier>>,
-    /// `{"keys":[…]}`, rendered once per load.
+    /// `{"keys":[…]}`, rendered once per change.
     jwks: Arc<String>,
+    /// The earliest `unpublish_at` of a published key: when this snapshot goes stale.
+    prune_at: Option<DateTime<Utc>>,
+}
+
+impl Snapshot {
+    fn new(
+        fingerprint: Vec<KeyState>,
+        signers: HashMap<String, Arc<Signer>>,
+        published: Vec<Published>,
+    ) -> Self {
+        let verifiers = published
+            .iter()
+            .map(|p| (p.verifier.kid.clone(), p.verifier.clone()))
+            .collect();
+        let jwks =
+            serde_json::json!({ "keys": published.iter().map(|p| &p.jwk).collect::<Vec<_>>() });
+        Snapshot {
+            prune_at: published.iter().filter_map(|p| p.unpublish_at).min(),
+            fingerprint,
+            signers,
+            published,
+            verifiers,
+            jwks: Arc::new(jwks.to_string()),
+        }
+    }
+
+    /// The same keys minus those whose publish window has closed by `now`.
+    fn pruned(&self, now: DateTime<Utc>) -> Self {
+        let live = |t: &Option<DateTime<Utc>>| t.is_none_or(|t| t > now);
+        let published = self
+            .published
+            .iter()
+            .filter(|p| live(&p.unpublish_at))
+            .map(|p| Published {
+                unpublish_at: p.unpublish_at,
+                jwk: p.jwk.clone(),
+                verifier: p.verifier.clone(),
+            })
+            .collect();
+        let fingerprint = self
+            .fingerprint
+            .iter()
+            .filter(|(_, _, unpublish_at)| live(unpublish_at))
+            .cloned()
+            .collect();
+        Snapshot::new(fingerprint, self.signers.clone(), published)
+    }
 }
 
 pub struct KeyRing {
     master: MasterKey,
     snapshot: RwLock<Arc<Snapshot>>,
     last_reload: Mutex<Option<Instant>>,
+    /// Held from the database read to the swap, so a reload that read older rows (the
+    /// refresher's, racing a rotation) can never replace a newer snapshot.
+    reloading: Mutex<()>,
 }
 
 impl KeyRing {
@@ -41,22 +106,43 @@ impl KeyRing {
             master,
             snapshot: RwLock::new(Arc::default()),
             last_reload: Mutex::new(None),
+            reloading: Mutex::new(()),
         };
         ring.reload(conn, super::now())?;
         Ok(ring)
     }
 
+    /// The key that seals new signing keys (rotation).
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
     fn current(&self) -> Arc<Snapshot> {
-        match self.snapshot.read() {
+        let snapshot = match self.snapshot.read() {
             Ok(s) => s.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        match snapshot.prune_at {
+            Some(t) if t <= Utc::now() => self.prune(),
+            _ => snapshot,
         }
     }
 
-    pub fn signer(&self, org_id: &str) -> Option<Arc<EdDsaSigner>> {
+    fn prune(&self) -> Arc<Snapshot> {
+        let now = Utc::now();
+        let mut guard = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+        if guard.prune_at.is_some_and(|t| t <= now) {
+            *guard = Arc::new(guard.pruned(now));
+        }
+        guard.clone()
+    }
+
+    /// The org's current signing key.
+    pub fn signer(&self, org_id: &str) -> Option<Arc<Signer>> {
         self.current().signers.get(org_id).cloned()
     }
 
+    /// A published key (current, or retired but inside its window).
     pub fn verifier(&self, kid: &str) -> Option<Arc<Verifier>> {
         self.current().verifiers.get(kid).cloned()
     }
@@ -78,55 +164,67 @@ impl KeyRing {
         Ok(true)
     }
 
-    /// Reads every published key; decrypts the newest unretired key of each org for signing.
+    /// Reads every published key; opens each org's unretired key for signing. Keys already in
+    /// the ring are reused, so a rotation decrypts only the new key.
     pub fn reload(&self, conn: &mut DbConnection, now: DateTime<Utc>) -> ServiceResult<()> {
+        let _serialised = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let keys = store::signing_keys::list_published(conn, now)?;
         let fingerprint: Vec<_> = keys
             .iter()
             .map(|k| (k.kid.clone(), k.retired_at, k.unpublish_at))
             .collect();
-        if self.current().fingerprint == fingerprint && !fingerprint.is_empty() {
+        let previous = self.current();
+        if previous.fingerprint == fingerprint && !fingerprint.is_empty() {
             return Ok(());
         }
-        let mut next = Snapshot {
-            fingerprint,
-            ..Snapshot::default()
-        };
-        let mut jwks = Vec::with_capacity(keys.len());
+        let mut signers = HashMap::new();
+        let mut published = Vec::with_capacity(keys.len());
         for key in &keys {
+            let alg = SigningAlg::parse(&key.alg).map_err(|_| {
+                ServiceError::Crypto(format!(
+                    "signing key {} has unsupported alg {}",
+                    key.kid, key.alg
+                ))
+            })?;
             let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk).map_err(|e| {
                 StoreError::Corrupt(format!("signing key {}: public_jwk: {e}", key.kid))
             })?;
-            if key.alg != ALG_EDDSA {
-                return Err(ServiceError::Crypto(format!(
-                    "signing key {} has unsupported alg {}",
-                    key.kid, key.alg
-                )));
+            let verifier = match previous.verifiers.get(&key.kid) {
+                Some(v) => v.clone(),
+                None => Arc::new(
+                    Verifier::from_jwk(&key.kid, &key.org_id, alg, &jwk).ok_or_else(|| {
+                        StoreError::Corrupt(format!("signing key {}: bad public key", key.kid))
+                    })?,
+                ),
+            };
+            // At most one unretired key per org (rotation retires the old one in the same
+            // transaction); should there be more, the newest signs.
+            if key.retired_at.is_none() && !signers.contains_key(&key.org_id) {
+                let signer = match previous.signers.get(&key.org_id) {
+                    Some(s) if s.kid() == key.kid => s.clone(),
+                    _ => Arc::new(self.open(key, alg)?),
+                };
+                signers.insert(key.org_id.clone(), signer);
             }
-            let x = jwk["x"].as_str().unwrap_or_default();
-            let verifier = Verifier::ed25519(&key.kid, &key.org_id, x).ok_or_else(|| {
-                StoreError::Corrupt(format!("signing key {}: bad public key", key.kid))
-            })?;
-            next.verifiers.insert(key.kid.clone(), Arc::new(verifier));
-            // Keys come newest first per org, so the first unretired one wins.
-            if key.retired_at.is_none() && !next.signers.contains_key(&key.org_id) {
-                let der = self
-                    .master
-                    .open(&key.private_sealed, key.kid.as_bytes())
-                    .map_err(|e| ServiceError::Crypto(format!("signing key {}: {e}", key.kid)))?;
-                let signing =
-                    ed25519_from_pkcs8(&der).map_err(|e| ServiceError::Crypto(e.to_string()))?;
-                next.signers.insert(
-                    key.org_id.clone(),
-                    Arc::new(EdDsaSigner::new(&key.kid, signing)),
-                );
-            }
-            jwks.push(jwk);
+            published.push(Published {
+                unpublish_at: key.unpublish_at,
+                jwk,
+                verifier,
+            });
         }
-        next.jwks = Arc::new(serde_json::json!({ "keys": jwks }).to_string());
+        let next = Snapshot::new(fingerprint, signers, published);
         let mut guard = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
         *guard = Arc::new(next);
         Ok(())
+    }
+
+    fn open(&self, key: &StoredSigningKey, alg: SigningAlg) -> ServiceResult<Signer> {
+        let der = self
+            .master
+            .open(&key.private_sealed, key.kid.as_bytes())
+            .map_err(|e| ServiceError::Crypto(format!("signing key {}: {e}", key.kid)))?;
+        Signer::from_pkcs8(alg, &key.kid, &der)
+            .map_err(|e| ServiceError::Crypto(format!("signing key {}: {e}", key.kid)))
     }
 }
 
@@ -150,5 +248,68 @@ pub fn spawn_refresher(ring: &Arc<KeyRing>, pool: Pool, interval: Duration) {
     });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the signing-key refresher");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::domain::token::AccessClaims;
+    use crate::service::{now, orgs, signing_keys};
+
+    fn claims(org_id: &str) -> AccessClaims {
+        AccessClaims {
+            iss: "http://issuer".into(),
+            sub: "key_a".into(),
+            client_id: "key_a".into(),
+            org_id: org_id.into(),
+            aud: "http://issuer".into(),
+            iat: Utc::now().timestamp(),
+            exp: Utc::now().timestamp() + 60,
+            jti: "j".into(),
+            scope: "read:*".into(),
+        }
+    }
+
+    #[test]
+    fn a_rotation_switches_the_signer_and_the_old_key_leaves_at_its_unpublish_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let mut conn = store::connect_one(&url).unwrap();
+        store::migrate_conn(&mut conn).unwrap();
+        let master = MasterKey::generate();
+        orgs::create(&mut conn, "acme", now()).unwrap();
+        let org = orgs::bootstrap(&mut conn, &master, "acme", now())
+            .unwrap()
+            .org
+            .id;
+        let ring = KeyRing::load(&mut conn, master.clone()).unwrap();
+        let old = ring.signer(&org).unwrap();
+        let old_token = old.sign(&claims(&org)).unwrap();
+
+        let window = Duration::from_millis(300);
+        let r =
+            signing_keys::rotate(&mut conn, &master, &org, Some("ES256"), window, now()).unwrap();
+        ring.reload(&mut conn, now()).unwrap();
+        let new = ring.signer(&org).unwrap();
+        assert_eq!(new.kid(), r.signing_key.kid);
+        assert_eq!(new.alg(), SigningAlg::Es256);
+        let new_token = new.sign(&claims(&org)).unwrap();
+        for (token, kid) in [(&old_token, old.kid()), (&new_token, new.kid())] {
+            let v = ring.verifier(kid).unwrap();
+            v.verify::<AccessClaims>(token, "http://issuer").unwrap();
+            assert!(ring.jwks().contains(kid));
+        }
+
+        // No reload: the ring drops the retired key by itself at its unpublish time.
+        std::thread::sleep(window + Duration::from_millis(50));
+        assert!(ring.verifier(old.kid()).is_none());
+        assert!(!ring.jwks().contains(old.kid()));
+        assert!(ring.verifier(new.kid()).is_some());
+        assert_eq!(ring.signer(&org).unwrap().kid(), new.kid());
+        // And a reload reading the same rows keeps it that way.
+        ring.reload(&mut conn, now()).unwrap();
+        assert!(ring.verifier(old.kid()).is_none());
     }
 }

@@ -8,6 +8,7 @@ pub mod keyring;
 pub mod keys;
 pub mod orgs;
 pub mod revocation;
+pub mod signing_keys;
 pub mod tokens;
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -1,10 +1,10 @@
-//! Per-org signing keys. Private halves are stored sealed (see `crypto::seal`); this module
+//! Per-org signing keys. Private halves are stored sealed (see `crypto::master_key`); this module
 //! never sees them in the clear.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::signing_keys;
+use super::schema::{orgs, signing_keys};
 use super::{DbConnection, StoreResult};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -99,10 +99,60 @@ pub fn list_published(
                 .is_null()
                 .or(signing_keys::unpublish_at.gt(now.naive_utc())),
         )
-        .order((signing_keys::org_id.asc(), signing_keys::created_at.desc()))
+        .order((
+            signing_keys::org_id.asc(),
+            signing_keys::created_at.desc(),
+            signing_keys::kid.desc(),
+        ))
         .select(SigningKeyRow::as_select())
         .load(conn)?
         .into_iter()
         .map(StoredSigningKey::from)
         .collect())
+}
+
+/// Takes the org's row lock until the transaction ends, so two rotations of one org (on two
+/// nodes) run one after the other: the second sees the key the first made current. On SQLite the
+/// `BEGIN IMMEDIATE` of `write_tx` already serialises writers; this is for PostgreSQL, where a
+/// no-op `UPDATE` is the portable `SELECT … FOR UPDATE`. Returns false for an unknown org.
+pub fn lock_org(conn: &mut DbConnection, org_id: &str) -> StoreResult<bool> {
+    let n = diesel::update(orgs::table.filter(orgs::id.eq(org_id)))
+        .set(orgs::bootstrapped_at.eq(orgs::bootstrapped_at))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// The org's signing key: the newest one not retired.
+pub fn find_current(
+    conn: &mut DbConnection,
+    org_id: &str,
+) -> StoreResult<Option<StoredSigningKey>> {
+    Ok(signing_keys::table
+        .filter(signing_keys::org_id.eq(org_id))
+        .filter(signing_keys::retired_at.is_null())
+        .order((signing_keys::created_at.desc(), signing_keys::kid.desc()))
+        .select(SigningKeyRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(StoredSigningKey::from))
+}
+
+/// Retires every unretired key of the org: they stop signing now and stay published until
+/// `unpublish_at`. Returns how many were retired.
+pub fn retire_current(
+    conn: &mut DbConnection,
+    org_id: &str,
+    retired_at: DateTime<Utc>,
+    unpublish_at: DateTime<Utc>,
+) -> StoreResult<usize> {
+    Ok(diesel::update(
+        signing_keys::table
+            .filter(signing_keys::org_id.eq(org_id))
+            .filter(signing_keys::retired_at.is_null()),
+    )
+    .set((
+        signing_keys::retired_at.eq(retired_at.naive_utc()),
+        signing_keys::unpublish_at.eq(unpublish_at.naive_utc()),
+    ))
+    .execute(conn)?)
 }

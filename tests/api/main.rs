@@ -9,3 +9,4 @@ mod oauth;
 #[path = "../support/postgres.rs"]
 mod postgres;
 mod robustness;
+mod signing_keys;
