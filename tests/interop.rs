@@ -10,8 +10,9 @@
 //! - Rust: the `oauth2` crate, with tokens verified by `jsonwebtoken` against the served JWKS.
 //!
 //! The scripts get the server through `INTEROP_ISSUER`, `INTEROP_CLIENT_ID` and
-//! `INTEROP_CLIENT_SECRET`, print one JSON line on success and exit non-zero with a message
-//! otherwise. To run one by hand against a running server, set those three variables and use
+//! `INTEROP_CLIENT_SECRET` (and `INTEROP_ADMIN_SECRET`, the org's `*:*` admin secret, for the
+//! scripts that rotate signing keys), print one JSON line on success and exit non-zero with a
+//! message otherwise. To run one by hand against a running server, set those three variables and use
 //! `target/interop/venv/bin/python tests/interop/authlib_client.py` or
 //! `node target/interop/node/openid_client.mjs`.
 //!
@@ -55,6 +56,8 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
 
 struct Server {
     issuer: String,
+    /// Org `default`'s bootstrap admin secret (`*:*`), for the scripts that rotate signing keys.
+    admin_secret: String,
     client_id: String,
     client_secret: String,
     http: reqwest::Client,
@@ -99,6 +102,7 @@ async fn spawn_server() -> Server {
     assert_eq!(status, 201, "creating the interop key failed: {body}");
     Server {
         issuer,
+        admin_secret,
         client_id: body["key"]["id"].as_str().unwrap().to_owned(),
         client_secret: body["secret"].as_str().unwrap().to_owned(),
         http,
@@ -112,6 +116,7 @@ impl Server {
             ("INTEROP_ISSUER", self.issuer.clone()),
             ("INTEROP_CLIENT_ID", self.client_id.clone()),
             ("INTEROP_CLIENT_SECRET", self.client_secret.clone()),
+            ("INTEROP_ADMIN_SECRET", self.admin_secret.clone()),
         ]
     }
 }
@@ -461,6 +466,21 @@ async fn pyjwt_verifies_tokens_with_the_discovered_jwks() {
     assert_eq!(out["ttl"], 600);
 }
 
+/// RS256 and ES256 (RFC 9068 §2.1 makes RS256 mandatory to support) through PyJWKClient, which
+/// refetches the JWKS when a rotation brings a kid it has not seen; a token signed before each
+/// rotation keeps verifying.
+#[tokio::test]
+async fn pyjwt_verifies_rs256_and_es256_tokens_across_rotations() {
+    let server = spawn_server().await;
+    let out = run_python("pyjwt_rotation.py", &server).await;
+    assert_eq!(out["algs"], json!(["EdDSA", "RS256", "ES256"]));
+    assert_eq!(out["kids_distinct"], true);
+    assert_eq!(out["published"], 3);
+    assert_eq!(out["earlier_tokens_verified"], json!([1, 2]));
+    assert_eq!(out["wrong_alg_refused"], true);
+    assert_eq!(out["sub"], server.client_id.as_str());
+}
+
 #[tokio::test]
 async fn introspection_with_requests_and_basic_auth() {
     let server = spawn_server().await;
@@ -486,6 +506,20 @@ async fn openid_client_grant_and_jose_verification() {
     assert_eq!(out["introspection"]["active"], true);
     assert_eq!(out["errors"]["invalid_client"]["error"], "invalid_client");
     assert_eq!(out["errors"]["invalid_scope"]["error"], "invalid_scope");
+}
+
+/// jose as a resource server across a rotation: the token signed before it still verifies
+/// against the JWKS served after it, next to the new key's token.
+#[tokio::test]
+async fn jose_verifies_a_token_signed_before_a_rotation() {
+    let server = spawn_server().await;
+    let out = run_node("jose_rotation.mjs", &server).await;
+    assert_eq!(out["before"]["alg"], "EdDSA");
+    assert_eq!(out["after"]["alg"], "ES256");
+    assert_ne!(out["before"]["kid"], out["after"]["kid"]);
+    assert_eq!(out["before"]["sub"], server.client_id.as_str());
+    assert_eq!(out["after"]["sub"], server.client_id.as_str());
+    assert_eq!(out["published"], 2);
 }
 
 // ---------------------------------------------------------------------------------------------

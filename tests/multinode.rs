@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 const ISSUER: &str = "http://latchkey.test";
@@ -244,6 +244,75 @@ async fn three_nodes_on_one_postgresql_act_as_one_service() {
                 .unwrap()
                 .status(),
             401
+        );
+    }
+
+    // Rotated on A (to ES256): C signs with the new key within its 1 s key refresh, and a token
+    // signed before the rotation stays valid on every node.
+    let kid_of = |jwt: &str| -> String {
+        let header = URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let admin_token = |base: String| {
+        let (client, id, secret) = (client.clone(), admin_id.clone(), admin.clone());
+        async move {
+            let r = token(&client, &base, &id, &secret).await;
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let before = admin_token(c.base.clone()).await;
+    let rotated: Value = client
+        .post(format!("{}/v1/signing-keys/rotate", a.base))
+        .bearer_auth(&admin)
+        .json(&json!({"alg": "ES256"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_kid = rotated["signing_key"]["kid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        rotated["retired"]["kid"].as_str(),
+        Some(kid_of(&before).as_str())
+    );
+    assert_eq!(
+        kid_of(&admin_token(a.base.clone()).await),
+        new_kid,
+        "A at once"
+    );
+    // The refresher runs every second; allow one poll and one request on top.
+    let took = wait_until(
+        "C signs with the rotated-in key",
+        Duration::from_millis(1250),
+        async || kid_of(&admin_token(c.base.clone()).await) == new_kid,
+    )
+    .await;
+    assert!(took < Duration::from_millis(1250), "{took:?}");
+    for n in &nodes {
+        let v: Value = client
+            .post(format!("{}/oauth/introspect", n.base))
+            .basic_auth(&admin_id, Some(&admin))
+            .form(&[("token", before.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            v["active"], true,
+            "a token signed before the rotation, on {}",
+            n.base
         );
     }
 

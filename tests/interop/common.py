@@ -1,7 +1,8 @@
 """Shared helpers for the Python interop scripts (run by tests/interop.rs with the venv's python).
 
 The harness passes the server under test through the environment:
-INTEROP_ISSUER (e.g. http://127.0.0.1:PORT), INTEROP_CLIENT_ID, INTEROP_CLIENT_SECRET.
+INTEROP_ISSUER (e.g. http://127.0.0.1:PORT), INTEROP_CLIENT_ID, INTEROP_CLIENT_SECRET, and
+INTEROP_ADMIN_SECRET (the org's `*:*` admin secret, for scripts that rotate signing keys).
 Each script prints exactly one JSON line on success, or fails with a message and a non-zero exit.
 """
 
@@ -14,6 +15,7 @@ import requests
 ISSUER = os.environ["INTEROP_ISSUER"]
 CLIENT_ID = os.environ["INTEROP_CLIENT_ID"]
 CLIENT_SECRET = os.environ["INTEROP_CLIENT_SECRET"]
+ADMIN_SECRET = os.environ.get("INTEROP_ADMIN_SECRET")
 TIMEOUT = 10
 
 
@@ -54,6 +56,19 @@ def raw_token(scope=None):
     )
     check_eq(r.status_code, 200, f"token status (body {r.text!r})")
     return r.json()
+
+
+def rotate_signing_key(alg):
+    """POST /v1/signing-keys/rotate as the org's admin; returns the new key's view."""
+    check(ADMIN_SECRET, "INTEROP_ADMIN_SECRET is set")
+    r = requests.post(
+        f"{ISSUER}/v1/signing-keys/rotate",
+        json={"alg": alg},
+        headers={"Authorization": f"Bearer {ADMIN_SECRET}"},
+        timeout=TIMEOUT,
+    )
+    check_eq(r.status_code, 201, f"rotate status (body {r.text!r})")
+    return r.json()["signing_key"]
 
 
 def flip_signature(jws):
