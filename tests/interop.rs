@@ -699,7 +699,6 @@ async fn oauth2_crate_sees_invalid_client_and_invalid_scope() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: discovery advertises revocation_endpoint {issuer}/oauth/revoke (SPEC: POST /oauth/revoke, RFC 7009) but no such route exists: POST answers 404 application/problem+json, so openid-client's tokenRevocation fails (OAUTH_RESPONSE_IS_NOT_JSON)"]
 async fn openid_client_revokes_at_the_advertised_revocation_endpoint() {
     let server = spawn_server().await;
     let out = run_node("openid_client_revocation.mjs", &server).await;
