@@ -470,4 +470,34 @@ async fn the_listing_never_shows_private_key_material(backend) {
         }
     }
 }
+
+async fn concurrent_rotations_queue_and_leave_one_current_key(backend) {
+    let app = spawn_app(backend).await;
+    let algs = ["RS256", "ES256", "EdDSA", "ES256"];
+    let results = futures_util::future::join_all(
+        algs.iter()
+            .map(|alg| rotate(&app, &app.admin_secret, Some(json!({"alg": alg})))),
+    )
+    .await;
+    for (status, v) in &results {
+        assert_eq!(*status, 201, "{v}");
+    }
+    let (_, listed) = listing(&app, &app.admin_secret).await;
+    let keys = listed["signing_keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 5);
+    let current: Vec<&Value> = keys.iter().filter(|k| k["status"] == "current").collect();
+    assert_eq!(current.len(), 1, "{listed}");
+    // Each rotation retired the key the previous one made: the retired kids are all distinct.
+    let mut retired: Vec<&str> = results
+        .iter()
+        .map(|(_, v)| v["retired"]["kid"].as_str().unwrap())
+        .collect();
+    retired.sort_unstable();
+    retired.dedup();
+    assert_eq!(retired.len(), algs.len());
+    assert_eq!(
+        kid(&admin_token(&app).await),
+        current[0]["kid"].as_str().unwrap()
+    );
+}
 }
