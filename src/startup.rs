@@ -57,6 +57,7 @@ impl Application {
             pool,
             keyring,
             rotation_leeway: settings.rotation_leeway,
+            metrics: Arc::default(),
             trusted_proxies: settings.trusted_proxies.clone(),
             tokens: TokenSettings {
                 audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
@@ -66,7 +67,8 @@ impl Application {
         });
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(actix_web::middleware::from_fn(http::metrics::track))
+                .wrap(TracingLogger::<http::logging::QuietRootSpan>::new())
                 .app_data(state.clone())
                 .configure(http::routes)
                 .default_service(web::to(http::ops::not_found))

@@ -4,6 +4,8 @@ pub mod auth;
 pub mod body;
 pub mod check;
 pub mod keys;
+pub mod logging;
+pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod problem;
@@ -34,6 +36,7 @@ pub struct AppState {
     pub rotation_leeway: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub tokens: TokenSettings,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(ops::routes)
+        .configure(metrics::routes)
         .configure(well_known::routes)
         .configure(oauth::routes)
         .configure(keys::routes)

@@ -42,14 +42,23 @@ struct OAuthFailure {
     error: OAuthError,
     /// Challenge scheme for a 401: the one the client tried.
     challenge: &'static str,
+    /// Metrics label: a denial reason, or the error code for a malformed request.
+    reason: &'static str,
 }
 
 impl From<OAuthError> for OAuthFailure {
     fn from(error: OAuthError) -> Self {
-        OAuthFailure {
-            error,
-            challenge: "Basic",
-        }
+        let reason = match error.code {
+            OAuthErrorCode::InvalidClient => "bad_secret",
+            other => other.as_str(),
+        };
+        OAuthFailure { error, challenge: "Basic", reason }
+    }
+}
+
+impl From<tokens::Denied> for OAuthFailure {
+    fn from(d: tokens::Denied) -> Self {
+        OAuthFailure { error: d.error, challenge: "Basic", reason: d.reason }
     }
 }
 
@@ -69,6 +78,7 @@ impl From<ApiError> for OAuthFailure {
                 OAuthFailure {
                     error: OAuthError::new(OAuthErrorCode::InvalidRequest, "server_error"),
                     challenge: "server_error",
+                    reason: "server_error",
                 }
             }
         }
@@ -160,8 +170,14 @@ async fn token(
     mut payload: web::Payload,
 ) -> HttpResponse {
     match issue_token(&req, &state, &mut payload).await {
-        Ok(body) => no_store(HttpResponse::Ok()).json(body),
-        Err(f) => f.response(),
+        Ok(body) => {
+            state.metrics.token_issued();
+            no_store(HttpResponse::Ok()).json(body)
+        }
+        Err(f) => {
+            state.metrics.token_denied(f.reason);
+            f.response()
+        }
     }
 }
 
@@ -300,6 +316,7 @@ async fn authenticate_caller(
         return outcome.map_err(|reason| OAuthFailure {
             error: OAuthError::invalid_client(reason),
             challenge: "Bearer",
+            reason: "bad_secret",
         });
     }
     let authorization = req

@@ -40,6 +40,16 @@ impl std::fmt::Debug for Issued {
     }
 }
 
+/// A refused grant: the RFC 6749 error for the client, and the metering reason
+/// (`bad_secret`, `revoked`, `expired`, `ip_not_allowed`, `scope_not_allowed`).
+#[derive(Debug, Clone)]
+pub struct Denied {
+    pub error: OAuthError,
+    pub reason: &'static str,
+    /// The key, when the secret was valid (a bad secret names no key).
+    pub key_id: Option<String>,
+}
+
 /// RFC 6749 §4.4: authenticate the client, narrow the scope, sign. Reads the key; writes nothing.
 pub fn issue(
     conn: &mut DbConnection,
@@ -49,22 +59,32 @@ pub fn issue(
     requested_scope: Option<&str>,
     client_ip: IpAddr,
     now: DateTime<Utc>,
-) -> ServiceResult<Result<Issued, OAuthError>> {
+) -> ServiceResult<Result<Issued, Denied>> {
     // The secret is looked up by digest alone and the id compared afterwards, so a wrong id and a
     // wrong secret take the same path (no early exit that tells ids apart).
     let key = match authenticate_secret(conn, &creds.client_secret, client_ip, now)? {
         Ok(key) if key.key_id == creds.client_id => key,
         Ok(_) | Err(AuthFailure::Malformed | AuthFailure::UnknownSecret) => {
-            return Ok(Err(OAuthError::invalid_client(
-                "client authentication failed",
-            )));
+            return Ok(Err(Denied {
+                error: OAuthError::invalid_client("client authentication failed"),
+                reason: AuthFailure::UnknownSecret.reason(),
+                key_id: None,
+            }));
         }
         // The caller holds the valid secret from here on: it may be told why.
-        Err(failure) => return Ok(Err(OAuthError::invalid_client(failure.describe()))),
+        Err(failure) => {
+            return Ok(Err(Denied {
+                error: OAuthError::invalid_client(failure.describe()),
+                reason: failure.reason(),
+                key_id: Some(creds.client_id.clone()),
+            }));
+        }
     };
     let granted = match narrow_scope(&key.scopes, requested_scope) {
         Ok(s) => s,
-        Err(e) => return Ok(Err(e)),
+        Err(error) => {
+            return Ok(Err(Denied { error, reason: "scope_not_allowed", key_id: Some(key.key_id) }));
+        }
     };
     let signer = match ring.signer(&key.org_id) {
         Some(s) => s,

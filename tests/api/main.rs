@@ -6,6 +6,7 @@ mod helpers;
 mod keys;
 mod lifecycle;
 mod oauth;
+mod ops;
 #[path = "../support/postgres.rs"]
 mod postgres;
 mod robustness;
