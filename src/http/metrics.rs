@@ -14,7 +14,9 @@ use actix_web::{HttpResponse, web};
 use super::AppState;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -44,7 +46,9 @@ impl Metrics {
 
     fn observe(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
         let mut m = self.lock();
-        *m.requests.entry((route.to_owned(), method, status)).or_default() += 1;
+        *m.requests
+            .entry((route.to_owned(), method, status))
+            .or_default() += 1;
         let h = m.latency.entry((route.to_owned(), method)).or_default();
         if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
             h.counts[i] += 1;
@@ -64,14 +68,21 @@ impl Metrics {
     fn render(&self, pool: &crate::store::Pool) -> String {
         let m = self.lock();
         let mut out = String::with_capacity(4096);
-        out.push_str("# HELP http_requests_total HTTP requests by route pattern, method and status.\n");
+        out.push_str(
+            "# HELP http_requests_total HTTP requests by route pattern, method and status.\n",
+        );
         out.push_str("# TYPE http_requests_total counter\n");
         let mut rows: Vec<_> = m.requests.iter().collect();
         rows.sort();
         for ((route, method, status), n) in rows {
-            let _ = writeln!(out, "http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+            );
         }
-        out.push_str("# HELP http_request_duration_seconds Time to answer, by route pattern and method.\n");
+        out.push_str(
+            "# HELP http_request_duration_seconds Time to answer, by route pattern and method.\n",
+        );
         out.push_str("# TYPE http_request_duration_seconds histogram\n");
         let mut hists: Vec<_> = m.latency.iter().collect();
         hists.sort_by(|a, b| a.0.cmp(b.0));
@@ -80,11 +91,26 @@ impl Metrics {
             let mut cumulative = 0;
             for (bound, n) in BUCKETS.iter().zip(h.counts) {
                 cumulative += n;
-                let _ = writeln!(out, "http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+                let _ = writeln!(
+                    out,
+                    "http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
             }
-            let _ = writeln!(out, "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
-            let _ = writeln!(out, "http_request_duration_seconds_count{{{labels}}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
         }
         out.push_str("# HELP latchkey_tokens_issued_total Access tokens issued.\n");
         out.push_str("# TYPE latchkey_tokens_issued_total counter\n");
@@ -94,13 +120,24 @@ impl Metrics {
         let mut denials: Vec<_> = m.token_denials.iter().collect();
         denials.sort();
         for (reason, n) in denials {
-            let _ = writeln!(out, "latchkey_token_denials_total{{reason=\"{reason}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "latchkey_token_denials_total{{reason=\"{reason}\"}} {n}"
+            );
         }
         let state = pool.state();
         out.push_str("# HELP latchkey_db_pool_connections Database connections by state.\n");
         out.push_str("# TYPE latchkey_db_pool_connections gauge\n");
-        let _ = writeln!(out, "latchkey_db_pool_connections{{state=\"idle\"}} {}", state.idle_connections);
-        let _ = writeln!(out, "latchkey_db_pool_connections{{state=\"in_use\"}} {}", state.connections - state.idle_connections);
+        let _ = writeln!(
+            out,
+            "latchkey_db_pool_connections{{state=\"idle\"}} {}",
+            state.idle_connections
+        );
+        let _ = writeln!(
+            out,
+            "latchkey_db_pool_connections{{state=\"in_use\"}} {}",
+            state.connections - state.idle_connections
+        );
         out.push_str("# HELP latchkey_db_pool_max_connections Pool size limit.\n");
         out.push_str("# TYPE latchkey_db_pool_max_connections gauge\n");
         let _ = writeln!(out, "latchkey_db_pool_max_connections {}", pool.max_size());
@@ -116,11 +153,19 @@ pub async fn track(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
     let method = method_label(req.method());
-    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.clone());
+    let metrics = req.app_data::<web::Data<AppState>>().cloned();
     let res = next.call(req).await?;
     if let Some(state) = metrics {
-        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-        state.metrics.observe(&route, method, res.status().as_u16(), start.elapsed().as_secs_f64());
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        state.metrics.observe(
+            &route,
+            method,
+            res.status().as_u16(),
+            start.elapsed().as_secs_f64(),
+        );
     }
     Ok(res)
 }

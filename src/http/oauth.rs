@@ -52,13 +52,21 @@ impl From<OAuthError> for OAuthFailure {
             OAuthErrorCode::InvalidClient => "bad_secret",
             other => other.as_str(),
         };
-        OAuthFailure { error, challenge: "Basic", reason }
+        OAuthFailure {
+            error,
+            challenge: "Basic",
+            reason,
+        }
     }
 }
 
 impl From<tokens::Denied> for OAuthFailure {
     fn from(d: tokens::Denied) -> Self {
-        OAuthFailure { error: d.error, challenge: "Basic", reason: d.reason }
+        OAuthFailure {
+            error: d.error,
+            challenge: "Basic",
+            reason: d.reason,
+        }
     }
 }
 

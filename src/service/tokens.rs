@@ -83,7 +83,11 @@ pub fn issue(
     let granted = match narrow_scope(&key.scopes, requested_scope) {
         Ok(s) => s,
         Err(error) => {
-            return Ok(Err(Denied { error, reason: "scope_not_allowed", key_id: Some(key.key_id) }));
+            return Ok(Err(Denied {
+                error,
+                reason: "scope_not_allowed",
+                key_id: Some(key.key_id),
+            }));
         }
     };
     let signer = match ring.signer(&key.org_id) {
