@@ -499,6 +499,35 @@ fn an_unopenable_database_fails_with_one_clear_line() {
     assert_eq!(error.matches("unable to open").count(), 1, "{error}");
 }
 
+#[test]
+fn rolling_a_key_prints_a_new_secret_once_and_keeps_the_id() {
+    let (dir, _) = bootstrapped();
+    let created = create_key(&dir, "ci");
+    let id = id_of(&created);
+
+    let rolled = json_of(
+        &dir,
+        &format!("keys roll --org acme {id} --grace-seconds 3600 --json"),
+    );
+
+    let secret = rolled["secret"].as_str().unwrap();
+    assert_ne!(secret, created["secret"].as_str().unwrap());
+    assert_eq!(rolled["key"]["id"], id.as_str());
+    assert!(rolled["key"]["previous_secret_expires_at"].is_string());
+    assert!(
+        !serde_json::to_string(&show(&dir, &id))
+            .unwrap()
+            .contains(secret)
+    );
+    let error = error_of(
+        &dir,
+        &format!("keys roll --org acme {id} --grace-seconds 604801"),
+    );
+    assert!(error.contains("grace_seconds"), "{error}");
+    stdout_of(&dir, &format!("keys revoke --org acme {id}"));
+    assert!(error_of(&dir, &format!("keys roll --org acme {id}")).contains("revoked"));
+}
+
 /// The same commands on PostgreSQL, with the database named by `DATABASE_URL` (the env fallback).
 #[test]
 fn every_command_works_on_postgresql_too() {
