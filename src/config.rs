@@ -90,6 +90,15 @@ pub struct ServeArgs {
     /// refresh, clock skew).
     #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = "60s", value_parser = parse_duration)]
     pub rotation_leeway: Duration,
+    /// How often usage counters are written to the database.
+    #[arg(long, env = "LATCHKEY_USAGE_FLUSH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub usage_flush_interval: Duration,
+    /// Hourly usage rows older than this are rolled up into daily rows.
+    #[arg(long, env = "LATCHKEY_USAGE_HOURLY_RETENTION", default_value = "35d", value_parser = parse_duration)]
+    pub usage_hourly_retention: Duration,
+    /// Daily usage rows older than this are deleted.
+    #[arg(long, env = "LATCHKEY_USAGE_DAILY_RETENTION", default_value = "400d", value_parser = parse_duration)]
+    pub usage_daily_retention: Duration,
     /// HTTP worker threads. Default: one per CPU.
     #[arg(long, env = "LATCHKEY_WORKERS")]
     pub workers: Option<usize>,
@@ -257,6 +266,9 @@ pub struct Settings {
     pub key_refresh: Duration,
     /// Extra time a retired signing key stays published beyond `token_ttl`.
     pub rotation_leeway: Duration,
+    pub usage_flush_interval: Duration,
+    pub usage_hourly_retention: Duration,
+    pub usage_daily_retention: Duration,
     pub workers: Option<usize>,
 }
 
@@ -278,6 +290,9 @@ impl Settings {
             db_statement_timeout: Duration::from_secs(5),
             key_refresh: Duration::from_secs(1),
             rotation_leeway: crate::service::signing_keys::DEFAULT_ROTATION_LEEWAY,
+            usage_flush_interval: Duration::from_secs(1),
+            usage_hourly_retention: Duration::from_secs(35 * 86_400),
+            usage_daily_retention: Duration::from_secs(400 * 86_400),
             workers: Some(2),
         }
     }
@@ -296,6 +311,9 @@ impl Settings {
             db_connect_timeout: serve.db_connect_timeout,
             db_statement_timeout: serve.db_statement_timeout,
             key_refresh: serve.key_refresh,
+            usage_flush_interval: serve.usage_flush_interval,
+            usage_hourly_retention: serve.usage_hourly_retention,
+            usage_daily_retention: serve.usage_daily_retention,
             rotation_leeway: serve.rotation_leeway,
             workers: serve.workers,
         }
@@ -309,7 +327,8 @@ pub fn master_key_from_env() -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
-/// `600`, `600s`, `10m`, `1h`: whole seconds, minutes or hours, at least one second.
+/// `600`, `600s`, `10m`, `1h`, `35d`: whole seconds, minutes, hours or days, at least one
+/// second and at most ten years.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
@@ -323,11 +342,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => Some(n),
         "m" => n.checked_mul(60),
         "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
         _ => None,
     }
-    .filter(|s| (1..=86_400 * 365).contains(s))
+    .filter(|s| (1..=86_400 * 3650).contains(s))
     .ok_or_else(|| {
-        format!("{text:?} is not a duration between 1s and 365 days like 600s, 10m or 1h")
+        format!("{text:?} is not a duration between 1s and 3650 days like 600s, 10m, 1h or 35d")
     })?;
     Ok(Duration::from_secs(secs))
 }

@@ -15,11 +15,15 @@ use crate::service::keyring::{self, KeyRing};
 use crate::service::tokens::TokenSettings;
 use crate::service::{self, orgs::Bootstrapped};
 use crate::store::{self, PoolOptions};
+use crate::usage::UsageRecorder;
 
 pub struct Application {
     port: u16,
     issuer: String,
     server: Server,
+    /// Flushed once more after the server stops, so a graceful stop loses no counts.
+    usage: Arc<UsageRecorder>,
+    pool: store::Pool,
     /// Set when this start bootstrapped org `default` on an empty database.
     pub bootstrapped: Option<Bootstrapped>,
 }
@@ -53,11 +57,21 @@ impl Application {
             .to_owned();
         let keyring = Arc::new(keyring);
         keyring::spawn_refresher(&keyring, pool.clone(), settings.key_refresh);
+        let usage = Arc::new(UsageRecorder::default());
+        crate::usage::spawn_flusher(&usage, pool.clone(), settings.usage_flush_interval);
+        crate::usage::spawn_retention(
+            &usage,
+            pool.clone(),
+            settings.usage_hourly_retention,
+            settings.usage_daily_retention,
+        );
+        let (shutdown_usage, shutdown_pool) = (usage.clone(), pool.clone());
         let state = web::Data::new(AppState {
             pool,
             keyring,
             rotation_leeway: settings.rotation_leeway,
             metrics: Arc::default(),
+            usage,
             trusted_proxies: settings.trusted_proxies.clone(),
             tokens: TokenSettings {
                 audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
@@ -81,6 +95,8 @@ impl Application {
             port,
             issuer,
             server: server.run(),
+            usage: shutdown_usage,
+            pool: shutdown_pool,
             bootstrapped,
         })
     }
@@ -95,7 +111,17 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM (actix handles both with a graceful stop).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let (usage, pool) = (self.usage, self.pool);
+        let flushed = actix_web::web::block(move || usage.flush(&pool)).await;
+        match flushed {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "usage counts could not be flushed at shutdown")
+            }
+            Err(e) => tracing::error!(error = %e, "usage flush at shutdown did not run"),
+        }
+        served
     }
 }
 

@@ -1,5 +1,7 @@
 //! `latchkey serve`.
 
+use std::io::Write;
+
 use crate::config::{Cli, ServeArgs, Settings};
 use crate::startup::Application;
 
@@ -10,10 +12,18 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         if let Some(b) = &app.bootstrapped {
             // Printed once, to stdout, never logged: this is the only time the secret exists
             // outside the caller's hands.
-            println!("Bootstrapped organization `{}` ({}).", b.org.slug, b.org.id);
-            println!("Admin API key id:     {}", b.key.id);
-            println!("Admin API key secret: {}", b.secret.expose());
-            println!("Store the secret now: it is shown only once.");
+            // A closed stdout (a supervisor that discards it) must not stop the server, so write
+            // errors are ignored rather than panicking as `println!` would.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "Bootstrapped organization `{}` ({}).",
+                b.org.slug, b.org.id
+            );
+            let _ = writeln!(out, "Admin API key id:     {}", b.key.id);
+            let _ = writeln!(out, "Admin API key secret: {}", b.secret.expose());
+            let _ = writeln!(out, "Store the secret now: it is shown only once.");
+            let _ = out.flush();
         }
         tracing::info!(port = app.port(), issuer = app.issuer(), "listening");
         app.run_until_stopped().await?;

@@ -8,6 +8,7 @@ pub mod org;
 pub mod scope;
 pub mod secret;
 pub mod token;
+pub mod usage;
 
 use serde::Serialize;
 

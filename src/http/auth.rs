@@ -11,7 +11,8 @@ use super::AppState;
 use super::problem::ApiError;
 use crate::domain::client_ip;
 use crate::domain::scope::{Action, Scope};
-use crate::service::callers;
+use crate::domain::usage::UsageEvent;
+use crate::service::callers::{self, CallerIdentity, Refusal};
 use crate::service::keys::Actor;
 
 /// The client address per the trusted-proxy rule.
@@ -120,6 +121,7 @@ impl FromRequest for Caller {
                     )
                 })
                 .await?;
+            meter_caller(&state, &outcome, ip);
             match outcome {
                 Ok(id) => Ok(Caller {
                     key_id: id.key_id,
@@ -127,8 +129,26 @@ impl FromRequest for Caller {
                     scopes: id.scopes,
                     ip,
                 }),
-                Err(reason) => Err(ApiError::Unauthorized(reason.to_owned())),
+                Err(refusal) => Err(ApiError::Unauthorized(refusal.message.to_owned())),
             }
         })
+    }
+}
+
+/// Counts a direct key authentication, or its refusal when the credential named a key.
+pub fn meter_caller(state: &AppState, outcome: &Result<CallerIdentity, Refusal>, ip: IpAddr) {
+    let now = crate::service::now();
+    match outcome {
+        Ok(id) => state
+            .usage
+            .record(&id.key_id, UsageEvent::Request, now, Some(ip)),
+        Err(Refusal {
+            key_id: Some(key),
+            reason,
+            ..
+        }) => state
+            .usage
+            .record(key, UsageEvent::Denied(*reason), now, Some(ip)),
+        Err(_) => {}
     }
 }

@@ -7,6 +7,7 @@ use super::auth::Caller;
 use super::body::JsonBody;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
+use crate::domain::usage::{DenyReason, UsageEvent};
 use crate::service::check::{self, CheckRequest};
 use crate::service::now;
 
@@ -27,9 +28,18 @@ async fn decide(
 ) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
     let org = caller.org_id.clone();
+    let ip = request.ip.as_deref().and_then(|i| i.parse().ok());
     let decision = state
         .db(move |conn| check::check(conn, &st.keyring, &st.tokens.issuer, &org, &request, now()))
         .await?;
+    // The subject's use, as the resource server reports it: a request, or a denial by reason.
+    if let Some(key) = &decision.key_id {
+        let event = match DenyReason::parse(decision.reason) {
+            Some(reason) => UsageEvent::Denied(reason),
+            None => UsageEvent::Request,
+        };
+        state.usage.record(key, event, now(), ip);
+    }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(decision))

@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod ops;
 pub mod problem;
 pub mod signing_keys;
+pub mod usage;
 pub mod well_known;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpNet>,
     pub tokens: TokenSettings,
     pub metrics: Arc<metrics::Metrics>,
+    pub usage: Arc<crate::usage::UsageRecorder>,
 }
 
 impl AppState {
@@ -64,5 +66,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(oauth::routes)
         .configure(keys::routes)
         .configure(signing_keys::routes)
-        .configure(check::routes);
+        .configure(check::routes)
+        .configure(usage::routes);
 }

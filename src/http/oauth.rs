@@ -8,10 +8,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{bearer, client_ip};
+use super::auth::{bearer, client_ip, meter_caller};
 use super::body::read_limited;
 use super::problem::ApiError;
 use crate::domain::oauth::{self, OAuthError, OAuthErrorCode, Params};
+use crate::domain::usage::{DenyReason, UsageEvent};
 use crate::service::auth::identify_secret;
 use crate::service::callers::{self, CallerIdentity};
 use crate::service::revocation;
@@ -216,7 +217,23 @@ async fn issue_token(
                 now(),
             )
         })
-        .await??;
+        .await?;
+    let issued = match issued {
+        Ok(issued) => {
+            state
+                .usage
+                .record(&issued.key_id, UsageEvent::TokenIssued, now(), Some(ip));
+            issued
+        }
+        Err(denied) => {
+            if let (Some(key), Some(reason)) = (&denied.key_id, DenyReason::parse(denied.reason)) {
+                state
+                    .usage
+                    .record(key, UsageEvent::Denied(reason), now(), Some(ip));
+            }
+            return Err(denied.into());
+        }
+    };
     Ok(json!({
         "access_token": issued.access_token,
         "token_type": "Bearer",
@@ -315,46 +332,30 @@ async fn authenticate_caller(
 ) -> Result<CallerIdentity, OAuthFailure> {
     let ip = client_ip(req, state);
     let st = state.clone();
-    if let Some(credential) = bearer(req).map(str::to_owned) {
+    let (outcome, challenge) = if let Some(credential) = bearer(req).map(str::to_owned) {
         let outcome = state
             .db(move |conn| {
                 callers::authenticate(conn, &st.keyring, &st.tokens.issuer, &credential, ip, now())
             })
             .await?;
-        return outcome.map_err(|reason| OAuthFailure {
-            error: OAuthError::invalid_client(reason),
-            challenge: "Bearer",
-            reason: "bad_secret",
-        });
-    }
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let creds = oauth::client_credentials(authorization, params)?;
-    let outcome = state
-        .db(move |conn| {
-            Ok(
-                crate::service::auth::authenticate_secret(conn, &creds.client_secret, ip, now())?
-                    .map_err(|f| f.describe())
-                    .and_then(|k| {
-                        if k.key_id == creds.client_id {
-                            Ok(k)
-                        } else {
-                            Err("client authentication failed")
-                        }
-                    }),
-            )
-        })
-        .await?;
-    match outcome {
-        Ok(k) => Ok(CallerIdentity {
-            key_id: k.key_id,
-            org_id: k.org_id,
-            scopes: k.scopes,
-        }),
-        Err(reason) => Err(OAuthError::invalid_client(reason).into()),
-    }
+        (outcome, "Bearer")
+    } else {
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or("\u{0}"));
+        let creds = oauth::client_credentials(authorization, params)?;
+        let outcome = state
+            .db(move |conn| callers::authenticate_client(conn, &creds, ip, now()))
+            .await?;
+        (outcome, "Basic")
+    };
+    meter_caller(state, &outcome, ip);
+    outcome.map_err(|refusal| OAuthFailure {
+        error: OAuthError::invalid_client(refusal.message),
+        challenge,
+        reason: refusal.reason.as_str(),
+    })
 }
 
 async fn revoke(

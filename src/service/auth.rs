@@ -78,6 +78,16 @@ impl AuthFailure {
         }
     }
 
+    pub fn deny_reason(&self) -> crate::domain::usage::DenyReason {
+        use crate::domain::usage::DenyReason as R;
+        match self {
+            AuthFailure::Malformed | AuthFailure::UnknownSecret => R::BadSecret,
+            AuthFailure::Revoked => R::Revoked,
+            AuthFailure::Expired => R::Expired,
+            AuthFailure::IpNotAllowed => R::IpNotAllowed,
+        }
+    }
+
     pub fn describe(&self) -> &'static str {
         match self {
             AuthFailure::Malformed | AuthFailure::UnknownSecret => {

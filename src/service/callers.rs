@@ -6,11 +6,13 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use super::ServiceResult;
-use super::auth::authenticate_secret;
+use super::auth::{AuthFailure, KeyPrincipal, identify_secret};
 use super::keyring::KeyRing;
 use super::tokens::{self, TokenRejection};
+use crate::domain::oauth::ClientCredentials;
 use crate::domain::scope::Scope;
 use crate::domain::secret::SECRET_PREFIX;
+use crate::domain::usage::DenyReason;
 
 #[derive(Debug, Clone)]
 pub struct CallerIdentity {
@@ -20,6 +22,49 @@ pub struct CallerIdentity {
     pub scopes: Vec<Scope>,
 }
 
+/// Why a caller was refused: the message for the client, the metering reason, and the key when
+/// the credential named one (a valid secret or token of a revoked, expired or fenced-off key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub message: &'static str,
+    pub reason: DenyReason,
+    pub key_id: Option<String>,
+}
+
+impl Refusal {
+    fn of(failure: AuthFailure, key_id: Option<String>) -> Self {
+        Refusal {
+            message: failure.describe(),
+            reason: failure.deny_reason(),
+            key_id,
+        }
+    }
+
+    fn invalid(message: &'static str) -> Self {
+        Refusal {
+            message,
+            reason: DenyReason::BadSecret,
+            key_id: None,
+        }
+    }
+}
+
+fn admitted(
+    key: KeyPrincipal,
+    scopes: Vec<Scope>,
+    client_ip: IpAddr,
+) -> Result<CallerIdentity, Refusal> {
+    match key.admit(Some(client_ip)) {
+        Ok(()) => Ok(CallerIdentity {
+            key_id: key.key_id,
+            org_id: key.org_id,
+            scopes,
+        }),
+        Err(f) => Err(Refusal::of(f, Some(key.key_id))),
+    }
+}
+
+/// `Authorization: Bearer <secret or access token>`.
 pub fn authenticate(
     conn: &mut crate::store::DbConnection,
     ring: &KeyRing,
@@ -27,30 +72,46 @@ pub fn authenticate(
     credential: &str,
     client_ip: IpAddr,
     now: DateTime<Utc>,
-) -> ServiceResult<Result<CallerIdentity, &'static str>> {
+) -> ServiceResult<Result<CallerIdentity, Refusal>> {
     if credential.starts_with(SECRET_PREFIX) || !credential.contains('.') {
-        return Ok(authenticate_secret(conn, credential, client_ip, now)?
-            .map(|k| CallerIdentity {
-                key_id: k.key_id,
-                org_id: k.org_id,
-                scopes: k.scopes,
-            })
-            .map_err(|f| f.describe()));
+        return Ok(match identify_secret(conn, credential, now)? {
+            Ok(key) => {
+                let scopes = key.scopes.clone();
+                admitted(key, scopes, client_ip)
+            }
+            Err(f) => Err(Refusal::of(f, None)),
+        });
     }
     Ok(match tokens::verify(conn, ring, issuer, credential, now)? {
-        Ok(v) => match v.key.admit(Some(client_ip)) {
-            Ok(()) => Ok(CallerIdentity {
-                key_id: v.key.key_id,
-                org_id: v.key.org_id,
-                scopes: v.scopes,
-            }),
-            Err(f) => Err(f.describe()),
-        },
-        Err(TokenRejection::KeyInactive(f)) => Err(f.describe()),
-        Err(TokenRejection::TokenRevoked) => Err("the access token has been revoked"),
-        Err(TokenRejection::Invalid(crate::crypto::jws::VerifyError::Expired)) => {
-            Err("the access token has expired")
+        Ok(v) => admitted(v.key, v.scopes, client_ip),
+        Err(TokenRejection::KeyInactive(f)) => Err(Refusal::of(f, None)),
+        Err(TokenRejection::TokenRevoked) => {
+            Err(Refusal::invalid("the access token has been revoked"))
         }
-        Err(_) => Err("the access token is not valid"),
+        Err(TokenRejection::Invalid(crate::crypto::jws::VerifyError::Expired)) => {
+            Err(Refusal::invalid("the access token has expired"))
+        }
+        Err(_) => Err(Refusal::invalid("the access token is not valid")),
+    })
+}
+
+/// Client credentials (Basic or body) of an introspection or revocation caller: the secret must
+/// belong to the named client, whose key must be active and used from an allowed address.
+pub fn authenticate_client(
+    conn: &mut crate::store::DbConnection,
+    creds: &ClientCredentials,
+    client_ip: IpAddr,
+    now: DateTime<Utc>,
+) -> ServiceResult<Result<CallerIdentity, Refusal>> {
+    Ok(match identify_secret(conn, &creds.client_secret, now)? {
+        Ok(key) if key.key_id == creds.client_id => {
+            let scopes = key.scopes.clone();
+            admitted(key, scopes, client_ip)
+        }
+        Ok(_) | Err(_) => Err(Refusal {
+            message: "client authentication failed",
+            reason: DenyReason::BadSecret,
+            key_id: Some(creds.client_id.clone()),
+        }),
     })
 }

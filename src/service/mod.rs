@@ -10,6 +10,7 @@ pub mod orgs;
 pub mod revocation;
 pub mod signing_keys;
 pub mod tokens;
+pub mod usage;
 
 use chrono::{DateTime, SubsecRound, Utc};
 

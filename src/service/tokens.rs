@@ -46,7 +46,7 @@ impl std::fmt::Debug for Issued {
 pub struct Denied {
     pub error: OAuthError,
     pub reason: &'static str,
-    /// The key, when the secret was valid (a bad secret names no key).
+    /// The key the request was for (for a bad secret: the client_id it claimed).
     pub key_id: Option<String>,
 }
 
@@ -68,7 +68,9 @@ pub fn issue(
             return Ok(Err(Denied {
                 error: OAuthError::invalid_client("client authentication failed"),
                 reason: AuthFailure::UnknownSecret.reason(),
-                key_id: None,
+                // The key the client claims to be: metered as a bad-secret attempt on it (the
+                // flush drops ids that name no key).
+                key_id: Some(creds.client_id.clone()),
             }));
         }
         // The caller holds the valid secret from here on: it may be told why.

@@ -21,6 +21,7 @@ struct KeyRow {
     revoked_at: Option<NaiveDateTime>,
     last_used_at: Option<NaiveDateTime>,
     previous_secret_expires_at: Option<NaiveDateTime>,
+    last_used_ip: Option<String>,
 }
 
 /// A stored key, without its secret digest: nothing above this layer needs the digest back.
@@ -39,6 +40,7 @@ pub struct KeyRecord {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Set after a roll with a grace period: until then the previous secret works too.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub last_used_ip: Option<String>,
 }
 
 impl From<KeyRow> for KeyRecord {
@@ -56,6 +58,7 @@ impl From<KeyRow> for KeyRecord {
             revoked_at: r.revoked_at.map(|t| t.and_utc()),
             last_used_at: r.last_used_at.map(|t| t.and_utc()),
             previous_secret_expires_at: r.previous_secret_expires_at.map(|t| t.and_utc()),
+            last_used_ip: r.last_used_ip,
         }
     }
 }
@@ -341,4 +344,42 @@ mod tests {
     fn like_wildcards_in_a_search_are_literal() {
         assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
     }
+}
+
+/// The most recent use of any key of an org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastUse {
+    pub key_id: String,
+    pub at: DateTime<Utc>,
+    pub ip: Option<String>,
+}
+
+pub fn last_used_in_org(conn: &mut DbConnection, org_id: &str) -> StoreResult<Option<LastUse>> {
+    let row: Option<(String, Option<NaiveDateTime>, Option<String>)> = api_keys::table
+        .filter(api_keys::org_id.eq(org_id))
+        .filter(api_keys::last_used_at.is_not_null())
+        .order(api_keys::last_used_at.desc())
+        .select((api_keys::id, api_keys::last_used_at, api_keys::last_used_ip))
+        .first(conn)
+        .optional()?;
+    Ok(row.and_then(|(key_id, at, ip)| {
+        at.map(|at| LastUse {
+            key_id,
+            at: at.and_utc(),
+            ip,
+        })
+    }))
+}
+
+/// Names of the given keys of an org, for reports.
+pub fn names(
+    conn: &mut DbConnection,
+    org_id: &str,
+    ids: &[String],
+) -> StoreResult<Vec<(String, String)>> {
+    Ok(api_keys::table
+        .filter(api_keys::org_id.eq(org_id))
+        .filter(api_keys::id.eq_any(ids))
+        .select((api_keys::id, api_keys::name))
+        .load(conn)?)
 }

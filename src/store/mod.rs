@@ -6,6 +6,7 @@ pub mod orgs;
 pub mod revoked_tokens;
 pub mod schema;
 pub mod signing_keys;
+pub mod usage;
 
 use std::path::Path;
 use std::time::Duration;

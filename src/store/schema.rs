@@ -40,6 +40,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         previous_secret_digest -> Nullable<Binary>,
         previous_secret_expires_at -> Nullable<Timestamp>,
+        last_used_ip -> Nullable<Text>,
     }
 }
 
@@ -52,7 +53,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usage_hourly (key_id, bucket) {
+        key_id -> Text,
+        org_id -> Text,
+        bucket -> Timestamp,
+        tokens_issued -> BigInt,
+        requests -> BigInt,
+        denied_bad_secret -> BigInt,
+        denied_revoked -> BigInt,
+        denied_expired -> BigInt,
+        denied_ip_not_allowed -> BigInt,
+        denied_scope_not_allowed -> BigInt,
+    }
+}
+
+diesel::table! {
+    usage_daily (key_id, bucket) {
+        key_id -> Text,
+        org_id -> Text,
+        bucket -> Timestamp,
+        tokens_issued -> BigInt,
+        requests -> BigInt,
+        denied_bad_secret -> BigInt,
+        denied_revoked -> BigInt,
+        denied_expired -> BigInt,
+        denied_ip_not_allowed -> BigInt,
+        denied_scope_not_allowed -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::joinable!(signing_keys -> orgs (org_id));
 diesel::joinable!(revoked_tokens -> orgs (org_id));
-diesel::allow_tables_to_appear_in_same_query!(orgs, api_keys, signing_keys, revoked_tokens);
+diesel::joinable!(usage_hourly -> api_keys (key_id));
+diesel::joinable!(usage_daily -> api_keys (key_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    usage_hourly,
+    usage_daily,
+    orgs,
+    api_keys,
+    signing_keys,
+    revoked_tokens
+);

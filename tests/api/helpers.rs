@@ -160,6 +160,15 @@ impl TestApp {
         )
     }
 
+    /// The id of org `default` (the bootstrap admin's org).
+    pub fn org_id(&self) -> String {
+        let mut conn = self.pool.get().unwrap();
+        latchkey::store::orgs::find_by_slug(&mut conn, "default")
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
     /// Creates and bootstraps another org straight through the service layer; returns its admin
     /// secret and key id.
     pub fn other_org(&self, slug: &str) -> (String, String) {

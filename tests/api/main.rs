@@ -11,3 +11,4 @@ mod ops;
 mod postgres;
 mod robustness;
 mod signing_keys;
+mod usage;
