@@ -48,6 +48,42 @@ pub enum Command {
     /// API keys of an organization.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Usage of an organization, or of one key.
+    Usage {
+        #[arg(long)]
+        org: String,
+        /// One key instead of the whole organization.
+        #[arg(long)]
+        key: Option<String>,
+        /// RFC 3339 start (default: 24 hours, or 30 days for --granularity day, before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339 end (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// hour (default) or day.
+        #[arg(long)]
+        granularity: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit trail of an organization, newest first.
+    Audit {
+        #[arg(long)]
+        org: String,
+        /// Only this action, e.g. key.revoked.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only events about this key id or kid.
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        limit: Option<String>,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Signing keys of an organization: list them, rotate to a new one.
     #[command(subcommand)]
     SigningKeys(SigningKeysCommand),

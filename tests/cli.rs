@@ -528,6 +528,61 @@ fn rolling_a_key_prints_a_new_secret_once_and_keeps_the_id() {
     assert!(error_of(&dir, &format!("keys roll --org acme {id}")).contains("revoked"));
 }
 
+#[test]
+fn the_audit_trail_records_cli_changes_as_cli() {
+    let (dir, _) = bootstrapped();
+    let id = id_of(&create_key(&dir, "ci"));
+    stdout_of(&dir, &format!("keys revoke --org acme {id}"));
+
+    let trail = json_of(&dir, "audit --org acme --json");
+
+    let actions: Vec<&str> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["key.revoked", "key.created", "org.bootstrapped"]
+    );
+    assert!(
+        trail["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "cli")
+    );
+    let only = json_of(
+        &dir,
+        &format!("audit --org acme --target {id} --action key.created --json"),
+    );
+    assert_eq!(only["events"].as_array().unwrap().len(), 1);
+    assert!(stdout_of(&dir, "audit --org acme").contains("key.revoked"));
+    assert!(error_of(&dir, "audit --org acme --action nope").contains("action"));
+}
+
+#[test]
+fn usage_reports_print_a_table_or_json() {
+    let (dir, _) = bootstrapped();
+    let id = id_of(&create_key(&dir, "ci"));
+
+    let org = json_of(&dir, "usage --org acme --granularity day --json");
+    let key = json_of(&dir, &format!("usage --org acme --key {id} --json"));
+
+    assert_eq!(org["totals"]["tokens_issued"], 0);
+    assert_eq!(org["buckets"].as_array().unwrap().len(), 31);
+    assert!(org["top_keys"].is_array());
+    assert_eq!(key["buckets"].as_array().unwrap().len(), 25);
+    assert!(key.get("top_keys").is_none());
+    assert!(stdout_of(&dir, "usage --org acme").contains("TOTAL"));
+    assert!(error_of(&dir, "usage --org acme --granularity week").contains("granularity"));
+    assert!(
+        error_of(&dir, "usage --org acme --key key_nosuchkey0000000")
+            .contains("key_nosuchkey0000000")
+    );
+}
+
 /// The same commands on PostgreSQL, with the database named by `DATABASE_URL` (the env fallback).
 #[test]
 fn every_command_works_on_postgresql_too() {

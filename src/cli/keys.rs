@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use crate::config::{Cli, KeysCommand};
 use crate::domain::Warning;
 use crate::domain::key::{KeyDraft, KeyPatch};
-use crate::domain::scope::{Action, ResourceFilter, Scope};
 use crate::service::keys::{self as svc, Actor, KeyView, ListParams};
 use crate::service::{now, orgs};
 
@@ -22,11 +21,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         | KeysCommand::Revoke { org, .. } => org,
     };
     let org = orgs::find_bootstrapped(conn, org_slug)?;
-    let actor = Actor {
-        org_id: org.id.clone(),
-        key_id: None,
-        scopes: vec![Scope::new(Action::Any, ResourceFilter::all())],
-    };
+    let actor = Actor::cli(&org.id);
     match cmd {
         KeysCommand::Create {
             name,
@@ -164,7 +159,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             json,
             ..
         } => {
-            let rolled = svc::roll(conn, &org.id, id, Some(*grace_seconds), now())?;
+            let rolled = svc::roll(conn, &actor, id, Some(*grace_seconds), now())?;
             if *json {
                 return super::print_json(
                     &json!({"key": rolled.key, "secret": rolled.secret.expose()}),
@@ -183,7 +178,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::Revoke { id, json, .. } => {
-            let key = svc::revoke(conn, &org.id, id, now())?;
+            let key = svc::revoke(conn, &actor, id, now())?;
             if *json {
                 super::print_json(&key)
             } else {

@@ -2,6 +2,7 @@
 
 pub mod keys;
 pub mod org;
+pub mod reports;
 pub mod serve;
 pub mod signing_keys;
 
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Org(cmd) => org::run(&cli, cmd),
         Command::Keys(cmd) => keys::run(&cli, cmd),
+        Command::Usage { .. } | Command::Audit { .. } => reports::run(&cli),
         Command::SigningKeys(cmd) => signing_keys::run(&cli, cmd),
     }
 }

@@ -38,7 +38,14 @@ pub fn run(cli: &Cli, cmd: &SigningKeysCommand) -> anyhow::Result<()> {
         } => {
             let master = super::master_key(cli)?;
             let window = svc::publish_window(*token_ttl, *rotation_leeway);
-            let rotated = svc::rotate(&mut conn, &master, &org.id, alg.as_deref(), window, now())?;
+            let rotated = svc::rotate(
+                &mut conn,
+                &master,
+                &crate::service::keys::Actor::cli(&org.id),
+                alg.as_deref(),
+                window,
+                now(),
+            )?;
             if *json {
                 return super::print_json(&rotated);
             }

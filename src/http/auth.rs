@@ -85,6 +85,7 @@ impl Caller {
             org_id: self.org_id.clone(),
             key_id: Some(self.key_id.clone()),
             scopes: self.scopes.clone(),
+            ip: Some(self.ip),
         }
     }
 }

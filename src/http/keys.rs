@@ -173,9 +173,9 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&path)?;
     caller.require(Action::Admin, &format!("keys/{id}"))?;
-    let org = caller.org_id.clone();
+    let actor = caller.actor();
     let key = state
-        .db(move |conn| svc::revoke(conn, &org, &id, now()))
+        .db(move |conn| svc::revoke(conn, &actor, &id, now()))
         .await?;
     Ok(HttpResponse::Ok().json(key))
 }
@@ -208,9 +208,9 @@ async fn roll(
     } else {
         super::body::parse_json(&body)?
     };
-    let org = caller.org_id.clone();
+    let actor = caller.actor();
     let rolled = state
-        .db(move |conn| svc::roll(conn, &org, &id, request.grace_seconds, now()))
+        .db(move |conn| svc::roll(conn, &actor, &id, request.grace_seconds, now()))
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -1,5 +1,6 @@
 //! actix-web adapters only: extract → call a service on the blocking pool → serialize. No SQL.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod check;
@@ -67,5 +68,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(keys::routes)
         .configure(signing_keys::routes)
         .configure(check::routes)
-        .configure(usage::routes);
+        .configure(usage::routes)
+        .configure(audit::routes);
 }

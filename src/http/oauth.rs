@@ -15,6 +15,7 @@ use crate::domain::oauth::{self, OAuthError, OAuthErrorCode, Params};
 use crate::domain::usage::{DenyReason, UsageEvent};
 use crate::service::auth::identify_secret;
 use crate::service::callers::{self, CallerIdentity};
+use crate::service::keys::Actor;
 use crate::service::revocation;
 use crate::service::tokens::{self, VerifiedToken};
 use crate::service::{ServiceError, now};
@@ -378,7 +379,13 @@ async fn revocation(
     payload: &mut web::Payload,
 ) -> Result<(), OAuthFailure> {
     let params = form_params(req, payload).await?;
-    let caller = authenticate_caller(req, state, &params).await?;
+    let identity = authenticate_caller(req, state, &params).await?;
+    let caller = Actor {
+        org_id: identity.org_id,
+        key_id: Some(identity.key_id),
+        scopes: identity.scopes,
+        ip: Some(client_ip(req, state)),
+    };
     let token = params
         .get("token")
         .ok_or_else(|| OAuthFailure::from(OAuthError::invalid_request("token is required")))?

@@ -58,13 +58,14 @@ async fn rotate(
     } else {
         parse_json(&bytes)?
     };
-    let org = caller.org_id.clone();
+    let actor = caller.actor();
     let window = svc::publish_window(state.tokens.ttl, state.rotation_leeway);
     let ring = state.keyring.clone();
     let rotated = state
         .db(move |conn| {
             let at = now();
-            let rotated = svc::rotate(conn, ring.master(), &org, body.alg.as_deref(), window, at)?;
+            let rotated =
+                svc::rotate(conn, ring.master(), &actor, body.alg.as_deref(), window, at)?;
             // Committed: a failed reload must not turn the rotation into an error; the
             // refresher retries within a second.
             if let Err(e) = ring.reload(conn, at) {

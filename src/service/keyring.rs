@@ -289,8 +289,15 @@ mod tests {
         let old_token = old.sign(&claims(&org)).unwrap();
 
         let window = Duration::from_millis(300);
-        let r =
-            signing_keys::rotate(&mut conn, &master, &org, Some("ES256"), window, now()).unwrap();
+        let r = signing_keys::rotate(
+            &mut conn,
+            &master,
+            &crate::service::keys::Actor::cli(&org),
+            Some("ES256"),
+            window,
+            now(),
+        )
+        .unwrap();
         ring.reload(&mut conn, now()).unwrap();
         let new = ring.signer(&org).unwrap();
         assert_eq!(new.kid(), r.signing_key.kid);

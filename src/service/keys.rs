@@ -5,7 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{ServiceError, ServiceResult};
+use serde_json::json;
+
+use super::{ServiceError, ServiceResult, audit};
 use crate::domain::FieldError;
 use crate::domain::Warning;
 use crate::domain::ip_rules::IpRules;
@@ -22,6 +24,23 @@ pub struct Actor {
     /// `None` for the command line, which acts with the org's full authority.
     pub key_id: Option<String>,
     pub scopes: Vec<Scope>,
+    /// Where the request came from, for the audit trail (`None` for the command line).
+    pub ip: Option<std::net::IpAddr>,
+}
+
+impl Actor {
+    /// The command line acting on an org: every scope, recorded as `cli`.
+    pub fn cli(org_id: &str) -> Self {
+        Actor {
+            org_id: org_id.to_owned(),
+            key_id: None,
+            scopes: vec![Scope::new(
+                crate::domain::scope::Action::Any,
+                crate::domain::scope::ResourceFilter::all(),
+            )],
+            ip: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -116,15 +135,32 @@ pub fn create(
             warnings,
         });
     }
-    let (view, secret) = insert_new(
-        conn,
-        &actor.org_id,
-        &valid.name,
-        &valid.scopes,
-        &valid.ip_rules,
-        valid.expires_at,
-        now,
-    )?;
+    let (view, secret) = store::write_tx(conn, |conn| {
+        let (view, secret) = insert_new(
+            conn,
+            &actor.org_id,
+            &valid.name,
+            &valid.scopes,
+            &valid.ip_rules,
+            valid.expires_at,
+            now,
+        )?;
+        let details = json!({
+            "name": view.name,
+            "scopes": scope_strings(&view),
+            "allowed_cidrs": view.allowed_cidrs,
+            "expires_at": view.expires_at,
+        });
+        audit::record(
+            conn,
+            actor,
+            audit::action::KEY_CREATED,
+            &view.id,
+            details,
+            now,
+        )?;
+        Ok::<_, ServiceError>((view, secret))
+    })?;
     Ok(Created {
         key: view,
         secret: Some(secret),
@@ -374,14 +410,17 @@ pub fn update(
         if let Some(e) = changes.expires_at {
             next.expires_at = e;
         }
+        let before = KeyView::from_record(current, now)?;
+        let after = KeyView::from_record(next, now)?;
         if !dry_run {
-            next.updated_at = now;
             if !store::keys::update(conn, &actor.org_id, id, &changes, now)? {
                 return Err(ServiceError::KeyRevoked(id.to_owned()));
             }
+            let details = json!({"before": changed_fields(&before, &changes), "after": changed_fields(&after, &changes)});
+            audit::record(conn, actor, audit::action::KEY_UPDATED, id, details, now)?;
         }
         Ok(Updated {
-            key: KeyView::from_record(next, now)?,
+            key: after,
             warnings: warnings.clone(),
         })
     })
@@ -400,7 +439,7 @@ pub struct Rolled {
 /// for `grace_seconds` (0 = stops at once), for rotating a secret without downtime.
 pub fn roll(
     conn: &mut DbConnection,
-    org_id: &str,
+    actor: &Actor,
     id: &str,
     grace_seconds: Option<i64>,
     now: DateTime<Utc>,
@@ -412,6 +451,7 @@ pub fn roll(
             format!("must be a whole number of seconds from 0 to {MAX_ROLL_GRACE_SECS} (7 days)"),
         )]));
     }
+    let org_id = actor.org_id.as_str();
     let secret = Secret::generate();
     let until = (grace > 0).then(|| now + chrono::Duration::seconds(grace));
     store::write_tx(conn, |conn| {
@@ -430,8 +470,11 @@ pub fn roll(
         {
             return Err(ServiceError::KeyRevoked(id.to_owned()));
         }
+        let key = get(conn, org_id, id, now)?;
+        let details = json!({"grace_seconds": grace, "previous_secret_expires_at": key.previous_secret_expires_at});
+        audit::record(conn, actor, audit::action::KEY_ROLLED, id, details, now)?;
         Ok(Rolled {
-            key: get(conn, org_id, id, now)?,
+            key,
             secret: secret.clone(),
         })
     })
@@ -440,14 +483,51 @@ pub fn roll(
 /// Permanent and idempotent: revoking a revoked key returns it unchanged.
 pub fn revoke(
     conn: &mut DbConnection,
-    org_id: &str,
+    actor: &Actor,
     id: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<KeyView> {
     store::write_tx(conn, |conn| {
-        store::keys::revoke(conn, org_id, id, now)?;
-        get(conn, org_id, id, now)
+        let newly = store::keys::revoke(conn, &actor.org_id, id, now)?;
+        let key = get(conn, &actor.org_id, id, now)?;
+        // A repeated revoke changes nothing, so it records nothing.
+        if newly {
+            audit::record(
+                conn,
+                actor,
+                audit::action::KEY_REVOKED,
+                id,
+                json!({"name": key.name}),
+                now,
+            )?;
+        }
+        Ok(key)
     })
+}
+
+fn scope_strings(k: &KeyView) -> Vec<String> {
+    k.scopes
+        .iter()
+        .map(|s| format!("{}:{}", s.action, s.resource))
+        .collect()
+}
+
+/// The fields a PATCH touched, as they are in `k`: the before/after of the audit entry.
+fn changed_fields(k: &KeyView, changes: &KeyChanges) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    if changes.name.is_some() {
+        m.insert("name".into(), json!(k.name));
+    }
+    if changes.scopes.is_some() {
+        m.insert("scopes".into(), json!(scope_strings(k)));
+    }
+    if changes.allowed_cidrs.is_some() {
+        m.insert("allowed_cidrs".into(), json!(k.allowed_cidrs));
+    }
+    if changes.expires_at.is_some() {
+        m.insert("expires_at".into(), json!(k.expires_at));
+    }
+    serde_json::Value::Object(m)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Use cases shared by the HTTP API and the CLI: domain rules applied to stored data.
 //! Synchronous (diesel); HTTP handlers call these on the blocking pool.
 
+pub mod audit;
 pub mod auth;
 pub mod callers;
 pub mod check;

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::keys::{self, KeyView};
-use super::{ServiceError, ServiceResult};
+use super::keys::{self, Actor, KeyView};
+use super::{ServiceError, ServiceResult, audit};
 use crate::crypto::{MasterKey, signing};
 use crate::domain::ip_rules::IpRules;
 use crate::domain::org::validate_slug;
@@ -94,6 +94,15 @@ pub fn bootstrap(
             &[Scope::new(Action::Any, ResourceFilter::all())],
             &IpRules::default(),
             None,
+            now,
+        )?;
+        let details = serde_json::json!({"admin_key_id": admin.0.id, "kid": generated.kid});
+        audit::record(
+            conn,
+            &Actor::cli(&org.id),
+            audit::action::ORG_BOOTSTRAPPED,
+            &org.id,
+            details,
             now,
         )?;
         Ok(Bootstrapped {

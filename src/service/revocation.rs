@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use super::ServiceResult;
+use super::audit;
 use super::auth::identify_secret;
-use super::callers::CallerIdentity;
 use super::keyring::KeyRing;
+use super::keys::Actor;
 use super::tokens;
 use crate::domain::oauth::{OAuthError, OAuthErrorCode};
 use crate::domain::scope::Action;
@@ -21,8 +22,8 @@ pub enum Revoked {
 }
 
 /// The caller may revoke what was issued to it, and anything of a key it holds `admin` over.
-fn may_revoke(caller: &CallerIdentity, key_id: &str) -> bool {
-    caller.key_id == key_id
+fn may_revoke(caller: &Actor, key_id: &str) -> bool {
+    caller.key_id.as_deref() == Some(key_id)
         || caller
             .scopes
             .iter()
@@ -40,7 +41,7 @@ pub fn revoke(
     conn: &mut DbConnection,
     ring: &KeyRing,
     issuer: &str,
-    caller: &CallerIdentity,
+    caller: &Actor,
     token: &str,
     hint: Option<&str>,
     now: DateTime<Utc>,
@@ -64,6 +65,15 @@ pub fn revoke(
                         &v.claims.org_id,
                         expires,
                         now,
+                    )?;
+                    let details = serde_json::json!({"jti": v.claims.jti, "expires_at": expires});
+                    audit::record(
+                        conn,
+                        caller,
+                        audit::action::TOKEN_REVOKED,
+                        &v.claims.client_id,
+                        details,
+                        now,
                     )
                 })?;
                 Ok(Revoked::AccessToken)
@@ -75,7 +85,7 @@ pub fn revoke(
         Ok(key) if key.org_id != caller.org_id => Ok(Revoked::Nothing),
         Ok(key) if !may_revoke(caller, &key.key_id) => Err(not_yours()),
         Ok(key) => {
-            super::keys::revoke(conn, &key.org_id, &key.key_id, now)?;
+            super::keys::revoke(conn, caller, &key.key_id, now)?;
             Ok(Revoked::ApiKey)
         }
         Err(_) => Ok(Revoked::Nothing),

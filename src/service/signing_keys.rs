@@ -12,7 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::{ServiceError, ServiceResult};
+use super::keys::Actor;
+use super::{ServiceError, ServiceResult, audit};
 use crate::crypto::MasterKey;
 use crate::crypto::signing::{self, SigningAlg};
 use crate::domain::FieldError;
@@ -119,11 +120,12 @@ pub fn publish_window(token_ttl: Duration, leeway: Duration) -> Duration {
 pub fn rotate(
     conn: &mut DbConnection,
     master: &MasterKey,
-    org_id: &str,
+    actor: &Actor,
     alg: Option<&str>,
     window: Duration,
     now: DateTime<Utc>,
 ) -> ServiceResult<Rotated> {
+    let org_id = actor.org_id.as_str();
     let alg = match alg {
         Some(text) => SigningAlg::parse(text)
             .map_err(|m| ServiceError::Validation(vec![FieldError::new("alg", m)]))?,
@@ -164,6 +166,17 @@ pub fn rotate(
         store::signing_keys::insert(conn, &new_key)?;
         previous.retired_at = Some(now);
         previous.unpublish_at = Some(unpublish_at);
+        let details = serde_json::json!({
+            "kid": new_key.kid, "alg": new_key.alg, "retired_kid": previous.kid, "unpublish_at": unpublish_at,
+        });
+        audit::record(
+            conn,
+            actor,
+            audit::action::SIGNING_KEY_ROTATED,
+            &new_key.kid,
+            details,
+            now,
+        )?;
         Ok(Rotated {
             signing_key: SigningKeyView::new(&new_key, now)?,
             retired: SigningKeyView::new(&previous, now)?,
@@ -221,7 +234,7 @@ mod tests {
         assert_eq!(first[0].status, SigningKeyStatus::Current);
 
         let now = crate::service::now();
-        let r = rotate(&mut conn, &master, &org, None, WINDOW, now).unwrap();
+        let r = rotate(&mut conn, &master, &Actor::cli(&org), None, WINDOW, now).unwrap();
         assert_eq!(r.signing_key.alg, "EdDSA");
         assert_eq!(r.signing_key.status, SigningKeyStatus::Current);
         assert_eq!(r.retired.kid, first[0].kid);
@@ -259,7 +272,7 @@ mod tests {
             let r = rotate(
                 &mut conn,
                 &master,
-                &org,
+                &Actor::cli(&org),
                 asked,
                 WINDOW,
                 crate::service::now(),
@@ -288,7 +301,7 @@ mod tests {
             match rotate(
                 &mut conn,
                 &master,
-                &org,
+                &Actor::cli(&org),
                 Some(bad),
                 WINDOW,
                 crate::service::now(),
@@ -312,7 +325,7 @@ mod tests {
             match rotate(
                 &mut conn,
                 &master,
-                &org.id,
+                &Actor::cli(&org.id),
                 alg,
                 WINDOW,
                 crate::service::now(),

@@ -1,6 +1,7 @@
 //! Storage: the only module that imports diesel. One binary serves SQLite (embedded default) and
 //! PostgreSQL (multi-node) through a `MultiConnection`; the backend is chosen by the URL scheme.
 
+pub mod audit;
 pub mod keys;
 pub mod orgs;
 pub mod revoked_tokens;

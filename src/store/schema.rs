@@ -83,12 +83,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        org_id -> Text,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+        ip -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::joinable!(signing_keys -> orgs (org_id));
 diesel::joinable!(revoked_tokens -> orgs (org_id));
 diesel::joinable!(usage_hourly -> api_keys (key_id));
 diesel::joinable!(usage_daily -> api_keys (key_id));
+diesel::joinable!(audit_events -> orgs (org_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_events,
     usage_hourly,
     usage_daily,
     orgs,

@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod helpers;
+mod audit;
 mod keys;
 mod lifecycle;
 mod oauth;
