@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::ip_rules::IpRules;
 use super::scope::{Action, ResourceFilter, Scope};
@@ -14,7 +15,7 @@ pub const NAME_MAX_CHARS: usize = 200;
 pub const MAX_SCOPES: usize = 50;
 
 /// Derived, never stored: revocation wins over expiry, and expiry is a moment, not a flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
     Active,
@@ -48,25 +49,46 @@ impl KeyStatus {
 
 /// `POST /v1/keys` body. Fields are loosely typed here so that every problem is reported with
 /// its field path instead of the first serde error.
-#[derive(Debug, Default, Clone, Deserialize)]
+///
+/// The OpenAPI schema states what is accepted (`name` and `scopes` required, each scope an
+/// object or the wire form; see `http/openapi.rs`), not these loose Rust types.
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(description = "The body of `POST /v1/keys`.")]
 pub struct KeyDraft {
+    /// 1–200 characters after trimming, no control characters.
+    #[schema(value_type = String, min_length = 1, example = "billing worker")]
     pub name: Option<String>,
+    /// At least one, at most 50; each must be covered by the calling key's own scopes.
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 50)]
     pub scopes: Option<Vec<Value>>,
+    /// IPv4/IPv6 networks (or single addresses) the key may be used from; omitted or empty means
+    /// anywhere. Stored canonical (host bits cleared, with a warning).
+    #[schema(example = json!(["10.0.0.0/8", "2001:db8::/32"]))]
     pub allowed_cidrs: Option<Vec<String>>,
+    /// RFC 3339 time in the future; omitted or null means the key never expires.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 
 /// `PATCH /v1/keys/{id}` body: an absent field is left alone; `null` clears the CIDR list (allow
 /// all) or the expiry (never expires).
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyPatch {
+    /// 1–200 characters after trimming, no control characters.
+    #[schema(min_length = 1)]
     pub name: Option<String>,
+    /// Replaces every scope of the key (same rules as on create); applies to the next request.
+    #[schema(value_type = Option<Vec<Object>>, min_items = 1, max_items = 50)]
     pub scopes: Option<Vec<Value>>,
+    /// Replaces the allow-list; `null` or `[]` allows every address. Applies to the next request.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub allowed_cidrs: Option<Option<Vec<String>>>,
+    /// RFC 3339 time in the future, or `null` for no expiry.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Option<String>>,
 }
 

@@ -11,11 +11,15 @@ pub mod token;
 pub mod usage;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// One invalid input field, addressed by a JSON path such as `scopes[1].resource`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
+    /// JSON path of the field in the request body, e.g. `scopes[1].resource`.
+    #[schema(example = "scopes[1].resource")]
     pub field: String,
+    /// Why the value was refused.
     pub message: String,
 }
 
@@ -29,10 +33,13 @@ impl FieldError {
 }
 
 /// Something accepted but worth telling the caller (a canonicalised CIDR, an allow-all range).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Warning {
     /// Stable machine-readable code, e.g. `cidr_canonicalised`, `wildcard_cidr`.
+    #[schema(example = "wildcard_cidr")]
     pub code: &'static str,
+    /// JSON path of the field it concerns.
     pub field: String,
+    /// What was accepted and what to consider.
     pub message: String,
 }

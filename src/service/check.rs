@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::{AuthFailure, KeyPrincipal, identify_secret};
 use super::keyring::KeyRing;
@@ -14,20 +15,33 @@ use crate::crypto::jws::VerifyError;
 use crate::domain::FieldError;
 use crate::domain::scope::{Action, Scope, format_scope_list, is_valid_resource};
 
-#[derive(Debug, Clone, Deserialize)]
+/// Fields are optional here so that each missing one is reported by name; the OpenAPI schema
+/// states which are required.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(description = "The body of `POST /v1/check`.")]
 pub struct CheckRequest {
+    /// An access token or an API-key secret of the caller's org.
+    #[schema(value_type = String)]
     pub token: Option<String>,
+    #[schema(value_type = Action)]
     pub action: Option<String>,
+    /// A concrete resource path (no wildcards), e.g. `projects/42/files/7`.
+    #[schema(value_type = String, example = "projects/42/files/7")]
     pub resource: Option<String>,
+    /// The address the request came from, checked against the key's allowed CIDRs.
+    #[schema(value_type = Option<String>, example = "203.0.113.7")]
     pub ip: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The answer of `POST /v1/check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Decision {
     pub allowed: bool,
     /// `allowed`, `invalid_token`, `revoked`, `expired`, `ip_not_allowed`, `scope_not_allowed`.
+    #[schema(example = "allowed")]
     pub reason: &'static str,
+    /// The key behind the credential; `null` when it is not a valid credential of this org.
     pub key_id: Option<String>,
     /// The scopes the credential carries now (for a token: its scopes still covered by the key's).
     pub scopes: Vec<String>,

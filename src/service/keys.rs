@@ -4,6 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use serde_json::json;
 
@@ -12,7 +13,7 @@ use crate::domain::FieldError;
 use crate::domain::Warning;
 use crate::domain::ip_rules::IpRules;
 use crate::domain::key::{self, KeyDraft, KeyPatch, KeyStatus};
-use crate::domain::scope::{Scope, format_scope_list, parse_scope_list};
+use crate::domain::scope::{Action, Scope, format_scope_list, parse_scope_list};
 use crate::domain::secret::{KeyId, Secret};
 use crate::store::keys::{KeyChanges, KeyRecord, ListQuery, NewKey, Position, StatusFilter};
 use crate::store::{self, DbConnection, StoreError};
@@ -43,24 +44,36 @@ impl Actor {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A scope in object form: an action over a resource filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Scope)]
 pub struct ScopeView {
+    #[schema(value_type = Action)]
     pub action: &'static str,
+    /// `*` for every resource, or `/`-separated segments where `*` is one segment and a final
+    /// `**` any number of them, e.g. `projects/42/**`.
+    #[schema(example = "projects/42/**")]
     pub resource: String,
 }
 
 /// The key object of the API. It has no secret and no digest, by construction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Key)]
 pub struct KeyView {
+    /// Public id, also the OAuth `client_id` (empty in a dry-run preview).
+    #[schema(example = "key_8fQx2mWc0r9ZtLkP")]
     pub id: String,
     pub name: String,
     pub status: KeyStatus,
     pub scopes: Vec<ScopeView>,
+    /// Canonical networks the key may be used from; empty means anywhere.
     pub allowed_cidrs: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The secret's prefix and last characters, to recognise it (`lk_…9fQx`).
+    #[schema(example = "lk_…9fQx")]
     pub secret_hint: String,
     /// After a roll with a grace period: when the previous secret stops working (else null).
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
@@ -237,17 +250,28 @@ pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
 
 /// `GET /v1/keys` parameters as received (text), validated here so the CLI and HTTP agree.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+/// The OpenAPI document describes the accepted values.
+#[derive(Debug, Default, Clone, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// `active` (the default), `expired`, `revoked` or `all`.
+    #[param(value_type = Option<String>, pattern = "^(active|expired|revoked|all)$")]
     pub status: Option<String>,
+    /// Case-insensitive substring of the key name.
     pub search: Option<String>,
+    /// Page size: 1 to 200, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// One page of keys, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = KeyPage)]
 pub struct Page {
     pub keys: Vec<KeyView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::keys::Actor;
 use super::{ServiceError, ServiceResult, audit};
@@ -30,7 +31,7 @@ pub const DEFAULT_ROTATION_LEEWAY: Duration = Duration::from_secs(60);
 /// no future change can leak one through the listing.
 const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SigningKeyStatus {
     /// Signs the org's new tokens.
@@ -52,14 +53,21 @@ impl SigningKeyStatus {
 }
 
 /// A signing key as the admin API and the CLI show it: public half only.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = SigningKey)]
 pub struct SigningKeyView {
+    /// RFC 7638 thumbprint of the public key; the `kid` of the tokens it signs.
     pub kid: String,
+    /// `EdDSA`, `RS256` or `ES256`.
+    #[schema(example = "EdDSA")]
     pub alg: String,
     pub status: SigningKeyStatus,
     pub created_at: DateTime<Utc>,
     pub retired_at: Option<DateTime<Utc>>,
+    /// When the key leaves the JWKS: every token it signed has expired by then.
     pub unpublish_at: Option<DateTime<Utc>>,
+    /// The public JWK as served in the JWKS (RFC 7517); never a private member.
+    #[schema(value_type = Object)]
     pub public_jwk: serde_json::Value,
 }
 
@@ -92,7 +100,7 @@ impl SigningKeyView {
 }
 
 /// What a rotation did: the key that signs from now on, and the one it replaced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Rotated {
     pub signing_key: SigningKeyView,
     pub retired: SigningKeyView,
