@@ -79,12 +79,16 @@ impl Application {
                 ttl: settings.token_ttl,
             },
         });
+        // The route table is built once more per worker (actix routes are not `Clone`); the
+        // document comes from the same function, so it describes exactly what is routed.
+        let openapi = web::Data::new(http::openapi::ApiDocument::new(&http::router())?);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::metrics::track))
                 .wrap(TracingLogger::<http::logging::QuietRootSpan>::new())
                 .app_data(state.clone())
-                .configure(http::routes)
+                .app_data(openapi.clone())
+                .configure(|cfg| http::router().register(cfg))
                 .default_service(web::to(http::ops::not_found))
         })
         .listen(listener)?;

@@ -6,17 +6,38 @@ use super::AppState;
 use super::auth::Caller;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
+use super::problem::responses::{
+    BadRequest, Forbidden, InternalError, ServiceUnavailable, Unauthorized, ValidationFailed,
+};
+use super::router::Router;
 use crate::domain::scope::Action;
-use crate::service::audit::{self, AuditParams};
+use crate::service::audit::{self, AuditPage, AuditParams};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1/audit")
-            .route(web::get().to(list))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(router: &mut Router) {
+    router.section(method_not_allowed).add(__path_list, list);
 }
 
+/// List audit events
+///
+/// Who did what, to what, when and from where: every change to the org's keys and signing
+/// keys, newest first. Needs `admin` over `audit`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    operation_id = "listAuditEvents",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "One page of events", body = AuditPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,

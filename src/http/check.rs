@@ -7,20 +7,45 @@ use super::auth::Caller;
 use super::body::JsonBody;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
+use super::problem::responses::{
+    BadRequest, InternalError, PayloadTooLarge, ServiceUnavailable, Unauthorized, ValidationFailed,
+};
+use super::router::Router;
 use crate::domain::usage::{DenyReason, UsageEvent};
-use crate::service::check::{self, CheckRequest};
+use crate::service::check::{self, CheckRequest, Decision};
 use crate::service::now;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1/check")
-            .route(web::post().to(decide))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(router: &mut Router) {
+    router
+        .section(method_not_allowed)
+        .add(__path_decide, decide);
 }
 
+/// Decide a request
+///
+/// Whether a credential of the caller's org (an access token or an API-key secret) allows an
+/// action on a resource, from an address: the decision a resource server needs when it does not
+/// verify tokens itself. A denial is a `200` with `allowed: false` and the reason.
+///
 /// Any active key of the org may ask, as at introspection: resource servers should not need
 /// `admin` to learn whether a request is allowed.
+#[utoipa::path(
+    post,
+    path = "/v1/check",
+    tag = "check",
+    operation_id = "check",
+    request_body = CheckRequest,
+    responses(
+        (status = 200, description = "The decision; `Cache-Control: no-store`", body = Decision),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn decide(
     state: web::Data<AppState>,
     caller: Caller,

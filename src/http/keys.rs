@@ -2,47 +2,50 @@
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
+use super::problem::responses::{
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, ServiceUnavailable,
+    Unauthorized, ValidationFailed,
+};
+use super::router::Router;
 use crate::domain::Warning;
 use crate::domain::key::{KeyDraft, KeyPatch};
 use crate::domain::scope::Action;
 use crate::domain::secret::KeyId;
-use crate::service::keys::{self as svc, KeyView, ListParams};
+use crate::service::keys::{self as svc, KeyView, ListParams, Page};
 use crate::service::now;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1/keys")
-            .route(web::post().to(create))
-            .route(web::get().to(list))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/keys/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(revoke))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/keys/{id}/roll")
-            .route(web::post().to(roll))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/keys/{id}/revoke")
-            .route(web::post().to(revoke))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(router: &mut Router) {
+    router
+        .section(method_not_allowed)
+        .add(__path_create, create)
+        .add(__path_list, list)
+        .add(__path_get, get)
+        .add(__path_update, update)
+        .add(__path_delete, delete)
+        .add(__path_roll, roll)
+        .add(__path_revoke, revoke);
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `{id}` of the `/v1/keys/{id}…` paths.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct KeyPath {
+    /// Key id (`key_…`), the key's OAuth `client_id`.
+    pub id: String,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DryRun {
+    /// `true`: validate and return the warnings, write nothing.
+    #[param(value_type = Option<bool>)]
     dry_run: Option<String>,
 }
 
@@ -72,14 +75,42 @@ fn key_id(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::NotFound)
 }
 
-#[derive(Serialize)]
+/// A new key and its secret (shown this once), or a dry run's preview.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreatedKey)]
 struct CreatedBody {
     key: KeyView,
-    /// Shown exactly once; `null` on a dry run.
+    /// Shown exactly once; `null` on a dry run. `lk_` + 49 base62 characters.
+    #[schema(example = "lk_…")]
     secret: Option<String>,
     warnings: Vec<Warning>,
 }
 
+/// Create a key
+///
+/// The secret is in this response only: only its SHA-256 digest is stored. Every scope granted
+/// must be covered by the caller's own scopes (no escalation).
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    tag = "keys",
+    operation_id = "createKey",
+    params(DryRun),
+    request_body = KeyDraft,
+    responses(
+        (status = 201, description = "Created; `Cache-Control: no-store`, as the body holds the secret", body = CreatedBody,
+            headers(("Location" = String, description = "`/v1/keys/{id}` of the new key"))),
+        (status = 200, description = "`dry_run=true`: the key as it would be created (empty `id`, `null` secret) and the warnings; nothing written", body = CreatedBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
@@ -111,6 +142,27 @@ async fn create(
     Ok(response.json(body))
 }
 
+/// List keys
+///
+/// Newest first, keyset-paginated: every key is listed exactly once even while keys are being
+/// created.
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "keys",
+    operation_id = "listKeys",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of keys", body = Page),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
@@ -125,12 +177,29 @@ async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// Get a key
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{id}",
+    tag = "keys",
+    operation_id = "getKey",
+    params(KeyPath),
+    responses(
+        (status = 200, description = "The key", body = KeyView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn get(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<KeyPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = key_id(&path)?;
+    let id = key_id(&path.id)?;
     caller.require(Action::Admin, &format!("keys/{id}"))?;
     let org = caller.org_id.clone();
     let key = state
@@ -139,20 +208,47 @@ async fn get(
     Ok(HttpResponse::Ok().json(key))
 }
 
-#[derive(Serialize)]
+/// The key after an update, and what to know about the change.
+#[derive(Serialize, ToSchema)]
+#[schema(as = UpdatedKey)]
 struct UpdatedBody {
     key: KeyView,
     warnings: Vec<Warning>,
 }
 
+/// Update a key
+///
+/// Only the fields present change. New scopes and allowed CIDRs apply from the very next
+/// request (a warning says so). A revoked key cannot be edited.
+#[utoipa::path(
+    patch,
+    path = "/v1/keys/{id}",
+    tag = "keys",
+    operation_id = "updateKey",
+    params(KeyPath, DryRun),
+    request_body = KeyPatch,
+    responses(
+        (status = 200, description = "The key as updated (or, with `dry_run=true`, as it would be) and the warnings", body = UpdatedBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<KeyPath>,
     JsonBody(patch): JsonBody<KeyPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = key_id(&path)?;
+    let id = key_id(&path.id)?;
     caller.require(Action::Admin, &format!("keys/{id}"))?;
     let dry_run = query::<DryRun>(&req)?.parse()?;
     let actor = caller.actor();
@@ -165,13 +261,32 @@ async fn update(
     }))
 }
 
-/// `POST /v1/keys/{id}/revoke` and `DELETE /v1/keys/{id}`: permanent, idempotent.
+/// Revoke a key
+///
+/// Permanent and idempotent: the key stops authenticating at once, with its access tokens.
+/// Keys are never deleted.
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{id}/revoke",
+    tag = "keys",
+    operation_id = "revokeKey",
+    params(KeyPath),
+    responses(
+        (status = 200, description = "The revoked key", body = KeyView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn revoke(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<KeyPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = key_id(&path)?;
+    let id = key_id(&path.id)?;
     caller.require(Action::Admin, &format!("keys/{id}"))?;
     let actor = caller.actor();
     let key = state
@@ -180,27 +295,85 @@ async fn revoke(
     Ok(HttpResponse::Ok().json(key))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Revoke a key (`DELETE` spelling of `POST /v1/keys/{id}/revoke`)
+///
+/// Permanent and idempotent; answers the revoked key.
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{id}",
+    tag = "keys",
+    operation_id = "deleteKey",
+    params(KeyPath),
+    responses(
+        (status = 200, description = "The revoked key", body = KeyView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
+async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<KeyPath>,
+) -> Result<HttpResponse, ApiError> {
+    revoke(state, caller, path).await
+}
+
+/// The whole body is optional: empty means no grace period.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RollRequest)]
 struct RollRequest {
+    /// How long the previous secret keeps working: 0 (the default) to 604800 (7 days).
+    #[schema(minimum = 0, maximum = 604800)]
     grace_seconds: Option<i64>,
 }
 
-#[derive(Serialize)]
+/// The key and its new secret (shown this once).
+#[derive(Serialize, ToSchema)]
+#[schema(as = RolledKey)]
 struct RolledBody {
     key: KeyView,
     /// The new secret, shown exactly once.
+    #[schema(example = "lk_…")]
     secret: String,
 }
 
-/// `POST /v1/keys/{id}/roll {grace_seconds?}`; the body may be empty (no grace period).
+/// Roll a key's secret
+///
+/// A new secret for the same key id (so the same `client_id`); the previous secret keeps
+/// working for `grace_seconds`, then stops.
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{id}/roll",
+    tag = "keys",
+    operation_id = "rollKey",
+    params(KeyPath),
+    request_body(content = Option<RollRequest>, description = "Optional; an empty body means no grace period"),
+    responses(
+        (status = 200, description = "The key and its new secret; `Cache-Control: no-store`", body = RolledBody),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn roll(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<KeyPath>,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let id = key_id(&path)?;
+    let id = key_id(&path.id)?;
     caller.require(Action::Admin, &format!("keys/{id}"))?;
     let body = super::body::read_limited(&mut payload).await?;
     let request: RollRequest = if body.iter().all(u8::is_ascii_whitespace) {

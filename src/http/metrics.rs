@@ -12,6 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 
 use super::AppState;
+use super::router::Router;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
 const BUCKETS: [f64; 12] = [
@@ -183,10 +184,26 @@ fn method_label(m: &actix_web::http::Method) -> &'static str {
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(scrape));
+pub fn routes(router: &mut Router) {
+    router
+        .section(super::ops::method_not_allowed)
+        .add(__path_scrape, scrape);
 }
 
+/// Prometheus metrics
+///
+/// Requests by route pattern, method and status; latency histograms; tokens issued and denied
+/// by reason; database pool usage.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", body = String,
+            content_type = "text/plain"),
+    ),
+)]
 async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

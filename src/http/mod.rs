@@ -8,8 +8,11 @@ pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod oauth;
+mod oauth_doc;
+pub mod openapi;
 pub mod ops;
 pub mod problem;
+pub mod router;
 pub mod signing_keys;
 pub mod usage;
 pub mod well_known;
@@ -25,6 +28,7 @@ use crate::service::keyring::KeyRing;
 use crate::service::tokens::TokenSettings;
 use crate::store::{DbConnection, Pool};
 use problem::ApiError;
+use router::Router;
 
 /// Largest request body accepted anywhere (SPEC: 413 above it).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -59,15 +63,19 @@ impl AppState {
     }
 }
 
-/// Every route of the service.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(ops::routes)
-        .configure(metrics::routes)
-        .configure(well_known::routes)
-        .configure(oauth::routes)
-        .configure(keys::routes)
-        .configure(signing_keys::routes)
-        .configure(check::routes)
-        .configure(usage::routes)
-        .configure(audit::routes);
+/// Every route of the service with its OpenAPI operation: actix serves this table
+/// (`Router::register`) and `GET /v1/openapi.json` documents it (`openapi::document`).
+pub fn router() -> Router {
+    let mut router = Router::default();
+    ops::routes(&mut router);
+    metrics::routes(&mut router);
+    well_known::routes(&mut router);
+    oauth::routes(&mut router);
+    keys::routes(&mut router);
+    signing_keys::routes(&mut router);
+    check::routes(&mut router);
+    usage::routes(&mut router);
+    audit::routes(&mut router);
+    openapi::routes(&mut router);
+    router
 }

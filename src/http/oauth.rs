@@ -10,7 +10,12 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{bearer, client_ip, meter_caller};
 use super::body::read_limited;
+use super::oauth_doc::{
+    Introspection, OAuthBadRequest, OAuthInvalidClient, OAuthServerError, OAuthUnavailable,
+    TokenQuery, TokenRequest, TokenResponse,
+};
 use super::problem::ApiError;
+use super::router::Router;
 use crate::domain::oauth::{self, OAuthError, OAuthErrorCode, Params};
 use crate::domain::usage::{DenyReason, UsageEvent};
 use crate::service::auth::identify_secret;
@@ -21,22 +26,12 @@ use crate::service::tokens::{self, VerifiedToken};
 use crate::service::{ServiceError, now};
 use crate::store::StoreError;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/oauth/token")
-            .route(web::post().to(token))
-            .default_service(web::to(post_only)),
-    )
-    .service(
-        web::resource("/oauth/introspect")
-            .route(web::post().to(introspect))
-            .default_service(web::to(post_only)),
-    )
-    .service(
-        web::resource("/oauth/revoke")
-            .route(web::post().to(revoke))
-            .default_service(web::to(post_only)),
-    );
+pub fn routes(router: &mut Router) {
+    router
+        .section(post_only)
+        .add(__path_token, token)
+        .add(__path_introspect, introspect)
+        .add(__path_revoke, revoke);
 }
 
 /// An OAuth error response (RFC 6749 §5.2), with the caching headers of §5.1.
@@ -134,14 +129,13 @@ fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpRespo
     builder
 }
 
-async fn post_only() -> HttpResponse {
+/// Any other method than POST (the router adds `Allow: POST`).
+fn post_only() -> HttpResponse {
     let mut r = OAuthFailure::from(OAuthError::invalid_request(
         "use POST with an application/x-www-form-urlencoded body",
     ))
     .response();
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    r.headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("POST"));
     r
 }
 
@@ -174,6 +168,26 @@ async fn form_params(
     Ok(Params::parse(&body)?)
 }
 
+/// Issue an access token (client-credentials grant)
+///
+/// RFC 6749 §4.4. The key must be active and used from an allowed address; the token is an
+/// RFC 9068 JWT signed with the org's current key, valid for the token TTL (600 s by default)
+/// or until the key expires, whichever comes first.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = "oauth",
+    operation_id = "token",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The token; `Cache-Control: no-store`, `Pragma: no-cache`", body = TokenResponse),
+        (status = 400, response = OAuthBadRequest),
+        (status = 401, response = OAuthInvalidClient),
+        (status = 500, response = OAuthServerError),
+        (status = 503, response = OAuthUnavailable),
+    ),
+    security(("basic" = []), ()),
+)]
 async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -249,6 +263,24 @@ impl From<ServiceError> for OAuthFailure {
     }
 }
 
+/// Introspect a token or an API-key secret
+///
+/// RFC 7662. Only credentials of the caller's own organization are ever reported active.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "oauth",
+    operation_id = "introspect",
+    request_body(content = TokenQuery, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "What the token is, or `{\"active\": false}`; `Cache-Control: no-store`", body = Introspection),
+        (status = 400, response = OAuthBadRequest),
+        (status = 401, response = OAuthInvalidClient),
+        (status = 500, response = OAuthServerError),
+        (status = 503, response = OAuthUnavailable),
+    ),
+    security(("basic" = []), ("bearer" = []), ()),
+)]
 async fn introspect(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -359,6 +391,25 @@ async fn authenticate_caller(
     })
 }
 
+/// Revoke an access token or an API key
+///
+/// RFC 7009. An access token is refused from then on until it expires; an API-key secret
+/// revokes its key when the caller is that key or holds `admin` over it.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "oauth",
+    operation_id = "revoke",
+    request_body(content = TokenQuery, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2); empty body"),
+        (status = 400, response = OAuthBadRequest),
+        (status = 401, response = OAuthInvalidClient),
+        (status = 500, response = OAuthServerError),
+        (status = 503, response = OAuthUnavailable),
+    ),
+    security(("basic" = []), ("bearer" = []), ()),
+)]
 async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,

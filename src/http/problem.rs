@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::FieldError;
 use crate::service::ServiceError;
@@ -47,14 +48,23 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
-    /// Stable machine-readable code (a relative URI reference, as RFC 9457 §3.1.1 allows).
+/// An RFC 9457 problem document (`application/problem+json`): how every admin-API error is sent.
+#[derive(Serialize, ToSchema)]
+pub struct Problem<'a> {
+    /// Stable machine-readable code (a relative URI reference, as RFC 9457 §3.1.1 allows), e.g.
+    /// `invalid_token`, `validation_failed`, `not_found`.
     #[serde(rename = "type")]
+    #[schema(example = "validation_failed")]
     kind: &'a str,
+    /// Short summary of the `type`; the same for every occurrence of it.
+    #[schema(example = "Invalid input")]
     title: &'a str,
+    /// The HTTP status code of the response.
+    #[schema(example = 422)]
     status: u16,
+    /// What went wrong with this request (a fixed text for 5xx: causes are logged, not sent).
     detail: String,
+    /// For `validation_failed` and `scope_escalation`: every offending field, at its JSON path.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
 }
@@ -190,4 +200,74 @@ fn bearer_challenge(error: &str, description: &str) -> HeaderValue {
         r#"Bearer realm="latchkey", error="{error}", error_description="{clean}""#
     ))
     .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer realm="latchkey""#))
+}
+
+/// The admin API's error responses as reusable OpenAPI components (`#/components/responses/…`);
+/// each handler's `#[utoipa::path]` lists those it can answer with. Never built: `error_response`
+/// above writes the bodies, these types only name and describe them.
+pub mod responses {
+    #![expect(
+        dead_code,
+        reason = "names and describes bodies written by `error_response`"
+    )]
+
+    use utoipa::ToResponse;
+
+    use super::Problem;
+
+    /// `bad_request`: the body is not JSON, or a query parameter is malformed.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct BadRequest(Problem<'static>);
+
+    /// `invalid_token`: credentials missing, malformed or refused (RFC 6750 §3.1).
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"latchkey\", error=\"invalid_token\", error_description=\"…\"`"))
+    )]
+    pub struct Unauthorized(Problem<'static>);
+
+    /// `insufficient_scope`: no scope of the credential allows `admin` over this resource; or
+    /// `scope_escalation`: a scope to grant is not covered by the caller's own scopes (`errors`).
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"latchkey\", error=\"insufficient_scope\", error_description=\"…\"`"))
+    )]
+    pub struct Forbidden(Problem<'static>);
+
+    /// `not_found`: no such key in the caller's organization (keys of other organizations
+    /// included).
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct NotFound(Problem<'static>);
+
+    /// `key_revoked`: a revoked key cannot be edited or rolled.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct Conflict(Problem<'static>);
+
+    /// `payload_too_large`: the body is larger than 64 KiB.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct PayloadTooLarge(Problem<'static>);
+
+    /// `validation_failed`: the input breaks a rule; `errors` names every offending field.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct ValidationFailed(Problem<'static>);
+
+    /// `internal_error`: the cause is logged on the server, never sent.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct InternalError(Problem<'static>);
+
+    /// `service_unavailable`: the database cannot be reached; nothing is served from a cache.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    pub struct ServiceUnavailable(Problem<'static>);
 }

@@ -2,50 +2,100 @@
 //! `signing-keys`.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
 use super::body::{parse_json, read_limited};
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
+use super::problem::responses::{
+    BadRequest, Forbidden, InternalError, PayloadTooLarge, ServiceUnavailable, Unauthorized,
+    ValidationFailed,
+};
+use super::router::Router;
 use crate::domain::scope::Action;
 use crate::service::now;
-use crate::service::signing_keys as svc;
+use crate::service::signing_keys::{self as svc, Rotated, SigningKeyView};
 
 /// The resource path of every signing-key call (SPEC "Admin API").
 const RESOURCE: &str = "signing-keys";
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1/signing-keys")
-            .route(web::get().to(list))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/signing-keys/rotate")
-            .route(web::post().to(rotate))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(router: &mut Router) {
+    router
+        .section(method_not_allowed)
+        .add(__path_list, list)
+        .add(__path_rotate, rotate);
 }
 
+/// The org's signing keys.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SigningKeyList)]
+struct ListBody {
+    /// Every key the org ever had, newest first.
+    signing_keys: Vec<SigningKeyView>,
+}
+
+/// List the org's signing keys
+#[utoipa::path(
+    get,
+    path = "/v1/signing-keys",
+    tag = "signing-keys",
+    operation_id = "listSigningKeys",
+    responses(
+        (status = 200, description = "The org's signing keys, public halves only", body = ListBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Action::Admin, RESOURCE)?;
     let org = caller.org_id.clone();
-    let keys = state.db(move |conn| svc::list(conn, &org, now())).await?;
-    Ok(HttpResponse::Ok().json(json!({ "signing_keys": keys })))
+    let signing_keys = state.db(move |conn| svc::list(conn, &org, now())).await?;
+    Ok(HttpResponse::Ok().json(ListBody { signing_keys }))
 }
 
 /// `{"alg"?}`; the whole body is optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(description = "The body of `POST /v1/signing-keys/rotate`; optional.")]
 #[serde(deny_unknown_fields)]
+#[schema(as = RotateRequest)]
 struct RotateBody {
+    /// Algorithm of the new key: `EdDSA`, `RS256` or `ES256`; by default the current key's.
+    #[schema(pattern = "^(EdDSA|RS256|ES256)$", example = "EdDSA")]
     alg: Option<String>,
 }
 
+/// Rotate the org's signing key
+///
+/// The new key signs from the next token on; the old one stays in the JWKS (and verifies) until
+/// every token it signed has expired (`unpublish_at`).
+///
 /// Rotates, then reloads this node's key ring at once so the very next token carries the new
 /// kid here; the other nodes follow on their next key refresh.
+#[utoipa::path(
+    post,
+    path = "/v1/signing-keys/rotate",
+    tag = "signing-keys",
+    operation_id = "rotateSigningKey",
+    request_body(content = Option<RotateBody>, description = "Optional; an empty body keeps the current key's algorithm"),
+    responses(
+        (status = 201, description = "The new current key and the one it retired", body = Rotated,
+            headers(("Location" = String, description = "`/v1/signing-keys`"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn rotate(
     state: web::Data<AppState>,
     caller: Caller,

@@ -4,24 +4,24 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use super::auth::Caller;
+use super::keys::KeyPath;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
+use super::problem::responses::{
+    BadRequest, Forbidden, InternalError, NotFound, ServiceUnavailable, Unauthorized,
+    ValidationFailed,
+};
+use super::router::Router;
 use crate::domain::scope::Action;
 use crate::domain::secret::KeyId;
 use crate::service::now;
-use crate::service::usage::{self, UsageParams};
+use crate::service::usage::{self, UsageParams, UsageReport};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1/keys/{id}/usage")
-            .route(web::get().to(key_usage))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/usage")
-            .route(web::get().to(org_usage))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(router: &mut Router) {
+    router
+        .section(method_not_allowed)
+        .add(__path_key_usage, key_usage)
+        .add(__path_org_usage, org_usage);
 }
 
 fn params(req: &HttpRequest) -> Result<UsageParams, ApiError> {
@@ -29,13 +29,35 @@ fn params(req: &HttpRequest) -> Result<UsageParams, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))
 }
 
+/// A key's usage
+///
+/// Tokens issued, direct authentications and denials (by reason) per hour or day, with the
+/// key's last use. Counted in memory and flushed in batches: visible within seconds.
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{id}/usage",
+    tag = "usage",
+    operation_id = "getKeyUsage",
+    params(KeyPath, UsageParams),
+    responses(
+        (status = 200, description = "The key's usage report", body = UsageReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn key_usage(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<KeyPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = KeyId::parse(&path)
+    let id = KeyId::parse(&path.id)
         .map_err(|_| ApiError::NotFound)?
         .as_str()
         .to_owned();
@@ -48,6 +70,26 @@ async fn key_usage(
     Ok(HttpResponse::Ok().json(report))
 }
 
+/// The organization's usage
+///
+/// The same report over every key of the org, with its busiest keys (`top_keys`).
+#[utoipa::path(
+    get,
+    path = "/v1/usage",
+    tag = "usage",
+    operation_id = "getOrgUsage",
+    params(UsageParams),
+    responses(
+        (status = 200, description = "The org's usage report", body = UsageReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = InternalError),
+        (status = 503, response = ServiceUnavailable),
+    ),
+    security(("bearer" = [])),
+)]
 async fn org_usage(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -2,24 +2,69 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
+use super::router::Router;
 use crate::crypto::signing::SigningAlg;
 
 /// How long verifiers may cache the JWKS. Short next to the token TTL, so a rotated-in key is
 /// picked up well before the old one leaves.
 pub const JWKS_MAX_AGE_SECS: u32 = 300;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/jwks.json", web::get().to(jwks))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            web::get().to(metadata),
-        )
-        .route("/.well-known/openid-configuration", web::get().to(metadata));
+pub fn routes(router: &mut Router) {
+    router
+        .section(super::ops::method_not_allowed)
+        .add(__path_jwks, jwks)
+        .add(__path_oauth_metadata, oauth_metadata)
+        .add(__path_openid_configuration, openid_configuration);
 }
 
+/// An RFC 7517 JSON Web Key Set. Documentation only: the key ring serves the set
+/// pre-serialised (`KeyRing::jwks`).
+#[derive(ToSchema)]
+#[schema(description = "An RFC 7517 JSON Web Key Set.")]
+#[expect(dead_code, reason = "describes a body serialised elsewhere")]
+struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+/// A public signing key: OKP/Ed25519 (RFC 8037), RSA or EC P-256 (RFC 7518 §6). Never a private
+/// member.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes a body serialised elsewhere")]
+struct Jwk {
+    /// `OKP`, `RSA` or `EC`.
+    kty: String,
+    /// RFC 7638 thumbprint; the `kid` header of the tokens the key signs.
+    kid: String,
+    /// `EdDSA`, `RS256` or `ES256`.
+    alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    use_: String,
+    /// `Ed25519` or `P-256`.
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+/// JSON Web Key Set
+///
+/// Every organization's current and still-published public signing keys. Verifiers should
+/// refetch it when a token names a `kid` they do not know (a rotation just happened).
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "discovery",
+    operation_id = "jwks",
+    responses(
+        (status = 200, description = "The key set; `Cache-Control: public, max-age=300`", body = JwkSet),
+    ),
+)]
 async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((
@@ -30,30 +75,82 @@ async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .body(state.keyring.jwks().as_str().to_owned())
 }
 
-/// RFC 8414 §2. `response_types_supported` is REQUIRED there yet no response type applies to a
-/// client-credentials-only server; `["token"]` is the value the interop libraries accept.
-async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+/// Authorization-server metadata (RFC 8414 §2).
+#[derive(Serialize, ToSchema)]
+#[schema(as = ServerMetadata)]
+struct Metadata {
+    issuer: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    introspection_endpoint: String,
+    revocation_endpoint: String,
+    grant_types_supported: Vec<&'static str>,
+    /// REQUIRED by RFC 8414 although no response type applies to a client-credentials-only
+    /// server; `["token"]` is the value the interop libraries accept.
+    response_types_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Every algorithm an org may sign with: a rotation can switch any org to any of them.
+    token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    id_token_signing_alg_values_supported: Vec<&'static str>,
+    subject_types_supported: Vec<&'static str>,
+    scopes_supported: Vec<&'static str>,
+    /// This document: `{issuer}/v1/openapi.json`.
+    service_documentation: String,
+}
+
+fn metadata(state: &AppState) -> HttpResponse {
     let issuer = &state.tokens.issuer;
-    let auth_methods = json!(["client_secret_basic", "client_secret_post"]);
-    // Every algorithm an org may sign with: a rotation can switch any org to any of them.
-    let signing_algs = SigningAlg::ALL.map(SigningAlg::as_str);
+    let auth_methods = vec!["client_secret_basic", "client_secret_post"];
+    let signing_algs = SigningAlg::ALL.map(SigningAlg::as_str).to_vec();
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .json(json!({
-            "issuer": issuer,
-            "token_endpoint": format!("{issuer}/oauth/token"),
-            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-            "introspection_endpoint": format!("{issuer}/oauth/introspect"),
-            "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-            "grant_types_supported": ["client_credentials"],
-            "response_types_supported": ["token"],
-            "token_endpoint_auth_methods_supported": auth_methods,
-            "introspection_endpoint_auth_methods_supported": auth_methods,
-            "revocation_endpoint_auth_methods_supported": auth_methods,
-            "token_endpoint_auth_signing_alg_values_supported": signing_algs,
-            "id_token_signing_alg_values_supported": signing_algs,
-            "subject_types_supported": ["public"],
-            "scopes_supported": ["read", "write", "admin", "*"],
-            "service_documentation": format!("{issuer}/v1/openapi.json"),
-        }))
+        .json(Metadata {
+            issuer: issuer.clone(),
+            token_endpoint: format!("{issuer}/oauth/token"),
+            jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+            introspection_endpoint: format!("{issuer}/oauth/introspect"),
+            revocation_endpoint: format!("{issuer}/oauth/revoke"),
+            grant_types_supported: vec!["client_credentials"],
+            response_types_supported: vec!["token"],
+            token_endpoint_auth_methods_supported: auth_methods.clone(),
+            introspection_endpoint_auth_methods_supported: auth_methods.clone(),
+            revocation_endpoint_auth_methods_supported: auth_methods,
+            token_endpoint_auth_signing_alg_values_supported: signing_algs.clone(),
+            id_token_signing_alg_values_supported: signing_algs,
+            subject_types_supported: vec!["public"],
+            scopes_supported: vec!["read", "write", "admin", "*"],
+            service_documentation: format!("{issuer}/v1/openapi.json"),
+        })
+}
+
+/// Authorization-server metadata (RFC 8414)
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "discovery",
+    operation_id = "oauthAuthorizationServerMetadata",
+    responses(
+        (status = 200, description = "The metadata; `Cache-Control: public, max-age=3600`", body = Metadata),
+    ),
+)]
+async fn oauth_metadata(state: web::Data<AppState>) -> HttpResponse {
+    metadata(&state)
+}
+
+/// Authorization-server metadata, for clients that only discover through OpenID Connect
+///
+/// The same document as `/.well-known/oauth-authorization-server`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "discovery",
+    operation_id = "openidConfiguration",
+    responses(
+        (status = 200, description = "The metadata; `Cache-Control: public, max-age=3600`", body = Metadata),
+    ),
+)]
+async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    metadata(&state)
 }

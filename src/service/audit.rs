@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::keys::Actor;
 use super::{ServiceError, ServiceResult};
@@ -60,27 +61,41 @@ pub fn record(
     Ok(())
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `GET /v1/audit` parameters as received (text); the OpenAPI document describes the accepted
+/// values.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
+    /// Only this action: `org.bootstrapped`, `key.created`, `key.updated`, `key.revoked`,
+    /// `key.rolled`, `signing_key.rotated` or `token.revoked`.
     pub action: Option<String>,
+    /// Only events about this target (e.g. a key id).
     pub target: Option<String>,
+    /// Page size: 1 to 200, default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AuditEvent {
     pub id: String,
     pub at: DateTime<Utc>,
     /// The acting key id, or `cli`.
     pub actor: String,
+    #[schema(example = "key.created")]
     pub action: String,
+    /// What the action was done to, e.g. a key id or a signing key's kid.
     pub target: String,
     pub ip: Option<String>,
+    /// What changed (before/after values for updates); never a secret.
+    #[schema(value_type = Object)]
     pub details: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One page of audit events, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEvent>,
     pub next_cursor: Option<String>,

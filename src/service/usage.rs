@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ServiceError, ServiceResult};
 use crate::domain::FieldError;
@@ -15,14 +16,25 @@ pub const MAX_HOURLY_RANGE_DAYS: i64 = 31;
 pub const MAX_DAILY_RANGE_DAYS: i64 = 400;
 const TOP_KEYS: usize = 10;
 
-#[derive(Debug, Default, Clone, Deserialize)]
+/// The query of both usage reports, as received (text); the OpenAPI document describes the
+/// accepted values.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsageParams {
+    /// RFC 3339 start; default: `to` minus 24 hours (hourly) or 30 days (daily).
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    /// RFC 3339 end; default: now.
+    #[param(format = DateTime)]
     pub to: Option<String>,
+    /// `hour` (the default; at most 31 days) or `day` (at most 400 days).
+    #[param(value_type = Option<Granularity>)]
     pub granularity: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The counts of one hour or day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = UsageBucket)]
 pub struct Bucket {
     pub start: DateTime<Utc>,
     pub tokens_issued: u64,
@@ -30,11 +42,13 @@ pub struct Bucket {
     pub denied: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = UsageTotals)]
 pub struct Totals {
     pub tokens_issued: u64,
     pub requests: u64,
     pub denied: u64,
+    /// `bad_secret`, `revoked`, `expired`, `ip_not_allowed`, `scope_not_allowed`: each present.
     pub denied_by_reason: BTreeMap<&'static str, u64>,
 }
 
@@ -52,7 +66,7 @@ impl From<&Counts> for Totals {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TopKey {
     pub key_id: String,
     pub name: String,
@@ -61,7 +75,8 @@ pub struct TopKey {
     pub denied: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A usage report: one bucket per hour or day of the range (empty ones included), and totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct UsageReport {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -70,6 +85,7 @@ pub struct UsageReport {
     pub totals: Totals,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
+    /// Org-wide reports only: the busiest keys of the range.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_keys: Option<Vec<TopKey>>,
 }

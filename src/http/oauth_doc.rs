@@ -1,0 +1,128 @@
+//! The OAuth endpoints' forms and JSON bodies, described for the OpenAPI document. These types
+//! are never built: `oauth.rs` reads the forms as pairs (`domain::oauth::Params`, which refuses
+//! repeated parameters) and writes the bodies the RFCs define. The interop test
+//! (`tests/interop/openapi_validate.py`) checks real responses against these schemas.
+#![expect(dead_code, reason = "schemas of bodies read and written elsewhere")]
+
+use utoipa::{ToResponse, ToSchema};
+
+/// The only grant this server supports (RFC 6749 §4.4).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum GrantType {
+    ClientCredentials,
+}
+
+/// `POST /oauth/token` (RFC 6749 §4.4.2). Authenticate with HTTP Basic (`client_secret_basic`,
+/// form-encoded id and secret, RFC 6749 §2.3.1) or with `client_id` and `client_secret` here
+/// (`client_secret_post`), never both. Every parameter at most once.
+#[derive(ToSchema)]
+pub struct TokenRequest {
+    grant_type: GrantType,
+    /// Space-separated `action:filter` scopes, each covered by one of the key's scopes;
+    /// omitted means all of them.
+    #[schema(example = "read:projects/42/**")]
+    scope: Option<String>,
+    /// The key id, for `client_secret_post`.
+    client_id: Option<String>,
+    /// The key's secret, for `client_secret_post`.
+    client_secret: Option<String>,
+}
+
+/// RFC 6749 §5.1 access-token response. No refresh token is issued.
+#[derive(ToSchema)]
+pub struct TokenResponse {
+    /// An RFC 9068 JWT (`typ` `at+jwt`), verifiable against the JWKS.
+    access_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    token_type: String,
+    /// Seconds until `exp`: the token TTL, or less when the key expires sooner.
+    #[schema(example = 600)]
+    expires_in: i64,
+    /// The scopes granted, space-separated.
+    #[schema(example = "read:projects/42/**")]
+    scope: String,
+}
+
+/// `POST /oauth/introspect` (RFC 7662 §2.1) and `POST /oauth/revoke` (RFC 7009 §2.1). The
+/// caller authenticates as any active key of the org: HTTP Basic, these body fields, or
+/// `Authorization: Bearer`.
+#[derive(ToSchema)]
+pub struct TokenQuery {
+    /// An access token or an API-key secret.
+    token: String,
+    /// `access_token` or `api_key`; a hint only (`refresh_token` is refused at revocation).
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// RFC 7662 §2.2. Anything invalid, expired, revoked or of another organization is just
+/// `{"active": false}`.
+#[derive(ToSchema)]
+pub struct Introspection {
+    active: bool,
+    /// `Bearer` for an access token, `api_key` for an API-key secret.
+    token_type: Option<String>,
+    scope: Option<String>,
+    client_id: Option<String>,
+    sub: Option<String>,
+    org_id: Option<String>,
+    /// `null` for an API key without expiry.
+    exp: Option<i64>,
+    iat: Option<i64>,
+    /// Access tokens only.
+    iss: Option<String>,
+    /// Access tokens only.
+    aud: Option<String>,
+    /// Access tokens only.
+    jti: Option<String>,
+}
+
+/// RFC 6749 §5.2 error codes, with RFC 7009's `unsupported_token_type`, and `server_error` and
+/// `temporarily_unavailable` for 500 and 503.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidScope,
+    UnsupportedGrantType,
+    UnauthorizedClient,
+    UnsupportedTokenType,
+    TemporarilyUnavailable,
+    ServerError,
+}
+
+/// An RFC 6749 §5.2 error response.
+#[derive(ToSchema)]
+pub struct OAuthError {
+    error: OAuthErrorCode,
+    /// Why, in one sentence (for a bad secret, nothing more than that).
+    error_description: String,
+}
+
+/// `invalid_request`, `invalid_scope`, `unsupported_grant_type`, `unauthorized_client` or
+/// `unsupported_token_type` (RFC 6749 §5.2, RFC 7009 §2.2.1).
+#[derive(ToResponse)]
+#[response(headers(("Cache-Control" = String, description = "`no-store`")))]
+pub struct OAuthBadRequest(OAuthError);
+
+/// `invalid_client`: client authentication failed; the description says why (revoked,
+/// expired, address not allowed) only once the secret itself is valid.
+#[derive(ToResponse)]
+#[response(headers(
+    ("WWW-Authenticate" = String, description = "`Basic realm=\"latchkey\", charset=\"UTF-8\"` (or a `Bearer` challenge when the caller used one)"),
+    ("Cache-Control" = String, description = "`no-store`"),
+))]
+pub struct OAuthInvalidClient(OAuthError);
+
+/// `server_error`: the cause is logged on the server, never sent.
+#[derive(ToResponse)]
+pub struct OAuthServerError(OAuthError);
+
+/// `temporarily_unavailable`: the database cannot be reached; nothing is decided from a cache.
+#[derive(ToResponse)]
+#[response(headers(("Retry-After" = u32, description = "Seconds to wait before retrying")))]
+pub struct OAuthUnavailable(OAuthError);

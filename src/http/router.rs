@@ -1,0 +1,166 @@
+//! The route table. Every endpoint is added through the `__path_…` item that its
+//! `#[utoipa::path]` attribute generates: the path, the methods and the OpenAPI operation all
+//! come from that one attribute, so the routing and the document (`GET /v1/openapi.json`) are
+//! two readings of the same table and cannot disagree.
+//!
+//! NEVER register an actix route anywhere else: it would be served but undocumented.
+//! tests/api/openapi.rs fails when a source file outside this one registers a route.
+
+use actix_web::http::Method;
+use actix_web::http::header::{ALLOW, HeaderValue};
+use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
+use utoipa::openapi::path::{HttpMethod, Paths};
+use utoipa::openapi::{RefOr, Schema};
+
+/// The answer for a known path asked with a method it does not serve. The router adds the
+/// `Allow` header (RFC 9110 §15.5.6) from the methods registered on the path.
+pub type Fallback = fn() -> HttpResponse;
+
+/// One actix resource: a path, its routes, and the 405 answer for any other method.
+struct Resource {
+    path: String,
+    fallback: Fallback,
+    methods: Vec<Method>,
+    routes: Vec<Route>,
+}
+
+/// A named schema that an operation refers to (`#/components/schemas/{name}`).
+pub type NamedSchema = (String, RefOr<Schema>);
+
+/// Every route of the service and its OpenAPI operation, collected together.
+#[derive(Default)]
+pub struct Router {
+    resources: Vec<Resource>,
+    paths: Paths,
+    schemas: Vec<NamedSchema>,
+}
+
+impl Router {
+    /// Routes added through the section answer other methods on their paths with `fallback`.
+    pub fn section(&mut self, fallback: Fallback) -> Section<'_> {
+        Section {
+            router: self,
+            fallback,
+        }
+    }
+
+    /// The OpenAPI paths object of every route added so far.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The schemas the operations refer to (with duplicates).
+    pub fn schemas(&self) -> &[NamedSchema] {
+        &self.schemas
+    }
+
+    /// Every `(path, method)` served, in registration order.
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &Method)> {
+        self.resources
+            .iter()
+            .flat_map(|r| r.methods.iter().map(move |m| (r.path.as_str(), m)))
+    }
+
+    /// Hands the table to actix: one resource per path, with its fallback as default service.
+    pub fn register(self, cfg: &mut web::ServiceConfig) {
+        for r in self.resources {
+            let allow = r
+                .methods
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let allow = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static(""));
+            let fallback = r.fallback;
+            let mut resource = web::resource(r.path);
+            for route in r.routes {
+                resource = resource.route(route);
+            }
+            cfg.service(resource.default_service(web::to(move || {
+                let allow = allow.clone();
+                async move {
+                    let mut response = fallback();
+                    response.headers_mut().insert(ALLOW, allow);
+                    response
+                }
+            })));
+        }
+    }
+}
+
+/// A group of routes sharing one fallback (the admin API's problem documents, or the OAuth
+/// endpoints' RFC 6749 error object).
+pub struct Section<'a> {
+    router: &'a mut Router,
+    fallback: Fallback,
+}
+
+impl Section<'_> {
+    /// Serves `handler` at the path and methods of its `#[utoipa::path]` attribute and
+    /// documents it with that attribute's operation and the schemas it refers to. `doc` is the
+    /// `__path_<handler>` item the attribute generates beside the handler; only its type is used.
+    ///
+    /// `SchemaReferences` and `Tags` are utoipa's hidden traits for this, the ones its own
+    /// actix-web and axum bindings use (on the same major version); they save a hand-kept list
+    /// of schemas that could miss one.
+    pub fn add<P, F, Args>(&mut self, _doc: P, handler: F) -> &mut Self
+    where
+        P: utoipa::Path + utoipa::__dev::SchemaReferences + utoipa::__dev::Tags<'static>,
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let path = P::path();
+        let methods = P::methods();
+        let index = match self.router.resources.iter().position(|r| r.path == path) {
+            Some(i) => i,
+            None => {
+                self.router.resources.push(Resource {
+                    path: path.clone(),
+                    fallback: self.fallback,
+                    methods: Vec::new(),
+                    routes: Vec::new(),
+                });
+                self.router.resources.len() - 1
+            }
+        };
+        let resource = &mut self.router.resources[index];
+        for method in &methods {
+            let method = actix_method(method);
+            debug_assert!(
+                !resource.methods.contains(&method),
+                "{method} {path} is registered twice"
+            );
+            resource
+                .routes
+                .push(web::method(method.clone()).to(handler.clone()));
+            resource.methods.push(method);
+        }
+        let mut operation = P::operation();
+        let tags = P::tags();
+        if !tags.is_empty() {
+            operation
+                .tags
+                .get_or_insert_with(Vec::new)
+                .extend(tags.into_iter().map(str::to_owned));
+        }
+        self.router
+            .paths
+            .add_path_operation(&path, methods, operation);
+        P::schemas(&mut self.router.schemas);
+        self
+    }
+}
+
+fn actix_method(m: &HttpMethod) -> Method {
+    match m {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Options => Method::OPTIONS,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Trace => Method::TRACE,
+    }
+}
