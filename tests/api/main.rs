@@ -7,6 +7,7 @@ mod audit;
 mod keys;
 mod lifecycle;
 mod oauth;
+mod openapi;
 mod ops;
 #[path = "../support/postgres.rs"]
 mod postgres;

@@ -1,0 +1,295 @@
+//! `GET /v1/openapi.json`: the document describes exactly the routes the server serves.
+//!
+//! How completeness is guaranteed, in both directions:
+//!
+//! 1. **By construction.** actix gets its routes only from `latchkey::http::router()`, whose
+//!    one way in (`Section::add`) takes a handler's `#[utoipa::path]` item and routes the path
+//!    and methods written there while adding its operation to the document. `startup.rs` adds
+//!    nothing else but the default 404 service.
+//! 2. **Nothing bypasses the table** (`no_route_is_registered_outside_the_route_table`): no
+//!    source file but `src/http/router.rs` calls an actix registration API, so (1) stays true
+//!    when someone adds an endpoint.
+//! 3. **The live server agrees with the document**
+//!    (`the_document_matches_what_the_server_routes`): for every documented path the server is
+//!    asked with every method, without credentials. A documented method must reach its handler
+//!    (a status the operation documents; never 405), and an undocumented one must get 405 with
+//!    `Allow` listing exactly the documented methods. `/metrics` then proves each request was
+//!    routed under the documented path template itself, never to the unmatched-route service.
+//!    The document's `(path, method)` pairs also equal the table handed to actix.
+//!
+//! So a route served but missing from the document would need a registration outside the table
+//! (2 fails) or a method on a documented path (3 fails); a documented route not served fails 3.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+/// Every method a probe tries on every documented path.
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+];
+
+/// A syntactically valid key id for `{id}`: the handlers check the credential first, so no
+/// probe depends on the key existing.
+const SAMPLE_ID: &str = "key_AAAAAAAAAAAAAAAAAAAAAA";
+
+/// `(path, METHOD)` → operation object.
+fn operations(doc: &Value) -> BTreeMap<(String, String), Value> {
+    let mut ops = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().expect("paths").iter() {
+        for (method, op) in item.as_object().expect("path item").iter() {
+            if METHODS.contains(&method.to_uppercase().as_str()) {
+                ops.insert((path.clone(), method.to_uppercase()), op.clone());
+            }
+        }
+    }
+    ops
+}
+
+/// Follows a local `$ref` (`#/components/…`) in the document.
+fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
+    doc.pointer(reference.strip_prefix('#')?)
+}
+
+fn collect_refs(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => {
+                        out.insert(r.clone());
+                    }
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The label the metrics middleware gives a method.
+fn method_label(method: &str) -> &str {
+    if method == "TRACE" { "other" } else { method }
+}
+
+backend_tests! {
+    async fn the_document_is_openapi_3_1_with_security_schemes_and_no_servers(backend) {
+        let app = spawn_app(backend).await;
+        let r = app.client.get(app.url("/v1/openapi.json")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        let doc: Value = r.json().await.unwrap();
+
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."), "{}", doc["openapi"]);
+        assert_eq!(doc["info"]["title"], "Latchkey");
+        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+        assert!(doc.get("servers").is_none(), "clients use the host they reached");
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["bearer"]["type"], "http");
+        assert_eq!(schemes["bearer"]["scheme"], "bearer");
+        assert_eq!(schemes["basic"]["type"], "http");
+        assert_eq!(schemes["basic"]["scheme"], "basic");
+
+        let mut refs = BTreeSet::new();
+        collect_refs(&doc, &mut refs);
+        for r in &refs {
+            assert!(resolve(&doc, r).is_some(), "dangling $ref {r}");
+        }
+        let mut ids = BTreeSet::new();
+        for ((path, method), op) in operations(&doc) {
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(ids.insert(id.clone()), "operationId {id:?} of {method} {path} is not unique");
+            assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{method} {path} has no tag");
+            let security: Vec<String> = op["security"]
+                .as_array()
+                .map(|s| s.iter().flat_map(|r| r.as_object().unwrap().keys().cloned()).collect())
+                .unwrap_or_default();
+            if path.starts_with("/v1/") && path != "/v1/openapi.json" {
+                assert_eq!(security, ["bearer"], "{method} {path}");
+                for status in ["401", "500", "503"] {
+                    assert!(op["responses"].get(status).is_some(), "{method} {path} lacks {status}");
+                }
+            }
+            if path.starts_with("/oauth/") {
+                assert!(security.contains(&"basic".to_owned()), "{method} {path}");
+            }
+        }
+        // Problem documents carry these members (RFC 9457 plus the field errors).
+        let problem = &doc["components"]["schemas"]["Problem"]["properties"];
+        for member in ["type", "title", "status", "detail", "errors"] {
+            assert!(problem.get(member).is_some(), "Problem lacks {member}");
+        }
+        let oauth_error = &doc["components"]["schemas"]["OAuthError"]["properties"];
+        for member in ["error", "error_description"] {
+            assert!(oauth_error.get(member).is_some(), "OAuthError lacks {member}");
+        }
+    }
+
+    async fn the_document_matches_what_the_server_routes(backend) {
+        let app = spawn_app(backend).await;
+        let doc: Value = app
+            .client
+            .get(app.url("/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let documented = operations(&doc);
+        assert!(documented.len() >= 20, "only {} operations documented", documented.len());
+
+        // The table actix was handed is the table the document was made from.
+        let routed: BTreeSet<(String, String)> = latchkey::http::router()
+            .routes()
+            .map(|(path, method)| (path.to_owned(), method.to_string()))
+            .collect();
+        assert_eq!(routed, documented.keys().cloned().collect::<BTreeSet<_>>());
+
+        let paths: BTreeSet<&String> = documented.keys().map(|(p, _)| p).collect();
+        let mut expected_lines = Vec::new();
+        for path in paths {
+            let url = app.url(&path.replace("{id}", SAMPLE_ID));
+            assert!(!url.contains('{'), "no sample value for a parameter of {path}");
+            let allowed: BTreeSet<&str> = METHODS
+                .iter()
+                .copied()
+                .filter(|m| documented.contains_key(&(path.clone(), (*m).to_owned())))
+                .collect();
+            for method in METHODS {
+                let r = app
+                    .client
+                    .request(method.parse().unwrap(), &url)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let content_type = r
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                if let Some(op) = documented.get(&(path.clone(), method.to_owned())) {
+                    assert_ne!(status, 405, "{method} {path} is documented but refused");
+                    assert!(
+                        op["responses"].get(status.to_string()).is_some(),
+                        "{method} {path} answered {status}, which its operation does not document"
+                    );
+                    let security = op["security"].as_array().map(Vec::len).unwrap_or(0);
+                    if security == 1 && op["security"][0].get("bearer").is_some() {
+                        assert_eq!(status, 401, "{method} {path} without credentials");
+                        assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+                    }
+                } else {
+                    assert_eq!(status, 405, "{method} {path} is not documented but answered {status}");
+                    let allow: BTreeSet<&str> = r.headers()["allow"]
+                        .to_str()
+                        .unwrap()
+                        .split(", ")
+                        .collect();
+                    assert_eq!(allow, allowed, "Allow of {path}");
+                    if method != "HEAD" {
+                        if path.starts_with("/oauth/") {
+                            assert!(content_type.starts_with("application/json"), "{path}: {content_type}");
+                        } else {
+                            assert_eq!(content_type, "application/problem+json", "{method} {path}");
+                        }
+                    }
+                }
+                expected_lines.push(format!(
+                    "http_requests_total{{route=\"{path}\",method=\"{}\",status=\"{status}\"}}",
+                    method_label(method)
+                ));
+            }
+        }
+
+        // Every probe was routed under its documented path template, none as unmatched.
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for line in expected_lines {
+            assert!(metrics.contains(&line), "missing `{line}` in:\n{metrics}");
+        }
+        assert!(!metrics.contains("route=\"unmatched\""), "{metrics}");
+    }
+}
+
+/// Part 2 of the guarantee in the module comment: the only place that registers actix routes
+/// is the route table. (The application's default service, the 404 for unknown paths, is the
+/// one exception, in `startup.rs`.)
+#[test]
+fn no_route_is_registered_outside_the_route_table() {
+    const REGISTRATIONS: &[&str] = &[
+        "web::resource(",
+        "web::scope(",
+        "web::route(",
+        "web::get(",
+        "web::post(",
+        "web::put(",
+        "web::patch(",
+        "web::delete(",
+        "web::head(",
+        "web::method(",
+        "web::Resource::new(",
+        "web::Scope::new(",
+        ".route(",
+        ".service(",
+        ".default_service(",
+        "#[get(",
+        "#[post(",
+        "#[put(",
+        "#[patch(",
+        "#[delete(",
+        "#[head(",
+        "#[route(",
+        "#[routes]",
+    ];
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![src.clone()];
+    let mut offending = Vec::new();
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("http/router.rs") {
+                continue;
+            }
+            files += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue;
+                }
+                let default_404 = path.ends_with("startup.rs")
+                    && code.starts_with(".default_service(web::to(http::ops::not_found))");
+                if !default_404 && REGISTRATIONS.iter().any(|r| code.contains(r)) {
+                    offending.push(format!("{}:{}: {}", path.display(), n + 1, code));
+                }
+            }
+        }
+    }
+    assert!(
+        files > 20,
+        "scanned only {files} files under {}",
+        src.display()
+    );
+    assert!(
+        offending.is_empty(),
+        "register routes through `http::router()` (src/http/router.rs) so they are documented:\n{}",
+        offending.join("\n")
+    );
+}
