@@ -5,7 +5,8 @@
 //! `http://127.0.0.1:PORT`), creates a key through the admin API and points one client at it:
 //!
 //! - Python (tests/interop/*.py, run with the venv's python): authlib, requests-oauthlib, PyJWT,
-//!   plain requests for introspection;
+//!   plain requests for introspection, openapi-spec-validator and jsonschema for the OpenAPI
+//!   document;
 //! - Node.js (tests/interop/*.mjs): openid-client v6 and jose v6;
 //! - Rust: the `oauth2` crate, with tokens verified by `jsonwebtoken` against the served JWKS.
 //!
@@ -488,6 +489,24 @@ async fn introspection_with_requests_and_basic_auth() {
     assert_eq!(out["active"]["active"], true);
     assert_eq!(out["active"]["client_id"], server.client_id.as_str());
     assert_eq!(out["garbage"], json!({"active": false}));
+}
+
+/// `GET /v1/openapi.json` passes openapi-spec-validator as OpenAPI 3.1, and every documented
+/// operation, called for real (successes and error paths), answers a documented status and
+/// media type with a body that validates against the documented schema.
+#[tokio::test]
+async fn openapi_document_is_valid_openapi_3_1_and_real_responses_match_it() {
+    let server = spawn_server().await;
+    let out = run_python("openapi_validate.py", &server).await;
+    assert_eq!(out["openapi"], "3.1.0");
+    assert_eq!(out["valid"], true);
+    assert_eq!(
+        out["not_exercised"],
+        json!([]),
+        "documented operations never called"
+    );
+    assert!(out["operations"].as_u64().unwrap() >= 20, "{out}");
+    assert!(out["checked"].as_u64().unwrap() >= 40, "{out}");
 }
 
 // ---------------------------------------------------------------------------------------------
