@@ -164,6 +164,12 @@ def run():
     c.call("POST", "/v1/check", 200, headers=admin(),
            json={"token": rolled["secret"], "action": "read", "resource": "docs/1"})
     c.call("POST", "/v1/check", 422, headers=admin(), json={"action": "fly"})
+    c.call("GET", "/v1/keys/{id}/usage", 200, ids, headers=admin(),
+           params={"granularity": "day"})
+    c.call("GET", "/v1/keys/{id}/usage", 404, {"id": "key_AAAAAAAAAAAAAAAAAAAAAA"},
+           headers=admin())
+    c.call("GET", "/v1/usage", 200, headers=admin())
+    c.call("GET", "/v1/usage", 422, headers=admin(), params={"granularity": "week"})
     c.call("POST", "/v1/keys/{id}/revoke", 200, ids, headers=admin())
     c.call("DELETE", "/v1/keys/{id}", 200, ids, headers=admin())
     c.call("PATCH", "/v1/keys/{id}", 409, ids, headers=admin(), json={"name": "late"})
@@ -177,6 +183,8 @@ def run():
     c.call("POST", "/v1/signing-keys/rotate", 201, headers=admin(), json={"alg": "ES256"})
     c.call("POST", "/v1/signing-keys/rotate", 201, headers=admin())
     c.call("POST", "/v1/signing-keys/rotate", 422, headers=admin(), json={"alg": "HS256"})
+    c.call("GET", "/v1/audit", 200, headers=admin(), params={"limit": 5})
+    c.call("GET", "/v1/audit", 422, headers=admin(), params={"action": "key.exploded"})
 
     missing = sorted(documented - c.exercised)
     return {
