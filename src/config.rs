@@ -126,6 +126,9 @@ pub struct ServeArgs {
     /// refresh, clock skew).
     #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = "60s", value_parser = parse_duration)]
     pub rotation_leeway: Duration,
+    /// Usage metering (per-key and org-wide counts); `off` only to measure what it costs.
+    #[arg(long, env = "LATCHKEY_USAGE_METERING", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub usage_metering: bool,
     /// How often usage counters are written to the database.
     #[arg(long, env = "LATCHKEY_USAGE_FLUSH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub usage_flush_interval: Duration,
@@ -302,6 +305,7 @@ pub struct Settings {
     pub key_refresh: Duration,
     /// Extra time a retired signing key stays published beyond `token_ttl`.
     pub rotation_leeway: Duration,
+    pub usage_metering: bool,
     pub usage_flush_interval: Duration,
     pub usage_hourly_retention: Duration,
     pub usage_daily_retention: Duration,
@@ -326,6 +330,7 @@ impl Settings {
             db_statement_timeout: Duration::from_secs(5),
             key_refresh: Duration::from_secs(1),
             rotation_leeway: crate::service::signing_keys::DEFAULT_ROTATION_LEEWAY,
+            usage_metering: true,
             usage_flush_interval: Duration::from_secs(1),
             usage_hourly_retention: Duration::from_secs(35 * 86_400),
             usage_daily_retention: Duration::from_secs(400 * 86_400),
@@ -347,6 +352,7 @@ impl Settings {
             db_connect_timeout: serve.db_connect_timeout,
             db_statement_timeout: serve.db_statement_timeout,
             key_refresh: serve.key_refresh,
+            usage_metering: serve.usage_metering,
             usage_flush_interval: serve.usage_flush_interval,
             usage_hourly_retention: serve.usage_hourly_retention,
             usage_daily_retention: serve.usage_daily_retention,

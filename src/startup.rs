@@ -57,7 +57,11 @@ impl Application {
             .to_owned();
         let keyring = Arc::new(keyring);
         keyring::spawn_refresher(&keyring, pool.clone(), settings.key_refresh);
-        let usage = Arc::new(UsageRecorder::default());
+        let usage = Arc::new(if settings.usage_metering {
+            UsageRecorder::default()
+        } else {
+            UsageRecorder::disabled()
+        });
         crate::usage::spawn_flusher(&usage, pool.clone(), settings.usage_flush_interval);
         crate::usage::spawn_retention(
             &usage,

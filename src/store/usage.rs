@@ -15,8 +15,8 @@ use super::{Backend, DbConnection, StoreResult, write_tx};
 use crate::domain::usage::Counts;
 use crate::usage::Batch;
 
-/// Rows per statement: well under SQLite's bind-variable limit (10 binds a row).
-const CHUNK: usize = 500;
+/// Rows per statement: well under SQLite's bind-variable limit (32766; 9 binds a row).
+const CHUNK: usize = 1000;
 
 pub type UsageRow = (String, DateTime<Utc>, Counts);
 
@@ -50,22 +50,27 @@ fn placeholder(backend: Backend, n: usize) -> String {
     }
 }
 
-/// A derived table of bound rows: `(SELECT ? AS a, ? AS b UNION ALL SELECT ?, ? …) AS v`.
-fn values_table(backend: Backend, columns: &[&str], rows: usize) -> String {
+/// A common table expression of bound rows: `WITH v(a, b) AS (VALUES (?, ?), (?, ?))`. Both
+/// backends accept it in front of INSERT and UPDATE, and a VALUES list parses far faster than a
+/// chain of `UNION ALL` selects.
+fn values_cte(backend: Backend, columns: &[&str], rows: usize) -> String {
     let mut n = 0;
-    let mut parts = Vec::with_capacity(rows);
-    for r in 0..rows {
+    let mut tuples = Vec::with_capacity(rows);
+    for _ in 0..rows {
         let cells: Vec<String> = columns
             .iter()
-            .map(|c| {
+            .map(|_| {
                 n += 1;
-                let p = placeholder(backend, n);
-                if r == 0 { format!("{p} AS {c}") } else { p }
+                placeholder(backend, n)
             })
             .collect();
-        parts.push(format!("SELECT {}", cells.join(", ")));
+        tuples.push(format!("({})", cells.join(", ")));
     }
-    format!("({}) AS v", parts.join(" UNION ALL "))
+    format!(
+        "WITH v({}) AS (VALUES {})",
+        columns.join(", "),
+        tuples.join(", ")
+    )
 }
 
 const COUNT_COLUMNS: [&str; 7] = [
@@ -96,8 +101,8 @@ fn upsert_chunk(
         .map(|c| format!("{c} = {t}.{c} + excluded.{c}"))
         .collect();
     let sql = format!(
-        "INSERT INTO {t} (key_id, org_id, bucket, {cols}) \
-         SELECT v.key_id, k.org_id, v.bucket, {vcols} FROM {values} JOIN api_keys k ON k.id = v.key_id \
+        "{values} INSERT INTO {t} (key_id, org_id, bucket, {cols}) \
+         SELECT v.key_id, k.org_id, v.bucket, {vcols} FROM v JOIN api_keys k ON k.id = v.key_id \
          WHERE true ON CONFLICT (key_id, bucket) DO UPDATE SET {sets}",
         cols = COUNT_COLUMNS.join(", "),
         vcols = COUNT_COLUMNS
@@ -105,7 +110,7 @@ fn upsert_chunk(
             .map(|c| format!("v.{c}"))
             .collect::<Vec<_>>()
             .join(", "),
-        values = values_table(backend, &columns, rows.len()),
+        values = values_cte(backend, &columns, rows.len()),
         sets = sets.join(", "),
     );
     macro_rules! run {
@@ -143,9 +148,9 @@ type LastUsed<'a> = (&'a String, &'a (DateTime<Utc>, Option<std::net::IpAddr>));
 fn last_used_chunk(conn: &mut DbConnection, rows: &[LastUsed<'_>]) -> StoreResult<()> {
     let backend = backend_of(conn);
     let sql = format!(
-        "UPDATE api_keys SET last_used_at = v.at, last_used_ip = v.ip FROM {values} \
+        "{values} UPDATE api_keys SET last_used_at = v.at, last_used_ip = v.ip FROM v \
          WHERE api_keys.id = v.id AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < v.at)",
-        values = values_table(backend, &["id", "at", "ip"], rows.len()),
+        values = values_cte(backend, &["id", "at", "ip"], rows.len()),
     );
     macro_rules! run {
         ($c:expr, $db:ty) => {{
@@ -314,12 +319,12 @@ mod tests {
     #[test]
     fn bound_rows_use_each_backends_placeholders() {
         assert_eq!(
-            values_table(Backend::Sqlite, &["a", "b"], 2),
-            "(SELECT ? AS a, ? AS b UNION ALL SELECT ?, ?) AS v"
+            values_cte(Backend::Sqlite, &["a", "b"], 2),
+            "WITH v(a, b) AS (VALUES (?, ?), (?, ?))"
         );
         assert_eq!(
-            values_table(Backend::Postgres, &["a", "b"], 2),
-            "(SELECT $1 AS a, $2 AS b UNION ALL SELECT $3, $4) AS v"
+            values_cte(Backend::Postgres, &["a", "b"], 2),
+            "WITH v(a, b) AS (VALUES ($1, $2), ($3, $4))"
         );
     }
 }
