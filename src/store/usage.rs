@@ -173,12 +173,15 @@ fn last_used_chunk(conn: &mut DbConnection, rows: &[LastUsed<'_>]) -> StoreResul
 
 /// Writes a batch in one transaction: counters added to their hourly rows, last use moved on.
 pub fn flush(conn: &mut DbConnection, batch: &Batch) -> StoreResult<()> {
-    let counts: Vec<(&str, DateTime<Utc>, &Counts)> = batch
+    // Sorted, so each chunk walks the primary-key b-trees in order instead of at random.
+    let mut counts: Vec<(&str, DateTime<Utc>, &Counts)> = batch
         .counts
         .iter()
         .map(|((k, b), c)| (k.as_str(), *b, c))
         .collect();
-    let uses: Vec<_> = batch.last_used.iter().collect();
+    counts.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut uses: Vec<_> = batch.last_used.iter().collect();
+    uses.sort_unstable_by(|a, b| a.0.cmp(b.0));
     write_tx(conn, |conn| {
         for chunk in counts.chunks(CHUNK) {
             upsert_chunk(conn, Table::Hourly, chunk)?;
