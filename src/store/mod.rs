@@ -196,9 +196,13 @@ pub fn connect(url: &str, options: &PoolOptions) -> StoreResult<Pool> {
         // connections in parallel (several switching at once would find the database locked).
         drop(ConnectionManager::new(url.clone(), options.statement_timeout).connect()?);
     }
+    // A checkout test costs a parsed `SELECT 1` per request. An embedded SQLite connection does
+    // not go away, so only PostgreSQL connections (which can, with the server) are tested.
+    let test_on_check_out = url.backend == Backend::Postgres;
     let pool = r2d2::Pool::builder()
         .max_size(options.max_size)
         .connection_timeout(options.connect_timeout)
+        .test_on_check_out(test_on_check_out)
         .build(ConnectionManager::new(url, options.statement_timeout))?;
     Ok(pool)
 }
