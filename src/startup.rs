@@ -11,6 +11,7 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::http::{self, AppState};
+use crate::service::keycache::{self, KeyCache};
 use crate::service::keyring::{self, KeyRing};
 use crate::service::tokens::TokenSettings;
 use crate::service::{self, orgs::Bootstrapped};
@@ -56,6 +57,8 @@ impl Application {
             .trim_end_matches('/')
             .to_owned();
         let keyring = Arc::new(keyring);
+        let keys = Arc::new(KeyCache::new(store::change_log::head(&mut *pool.get()?)?));
+        keycache::spawn_follower(&keys, pool.clone());
         keyring::spawn_refresher(&keyring, pool.clone(), settings.key_refresh);
         let usage = Arc::new(if settings.usage_metering {
             UsageRecorder::default()
@@ -73,6 +76,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool,
             keyring,
+            keys,
             rotation_leeway: settings.rotation_leeway,
             metrics: Arc::default(),
             usage,

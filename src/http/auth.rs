@@ -115,6 +115,7 @@ impl FromRequest for Caller {
                     callers::authenticate(
                         conn,
                         &st.keyring,
+                        &st.keys,
                         &st.tokens.issuer,
                         &credential,
                         ip,

@@ -55,7 +55,17 @@ async fn decide(
     let org = caller.org_id.clone();
     let ip = request.ip.as_deref().and_then(|i| i.parse().ok());
     let decision = state
-        .db(move |conn| check::check(conn, &st.keyring, &st.tokens.issuer, &org, &request, now()))
+        .db(move |conn| {
+            check::check(
+                conn,
+                &st.keyring,
+                &st.keys,
+                &st.tokens.issuer,
+                &org,
+                &request,
+                now(),
+            )
+        })
         .await?;
     // The subject's use, as the resource server reports it: a request, or a denial by reason.
     if let Some(key) = &decision.key_id {

@@ -252,9 +252,12 @@ async fn update(
     caller.require(Action::Admin, &format!("keys/{id}"))?;
     let dry_run = query::<DryRun>(&req)?.parse()?;
     let actor = caller.actor();
+    let target = id.clone();
     let updated = state
         .db(move |conn| svc::update(conn, &actor, &id, &patch, dry_run, now()))
         .await?;
+    // This node forgets the old version at once; the others through the change feed.
+    state.keys.invalidate(&target);
     Ok(HttpResponse::Ok().json(UpdatedBody {
         key: updated.key,
         warnings: updated.warnings,
@@ -289,9 +292,11 @@ async fn revoke(
     let id = key_id(&path.id)?;
     caller.require(Action::Admin, &format!("keys/{id}"))?;
     let actor = caller.actor();
+    let target = id.clone();
     let key = state
         .db(move |conn| svc::revoke(conn, &actor, &id, now()))
         .await?;
+    state.keys.invalidate(&target);
     Ok(HttpResponse::Ok().json(key))
 }
 
@@ -382,9 +387,11 @@ async fn roll(
         super::body::parse_json(&body)?
     };
     let actor = caller.actor();
+    let target = id.clone();
     let rolled = state
         .db(move |conn| svc::roll(conn, &actor, &id, request.grace_seconds, now()))
         .await?;
+    state.keys.invalidate(&target);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(RolledBody {

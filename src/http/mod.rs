@@ -38,6 +38,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub pool: Pool,
     pub keyring: Arc<KeyRing>,
+    /// Keys by secret digest and id, followed through the change feed.
+    pub keys: Arc<crate::service::keycache::KeyCache>,
     /// Extra time a retired signing key stays published beyond the token TTL.
     pub rotation_leeway: Duration,
     pub trusted_proxies: Vec<IpNet>,

@@ -225,6 +225,7 @@ async fn issue_token(
             tokens::issue(
                 conn,
                 &st.keyring,
+                &st.keys,
                 &st.tokens,
                 &creds,
                 scope.as_deref(),
@@ -311,13 +312,20 @@ async fn introspection(
             let now = now();
             if token.contains('.') {
                 Ok(
-                    match tokens::verify(conn, &st.keyring, &st.tokens.issuer, &token, now)? {
+                    match tokens::verify(
+                        conn,
+                        &st.keyring,
+                        &st.keys,
+                        &st.tokens.issuer,
+                        &token,
+                        now,
+                    )? {
                         Ok(v) if v.claims.org_id == caller.org_id => active_token(&v),
                         _ => inactive(),
                     },
                 )
             } else {
-                Ok(match identify_secret(conn, &token, now)? {
+                Ok(match identify_secret(conn, &st.keys, &token, now)? {
                     Ok(k) if k.org_id == caller.org_id && k.admit(None).is_ok() => json!({
                         "active": true,
                         "token_type": "api_key",
@@ -368,7 +376,15 @@ async fn authenticate_caller(
     let (outcome, challenge) = if let Some(credential) = bearer(req).map(str::to_owned) {
         let outcome = state
             .db(move |conn| {
-                callers::authenticate(conn, &st.keyring, &st.tokens.issuer, &credential, ip, now())
+                callers::authenticate(
+                    conn,
+                    &st.keyring,
+                    &st.keys,
+                    &st.tokens.issuer,
+                    &credential,
+                    ip,
+                    now(),
+                )
             })
             .await?;
         (outcome, "Bearer")
@@ -379,7 +395,7 @@ async fn authenticate_caller(
             .map(|v| v.to_str().unwrap_or("\u{0}"));
         let creds = oauth::client_credentials(authorization, params)?;
         let outcome = state
-            .db(move |conn| callers::authenticate_client(conn, &creds, ip, now()))
+            .db(move |conn| callers::authenticate_client(conn, &st.keys, &creds, ip, now()))
             .await?;
         (outcome, "Basic")
     };
@@ -448,6 +464,7 @@ async fn revocation(
             revocation::revoke(
                 conn,
                 &st.keyring,
+                &st.keys,
                 &st.tokens.issuer,
                 &caller,
                 &token,

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use super::ServiceResult;
+use super::keycache::KeyCache;
 use crate::domain::ip_rules::IpRules;
 use crate::domain::key::KeyStatus;
 use crate::domain::scope::{Scope, parse_scope_list};
@@ -40,6 +41,15 @@ impl KeyPrincipal {
             expires_at: record.expires_at,
             created_at: record.created_at,
         })
+    }
+
+    /// The same key with its status as of `now` (a cached key may have expired since).
+    pub fn at(&self, now: DateTime<Utc>) -> KeyPrincipal {
+        let mut k = self.clone();
+        if k.status != KeyStatus::Revoked {
+            k.status = KeyStatus::of(None, k.expires_at, now);
+        }
+        k
     }
 
     /// Active and used from an allowed address.
@@ -104,6 +114,7 @@ impl AuthFailure {
 /// database lookup for junk), then the digest lookup.
 pub fn identify_secret(
     conn: &mut DbConnection,
+    cache: &KeyCache,
     presented: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<Result<KeyPrincipal, AuthFailure>> {
@@ -111,24 +122,33 @@ pub fn identify_secret(
         return Ok(Err(AuthFailure::Malformed));
     };
     let digest = secret.digest();
-    let Some((record, stored)) = store::keys::find_by_digest(conn, digest.as_bytes(), now)? else {
+    if let Some(key) = cache.by_digest(digest.as_bytes()) {
+        return Ok(Ok(key.at(now)));
+    }
+    let ticket = cache.ticket();
+    let Some(found) = store::keys::find_by_digest(conn, digest.as_bytes(), now)? else {
         return Ok(Err(AuthFailure::UnknownSecret));
     };
     // The index lookup already matched; the constant-time compare keeps the final decision free
     // of any early-exit comparison, whatever the database does.
-    if !SecretDigest::from_bytes(&stored).is_some_and(|s| s.ct_eq(&digest)) {
+    if !SecretDigest::from_bytes(&found.stored).is_some_and(|s| s.ct_eq(&digest)) {
         return Ok(Err(AuthFailure::UnknownSecret));
     }
-    Ok(Ok(KeyPrincipal::from_record(record, now)?))
+    let key = KeyPrincipal::from_record(found.record, now)?;
+    if found.current {
+        cache.insert(ticket, Some(*digest.as_bytes()), key.clone());
+    }
+    Ok(Ok(key))
 }
 
 /// A secret that belongs to an active key used from an allowed address.
 pub fn authenticate_secret(
     conn: &mut DbConnection,
+    cache: &KeyCache,
     presented: &str,
     client_ip: IpAddr,
     now: DateTime<Utc>,
 ) -> ServiceResult<Result<KeyPrincipal, AuthFailure>> {
-    Ok(identify_secret(conn, presented, now)?
+    Ok(identify_secret(conn, cache, presented, now)?
         .and_then(|key| key.admit(Some(client_ip)).map(|()| key)))
 }

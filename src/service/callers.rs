@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::ServiceResult;
 use super::auth::{AuthFailure, KeyPrincipal, identify_secret};
+use super::keycache::KeyCache;
 use super::keyring::KeyRing;
 use super::tokens::{self, TokenRejection};
 use crate::domain::oauth::ClientCredentials;
@@ -68,13 +69,14 @@ fn admitted(
 pub fn authenticate(
     conn: &mut crate::store::DbConnection,
     ring: &KeyRing,
+    keys: &KeyCache,
     issuer: &str,
     credential: &str,
     client_ip: IpAddr,
     now: DateTime<Utc>,
 ) -> ServiceResult<Result<CallerIdentity, Refusal>> {
     if credential.starts_with(SECRET_PREFIX) || !credential.contains('.') {
-        return Ok(match identify_secret(conn, credential, now)? {
+        return Ok(match identify_secret(conn, keys, credential, now)? {
             Ok(key) => {
                 let scopes = key.scopes.clone();
                 admitted(key, scopes, client_ip)
@@ -82,36 +84,41 @@ pub fn authenticate(
             Err(f) => Err(Refusal::of(f, None)),
         });
     }
-    Ok(match tokens::verify(conn, ring, issuer, credential, now)? {
-        Ok(v) => admitted(v.key, v.scopes, client_ip),
-        Err(TokenRejection::KeyInactive(f)) => Err(Refusal::of(f, None)),
-        Err(TokenRejection::TokenRevoked) => {
-            Err(Refusal::invalid("the access token has been revoked"))
-        }
-        Err(TokenRejection::Invalid(crate::crypto::jws::VerifyError::Expired)) => {
-            Err(Refusal::invalid("the access token has expired"))
-        }
-        Err(_) => Err(Refusal::invalid("the access token is not valid")),
-    })
+    Ok(
+        match tokens::verify(conn, ring, keys, issuer, credential, now)? {
+            Ok(v) => admitted(v.key, v.scopes, client_ip),
+            Err(TokenRejection::KeyInactive(f)) => Err(Refusal::of(f, None)),
+            Err(TokenRejection::TokenRevoked) => {
+                Err(Refusal::invalid("the access token has been revoked"))
+            }
+            Err(TokenRejection::Invalid(crate::crypto::jws::VerifyError::Expired)) => {
+                Err(Refusal::invalid("the access token has expired"))
+            }
+            Err(_) => Err(Refusal::invalid("the access token is not valid")),
+        },
+    )
 }
 
 /// Client credentials (Basic or body) of an introspection or revocation caller: the secret must
 /// belong to the named client, whose key must be active and used from an allowed address.
 pub fn authenticate_client(
     conn: &mut crate::store::DbConnection,
+    keys: &KeyCache,
     creds: &ClientCredentials,
     client_ip: IpAddr,
     now: DateTime<Utc>,
 ) -> ServiceResult<Result<CallerIdentity, Refusal>> {
-    Ok(match identify_secret(conn, &creds.client_secret, now)? {
-        Ok(key) if key.key_id == creds.client_id => {
-            let scopes = key.scopes.clone();
-            admitted(key, scopes, client_ip)
-        }
-        Ok(_) | Err(_) => Err(Refusal {
-            message: "client authentication failed",
-            reason: DenyReason::BadSecret,
-            key_id: Some(creds.client_id.clone()),
-        }),
-    })
+    Ok(
+        match identify_secret(conn, keys, &creds.client_secret, now)? {
+            Ok(key) if key.key_id == creds.client_id => {
+                let scopes = key.scopes.clone();
+                admitted(key, scopes, client_ip)
+            }
+            Ok(_) | Err(_) => Err(Refusal {
+                message: "client authentication failed",
+                reason: DenyReason::BadSecret,
+                key_id: Some(creds.client_id.clone()),
+            }),
+        },
+    )
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{AuthFailure, KeyPrincipal, identify_secret};
+use super::keycache::KeyCache;
 use super::keyring::KeyRing;
 use super::tokens::{self, TokenRejection};
 use super::{ServiceError, ServiceResult};
@@ -129,6 +130,7 @@ fn validate(req: &CheckRequest) -> Result<Valid, Vec<FieldError>> {
 pub fn check(
     conn: &mut crate::store::DbConnection,
     ring: &KeyRing,
+    keys: &KeyCache,
     issuer: &str,
     caller_org: &str,
     req: &CheckRequest,
@@ -136,7 +138,7 @@ pub fn check(
 ) -> ServiceResult<Decision> {
     let v = validate(req).map_err(ServiceError::Validation)?;
     let (key, scopes): (KeyPrincipal, Vec<Scope>) = if v.token.contains('.') {
-        match tokens::verify(conn, ring, issuer, &v.token, now)? {
+        match tokens::verify(conn, ring, keys, issuer, &v.token, now)? {
             Ok(t) if t.key.org_id == caller_org => (t.key, t.scopes),
             Ok(_) => return Ok(Decision::deny("invalid_token", None, &[])),
             Err(TokenRejection::Invalid(VerifyError::Expired)) => {
@@ -149,7 +151,7 @@ pub fn check(
             Err(_) => return Ok(Decision::deny("invalid_token", None, &[])),
         }
     } else {
-        match identify_secret(conn, &v.token, now)? {
+        match identify_secret(conn, keys, &v.token, now)? {
             Ok(k) if k.org_id == caller_org => {
                 let scopes = k.scopes.clone();
                 (k, scopes)

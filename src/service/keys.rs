@@ -442,6 +442,7 @@ pub fn update(
             }
             let details = json!({"before": changed_fields(&before, &changes), "after": changed_fields(&after, &changes)});
             audit::record(conn, actor, audit::action::KEY_UPDATED, id, details, now)?;
+            store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         }
         Ok(Updated {
             key: after,
@@ -497,6 +498,7 @@ pub fn roll(
         let key = get(conn, org_id, id, now)?;
         let details = json!({"grace_seconds": grace, "previous_secret_expires_at": key.previous_secret_expires_at});
         audit::record(conn, actor, audit::action::KEY_ROLLED, id, details, now)?;
+        store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         Ok(Rolled {
             key,
             secret: secret.clone(),
@@ -524,6 +526,7 @@ pub fn revoke(
                 json!({"name": key.name}),
                 now,
             )?;
+            store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         }
         Ok(key)
     })

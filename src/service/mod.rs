@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod callers;
 pub mod check;
+pub mod keycache;
 pub mod keyring;
 pub mod keys;
 pub mod orgs;

@@ -109,11 +109,19 @@ pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> StoreResult<Opti
 /// The key whose current secret, or previous secret still within its grace period, has this
 /// SHA-256 digest (indexed lookups), with the stored digest that matched so the caller can
 /// compare it in constant time.
+/// A key found by a secret digest: the stored digest that matched, and whether it is the
+/// current secret's (or a rolled-away secret's, within its grace period).
+pub struct DigestMatch {
+    pub record: KeyRecord,
+    pub stored: Vec<u8>,
+    pub current: bool,
+}
+
 pub fn find_by_digest(
     conn: &mut DbConnection,
     digest: &[u8],
     now: DateTime<Utc>,
-) -> StoreResult<Option<(KeyRecord, Vec<u8>)>> {
+) -> StoreResult<Option<DigestMatch>> {
     // Two plain indexed lookups rather than one `OR`: the current secret is the common case and
     // its statement stays simple for the planner and the statement cache.
     let current = api_keys::table
@@ -122,7 +130,11 @@ pub fn find_by_digest(
         .first::<(KeyRow, Vec<u8>)>(conn)
         .optional()?;
     if let Some((row, stored)) = current {
-        return Ok(Some((KeyRecord::from(row), stored)));
+        return Ok(Some(DigestMatch {
+            record: KeyRecord::from(row),
+            stored,
+            current: true,
+        }));
     }
     let previous = api_keys::table
         .filter(api_keys::previous_secret_digest.eq(digest))
@@ -130,7 +142,11 @@ pub fn find_by_digest(
         .select((KeyRow::as_select(), api_keys::previous_secret_digest))
         .first::<(KeyRow, Option<Vec<u8>>)>(conn)
         .optional()?;
-    Ok(previous.map(|(row, stored)| (KeyRecord::from(row), stored.unwrap_or_default())))
+    Ok(previous.map(|(row, stored)| DigestMatch {
+        record: KeyRecord::from(row),
+        stored: stored.unwrap_or_default(),
+        current: false,
+    }))
 }
 
 /// Replaces the secret of an unrevoked key. With a grace period the old digest keeps working

@@ -2,6 +2,7 @@
 //! PostgreSQL (multi-node) through a `MultiConnection`; the backend is chosen by the URL scheme.
 
 pub mod audit;
+pub mod change_log;
 pub mod keys;
 pub mod orgs;
 pub mod revoked_tokens;

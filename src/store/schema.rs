@@ -96,6 +96,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    change_log (seq) {
+        seq -> BigInt,
+        kind -> Text,
+        subject -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::joinable!(signing_keys -> orgs (org_id));
 diesel::joinable!(revoked_tokens -> orgs (org_id));
@@ -103,6 +112,7 @@ diesel::joinable!(usage_hourly -> api_keys (key_id));
 diesel::joinable!(usage_daily -> api_keys (key_id));
 diesel::joinable!(audit_events -> orgs (org_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    change_log,
     audit_events,
     usage_hourly,
     usage_daily,

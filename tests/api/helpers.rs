@@ -17,6 +17,8 @@ pub struct TestApp {
     pub admin_key_id: String,
     pub pool: Pool,
     pub master: MasterKey,
+    pub database_url: String,
+    pub keys_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -73,12 +75,11 @@ pub async fn spawn_app_with(backend: Backend, customise: impl FnOnce(&mut Settin
     }
     customise(&mut s);
     let app = Application::build(s.clone()).expect("application builds");
-    let boot = app
-        .bootstrapped
-        .as_ref()
-        .expect("an empty database bootstraps org default");
-    let admin_secret = boot.secret.expose().to_owned();
-    let admin_key_id = boot.key.id.clone();
+    // A second server on the same database (a second node) finds org `default` already there.
+    let (admin_secret, admin_key_id) = match app.bootstrapped.as_ref() {
+        Some(boot) => (boot.secret.expose().to_owned(), boot.key.id.clone()),
+        None => (String::new(), String::new()),
+    };
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let pool = store::connect(
@@ -97,6 +98,8 @@ pub async fn spawn_app_with(backend: Backend, customise: impl FnOnce(&mut Settin
         admin_key_id,
         pool,
         master,
+        database_url: s.database_url.clone(),
+        keys_dir: s.keys_dir.clone(),
         _dir: dir,
     }
 }

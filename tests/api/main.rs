@@ -4,6 +4,7 @@
 #[macro_use]
 mod helpers;
 mod audit;
+mod cache;
 mod keys;
 mod lifecycle;
 mod oauth;

@@ -1,0 +1,242 @@
+//! Keys cached in memory by secret digest and by id, so the hot path (token issuance, key and
+//! token authentication) does not read the database.
+//!
+//! Correctness rules, in order of importance:
+//! - A change on this node invalidates at once; a change on any node reaches every cache within
+//!   a second through the `change_log` feed, polled every 250 ms.
+//! - A lookup that raced an invalidation never repopulates the cache with what it read: every
+//!   invalidation bumps a generation, and a read is cached only if the generation it started
+//!   under is still current.
+//! - Fail closed: when the feed has not been read for longer than `MAX_STALENESS` (database
+//!   unreachable), the cache is not trusted and every lookup goes to the database, which fails
+//!   with 503 while it is away — a cached key could hide a revocation.
+//! - Only keys found by their *current* secret are cached; a rolled key's previous secret (during
+//!   its grace period) and unknown secrets always go to the database.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use super::auth::KeyPrincipal;
+use crate::store::{self, Pool};
+
+/// Longest the cache may go without hearing from the change feed before it is bypassed.
+pub const MAX_STALENESS: Duration = Duration::from_millis(1000);
+/// How often the change feed is polled.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Feed entries older than this are purged (a node that far behind clears its cache).
+const FEED_RETENTION: chrono::Duration = chrono::Duration::hours(1);
+/// Purge once every this many polls (about every four minutes).
+const PURGE_EVERY: u64 = 1000;
+
+#[derive(Default)]
+struct Maps {
+    by_digest: HashMap<[u8; 32], Arc<KeyPrincipal>>,
+    by_id: HashMap<String, (Option<[u8; 32]>, Arc<KeyPrincipal>)>,
+}
+
+pub struct KeyCache {
+    maps: RwLock<Maps>,
+    generation: AtomicU64,
+    /// Last change-feed sequence applied.
+    seq: AtomicI64,
+    /// Milliseconds since `epoch` of the last successful poll.
+    fresh_at: AtomicU64,
+    epoch: Instant,
+}
+
+/// Taken before a database read; the read may be cached only if no invalidation happened since.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(u64);
+
+impl KeyCache {
+    /// A cache following the feed from `seq` (its current head).
+    pub fn new(seq: i64) -> Self {
+        let cache = KeyCache {
+            maps: RwLock::default(),
+            generation: AtomicU64::new(0),
+            seq: AtomicI64::new(seq),
+            fresh_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        };
+        cache.mark_fresh();
+        cache
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn mark_fresh(&self) {
+        self.fresh_at.store(self.now_ms(), Ordering::Release);
+    }
+
+    /// Whether the cache may be used now.
+    pub fn trusted(&self) -> bool {
+        let age = self
+            .now_ms()
+            .saturating_sub(self.fresh_at.load(Ordering::Acquire));
+        u128::from(age) <= MAX_STALENESS.as_millis()
+    }
+
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.generation.load(Ordering::Acquire))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Maps> {
+        self.maps.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Maps> {
+        self.maps.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn by_digest(&self, digest: &[u8; 32]) -> Option<Arc<KeyPrincipal>> {
+        if !self.trusted() {
+            return None;
+        }
+        self.read().by_digest.get(digest).cloned()
+    }
+
+    pub fn by_id(&self, key_id: &str) -> Option<Arc<KeyPrincipal>> {
+        if !self.trusted() {
+            return None;
+        }
+        self.read().by_id.get(key_id).map(|(_, k)| k.clone())
+    }
+
+    /// Caches what a read under `ticket` found (by its current digest, when the read was by
+    /// secret), unless something was invalidated meanwhile.
+    pub fn insert(&self, ticket: Ticket, digest: Option<[u8; 32]>, key: KeyPrincipal) {
+        let mut maps = self.write();
+        // Checked under the write lock, which every invalidation also takes.
+        if self.generation.load(Ordering::Acquire) != ticket.0 {
+            return;
+        }
+        let key = Arc::new(key);
+        // Keep a digest learned earlier when this read was by id.
+        let digest = digest.or_else(|| maps.by_id.get(&key.key_id).and_then(|(d, _)| *d));
+        if let Some(d) = digest {
+            maps.by_digest.insert(d, key.clone());
+        }
+        maps.by_id.insert(key.key_id.clone(), (digest, key));
+    }
+
+    /// Forgets a key (edited, revoked or rolled).
+    pub fn invalidate(&self, key_id: &str) {
+        let mut maps = self.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Some((Some(digest), _)) = maps.by_id.remove(key_id) {
+            maps.by_digest.remove(&digest);
+        }
+    }
+
+    fn clear(&self) {
+        let mut maps = self.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        *maps = Maps::default();
+    }
+
+    /// Applies the change feed once. On failure the cache simply ages into distrust.
+    pub fn poll(&self, conn: &mut crate::store::DbConnection) -> Result<usize, store::StoreError> {
+        let from = self.seq.load(Ordering::Acquire);
+        let changes = store::change_log::since(conn, from)?;
+        // A gap (purged entries we never saw) means changes may have been missed: start over.
+        if from > 0
+            && changes.first().is_some_and(|(seq, _, _)| *seq > from + 1)
+            && !self.is_empty()
+        {
+            self.clear();
+        }
+        for (seq, kind, subject) in &changes {
+            if kind == store::change_log::KIND_KEY {
+                self.invalidate(subject);
+            }
+            self.seq.store(*seq, Ordering::Release);
+        }
+        self.mark_fresh();
+        Ok(changes.len())
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Polls the change feed every `POLL_INTERVAL` while the cache is alive.
+pub fn spawn_follower(cache: &Arc<KeyCache>, pool: Pool) {
+    let weak = Arc::downgrade(cache);
+    let spawned = std::thread::Builder::new().name("keycache-follow".into()).spawn(move || {
+        for round in 1u64.. {
+            std::thread::sleep(POLL_INTERVAL);
+            let Some(cache) = weak.upgrade() else { return };
+            let result = pool.get().map_err(store::StoreError::from).and_then(|mut c| {
+                // Now and then, drop feed entries every node has long applied.
+                if round % PURGE_EVERY == 0 {
+                    store::change_log::purge(&mut c, crate::service::now() - FEED_RETENTION)?;
+                }
+                cache.poll(&mut c)
+            });
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "key cache cannot follow changes; bypassing it until it can");
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the key cache follower");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::domain::ip_rules::IpRules;
+    use crate::domain::key::KeyStatus;
+
+    fn key(id: &str) -> KeyPrincipal {
+        KeyPrincipal {
+            key_id: id.into(),
+            org_id: "org_a".into(),
+            scopes: vec![],
+            ip_rules: IpRules::default(),
+            status: KeyStatus::Active,
+            expires_at: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_read_that_raced_an_invalidation_is_not_cached() {
+        let cache = KeyCache::new(0);
+        let ticket = cache.ticket();
+        cache.invalidate("key_a");
+        cache.insert(ticket, Some([1; 32]), key("key_a"));
+        assert!(cache.by_digest(&[1; 32]).is_none());
+        let ticket = cache.ticket();
+        cache.insert(ticket, Some([1; 32]), key("key_a"));
+        assert_eq!(cache.by_id("key_a").unwrap().key_id, "key_a");
+        cache.invalidate("key_a");
+        assert!(cache.by_digest(&[1; 32]).is_none() && cache.by_id("key_a").is_none());
+    }
+
+    #[test]
+    fn a_stale_cache_is_not_trusted() {
+        let cache = KeyCache::new(0);
+        let t = cache.ticket();
+        cache.insert(t, Some([2; 32]), key("key_b"));
+        assert!(cache.by_digest(&[2; 32]).is_some());
+        cache.fresh_at.store(0, Ordering::Release);
+        std::thread::sleep(MAX_STALENESS + Duration::from_millis(20));
+        assert!(!cache.trusted());
+        assert!(
+            cache.by_digest(&[2; 32]).is_none(),
+            "fail closed: go to the database"
+        );
+    }
+}

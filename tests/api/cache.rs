@@ -1,0 +1,65 @@
+//! Cached keys across nodes: two servers on one database stand in for two nodes.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with, status_json};
+
+async fn token(app: &TestApp, id: &str, secret: &str) -> String {
+    let v: Value = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+backend_tests! {
+    async fn a_change_on_one_node_reaches_the_other_nodes_cache_within_a_second(backend) {
+        let a = spawn_app(backend).await;
+        let db = a.database_url.clone();
+        let keys_dir = a.keys_dir.clone();
+        let issuer = a.address.clone();
+        let b = spawn_app_with(backend, |s| {
+            s.database_url = db;
+            s.keys_dir = keys_dir;
+            // Nodes of one service share the issuer, so each accepts the other's tokens.
+            s.issuer = Some(issuer);
+        })
+        .await;
+        let (id, secret) = a.create_key("cached", json!(["admin:keys"])).await;
+        let jwt = token(&a, &id, &secret).await;
+        // Both nodes now hold the key in their caches, by secret and by id.
+        for node in [&a, &b] {
+            for credential in [&secret, &jwt] {
+                assert_eq!(node.get("/v1/keys", credential).await.status(), 200);
+            }
+        }
+        // Narrowed on B: A must stop honouring the old scopes within a second, by secret and by token.
+        let (status, _) = status_json(b.patch(&format!("/v1/keys/{id}"), &a.admin_secret, &json!({"scopes": ["read"]})).await).await;
+        assert_eq!(status, 200);
+        for credential in [&secret, &jwt] {
+            let start = Instant::now();
+            while a.get("/v1/keys", credential).await.status() != 403 {
+                assert!(start.elapsed() < Duration::from_secs(1), "A still honours the old scopes after 1 s");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        // Revoked on A: B refuses within a second too.
+        a.delete(&format!("/v1/keys/{id}"), &a.admin_secret).await;
+        let start = Instant::now();
+        while b.get("/v1/keys/whatever", &jwt).await.status() != 401 || b.get("/v1/keys", &secret).await.status() != 401 {
+            assert!(start.elapsed() < Duration::from_secs(1), "B still accepts a revoked key after 1 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // On the node that made the change, at once.
+        assert_eq!(a.get("/v1/keys", &secret).await.status(), 401);
+    }
+}
