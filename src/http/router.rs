@@ -5,6 +5,12 @@
 //!
 //! NEVER register an actix route anywhere else: it would be served but undocumented.
 //! tests/api/openapi.rs fails when a source file outside this one registers a route.
+//!
+//! The one exception to "every route is documented" is also made here, so that it stays
+//! visible and bounded: `Router::static_file` serves the web console's files (HTML, CSS,
+//! JavaScript), which are not API operations and have no place in the OpenAPI document. They
+//! answer GET and HEAD only, take no input, and must lie under `STATIC_PREFIX`; the test checks
+//! that the server routes exactly the documented operations plus these.
 
 use actix_web::http::Method;
 use actix_web::http::header::{ALLOW, HeaderValue};
@@ -16,12 +22,17 @@ use utoipa::openapi::{RefOr, Schema};
 /// `Allow` header (RFC 9110 §15.5.6) from the methods registered on the path.
 pub type Fallback = fn() -> HttpResponse;
 
+/// Where the undocumented static files live (`Router::static_file`): the web console.
+pub const STATIC_PREFIX: &str = "/console";
+
 /// One actix resource: a path, its routes, and the 405 answer for any other method.
 struct Resource {
     path: String,
     fallback: Fallback,
     methods: Vec<Method>,
     routes: Vec<Route>,
+    /// `false` for the static files, which the OpenAPI document leaves out.
+    documented: bool,
 }
 
 /// A named schema that an operation refers to (`#/components/schemas/{name}`).
@@ -54,11 +65,59 @@ impl Router {
         &self.schemas
     }
 
-    /// Every `(path, method)` served, in registration order.
+    /// Every documented `(path, method)` served, in registration order: exactly the
+    /// operations of the OpenAPI document.
     pub fn routes(&self) -> impl Iterator<Item = (&str, &Method)> {
         self.resources
             .iter()
+            .filter(|r| r.documented)
             .flat_map(|r| r.methods.iter().map(move |m| (r.path.as_str(), m)))
+    }
+
+    /// Every `(path, method)` of the static files (`static_file`), in registration order.
+    pub fn static_routes(&self) -> impl Iterator<Item = (&str, &Method)> {
+        self.resources
+            .iter()
+            .filter(|r| !r.documented)
+            .flat_map(|r| r.methods.iter().map(move |m| (r.path.as_str(), m)))
+    }
+
+    /// Serves a static file that is not part of the API (the web console's pages, scripts and
+    /// styles) at `path`, for GET and HEAD, and leaves it out of the OpenAPI document; other
+    /// methods get `fallback` with `Allow`. The handler must not read a body, a query or a
+    /// path parameter: this door is for fixed files only, which is why it is not documented.
+    ///
+    /// # Panics
+    /// When `path` is not `STATIC_PREFIX` or below it, or is already routed: both are
+    /// programming errors that every test run hits at startup.
+    pub fn static_file<F, Args>(&mut self, path: &str, fallback: Fallback, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let below = path
+            .strip_prefix(STATIC_PREFIX)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        assert!(
+            below && !path.contains('{'),
+            "static file {path} is not a fixed path under {STATIC_PREFIX}"
+        );
+        assert!(
+            self.resources.iter().all(|r| r.path != path),
+            "{path} is routed twice"
+        );
+        self.resources.push(Resource {
+            path: path.to_owned(),
+            fallback,
+            methods: vec![Method::GET, Method::HEAD],
+            routes: vec![
+                web::method(Method::GET).to(handler.clone()),
+                web::method(Method::HEAD).to(handler),
+            ],
+            documented: false,
+        });
+        self
     }
 
     /// Hands the table to actix: one resource per path, with its fallback as default service.
@@ -120,11 +179,13 @@ impl Section<'_> {
                     fallback: self.fallback,
                     methods: Vec::new(),
                     routes: Vec::new(),
+                    documented: true,
                 });
                 self.router.resources.len() - 1
             }
         };
         let resource = &mut self.router.resources[index];
+        assert!(resource.documented, "{path} is also a static file");
         for method in &methods {
             let method = actix_method(method);
             debug_assert!(
