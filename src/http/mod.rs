@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod check;
+pub mod console;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
@@ -79,5 +80,7 @@ pub fn router() -> Router {
     usage::routes(&mut router);
     audit::routes(&mut router);
     openapi::routes(&mut router);
+    // Not API operations: the web console's static files, left out of the OpenAPI document.
+    console::routes(&mut router);
     router
 }

@@ -1,0 +1,52 @@
+// The Audit tab: who changed what, when and from where (`GET /v1/audit`), newest first.
+
+import { $, alertIn, fill, h, show, time } from './dom.js';
+import { api, who } from './session.js';
+
+let cursor = null;
+let loading = 0;
+let filterTimer = 0;
+
+export function initAudit() {
+  $('audit-action').addEventListener('change', () => loadAudit());
+  $('audit-target').addEventListener('input', () => {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(() => loadAudit(), 300);
+  });
+  $('audit-refresh').addEventListener('click', () => loadAudit());
+  $('audit-more').addEventListener('click', () => loadAudit(cursor));
+}
+
+export async function loadAudit(from = null) {
+  const seq = ++loading;
+  const body = $('audit-table').tBodies[0];
+  try {
+    const page = await api('GET', '/v1/audit', {
+      query: { action: $('audit-action').value, target: $('audit-target').value.trim(), cursor: from, limit: 50 },
+    });
+    if (seq !== loading) return;
+    const rows = page.events.map(row);
+    if (from) body.append(...rows);
+    else fill(body, rows);
+    cursor = page.next_cursor;
+    show($('audit-more'), Boolean(cursor));
+    alertIn($('audit-empty'), body.rows.length ? '' : 'No events.');
+  } catch (e) {
+    if (seq !== loading) return;
+    alertIn($('audit-empty'), `The audit log could not be loaded: ${e.message}`);
+  }
+}
+
+function row(event) {
+  const session = who()?.sessionKeyId;
+  const details = JSON.stringify(event.details, null, 2);
+  return h('tr', { dataset: { action: event.action } },
+    h('td', {}, time(event.at)),
+    h('td', {}, h('code', {}, event.actor), event.actor === session ? h('span', { className: 'badge session' }, 'this console session') : null),
+    h('td', {}, h('code', {}, event.action)),
+    h('td', {}, h('code', {}, event.target)),
+    h('td', {}, event.ip || '—'),
+    h('td', {}, details && details !== '{}' && details !== 'null'
+      ? h('details', {}, h('summary', {}, 'Details'), h('pre', {}, details))
+      : h('span', { className: 'muted' }, '—')));
+}

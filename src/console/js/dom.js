@@ -1,0 +1,132 @@
+// Small DOM helpers. Text goes in as text nodes only (never innerHTML), so nothing the API
+// returns can become markup; with the CSP (no inline script) that closes the usual XSS doors.
+
+/** The element with this id; throws when the page lacks it (a bug, found at once). */
+export function $(id) {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`#${id} is missing from index.html`);
+  return el;
+}
+
+/** `h('td', {className: 'x'}, 'text', child)`: an element with properties and children. */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'dataset') Object.assign(el.dataset, value);
+    else if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
+    else if (name in el && !name.startsWith('aria')) el[name] = value;
+    else el.setAttribute(name, value === true ? '' : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Replaces every child of `el`. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+export function show(el, visible = true) {
+  el.hidden = !visible;
+}
+
+/** Says `text` in the polite live region (and shows it briefly). */
+let statusTimer;
+export function announce(text) {
+  const status = $('status');
+  status.textContent = text;
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => { status.textContent = ''; }, 6000);
+}
+
+/** Shows a message in an alert box, or hides the box for an empty message. */
+export function alertIn(el, message) {
+  el.textContent = message || '';
+  show(el, Boolean(message));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time
+// ---------------------------------------------------------------------------------------------
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+
+/** A `<time>` in the reader's locale, with the exact UTC instant as its title. */
+export function time(iso, empty = '—') {
+  if (!iso) return h('span', { className: 'muted' }, empty);
+  const d = new Date(iso);
+  return h('time', { dateTime: iso, title: d.toISOString() }, dateTime.format(d));
+}
+
+/** "3 minutes ago" (or the date for old times), with the exact instant as title. */
+export function ago(iso, empty = 'never') {
+  if (!iso) return h('span', { className: 'muted' }, empty);
+  const d = new Date(iso);
+  const seconds = Math.round((d.getTime() - Date.now()) / 1000);
+  const abs = Math.abs(seconds);
+  let text;
+  if (abs < 60) text = relative.format(seconds, 'second');
+  else if (abs < 3600) text = relative.format(Math.round(seconds / 60), 'minute');
+  else if (abs < 86400) text = relative.format(Math.round(seconds / 3600), 'hour');
+  else if (abs < 30 * 86400) text = relative.format(Math.round(seconds / 86400), 'day');
+  else text = dateTime.format(d);
+  return h('time', { dateTime: iso, title: d.toISOString() }, text);
+}
+
+/** `<input type=datetime-local>` value (local wall time) for an RFC 3339 instant. */
+export function toLocalInput(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** RFC 3339 UTC for a datetime-local value (read as local wall time); null when blank. */
+export function fromLocalInput(value) {
+  if (!value) return null;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? value : d.toISOString().replace('.000Z', 'Z');
+}
+
+/** `UTC+01:00` for the reader's current offset. */
+export function utcOffset() {
+  const minutes = -new Date().getTimezoneOffset();
+  const sign = minutes >= 0 ? '+' : '-';
+  const abs = Math.abs(minutes);
+  return `UTC${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dialogs
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Opens a modal dialog (the browser makes the rest of the page inert and traps focus), focuses
+ * `focus` (or the first field), and gives focus back to whatever had it when the dialog closes.
+ */
+export function openDialog(dialog, focus) {
+  const opener = document.activeElement;
+  dialog.addEventListener('close', () => {
+    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+    else $('main').focus();
+  }, { once: true });
+  dialog.showModal();
+  const target = focus || dialog.querySelector('input:not([type=hidden]), select, textarea, button');
+  if (target) target.focus();
+}
+
+/** Wires a Cancel button and the Escape key to close the dialog. */
+export function cancellable(dialog, cancelButton) {
+  cancelButton.addEventListener('click', () => dialog.close('cancel'));
+}

@@ -1,0 +1,425 @@
+// The create / edit key dialog. The server is the one judge of validity: as the user types, the
+// form is sent with `?dry_run=true`, and each field error (`name`, `expires_at`,
+// `scopes[1].resource`, `allowed_cidrs[0]`, …) is shown next to its field. Errors appear for
+// the fields the user has touched, and for every field once they try to save.
+
+import { ApiError } from './api.js';
+import { $, alertIn, fill, fromLocalInput, h, openDialog, show, toLocalInput, utcOffset } from './dom.js';
+import { api } from './session.js';
+
+const ACTIONS = [
+  ['read', 'read'],
+  ['write', 'write'],
+  ['admin', 'admin'],
+  ['*', '* (any action)'],
+];
+const DEFAULT_CIDRS = ['0.0.0.0/0', '::/0'];
+const WILDCARDS = { '0.0.0.0/0': 'IPv4', '::/0': 'IPv6' };
+const DRY_RUN_DELAY_MS = 300;
+
+const dialog = $('key-dialog');
+const form = $('key-form');
+const scopeRows = $('scope-rows');
+const cidrRows = $('cidr-rows');
+
+/** `{kind: 'create'}` or `{kind: 'edit', key}`. */
+let mode = { kind: 'create' };
+let touched = new Set();
+let submitted = false;
+let dryRunTimer = 0;
+let dryRunSeq = 0;
+/** Row index of each request-body index (blank CIDR rows are not sent). */
+let cidrIndex = [];
+let handlers = { created() {}, updated() {} };
+
+export function initKeyForm(callbacks) {
+  handlers = callbacks;
+  $('scope-add').addEventListener('click', () => {
+    addScopeRow({ action: 'read', resource: '' }).querySelector('select').focus();
+    touch('scopes');
+  });
+  $('cidr-add').addEventListener('click', () => {
+    addCidrRow('').querySelector('input').focus();
+    touch('allowed_cidrs');
+  });
+  $('key-cancel').addEventListener('click', () => dialog.close('cancel'));
+  form.addEventListener('input', (event) => {
+    const field = event.target.dataset?.field;
+    if (field) touched.add(field);
+    changed();
+  });
+  form.addEventListener('change', (event) => {
+    const field = event.target.dataset?.field;
+    if (field) touched.add(field);
+    changed();
+  });
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    save();
+  });
+  dialog.addEventListener('close', () => clearTimeout(dryRunTimer));
+}
+
+export function openCreate() {
+  mode = { kind: 'create' };
+  reset();
+  $('key-dialog-title').textContent = 'Create API key';
+  $('key-submit').textContent = 'Create key';
+  show($('key-edit-warning'), false);
+  addScopeRow({ action: 'read', resource: '' });
+  for (const cidr of DEFAULT_CIDRS) addCidrRow(cidr);
+  changed();
+  openDialog(dialog, $('key-name'));
+}
+
+export function openEdit(key) {
+  mode = { kind: 'edit', key };
+  reset();
+  $('key-dialog-title').textContent = `Edit ${key.name}`;
+  $('key-submit').textContent = 'Save changes';
+  show($('key-edit-warning'), true);
+  $('key-name').value = key.name;
+  $('key-expires').value = toLocalInput(key.expires_at);
+  for (const scope of key.scopes) addScopeRow(scope);
+  for (const cidr of key.allowed_cidrs) addCidrRow(cidr);
+  changed();
+  openDialog(dialog, $('key-name'));
+}
+
+function reset() {
+  form.reset();
+  touched = new Set();
+  submitted = false;
+  dryRunSeq += 1;
+  scopeRows.replaceChildren();
+  cidrRows.replaceChildren();
+  $('key-expires-hint').textContent = `(your local time, ${utcOffset()}; blank = never expires)`;
+  showErrors([]);
+  alertIn($('key-form-errors'), '');
+  $('key-submit').disabled = false;
+}
+
+function touch(field) {
+  touched.add(field);
+  changed();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+// ---------------------------------------------------------------------------------------------
+
+function addScopeRow(scope) {
+  const row = h('li', { className: 'row scope-row' });
+  const action = h('select', {}, ACTIONS.map(([value, label]) => h('option', { value }, label)));
+  action.value = scope.action;
+  const resource = h('input', {
+    value: scope.resource === '*' ? '' : scope.resource,
+    placeholder: '* (every resource)',
+    autocomplete: 'off',
+    spellcheck: false,
+  });
+  const remove = h('button', { type: 'button', className: 'secondary small' }, 'Remove');
+  remove.addEventListener('click', () => {
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    renumber();
+    touch('scopes');
+    (next?.querySelector('select') || $('scope-add')).focus();
+  });
+  row.append(
+    h('label', { className: 'visually-hidden' }, 'Action'), action,
+    h('label', { className: 'visually-hidden' }, 'Resource filter'), resource,
+    remove,
+    h('p', { className: 'field-error', hidden: true }),
+  );
+  scopeRows.append(row);
+  renumber();
+  return row;
+}
+
+function addCidrRow(value) {
+  const row = h('li', { className: 'row cidr-row' });
+  const input = h('input', { value, placeholder: '10.0.0.0/8 or 2001:db8::/32', autocomplete: 'off', spellcheck: false });
+  const remove = h('button', { type: 'button', className: 'secondary small' }, 'Remove');
+  remove.addEventListener('click', () => {
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    renumber();
+    touch('allowed_cidrs');
+    (next?.querySelector('input') || $('cidr-add')).focus();
+  });
+  row.append(
+    h('label', { className: 'visually-hidden' }, 'CIDR'), input,
+    remove,
+    h('p', { className: 'field-warning', hidden: true }),
+    h('p', { className: 'field-error', hidden: true }),
+  );
+  cidrRows.append(row);
+  renumber();
+  return row;
+}
+
+/** Gives every row's controls ids, labels and error slots for its current position. */
+function renumber() {
+  [...scopeRows.children].forEach((row, i) => {
+    const [actionLabel, action, resourceLabel, resource, remove, error] = row.children;
+    action.id = `scope-${i}-action`;
+    resource.id = `scope-${i}-resource`;
+    error.id = `scope-${i}-error`;
+    actionLabel.htmlFor = action.id;
+    actionLabel.textContent = `Action of scope ${i + 1}`;
+    resourceLabel.htmlFor = resource.id;
+    resourceLabel.textContent = `Resource filter of scope ${i + 1}`;
+    remove.setAttribute('aria-label', `Remove scope ${i + 1}`);
+    action.dataset.field = `scopes[${i}].action`;
+    resource.dataset.field = `scopes[${i}].resource`;
+    error.dataset.field = `scopes[${i}]`;
+    action.setAttribute('aria-describedby', error.id);
+    resource.setAttribute('aria-describedby', error.id);
+  });
+  [...cidrRows.children].forEach((row, i) => {
+    const [label, input, remove, warning, error] = row.children;
+    input.id = `cidr-${i}`;
+    warning.id = `cidr-${i}-warning`;
+    error.id = `cidr-${i}-error`;
+    label.htmlFor = input.id;
+    label.textContent = `CIDR ${i + 1}`;
+    remove.setAttribute('aria-label', `Remove CIDR ${i + 1}`);
+    input.dataset.field = `allowed_cidrs[${i}]`;
+    error.dataset.field = `allowed_cidrs[${i}]`;
+    input.setAttribute('aria-describedby', `${warning.id} ${error.id}`);
+  });
+  show($('cidr-hint'), true);
+  $('cidr-hint').textContent = cidrRows.children.length
+    ? 'IPv4 and IPv6 networks or single addresses; a request must come from one of them.'
+    : 'No rows: the key may be used from any address.';
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request body
+// ---------------------------------------------------------------------------------------------
+
+function scopesOf() {
+  return [...scopeRows.children].map((row) => ({
+    action: row.querySelector('select').value,
+    resource: row.querySelector('input').value.trim() || '*',
+  }));
+}
+
+function cidrsOf() {
+  const values = [];
+  cidrIndex = [];
+  [...cidrRows.children].forEach((row, i) => {
+    const value = row.querySelector('input').value.trim();
+    if (value) {
+      values.push(value);
+      cidrIndex.push(i);
+    }
+  });
+  return values;
+}
+
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+/** The body of the create or update call (an update sends only what changed). */
+function body() {
+  const name = $('key-name').value;
+  const expires = fromLocalInput($('key-expires').value);
+  const scopes = scopesOf();
+  const cidrs = cidrsOf();
+  if (mode.kind === 'create') {
+    const draft = { name, scopes, allowed_cidrs: cidrs };
+    if (expires) draft.expires_at = expires;
+    return draft;
+  }
+  const key = mode.key;
+  const patch = {};
+  if (name !== key.name) patch.name = name;
+  if ($('key-expires').value !== toLocalInput(key.expires_at)) patch.expires_at = expires;
+  if (!same(scopes, key.scopes)) patch.scopes = scopes;
+  if (!same(cidrs, key.allowed_cidrs)) patch.allowed_cidrs = cidrs;
+  return patch;
+}
+
+function endpoint(dryRun) {
+  const query = dryRun ? { dry_run: 'true' } : undefined;
+  return mode.kind === 'create'
+    ? ['POST', '/v1/keys', query]
+    : ['PATCH', `/v1/keys/${mode.key.id}`, query];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation as the user types
+// ---------------------------------------------------------------------------------------------
+
+function changed() {
+  clientWarnings();
+  if (mode.kind === 'edit') {
+    const patch = body();
+    $('key-edit-warning').classList.toggle('emphasis', 'scopes' in patch || 'allowed_cidrs' in patch);
+  }
+  clearTimeout(dryRunTimer);
+  dryRunTimer = setTimeout(dryRun, DRY_RUN_DELAY_MS);
+}
+
+async function dryRun() {
+  const seq = ++dryRunSeq;
+  const [method, path, query] = endpoint(true);
+  const sent = body();
+  dialog.dataset.validating = 'true';
+  try {
+    const result = await api(method, path, { body: sent, query });
+    if (seq !== dryRunSeq) return;
+    showErrors([]);
+    serverWarnings(result.warnings || []);
+    alertIn($('key-form-errors'), '');
+  } catch (e) {
+    if (seq !== dryRunSeq) return;
+    reportFailure(e);
+  } finally {
+    if (seq === dryRunSeq) delete dialog.dataset.validating;
+  }
+}
+
+async function save() {
+  submitted = true;
+  clearTimeout(dryRunTimer);
+  const seq = ++dryRunSeq;
+  const [method, path] = endpoint(false);
+  const sent = body();
+  if (mode.kind === 'edit' && Object.keys(sent).length === 0) {
+    dialog.close('unchanged');
+    return;
+  }
+  $('key-submit').disabled = true;
+  try {
+    const result = await api(method, path, { body: sent });
+    if (seq !== dryRunSeq) return;
+    dialog.close('saved');
+    if (mode.kind === 'create') handlers.created(result);
+    else handlers.updated(result);
+  } catch (e) {
+    if (seq !== dryRunSeq) return;
+    reportFailure(e);
+    const first = form.querySelector('[aria-invalid="true"]');
+    if (first) first.focus();
+  } finally {
+    $('key-submit').disabled = false;
+  }
+}
+
+function reportFailure(e) {
+  if (e instanceof ApiError && e.errors.length) {
+    showErrors(e.errors);
+    alertIn($('key-form-errors'), submitted && e.type === 'scope_escalation'
+      ? 'You cannot grant scopes that your own key does not have.'
+      : '');
+  } else {
+    showErrors([]);
+    alertIn($('key-form-errors'), e.message);
+  }
+}
+
+/** The request-body path of an error, turned into the path of the row it concerns. */
+function rowField(field) {
+  const m = /^allowed_cidrs\[(\d+)\]/.exec(field);
+  if (m && cidrIndex[Number(m[1])] !== undefined) return `allowed_cidrs[${cidrIndex[Number(m[1])]}]`;
+  return field;
+}
+
+function visible(field) {
+  if (submitted) return true;
+  for (const t of touched) {
+    if (field === t || field.startsWith(`${t}[`) || field.startsWith(`${t}.`) || t.startsWith(`${field}.`)
+        || t.startsWith(`${field}[`)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Puts each error in the slot of its field (or its row, or its group); marks the inputs. */
+function showErrors(errors) {
+  for (const slot of form.querySelectorAll('.field-error')) {
+    slot.replaceChildren();
+    slot.hidden = true;
+  }
+  for (const input of form.querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
+  const unplaced = [];
+  for (const error of errors) {
+    const field = rowField(error.field);
+    if (!visible(field)) continue;
+    const slot = parents(field)
+      .map((path) => form.querySelector(`.field-error[data-field="${CSS.escape(path)}"]`))
+      .find(Boolean);
+    if (!slot) {
+      unplaced.push(`${error.field}: ${error.message}`);
+      continue;
+    }
+    slot.append(h('span', {}, messageFor(field, error.message)));
+    slot.hidden = false;
+    const input = form.querySelector(`[data-field="${CSS.escape(field)}"]:not(.field-error)`)
+      || slot.parentElement.querySelector('input, select');
+    if (input) input.setAttribute('aria-invalid', 'true');
+  }
+  if (unplaced.length) alertIn($('key-form-errors'), unplaced.join('\n'));
+}
+
+/** `scopes[1].resource` → itself, `scopes[1]`, `scopes`. */
+function parents(field) {
+  const paths = [field];
+  for (let p = field; ;) {
+    const parent = p.replace(/(\.[^.[\]]+|\[\d+\])$/, '');
+    if (!parent || parent === p) break;
+    paths.push(parent);
+    p = parent;
+  }
+  return paths;
+}
+
+function messageFor(field, message) {
+  if (field === 'name') return `Name ${message}.`;
+  if (field === 'expires_at') return `Expiry ${message}.`;
+  if (field.endsWith('.action')) return `Action ${message}.`;
+  if (field.endsWith('.resource')) return `Resource filter: ${message}.`;
+  return `${message}.`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Warnings, next to their fields
+// ---------------------------------------------------------------------------------------------
+
+/** Before the server has judged the form: the allow-all rows warn at once. */
+function clientWarnings() {
+  for (const row of cidrRows.children) {
+    const value = row.querySelector('input').value.trim();
+    const family = WILDCARDS[value];
+    setWarning(row, family ? `${value} allows every ${family} address.` : '');
+  }
+  listWarnings([]);
+}
+
+function serverWarnings(warnings) {
+  const byRow = new Map();
+  const general = [];
+  for (const w of warnings) {
+    const field = rowField(w.field);
+    const m = /^allowed_cidrs\[(\d+)\]$/.exec(field);
+    if (m) byRow.set(Number(m[1]), [...(byRow.get(Number(m[1])) || []), w.message]);
+    else if (w.code !== 'takes_effect_immediately' || mode.kind !== 'edit') general.push(w.message);
+  }
+  [...cidrRows.children].forEach((row, i) => setWarning(row, (byRow.get(i) || []).join(' ')));
+  listWarnings(general);
+}
+
+function setWarning(row, text) {
+  const slot = row.querySelector('.field-warning');
+  slot.textContent = text ? `Warning: ${text}` : '';
+  slot.hidden = !text;
+}
+
+function listWarnings(messages) {
+  const list = $('key-warnings');
+  fill(list, messages.map((m) => h('li', {}, m)));
+  show(list, messages.length > 0);
+}

@@ -1,0 +1,179 @@
+// The signed-in session. The access token lives in this module's memory only: never in
+// localStorage, sessionStorage or a cookie, so closing or reloading the page signs out.
+//
+// The pasted secret is used once, to get the first token, and then dropped. To renew the token
+// without it, sign-in creates a *console session key*: same scopes as the pasted key (the API
+// refuses more), expiring within 8 hours (sooner if the pasted key does), revoked at sign-out
+// and when the page goes away. Any admin token can create keys, so holding that key's secret in
+// memory grants nothing the token did not; it bounds the session instead of keeping a
+// long-lived secret around. A key that may not create keys still signs in, without renewal.
+
+import { ApiError, requestToken, send } from './api.js';
+
+/** Longest console session, also the session key's lifetime. */
+const SESSION_MS = 8 * 3600 * 1000;
+/** Renew when this share of the token's lifetime has passed… */
+const RENEW_AT = 0.75;
+/** …and at the latest this long before it expires. */
+const RENEW_MARGIN_MS = 5000;
+
+let current = null;
+let renewTimer = 0;
+const signOutListeners = [];
+
+/** `fn(reason)` runs whenever the session ends (sign-out, 401, expiry). */
+export function onSignOut(fn) {
+  signOutListeners.push(fn);
+}
+
+/** What the header shows, and what the key list marks as "this session". */
+export function who() {
+  if (!current) return null;
+  const { keyId, keyName, sessionKeyId, renewable, tokenExpiresAt } = current;
+  return { keyId, keyName, sessionKeyId, renewable, tokenExpiresAt };
+}
+
+function isoSeconds(ms) {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * Signs in with an admin key's id and secret. Throws `ApiError` from the token endpoint or from
+ * the first admin call (e.g. `org_not_bootstrapped`).
+ */
+export async function signIn(keyId, secret) {
+  const first = await requestToken(keyId, secret);
+  let token = first.access_token;
+  const scopes = (first.scope || '').split(' ').filter(Boolean);
+  let keyName = null;
+  let sessionEnds = Date.now() + SESSION_MS;
+  try {
+    const own = await send('GET', `/v1/keys/${encodeURIComponent(keyId)}`, { token });
+    keyName = own.name;
+    if (own.expires_at) sessionEnds = Math.min(sessionEnds, Date.parse(own.expires_at));
+  } catch (e) {
+    // A key may administer other keys without `admin` over itself; anything else is fatal.
+    if (!(e instanceof ApiError) || e.status !== 403) throw e;
+  }
+
+  let renew = null;
+  let sessionKeyId = null;
+  try {
+    const created = await send('POST', '/v1/keys', {
+      token,
+      body: {
+        name: `console session for ${keyName || keyId}`,
+        scopes,
+        expires_at: isoSeconds(sessionEnds),
+      },
+    });
+    sessionKeyId = created.key.id;
+    const sessionSecret = created.secret;
+    renew = () => requestToken(sessionKeyId, sessionSecret);
+  } catch (e) {
+    if (!(e instanceof ApiError) || (e.status !== 403 && e.status !== 422)) throw e;
+    // This key may not create keys: the session lasts as long as the first token.
+  }
+
+  let expiresIn = first.expires_in;
+  if (renew) {
+    const renewed = await renew();
+    token = renewed.access_token;
+    expiresIn = renewed.expires_in;
+  }
+  current = {
+    token,
+    keyId,
+    keyName,
+    sessionKeyId,
+    renew,
+    renewable: Boolean(renew),
+    tokenExpiresAt: Date.now() + expiresIn * 1000,
+    issuedAt: Date.now(),
+  };
+  schedule();
+}
+
+function schedule() {
+  clearTimeout(renewTimer);
+  if (!current) return;
+  const now = Date.now();
+  const lifetime = current.tokenExpiresAt - current.issuedAt;
+  if (!current.renew) {
+    renewTimer = setTimeout(() => end('Your access token expired. Sign in again.'),
+      Math.max(0, current.tokenExpiresAt - now));
+    return;
+  }
+  const at = Math.min(current.issuedAt + lifetime * RENEW_AT, current.tokenExpiresAt - RENEW_MARGIN_MS);
+  renewTimer = setTimeout(renewNow, Math.max(0, at - now));
+}
+
+async function renewNow() {
+  const session = current;
+  if (!session) return;
+  try {
+    const t = await session.renew();
+    if (current !== session) return;
+    session.token = t.access_token;
+    session.issuedAt = Date.now();
+    session.tokenExpiresAt = session.issuedAt + t.expires_in * 1000;
+    schedule();
+  } catch (e) {
+    if (current !== session) return;
+    if (e instanceof ApiError && e.status !== 0 && e.status < 500) {
+      end('Your console session ended (its session key was revoked or has expired). Sign in again.');
+    } else if (Date.now() + 2000 < session.tokenExpiresAt) {
+      renewTimer = setTimeout(renewNow, 2000);
+    } else {
+      end('Your session expired while the server could not be reached. Sign in again.');
+    }
+  }
+}
+
+/** Forgets the session and tells the listeners why. */
+function end(reason) {
+  clearTimeout(renewTimer);
+  current = null;
+  for (const fn of signOutListeners) fn(reason);
+}
+
+/** Signs out: revokes the session key (so its secret is worthless), then forgets everything. */
+export async function signOut(reason = 'You are signed out.') {
+  const session = current;
+  if (session?.sessionKeyId) {
+    try {
+      await send('POST', `/v1/keys/${session.sessionKeyId}/revoke`, { token: session.token });
+    } catch {
+      // It expires by itself within hours; signing out must not fail.
+    }
+  }
+  end(reason);
+}
+
+/**
+ * An admin API call with the session's token. A 401 means the token or the key behind it no
+ * longer works: the session ends (and the call still throws, for the caller's message).
+ */
+export async function api(method, path, options = {}) {
+  if (!current) throw new ApiError(401, { detail: 'Not signed in.' });
+  try {
+    return await send(method, path, { ...options, token: current.token });
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      end('Your session ended: the server no longer accepts its token (the key may have been revoked or expired). Sign in again.');
+    }
+    throw e;
+  }
+}
+
+// Leaving the page (close, reload, navigation) ends the session: revoke the session key on the
+// way out, best effort (`keepalive` lets the request outlive the page).
+addEventListener('pagehide', () => {
+  if (current?.sessionKeyId) {
+    send('POST', `/v1/keys/${current.sessionKeyId}/revoke`, { token: current.token, keepalive: true })
+      .catch(() => {});
+  }
+});
+addEventListener('pageshow', (event) => {
+  if (event.persisted && current) end('The page was left; sign in again.');
+});
