@@ -1,0 +1,496 @@
+// End-to-end test of the web console in headless Chromium, driven by tests/console.rs against a
+// real server. Every step asserts what a user would see, and saves a screenshot to
+// $CONSOLE_SCREENSHOTS. On failure: a screenshot `FAILED-<step>.png`, a message naming the step,
+// exit code 1. On success: one JSON line with what the Rust side checks again over HTTP.
+//
+// By hand, against a running server (`latchkey serve` prints the admin key):
+//   CONSOLE_URL=http://127.0.0.1:8080 CONSOLE_ADMIN_ID=key_… CONSOLE_ADMIN_SECRET=lk_… \
+//   CONSOLE_SCREENSHOTS=/tmp/shots node target/console/node/e2e.mjs
+
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name, fallback) => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) fail('setup', `${name} is not set`);
+  return value;
+};
+const BASE = env('CONSOLE_URL').replace(/\/$/, '');
+const ADMIN_ID = env('CONSOLE_ADMIN_ID');
+const ADMIN_SECRET = env('CONSOLE_ADMIN_SECRET');
+const SHOTS = env('CONSOLE_SCREENSHOTS');
+const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
+/** The server's token TTL: the console must renew within it. */
+const TOKEN_TTL_S = Number(env('CONSOLE_TOKEN_TTL', '600'));
+const TIMEOUT = 10000;
+
+let page;
+let current = 'setup';
+const log = [];
+
+function fail(step, message) {
+  console.error(`console e2e FAILED at step "${step}": ${message}`);
+  process.exit(1);
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function step(name, fn) {
+  current = name;
+  const started = Date.now();
+  await fn();
+  log.push({ step: name, ms: Date.now() - started });
+  console.error(`ok  ${name} (${Date.now() - started} ms)`);
+}
+
+async function shot(name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+}
+
+/** Waits until `fn` (run in the page) returns truthy; fails with `what` after the timeout. */
+async function until(what, fn, arg, timeout = TIMEOUT) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout, polling: 100 });
+  } catch {
+    throw new Error(`timed out waiting for: ${what}`);
+  }
+}
+
+const text = (selector) => page.locator(selector).innerText();
+
+// ---------------------------------------------------------------------------------------------
+// HTTP from the test itself (what curl would do)
+// ---------------------------------------------------------------------------------------------
+
+async function http(method, path, { bearer, basic, form, json } = {}) {
+  const headers = {};
+  let body;
+  if (bearer) headers.authorization = `Bearer ${bearer}`;
+  if (basic) headers.authorization = `Basic ${Buffer.from(`${basic[0]}:${basic[1]}`).toString('base64')}`;
+  if (form) {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    body = new URLSearchParams(form).toString();
+  }
+  if (json) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(json);
+  }
+  const r = await fetch(`${BASE}${path}`, { method, headers, body });
+  const raw = await r.text();
+  let parsed = null;
+  try { parsed = raw ? JSON.parse(raw) : null; } catch { parsed = raw; }
+  return { status: r.status, body: parsed, headers: r.headers };
+}
+
+/** `curl -u ID:SECRET -d grant_type=client_credentials $BASE/oauth/token` */
+const token = (id, secret) => http('POST', '/oauth/token', { basic: [id, secret], form: { grant_type: 'client_credentials' } });
+
+async function createKey(body) {
+  const r = await http('POST', '/v1/keys', { bearer: ADMIN_SECRET, json: body });
+  assert(r.status === 201, `creating ${body.name} through the API: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  mkdirSync(SHOTS, { recursive: true });
+  const profile = mkdtempSync(join(tmpdir(), 'latchkey-console-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--no-proxy-server',
+    ],
+    viewport: { width: 1360, height: 900 },
+    locale: 'en-GB',
+    timezoneId: 'UTC',
+    permissions: ['clipboard-read', 'clipboard-write'],
+  });
+  const problems = [];
+  const tokenRequests = [];
+  try {
+    page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+    page.on('console', (m) => {
+      // Chromium logs every 4xx fetch ("Failed to load resource"); those are the API's answers.
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text());
+    });
+    page.on('request', (r) => {
+      if (r.url().endsWith('/oauth/token')) tokenRequests.push({ at: Date.now(), auth: r.headers().authorization || '' });
+    });
+    return await run(problems, tokenRequests);
+  } catch (e) {
+    if (page) await shot(`FAILED-${current.replace(/[^a-z0-9]+/gi, '-')}`).catch(() => {});
+    fail(current, e.message);
+  } finally {
+    await context.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+  }
+  return null;
+}
+
+async function run(problems, tokenRequests) {
+  const out = {};
+
+  await step('seed keys through the API', async () => {
+    for (let i = 1; i <= 12; i++) {
+      await createKey({ name: `bulk-${String(i).padStart(2, '0')}`, scopes: ['read:bulk/**'] });
+    }
+    const soon = new Date(Date.now() + 2000).toISOString();
+    out.expiring = (await createKey({ name: 'short-lived', scopes: ['read:tmp'], expires_at: soon })).key.id;
+  });
+
+  await step('the sign-in page with bootstrap help', async () => {
+    await page.goto(`${BASE}/console`);
+    assert(page.url() === `${BASE}/console/`, `/console should redirect to /console/, got ${page.url()}`);
+    await page.locator('#sign-in-id').waitFor();
+    const help = await text('#bootstrap-help');
+    assert(help.includes('latchkey org bootstrap SLUG'), `bootstrap help missing: ${help}`);
+    assert(await page.evaluate(() => document.activeElement.id) === 'sign-in-id', 'the key id field has focus');
+    await shot('01-sign-in');
+  });
+
+  await step('a wrong secret is refused with the reason', async () => {
+    await page.fill('#sign-in-id', ADMIN_ID);
+    await page.fill('#sign-in-secret', 'not-a-secret');
+    await page.click('#sign-in-submit');
+    await page.locator('#sign-in-secret-error').waitFor();
+    assert((await text('#sign-in-secret-error')).includes('lk_'), 'client-side check of the secret format');
+    const wrong = `lk_${'A'.repeat(43)}AAAAAA`;
+    await page.fill('#sign-in-secret', wrong);
+    await page.click('#sign-in-submit');
+    await until('the sign-in error', () => !document.getElementById('sign-in-error').hidden
+      && document.getElementById('sign-in-error').textContent.includes('Sign-in failed'));
+  });
+
+  await step('an org that is not bootstrapped shows how to bootstrap', async () => {
+    // Sign-in's first admin call answers 409 org_not_bootstrapped (simulated: a real key cannot
+    // exist before its org is bootstrapped, so this is how the page's handling is exercised).
+    await page.route('**/v1/keys/*', (route) => route.fulfill({
+      status: 409,
+      contentType: 'application/problem+json',
+      body: JSON.stringify({ type: 'org_not_bootstrapped', title: 'Organization not bootstrapped', status: 409, detail: 'organization default is not bootstrapped' }),
+    }));
+    await page.fill('#sign-in-secret', ADMIN_SECRET);
+    await page.click('#sign-in-submit');
+    await until('the bootstrap instructions', () => !document.getElementById('bootstrap-reason').hidden);
+    assert((await text('#sign-in-error')).includes('not bootstrapped'), await text('#sign-in-error'));
+    assert(await page.locator('#bootstrap-help.emphasis').isVisible(), 'bootstrap help is emphasised');
+    await page.locator('#bootstrap-help').scrollIntoViewIfNeeded();
+    await shot('02-not-bootstrapped');
+    await page.unrouteAll();
+  });
+
+  await step('sign in', async () => {
+    await page.fill('#sign-in-id', ADMIN_ID);
+    await page.fill('#sign-in-secret', ADMIN_SECRET);
+    await page.click('#sign-in-submit');
+    await page.locator('#app-view').waitFor();
+    await until('the key list', () => document.querySelectorAll('#keys-body tr').length > 0);
+    assert(await page.inputValue('#sign-in-secret') === '', 'the secret field is cleared after sign-in');
+    const stored = await page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie }));
+    assert(stored.local === 0 && stored.session === 0 && stored.cookie === '', `nothing stored: ${JSON.stringify(stored)}`);
+    assert((await page.content()).indexOf(ADMIN_SECRET) === -1, 'the admin secret is not in the page');
+    const names = await page.locator('#keys-body td.name').allInnerTexts();
+    assert(names.some((n) => n.includes('this console session')), `the session key is marked: ${names}`);
+    out.signedInAt = Date.now();
+    await shot('03-keys');
+  });
+
+  await step('keyboard: the create dialog opens, Escape closes it, focus returns', async () => {
+    await page.focus('#create-key');
+    await page.keyboard.press('Enter');
+    await page.locator('#key-dialog[open]').waitFor();
+    assert(await page.evaluate(() => document.activeElement.id) === 'key-name', 'focus moves to Name');
+    await page.keyboard.press('Escape');
+    await page.locator('#key-dialog').waitFor({ state: 'hidden' });
+    assert(await page.evaluate(() => document.activeElement.id) === 'create-key', 'focus returns to the button');
+  });
+
+  await step('create dialog: allow-all default with the wildcard warning', async () => {
+    await page.click('#create-key');
+    await page.locator('#key-dialog[open]').waitFor();
+    assert(await page.inputValue('#cidr-0') === '0.0.0.0/0' && await page.inputValue('#cidr-1') === '::/0', 'allow-all rows');
+    assert((await text('#cidr-0-warning')).includes('allows every IPv4 address'), 'IPv4 wildcard warning');
+    assert((await text('#cidr-1-warning')).includes('allows every IPv6 address'), 'IPv6 wildcard warning');
+    await shot('04-create-dialog');
+  });
+
+  await step('validation errors appear next to their fields', async () => {
+    await page.click('#key-submit');
+    await until('the name error', () => !document.getElementById('key-name-error').hidden);
+    assert(/required|empty/.test(await text('#key-name-error')), await text('#key-name-error'));
+    assert(await page.getAttribute('#key-name', 'aria-invalid') === 'true', 'Name is marked invalid');
+    assert(await page.evaluate(() => document.activeElement.id) === 'key-name', 'focus goes to the invalid field');
+
+    await page.fill('#key-name', 'billing worker');
+    await page.fill('#scope-0-resource', 'projects/42/**');
+    await page.click('#scope-add');
+    await page.selectOption('#scope-1-action', 'write');
+    await page.fill('#scope-1-resource', 'projects//x');
+    await page.click('[aria-label="Remove CIDR 2"]');
+    await page.fill('#cidr-0', '10.0.0.300/8');
+    await until('the CIDR error', () => !document.getElementById('cidr-0-error').hidden
+      && !document.getElementById('scope-1-error').hidden);
+    assert(await page.locator('#key-name-error').isHidden(), 'the name error is gone');
+    out.cidrError = await text('#cidr-0-error');
+    out.scopeError = await text('#scope-1-error');
+    assert(await page.getAttribute('#cidr-0', 'aria-invalid') === 'true', 'the CIDR is marked invalid');
+    await shot('05-validation-error');
+  });
+
+  await step('create a key with two scopes and a CIDR', async () => {
+    await page.fill('#scope-1-resource', ''); // cleared filter: `*`
+    await page.fill('#cidr-0', '127.0.0.1/32');
+    await until('no errors left', () => [...document.querySelectorAll('#key-form .field-error')].every((e) => e.hidden)
+      && !document.getElementById('key-dialog').dataset.validating);
+    await page.click('#key-submit');
+    await page.locator('#secret-dialog[open]').waitFor();
+  });
+
+  await step('the secret is shown once and the dialog needs the tick', async () => {
+    out.secret = await page.inputValue('#secret-value');
+    out.keyId = await text('#secret-key-id');
+    assert(/^lk_[A-Za-z0-9]{49}$/.test(out.secret), `a secret: ${out.secret}`);
+    assert(/^key_/.test(out.keyId), `a key id: ${out.keyId}`);
+    assert(await page.isDisabled('#secret-close'), 'Close is disabled before the tick');
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(200);
+    assert(await page.locator('#secret-dialog[open]').isVisible(), 'Escape does not close it');
+    await page.click('#secret-copy');
+    await until('copied', () => document.getElementById('secret-copied').textContent.includes('Copied'));
+    const clip = await page.evaluate(() => navigator.clipboard.readText());
+    assert(clip === out.secret, 'the copy button put the secret on the clipboard');
+    await shot('06-secret-once');
+    await page.check('#secret-ack');
+    await page.click('#secret-close');
+    await page.locator('#secret-dialog').waitFor({ state: 'hidden' });
+  });
+
+  await step('the secret is not retrievable afterwards', async () => {
+    assert((await page.content()).indexOf(out.secret) === -1, 'the page no longer holds the secret');
+    assert(await page.inputValue('#secret-value') === '', 'the secret field is emptied');
+    await until('the new key listed', (id) => !!document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.keyId);
+    const row = page.locator(`#keys-body tr[data-key-id="${out.keyId}"]`);
+    const cells = await row.innerText();
+    assert(cells.includes('read:projects/42/**') && cells.includes('write:*') && cells.includes('127.0.0.1/32'), `row: ${cells}`);
+    const r = await http('GET', `/v1/keys/${out.keyId}`, { bearer: ADMIN_SECRET });
+    assert(r.status === 200 && !('secret' in r.body) && !JSON.stringify(r.body).includes(out.secret), 'the API has no secret');
+  });
+
+  await step('the secret gets a token (curl-equivalent HTTP)', async () => {
+    const r = await token(out.keyId, out.secret);
+    assert(r.status === 200, `token: ${r.status} ${JSON.stringify(r.body)}`);
+    assert(r.body.scope === 'read:projects/42/** write:*', `scope: ${r.body.scope}`);
+    out.accessToken = r.body.access_token;
+  });
+
+  await step('filter and search the list, with pagination', async () => {
+    await page.selectOption('#key-page-size', '10');
+    await page.fill('#key-search', 'bulk');
+    await until('ten bulk keys', () => document.querySelectorAll('#keys-body tr').length === 10
+      && document.getElementById('keys-caption').textContent.includes('bulk'));
+    assert(await page.isEnabled('#keys-next'), 'Next page is enabled');
+    await page.click('#keys-next');
+    await until('the second page', () => document.querySelectorAll('#keys-body tr').length === 2
+      && document.getElementById('keys-page').textContent === 'Page 2');
+    const second = await page.locator('#keys-body td.name').allInnerTexts();
+    assert(second.join() === 'bulk-02,bulk-01', `newest first: ${second}`);
+    await shot('07-search-page-2');
+    await page.click('#keys-prev');
+    await until('the first page again', () => document.getElementById('keys-page').textContent === 'Page 1');
+
+    await page.fill('#key-search', 'BILLING');
+    await until('one billing key', () => document.querySelectorAll('#keys-body tr').length === 1);
+    await page.fill('#key-search', '');
+    await page.selectOption('#key-status', 'expired');
+    await until('the expired key', (id) => document.querySelectorAll('#keys-body tr').length === 1
+      && !!document.querySelector(`#keys-body tr[data-key-id="${id}"][data-status="expired"]`), out.expiring);
+    await page.selectOption('#key-status', 'all');
+    await page.selectOption('#key-page-size', '25');
+    await until('every key', () => document.querySelectorAll('#keys-body tr').length >= 15);
+    await page.selectOption('#key-status', 'active');
+    await until('active keys only', () => [...document.querySelectorAll('#keys-body tr')].every((r) => r.dataset.status === 'active'));
+    await shot('08-filter-active');
+  });
+
+  await step('edit scopes with the warning', async () => {
+    await page.click(`#keys-body tr[data-key-id="${out.keyId}"] button[aria-label="Edit billing worker"]`);
+    await page.locator('#key-dialog[open]').waitFor();
+    assert(await page.locator('#key-edit-warning').isVisible(), 'the edit warning is shown');
+    assert((await text('#key-edit-warning')).includes('very next request'), await text('#key-edit-warning'));
+    await page.fill('#scope-1-resource', 'projects/42');
+    await until('the warning is emphasised', () => document.getElementById('key-edit-warning').classList.contains('emphasis'));
+    await page.fill('#key-name', 'billing worker v2');
+    await until('validated', () => !document.getElementById('key-dialog').dataset.validating);
+    await shot('09-edit-warning');
+    await page.click('#key-submit');
+    await page.locator('#key-dialog').waitFor({ state: 'hidden' });
+    await until('the edited row', (id) => {
+      const row = document.querySelector(`#keys-body tr[data-key-id="${id}"]`);
+      return row && row.innerText.includes('write:projects/42') && row.innerText.includes('billing worker v2');
+    }, out.keyId);
+    const r = await token(out.keyId, out.secret);
+    assert(r.status === 200 && r.body.scope === 'read:projects/42/** write:projects/42', `the edit applies at once: ${JSON.stringify(r.body)}`);
+  });
+
+  await step('usage of the key', async () => {
+    await page.click(`#keys-body tr[data-key-id="${out.keyId}"] button[aria-label="Usage of billing worker v2"]`);
+    await page.locator('#panel-usage').waitFor();
+    await refreshUntil('two tokens issued', () => document.getElementById('usage-chart').dataset.tokensIssued === '2');
+    assert(await page.locator('#usage-chart canvas').count() > 0, 'the chart is drawn');
+    assert((await text('#usage-title')).includes('billing worker v2'), await text('#usage-title'));
+    await shot('10-usage');
+  });
+
+  await step('the chart updates after token requests', async () => {
+    for (let i = 0; i < 3; i++) assert((await token(out.keyId, out.secret)).status === 200, 'token');
+    const denied = await token(out.keyId, `lk_${'B'.repeat(43)}BBBBBB`);
+    assert(denied.status === 401, `a wrong secret is refused: ${denied.status}`);
+    await refreshUntil('five tokens and a denial', () => {
+      const c = document.getElementById('usage-chart').dataset;
+      return c.tokensIssued === '5' && c.denied === '1';
+    });
+    const reason = await text('#usage-denials tr[data-reason="bad_secret"]');
+    assert(reason.includes('1'), `denials by reason: ${reason}`);
+    const table = await page.evaluate(() => [...document.querySelectorAll('#usage-table tbody tr')]
+      .map((r) => [...r.cells].map((c) => c.textContent)));
+    assert(table.some((cells) => cells[1] === '5' && cells[3] === '1'), `the chart's data: ${JSON.stringify(table)}`);
+    await page.selectOption('#usage-subject', '');
+    await refreshUntil('the org-wide view', () => document.getElementById('usage-title').textContent.includes('organization')
+      && !document.getElementById('usage-top').hidden);
+    await page.selectOption('#usage-subject', out.keyId);
+    await refreshUntil('back to the key', () => document.getElementById('usage-chart').dataset.tokensIssued === '5');
+    await shot('11-usage-updated');
+  });
+
+  await step('roll a secret with a grace period', async () => {
+    await page.click('#tab-keys');
+    await page.fill('#key-search', 'bulk-01');
+    await until('bulk-01', () => document.querySelectorAll('#keys-body tr').length === 1);
+    const bulkId = await page.locator('#keys-body tr').getAttribute('data-key-id');
+    await page.click('button[aria-label="Roll secret of bulk-01"]');
+    await page.locator('#roll-dialog[open]').waitFor();
+    await page.selectOption('#roll-grace', '3600');
+    await page.click('#roll-confirm');
+    await page.locator('#secret-dialog[open]').waitFor();
+    const rolled = await page.inputValue('#secret-value');
+    assert((await text('#secret-grace')).includes('keeps working until'), await text('#secret-grace'));
+    await shot('12-roll-secret');
+    await page.check('#secret-ack');
+    await page.click('#secret-close');
+    const r = await token(bulkId, rolled);
+    assert(r.status === 200, `the rolled secret works: ${r.status}`);
+    await page.fill('#key-search', '');
+  });
+
+  await step('revoke with confirmation, then see it under Revoked', async () => {
+    await until('the key listed', (id) => !!document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.keyId);
+    await page.click(`button[aria-label="Revoke billing worker v2"]`);
+    await page.locator('#revoke-dialog[open]').waitFor();
+    assert((await text('#revoke-explain')).includes('permanent'), await text('#revoke-explain'));
+    assert(await page.evaluate(() => document.activeElement.id) === 'revoke-cancel', 'Cancel has focus (the safe choice)');
+    await shot('13-revoke-confirm');
+    await page.click('#revoke-confirm');
+    await page.locator('#revoke-dialog').waitFor({ state: 'hidden' });
+    await until('gone from Active', (id) => !document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.keyId);
+    await page.selectOption('#key-status', 'revoked');
+    await until('listed under Revoked', (id) => !!document.querySelector(`#keys-body tr[data-key-id="${id}"][data-status="revoked"]`), out.keyId);
+    await shot('14-revoked');
+    const r = await token(out.keyId, out.secret);
+    assert(r.status === 401, `a revoked key gets no token: ${r.status}`);
+    await page.selectOption('#key-status', 'active');
+  });
+
+  await step('the audit tab', async () => {
+    await page.click('#tab-audit');
+    await until('audit events', () => ['key.created', 'key.updated', 'key.rolled', 'key.revoked']
+      .every((a) => document.querySelector(`#audit-table tr[data-action="${a}"]`)));
+    await page.selectOption('#audit-action', 'key.revoked');
+    await until('filtered', () => [...document.querySelectorAll('#audit-table tbody tr')].every((r) => r.dataset.action === 'key.revoked'));
+    await page.selectOption('#audit-action', '');
+    await until('all again', () => document.querySelector('#audit-table tr[data-action="key.created"]'));
+    await shot('15-audit');
+  });
+
+  await step('the signing keys tab: rotate to ES256', async () => {
+    await page.click('#tab-signing');
+    await until('the current key', () => document.querySelectorAll('#signing-table tbody tr[data-status="current"]').length === 1);
+    const before = await page.locator('#signing-table tbody tr').count();
+    await page.click('#rotate-open');
+    await page.locator('#rotate-dialog[open]').waitFor();
+    await page.selectOption('#rotate-alg', 'ES256');
+    await page.click('#rotate-confirm');
+    await until('the new key', (n) => document.querySelectorAll('#signing-table tbody tr').length === n + 1, before);
+    const currentRow = await text('#signing-table tbody tr[data-status="current"]');
+    assert(currentRow.includes('ES256'), `current: ${currentRow}`);
+    assert(await page.locator('#signing-table tbody tr[data-status="retired"]').count() >= 1, 'the old key is retired');
+    await shot('16-signing-keys');
+  });
+
+  await step('the token is renewed before it expires, without the pasted secret', async () => {
+    const adminBasic = `Basic ${Buffer.from(`${ADMIN_ID}:${ADMIN_SECRET}`).toString('base64')}`;
+    const renewals = () => tokenRequests.filter((t) => t.at > out.signedInAt && t.auth !== adminBasic);
+    const deadline = out.signedInAt + TOKEN_TTL_S * 1000;
+    while (renewals().length === 0 && Date.now() < deadline + 2000) await page.waitForTimeout(250);
+    assert(renewals().length > 0, `no renewal within the token TTL (${TOKEN_TTL_S} s)`);
+    const adminUses = tokenRequests.filter((t) => t.at > out.signedInAt + 1000 && t.auth === adminBasic);
+    assert(adminUses.length === 0, 'the pasted secret is never used again after sign-in');
+    // Still signed in, and the calls work with the renewed token.
+    await page.click('#tab-keys');
+    await until('the key list', () => document.querySelectorAll('#keys-body tr').length > 0);
+    out.renewals = renewals().length;
+  });
+
+  await step('a 401 signs out', async () => {
+    const list = await http('GET', '/v1/keys?search=console%20session', { bearer: ADMIN_SECRET });
+    const session = list.body.keys.find((k) => k.name.startsWith('console session for'));
+    assert(session, 'the console session key is listed');
+    const revoked = await http('POST', `/v1/keys/${session.id}/revoke`, { bearer: ADMIN_SECRET });
+    assert(revoked.status === 200, `revoking the session key: ${revoked.status}`);
+    await page.selectOption('#key-status', 'all');
+    await page.locator('#sign-in-view').waitFor();
+    assert((await text('#sign-in-error')).includes('session ended'), await text('#sign-in-error'));
+    assert(await page.locator('#app-view').isHidden(), 'the app is hidden');
+    await shot('17-signed-out');
+  });
+
+  await step('no script errors and no CSP violations', async () => {
+    assert(problems.length === 0, `the page reported:\n${problems.join('\n')}`);
+  });
+
+  return {
+    key_id: out.keyId,
+    secret: out.secret,
+    expiring_key_id: out.expiring,
+    cidr_error: out.cidrError,
+    scope_error: out.scopeError,
+    renewals: out.renewals,
+    steps: log.map((s) => s.step),
+  };
+
+  /** Clicks Refresh until `fn` holds (usage is flushed about every second). */
+  async function refreshUntil(what, fn) {
+    const deadline = Date.now() + TIMEOUT;
+    for (;;) {
+      await page.click('#usage-refresh');
+      await page.waitForTimeout(300);
+      if (await page.evaluate(fn)) return;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+      await page.waitForTimeout(400);
+    }
+  }
+}
+
+const result = await main();
+console.log(JSON.stringify(result));
