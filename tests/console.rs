@@ -391,7 +391,11 @@ fn chromium() -> Option<PathBuf> {
 
 /// Every step the issue asks the end-to-end test to cover, as e2e.mjs names them.
 const REQUIRED_STEPS: &[&str] = &[
+    "the sign-in page with bootstrap help",
+    "an org that is not bootstrapped shows how to bootstrap",
     "sign in",
+    "keyboard: arrow keys move between tabs",
+    "keyboard: the create dialog opens, Escape closes it, focus returns",
     "validation errors appear next to their fields",
     "create a key with two scopes and a CIDR",
     "the secret is shown once and the dialog needs the tick",
@@ -405,6 +409,7 @@ const REQUIRED_STEPS: &[&str] = &[
     "the signing keys tab: rotate to ES256",
     "the token is renewed before it expires, without the pasted secret",
     "a 401 signs out",
+    "sign in again, then sign out: the session key is revoked",
     "no script errors and no CSP violations",
 ];
 

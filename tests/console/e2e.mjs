@@ -207,6 +207,17 @@ async function run(problems, tokenRequests) {
     await shot('03-keys');
   });
 
+  await step('keyboard: arrow keys move between tabs', async () => {
+    await page.focus('#tab-keys');
+    await page.keyboard.press('ArrowRight');
+    await until('the usage tab', () => document.getElementById('tab-usage').getAttribute('aria-selected') === 'true'
+      && document.activeElement.id === 'tab-usage' && !document.getElementById('panel-usage').hidden);
+    await page.keyboard.press('End');
+    await until('the last tab', () => document.activeElement.id === 'tab-signing');
+    await page.keyboard.press('Home');
+    await until('the keys tab', () => document.activeElement.id === 'tab-keys' && !document.getElementById('panel-keys').hidden);
+  });
+
   await step('keyboard: the create dialog opens, Escape closes it, focus returns', async () => {
     await page.focus('#create-key');
     await page.keyboard.press('Enter');
@@ -463,6 +474,18 @@ async function run(problems, tokenRequests) {
     assert((await text('#sign-in-error')).includes('session ended'), await text('#sign-in-error'));
     assert(await page.locator('#app-view').isHidden(), 'the app is hidden');
     await shot('17-signed-out');
+  });
+
+  await step('sign in again, then sign out: the session key is revoked', async () => {
+    await page.fill('#sign-in-id', ADMIN_ID);
+    await page.fill('#sign-in-secret', ADMIN_SECRET);
+    await page.click('#sign-in-submit');
+    await page.locator('#app-view').waitFor();
+    await page.click('#sign-out');
+    await page.locator('#sign-in-view').waitFor();
+    assert((await text('#sign-in-notice')).includes('signed out'), await text('#sign-in-notice'));
+    const list = await http('GET', '/v1/keys?search=console%20session', { bearer: ADMIN_SECRET });
+    assert(list.status === 200 && list.body.keys.length === 0, `no active console session key is left: ${JSON.stringify(list.body)}`);
   });
 
   await step('no script errors and no CSP violations', async () => {

@@ -67,6 +67,7 @@ async function submitSignIn(event) {
   const secretInput = $('sign-in-secret');
   const secret = secretInput.value.trim();
   alertIn($('sign-in-error'), '');
+  alertIn($('sign-in-notice'), '');
   showBootstrapHelp('');
   let bad = fieldError('sign-in-id', !id ? 'Enter the key id.'
     : !id.startsWith('key_') ? (id.startsWith('lk_') ? 'This looks like a secret: the key id starts with key_.' : 'A key id starts with key_.') : '');
@@ -92,20 +93,15 @@ async function submitSignIn(event) {
 }
 
 function signInFailed(e) {
-  if (!(e instanceof ApiError)) {
-    alertIn($('sign-in-error'), `Sign-in failed: ${e.message}`);
-  } else if (e.type === 'org_not_bootstrapped') {
-    alertIn($('sign-in-error'), 'This organization is not bootstrapped yet, so it has no signing key and no admin key.');
-    showBootstrapHelp(`The server says: ${e.message} Bootstrap it as shown here, then sign in with the admin key it prints.`);
-  } else if (e.status >= 500 && e.type !== 'temporarily_unavailable') {
-    alertIn($('sign-in-error'), `The server could not issue a token (${e.message}). Its log says why.`);
+  let message = `Sign-in failed: ${e.message}`;
+  if (e instanceof ApiError && e.type === 'org_not_bootstrapped') {
+    message = 'This organization is not bootstrapped yet, so it has no signing key and no admin key.';
+    showBootstrapHelp(`The server says: “${e.message.replace(/\.$/, '')}”. Bootstrap it as shown here, then sign in with the admin key it prints.`);
+  } else if (e instanceof ApiError && e.status >= 500 && e.type !== 'temporarily_unavailable') {
+    message = `The server could not issue a token (${e.message}); its log says why.`;
     showBootstrapHelp('An organization that was created but never bootstrapped has no signing key: bootstrap it as shown here.');
-  } else if (e.type === 'invalid_client') {
-    alertIn($('sign-in-error'), `Sign-in failed: ${e.message}`);
-  } else {
-    alertIn($('sign-in-error'), `Sign-in failed: ${e.message}`);
   }
-  $('sign-in-error').focus?.();
+  alertIn($('sign-in-error'), message);
 }
 
 function signedIn() {
@@ -121,7 +117,7 @@ function signedIn() {
   announce('Signed in.');
 }
 
-function signedOut(reason) {
+function signedOut(reason, expected) {
   for (const dialog of document.querySelectorAll('dialog[open]')) {
     $('secret-ack').checked = true; // let the secret dialog close too; the session is over
     dialog.close('signed-out');
@@ -135,7 +131,8 @@ function signedOut(reason) {
   show($('session-info'), false);
   show($('sign-in-view'), true);
   document.body.dataset.state = 'signed-out';
-  alertIn($('sign-in-error'), reason);
+  alertIn($('sign-in-error'), expected ? '' : reason);
+  alertIn($('sign-in-notice'), expected ? reason : '');
   $('sign-in-id').focus();
 }
 

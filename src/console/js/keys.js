@@ -112,10 +112,11 @@ function row(key, isSession) {
   const actions = h('div', { className: 'row-actions' });
   const label = (verb) => `${verb} ${key.name}`;
   if (key.status !== 'revoked') {
-    actions.append(
-      h('button', { type: 'button', className: 'secondary small', 'aria-label': label('Edit'), onclick: () => openEdit(key) }, 'Edit'),
-      h('button', { type: 'button', className: 'secondary small', 'aria-label': label('Roll secret of'), onclick: () => openRoll(key) }, 'Roll'),
-    );
+    actions.append(h('button', { type: 'button', className: 'secondary small', 'aria-label': label('Edit'), onclick: () => openEdit(key) }, 'Edit'));
+  }
+  // Rolling the session's own key would strand the secret the console renews with.
+  if (key.status !== 'revoked' && !isSession) {
+    actions.append(h('button', { type: 'button', className: 'secondary small', 'aria-label': label('Roll secret of'), onclick: () => openRoll(key) }, 'Roll'));
   }
   actions.append(h('button', { type: 'button', className: 'secondary small', 'aria-label': label('Usage of'), onclick: () => openUsage(key) }, 'Usage'));
   if (key.status !== 'revoked') {

@@ -21,7 +21,7 @@ let current = null;
 let renewTimer = 0;
 const signOutListeners = [];
 
-/** `fn(reason)` runs whenever the session ends (sign-out, 401, expiry). */
+/** `fn(reason, expected)` runs whenever the session ends: sign-out (expected), 401, expiry. */
 export function onSignOut(fn) {
   signOutListeners.push(fn);
 }
@@ -131,10 +131,10 @@ async function renewNow() {
 }
 
 /** Forgets the session and tells the listeners why. */
-function end(reason) {
+function end(reason, expected = false) {
   clearTimeout(renewTimer);
   current = null;
-  for (const fn of signOutListeners) fn(reason);
+  for (const fn of signOutListeners) fn(reason, expected);
 }
 
 /** Signs out: revokes the session key (so its secret is worthless), then forgets everything. */
@@ -147,7 +147,7 @@ export async function signOut(reason = 'You are signed out.') {
       // It expires by itself within hours; signing out must not fail.
     }
   }
-  end(reason);
+  end(reason, true);
 }
 
 /**
