@@ -146,7 +146,8 @@ async function run(problems, tokenRequests) {
     for (let i = 1; i <= 12; i++) {
       await createKey({ name: `bulk-${String(i).padStart(2, '0')}`, scopes: ['read:bulk/**'] });
     }
-    const soon = new Date(Date.now() + 2000).toISOString();
+    out.expiresAt = Date.now() + 3000;
+    const soon = new Date(out.expiresAt).toISOString();
     out.expiring = (await createKey({ name: 'short-lived', scopes: ['read:tmp'], expires_at: soon })).key.id;
   });
 
@@ -324,6 +325,7 @@ async function run(problems, tokenRequests) {
     await page.fill('#key-search', 'BILLING');
     await until('one billing key', () => document.querySelectorAll('#keys-body tr').length === 1);
     await page.fill('#key-search', '');
+    await page.waitForTimeout(Math.max(0, out.expiresAt + 500 - Date.now()));
     await page.selectOption('#key-status', 'expired');
     await until('the expired key', (id) => document.querySelectorAll('#keys-body tr').length === 1
       && !!document.querySelector(`#keys-body tr[data-key-id="${id}"][data-status="expired"]`), out.expiring);
