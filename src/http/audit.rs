@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use super::auth::Caller;
+use super::body::query;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
 use super::problem::responses::{
@@ -44,8 +45,7 @@ async fn list(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Action::Admin, "audit")?;
-    let params: AuditParams = serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))?;
+    let params: AuditParams = query(&req)?;
     let org = caller.org_id.clone();
     let page = state
         .db(move |conn| audit::list(conn, &org, &params))

@@ -28,6 +28,12 @@ where
     Ok(body)
 }
 
+/// Query parameters of type `T`; a malformed query string is a 400 problem.
+pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))
+}
+
 /// A JSON body of type `T`.
 pub struct JsonBody<T>(pub T);
 

@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
-use super::body::JsonBody;
+use super::body::{JsonBody, query};
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
 use super::problem::responses::{
@@ -59,13 +59,6 @@ impl DryRun {
             ))),
         }
     }
-}
-
-fn query<T: serde::de::DeserializeOwned + Default>(
-    req: &actix_web::HttpRequest,
-) -> Result<T, ApiError> {
-    serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))
 }
 
 /// Path ids that cannot be key ids are simply not found (before any scope check or lookup).

@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use super::auth::Caller;
+use super::body::query;
 use super::keys::KeyPath;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
@@ -22,11 +23,6 @@ pub fn routes(router: &mut Router) {
         .section(method_not_allowed)
         .add(__path_key_usage, key_usage)
         .add(__path_org_usage, org_usage);
-}
-
-fn params(req: &HttpRequest) -> Result<UsageParams, ApiError> {
-    serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))
 }
 
 /// A key's usage
@@ -62,7 +58,7 @@ async fn key_usage(
         .as_str()
         .to_owned();
     caller.require(Action::Admin, &format!("keys/{id}/usage"))?;
-    let p = params(&req)?;
+    let p: UsageParams = query(&req)?;
     let org = caller.org_id.clone();
     let report = state
         .db(move |conn| usage::key_usage(conn, &org, &id, &p, now()))
@@ -96,7 +92,7 @@ async fn org_usage(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Action::Admin, "usage")?;
-    let p = params(&req)?;
+    let p: UsageParams = query(&req)?;
     let org = caller.org_id.clone();
     let report = state
         .db(move |conn| usage::org_usage(conn, &org, &p, now()))
