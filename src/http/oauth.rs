@@ -295,6 +295,14 @@ async fn introspect(
 
 /// RFC 7662 §2: the caller must authenticate (any active key, by Basic, body or Bearer) and only
 /// learns about tokens of its own org; anything else is `{"active": false}` and nothing more.
+/// The `token` parameter that introspection and revocation require (RFC 7662 §2.1, RFC 7009 §2.1).
+fn required_token(params: &Params) -> Result<String, OAuthFailure> {
+    params
+        .get("token")
+        .map(str::to_owned)
+        .ok_or_else(|| OAuthError::invalid_request("token is required").into())
+}
+
 async fn introspection(
     req: &HttpRequest,
     state: &web::Data<AppState>,
@@ -302,10 +310,7 @@ async fn introspection(
 ) -> Result<Value, OAuthFailure> {
     let params = form_params(req, payload).await?;
     let caller = authenticate_caller(req, state, &params).await?;
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthFailure::from(OAuthError::invalid_request("token is required")))?
-        .to_owned();
+    let token = required_token(&params)?;
     let st = state.clone();
     let answer = state
         .db(move |conn| {
@@ -453,10 +458,7 @@ async fn revocation(
         scopes: identity.scopes,
         ip: Some(client_ip(req, state)),
     };
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthFailure::from(OAuthError::invalid_request("token is required")))?
-        .to_owned();
+    let token = required_token(&params)?;
     let hint = params.get("token_type_hint").map(str::to_owned);
     let st = state.clone();
     state

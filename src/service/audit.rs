@@ -101,9 +101,6 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 200;
-
 fn encode_cursor(id: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("evt.{id}"))
 }
@@ -115,19 +112,7 @@ fn decode_cursor(text: &str) -> Option<i64> {
 
 fn parse(p: &AuditParams) -> ServiceResult<Filter> {
     let mut errors = Vec::new();
-    let limit = match p.limit.as_deref().filter(|l| !l.is_empty()) {
-        None => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                ));
-                DEFAULT_LIMIT
-            }
-        },
-    };
+    let limit = super::page_limit(p.limit.as_deref(), &mut errors);
     let before_id = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => decode_cursor(c).or_else(|| {

@@ -246,8 +246,7 @@ pub fn get(
     KeyView::from_record(record, now)
 }
 
-pub const DEFAULT_LIMIT: i64 = 50;
-pub const MAX_LIMIT: i64 = 200;
+pub use super::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// `GET /v1/keys` parameters as received (text), validated here so the CLI and HTTP agree.
 /// The OpenAPI document describes the accepted values.
@@ -325,19 +324,7 @@ fn parse_list_params(p: &ListParams) -> ServiceResult<ListQuery> {
             StatusFilter::Active
         }
     };
-    let limit = match p.limit.as_deref().map(str::trim) {
-        None | Some("") => DEFAULT_LIMIT,
-        Some(text) => match text.parse::<i64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                errors.push(FieldError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                ));
-                DEFAULT_LIMIT
-            }
-        },
-    };
+    let limit = super::page_limit(p.limit.as_deref(), &mut errors);
     let after = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => decode_cursor(c).or_else(|| {

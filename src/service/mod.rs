@@ -53,6 +53,27 @@ fn describe(errors: &[FieldError]) -> String {
         .join("; ")
 }
 
+/// Page size of every listing (keys, audit): `limit` default and maximum.
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
+/// The `limit` query parameter of a listing; a bad value is reported on `errors`.
+pub(crate) fn page_limit(text: Option<&str>, errors: &mut Vec<FieldError>) -> i64 {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(t) => match t.parse::<i64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                ));
+                DEFAULT_LIMIT
+            }
+        },
+    }
+}
+
 /// Wall-clock now at the precision both backends store (microseconds), so a value read back
 /// equals the value written.
 pub fn now() -> DateTime<Utc> {
