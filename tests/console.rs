@@ -17,6 +17,8 @@
 
 #[path = "console/node.rs"]
 mod node;
+#[path = "support/provision.rs"]
+mod provision;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -17,7 +17,8 @@
 //! `target/interop/venv/bin/python tests/interop/authlib_client.py` or
 //! `node target/interop/node/openid_client.mjs`.
 //!
-//! Tooling is provisioned on first use and reused afterwards: a venv at `target/interop/venv`
+//! Tooling is provisioned on first use and reused afterwards (tests/support/provision.rs, shared
+//! with the console and schemathesis tests): a venv at `target/interop/venv`
 //! (`python3 -m venv`, then `pip install -r tests/interop/requirements.txt`) and `npm ci` into
 //! `target/interop/node`. A stamp file holding a hash of the pinned requirements / lockfile and of
 //! the interpreter version decides when to reinstall; an exclusive file lock keeps parallel test
@@ -25,12 +26,13 @@
 //! venv module), `node` and `npm` must be on PATH: a missing tool fails the tests, it never skips
 //! them.
 
-use std::fs::{self, File};
-use std::io::{ErrorKind, Read};
+#[path = "support/provision.rs"]
+mod provision;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -41,8 +43,8 @@ use oauth2::{
     AccessToken, ClientId, ClientSecret, HttpClientError, IntrospectionUrl, RequestTokenError,
     Scope, TokenIntrospectionResponse, TokenResponse, TokenUrl,
 };
+use provision::{Workspace, capture};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// The scopes of the key every test creates.
 const KEY_SCOPES: [&str; 2] = ["read:projects/**", "write:projects/42"];
@@ -131,68 +133,11 @@ fn interop_src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
-/// `target/interop` (follows CARGO_TARGET_DIR: CARGO_TARGET_TMPDIR is `<target>/tmp`).
-fn work_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR has a parent")
-        .join("interop")
-}
-
-struct Captured {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    timed_out: bool,
-}
-
-impl Captured {
-    fn report(&self, what: &str) -> String {
-        format!(
-            "{what}: {}{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status,
-            if self.timed_out { " (timed out)" } else { "" },
-            self.stdout.trim_end(),
-            self.stderr.trim_end()
-        )
-    }
-}
-
-/// Runs `cmd` with stdin closed and both outputs captured; kills it after `timeout`.
-fn capture(mut cmd: Command, timeout: Duration) -> std::io::Result<Captured> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait()?;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Ok(Captured {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-        timed_out,
-    })
-}
+/// `target/interop`: the venv and node_modules (tests/support/provision.rs).
+const WORKSPACE: Workspace = Workspace {
+    name: "interop",
+    required_by: "the interop tests (tests/interop.rs)",
+};
 
 /// Runs an interop script against `server` and returns the JSON line it printed last; panics
 /// with its stdout and stderr when it fails.
@@ -232,25 +177,24 @@ async fn run_script(program: PathBuf, script: PathBuf, cwd: PathBuf, server: &Se
 }
 
 async fn run_python(script: &str, server: &Server) -> Value {
-    let python = provisioned(&VENV, provision_python).await;
+    let python = provisioned(&VENV, || {
+        WORKSPACE.python_venv(&interop_src().join("requirements.txt"), "venv/1")
+    })
+    .await;
     run_script(python, interop_src().join(script), interop_src(), server).await
 }
 
 async fn run_node(script: &str, server: &Server) -> Value {
-    let dir = provisioned(&NODE, provision_node).await;
+    let dir = provisioned(&NODE, || WORKSPACE.node_modules(&interop_src(), "node/1")).await;
     // Run the copy beside node_modules: ES modules resolve packages from the script's folder.
     run_script("node".into(), dir.join(script), dir, server).await
 }
 
-// ---------------------------------------------------------------------------------------------
-// Provisioning: once per machine, then a stamp check per test binary
-// ---------------------------------------------------------------------------------------------
-
 static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 static NODE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-const STAMP: &str = ".interop-stamp";
 
-/// The first caller provisions (blocking, off the async runtime); the others wait for it.
+/// Provisioning happens once per machine, then a stamp check per test binary: the first caller
+/// provisions (blocking, off the async runtime); the others wait for it.
 async fn provisioned(
     cell: &'static OnceLock<Result<PathBuf, String>>,
     init: fn() -> Result<PathBuf, String>,
@@ -259,176 +203,6 @@ async fn provisioned(
         .await
         .unwrap()
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// `tool --version`, or a clear error when the tool is missing: the tests never skip.
-fn tool_version(tool: &str, needed_for: &str) -> Result<String, String> {
-    let missing = |detail: String| {
-        format!(
-            "`{tool}` is required by the interop tests (tests/interop.rs) for {needed_for}, \
-             but {detail}. Install it (with network access to the package registry) and rerun."
-        )
-    };
-    let run = capture(
-        {
-            let mut c = Command::new(tool);
-            c.arg("--version");
-            c
-        },
-        Duration::from_secs(60),
-    )
-    .map_err(|e| {
-        missing(if e.kind() == ErrorKind::NotFound {
-            "it is not on PATH".to_owned()
-        } else {
-            format!("it cannot be started ({e})")
-        })
-    })?;
-    if !run.status.success() {
-        return Err(missing(run.report(&format!("`{tool} --version` failed"))));
-    }
-    Ok(format!("{}{}", run.stdout.trim(), run.stderr.trim()))
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-fn digest(parts: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_be_bytes());
-        h.update(p);
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn stamp_matches(dir: &Path, stamp: &str) -> bool {
-    fs::read_to_string(dir.join(STAMP)).is_ok_and(|s| s == stamp)
-}
-
-/// An exclusive lock on `target/interop/NAME.lock`, held until dropped (or the process dies).
-fn lock(name: &str) -> Result<File, String> {
-    let root = work_dir();
-    fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-    let path = root.join(format!("{name}.lock"));
-    let file = File::create(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    file.lock()
-        .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
-    Ok(file)
-}
-
-/// One provisioning command; its output is shown only when it fails.
-fn step(mut cmd: Command, what: &str) -> Result<(), String> {
-    let started = Instant::now();
-    cmd.env_remove("PYTHONPATH").env_remove("PYTHONHOME");
-    let run = capture(cmd, Duration::from_secs(900))
-        .map_err(|e| format!("interop provisioning: cannot start {what}: {e}"))?;
-    if !run.status.success() || run.timed_out {
-        return Err(run.report(&format!("interop provisioning: {what} failed")));
-    }
-    eprintln!(
-        "interop: {what} took {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
-/// The venv's python, after (re)creating the venv when requirements.txt or python3 changed.
-fn provision_python() -> Result<PathBuf, String> {
-    let version = tool_version(
-        "python3",
-        "the Python clients (it needs the venv module, e.g. Debian's python3-venv)",
-    )?;
-    let requirements = interop_src().join("requirements.txt");
-    let stamp = digest(&[b"venv/1", version.as_bytes(), &read(&requirements)?]);
-    let venv = work_dir().join("venv");
-    let python = venv.join("bin").join("python");
-    let _guard = lock("venv")?;
-    if python.exists() && stamp_matches(&venv, &stamp) {
-        return Ok(python);
-    }
-    if venv.exists() {
-        fs::remove_dir_all(&venv)
-            .map_err(|e| format!("cannot remove the stale {}: {e}", venv.display()))?;
-    }
-    let mut create = Command::new("python3");
-    create.args(["-m", "venv"]).arg(&venv);
-    step(create, "python3 -m venv target/interop/venv")?;
-    let mut install = Command::new(&python);
-    install
-        .args(["-m", "pip", "install", "--disable-pip-version-check"])
-        .args(["--no-input", "--quiet", "-r"])
-        .arg(&requirements);
-    step(install, "pip install -r tests/interop/requirements.txt")?;
-    fs::write(venv.join(STAMP), &stamp).map_err(|e| format!("cannot write the stamp: {e}"))?;
-    Ok(python)
-}
-
-/// `target/interop/node` with node_modules installed from the committed lockfile, and a fresh
-/// copy of the .mjs scripts beside it.
-fn provision_node() -> Result<PathBuf, String> {
-    let node = tool_version("node", "the Node.js clients (Node 20 or newer)")?;
-    tool_version("npm", "installing the Node.js clients")?;
-    let src = interop_src();
-    let manifest = read(&src.join("package.json"))?;
-    let lockfile = fs::read(src.join("package-lock.json")).ok();
-    let stamp = digest(&[
-        b"node/1",
-        node.as_bytes(),
-        &manifest,
-        lockfile.as_deref().unwrap_or_default(),
-    ]);
-    let dir = work_dir().join("node");
-    let _guard = lock("node")?;
-    let io = |what: &str, e: std::io::Error| format!("{what} in {}: {e}", dir.display());
-    if !(dir.join("node_modules").is_dir() && stamp_matches(&dir, &stamp)) {
-        let _ = fs::remove_file(dir.join(STAMP));
-        if dir.join("node_modules").exists() {
-            fs::remove_dir_all(dir.join("node_modules"))
-                .map_err(|e| io("cannot remove node_modules", e))?;
-        }
-        fs::create_dir_all(&dir).map_err(|e| io("cannot create the folder", e))?;
-        fs::write(dir.join("package.json"), &manifest)
-            .map_err(|e| io("cannot write package.json", e))?;
-        let mut npm = Command::new("npm");
-        npm.current_dir(&dir)
-            .args(["--no-audit", "--no-fund", "--ignore-scripts"]);
-        match &lockfile {
-            Some(lock) => {
-                fs::write(dir.join("package-lock.json"), lock)
-                    .map_err(|e| io("cannot write package-lock.json", e))?;
-                npm.arg("ci");
-                step(npm, "npm ci (target/interop/node)")?;
-            }
-            None => {
-                let _ = fs::remove_file(dir.join("package-lock.json"));
-                eprintln!(
-                    "interop: tests/interop/package-lock.json is missing; using `npm install` \
-                     (commit the lockfile it writes to target/interop/node)"
-                );
-                npm.arg("install");
-                step(npm, "npm install (target/interop/node)")?;
-            }
-        }
-        fs::write(dir.join(STAMP), &stamp).map_err(|e| io("cannot write the stamp", e))?;
-    }
-    // The scripts change more often than the dependencies: copy them on every run, atomically
-    // (another test process may be running the previous copy).
-    for entry in fs::read_dir(&src).map_err(|e| format!("cannot list {}: {e}", src.display()))? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if path.extension().is_some_and(|x| x == "mjs") {
-            let name = path.file_name().unwrap();
-            let tmp = dir.join(format!(
-                ".{}.{}.tmp",
-                name.to_string_lossy(),
-                std::process::id()
-            ));
-            fs::copy(&path, &tmp).map_err(|e| io("cannot copy a script", e))?;
-            fs::rename(&tmp, dir.join(name)).map_err(|e| io("cannot place a script", e))?;
-        }
-    }
-    Ok(dir)
 }
 
 // ---------------------------------------------------------------------------------------------
