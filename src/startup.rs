@@ -57,7 +57,7 @@ impl Application {
             .trim_end_matches('/')
             .to_owned();
         let keyring = Arc::new(keyring);
-        let keys = Arc::new(KeyCache::new(store::change_log::head(&mut *pool.get()?)?));
+        let keys = Arc::new(KeyCache::load(&mut *pool.get()?)?);
         keycache::spawn_follower(&keys, pool.clone());
         keyring::spawn_refresher(&keyring, pool.clone(), settings.key_refresh);
         let usage = Arc::new(if settings.usage_metering {

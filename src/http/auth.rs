@@ -111,7 +111,7 @@ impl FromRequest for Caller {
             let ip = client_ip(&req, &state);
             let st = state.clone();
             let outcome = state
-                .db(move |conn| {
+                .read(move |conn| {
                     callers::authenticate(
                         conn,
                         &st.keyring,

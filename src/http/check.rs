@@ -55,7 +55,7 @@ async fn decide(
     let org = caller.org_id.clone();
     let ip = request.ip.as_deref().and_then(|i| i.parse().ok());
     let decision = state
-        .db(move |conn| {
+        .read(move |conn| {
             check::check(
                 conn,
                 &st.keyring,

@@ -27,7 +27,7 @@ use ipnet::IpNet;
 use crate::service::ServiceError;
 use crate::service::keyring::KeyRing;
 use crate::service::tokens::TokenSettings;
-use crate::store::{DbConnection, Pool};
+use crate::store::{Conn, DbConnection, Pool, StoreError};
 use problem::ApiError;
 use router::Router;
 
@@ -63,6 +63,21 @@ impl AppState {
         })
         .await?
         .map_err(ApiError::from)
+    }
+
+    /// Read-only work that usually needs no database: tried on the executor first with an
+    /// offline connection, and repeated on the blocking pool only when it asked for one.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: Fn(&mut Conn<'_>) -> Result<T, ServiceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match f(&mut Conn::Offline) {
+            Err(ServiceError::Store(StoreError::Offline)) => {
+                self.db(move |conn| f(&mut Conn::Attached(conn))).await
+            }
+            other => other.map_err(ApiError::from),
+        }
     }
 }
 

@@ -221,7 +221,7 @@ async fn issue_token(
     let ip = client_ip(req, state);
     let st = state.clone();
     let issued = state
-        .db(move |conn| {
+        .read(move |conn| {
             tokens::issue(
                 conn,
                 &st.keyring,
@@ -313,7 +313,7 @@ async fn introspection(
     let token = required_token(&params)?;
     let st = state.clone();
     let answer = state
-        .db(move |conn| {
+        .read(move |conn| {
             let now = now();
             if token.contains('.') {
                 Ok(
@@ -380,7 +380,7 @@ async fn authenticate_caller(
     let st = state.clone();
     let (outcome, challenge) = if let Some(credential) = bearer(req).map(str::to_owned) {
         let outcome = state
-            .db(move |conn| {
+            .read(move |conn| {
                 callers::authenticate(
                     conn,
                     &st.keyring,
@@ -400,7 +400,7 @@ async fn authenticate_caller(
             .map(|v| v.to_str().unwrap_or("\u{0}"));
         let creds = oauth::client_credentials(authorization, params)?;
         let outcome = state
-            .db(move |conn| callers::authenticate_client(conn, &st.keys, &creds, ip, now()))
+            .read(move |conn| callers::authenticate_client(conn, &st.keys, &creds, ip, now()))
             .await?;
         (outcome, "Basic")
     };

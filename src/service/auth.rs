@@ -12,7 +12,7 @@ use crate::domain::key::KeyStatus;
 use crate::domain::scope::{Scope, parse_scope_list};
 use crate::domain::secret::{Secret, SecretDigest};
 use crate::store::keys::KeyRecord;
-use crate::store::{self, DbConnection, StoreError};
+use crate::store::{self, Conn, StoreError};
 
 /// A stored key parsed into domain types.
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ impl AuthFailure {
 /// The key a presented secret belongs to, whatever its status: format and checksum first (no
 /// database lookup for junk), then the digest lookup.
 pub fn identify_secret(
-    conn: &mut DbConnection,
+    conn: &mut Conn<'_>,
     cache: &KeyCache,
     presented: &str,
     now: DateTime<Utc>,
@@ -126,7 +126,7 @@ pub fn identify_secret(
         return Ok(Ok(key.at(now)));
     }
     let ticket = cache.ticket();
-    let Some(found) = store::keys::find_by_digest(conn, digest.as_bytes(), now)? else {
+    let Some(found) = store::keys::find_by_digest(conn.get()?, digest.as_bytes(), now)? else {
         return Ok(Err(AuthFailure::UnknownSecret));
     };
     // The index lookup already matched; the constant-time compare keeps the final decision free
@@ -143,7 +143,7 @@ pub fn identify_secret(
 
 /// A secret that belongs to an active key used from an allowed address.
 pub fn authenticate_secret(
-    conn: &mut DbConnection,
+    conn: &mut Conn<'_>,
     cache: &KeyCache,
     presented: &str,
     client_ip: IpAddr,

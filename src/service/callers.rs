@@ -67,7 +67,7 @@ fn admitted(
 
 /// `Authorization: Bearer <secret or access token>`.
 pub fn authenticate(
-    conn: &mut crate::store::DbConnection,
+    conn: &mut crate::store::Conn<'_>,
     ring: &KeyRing,
     keys: &KeyCache,
     issuer: &str,
@@ -102,7 +102,7 @@ pub fn authenticate(
 /// Client credentials (Basic or body) of an introspection or revocation caller: the secret must
 /// belong to the named client, whose key must be active and used from an allowed address.
 pub fn authenticate_client(
-    conn: &mut crate::store::DbConnection,
+    conn: &mut crate::store::Conn<'_>,
     keys: &KeyCache,
     creds: &ClientCredentials,
     client_ip: IpAddr,

@@ -128,7 +128,7 @@ fn validate(req: &CheckRequest) -> Result<Valid, Vec<FieldError>> {
 
 /// Decides for a credential of the caller's org; anything else is `invalid_token`.
 pub fn check(
-    conn: &mut crate::store::DbConnection,
+    conn: &mut crate::store::Conn<'_>,
     ring: &KeyRing,
     keys: &KeyCache,
     issuer: &str,

@@ -12,6 +12,10 @@
 //!   with 503 while it is away — a cached key could hide a revocation.
 //! - Only keys found by their *current* secret are cached; a rolled key's previous secret (during
 //!   its grace period) and unknown secrets always go to the database.
+//!
+//! The same feed keeps a full mirror of the access-token denylist (RFC 7009 revocations, by
+//! `jti`, until the token expires), so verifying a token reads no table either. It is loaded
+//! whole at start and again after a feed gap, and trusted under the same freshness rule.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -36,8 +40,12 @@ struct Maps {
     by_id: HashMap<String, (Option<[u8; 32]>, Arc<KeyPrincipal>)>,
 }
 
+/// Revoked tokens' `jti` → expiry (Unix seconds).
+type Denylist = HashMap<String, i64>;
+
 pub struct KeyCache {
     maps: RwLock<Maps>,
+    revoked: RwLock<Denylist>,
     generation: AtomicU64,
     /// Last change-feed sequence applied.
     seq: AtomicI64,
@@ -51,10 +59,19 @@ pub struct KeyCache {
 pub struct Ticket(u64);
 
 impl KeyCache {
-    /// A cache following the feed from `seq` (its current head).
+    /// A cache following the feed from its current head, with the denylist as of then.
+    pub fn load(conn: &mut crate::store::DbConnection) -> Result<Self, store::StoreError> {
+        // Head first: a revocation landing between the two reads is applied again by the feed.
+        let cache = KeyCache::new(store::change_log::head(conn)?);
+        cache.reload_denylist(conn)?;
+        Ok(cache)
+    }
+
+    /// An empty cache following the feed from `seq`.
     pub fn new(seq: i64) -> Self {
         let cache = KeyCache {
             maps: RwLock::default(),
+            revoked: RwLock::default(),
             generation: AtomicU64::new(0),
             seq: AtomicI64::new(seq),
             fresh_at: AtomicU64::new(0),
@@ -138,23 +155,61 @@ impl KeyCache {
         *maps = Maps::default();
     }
 
+    fn denylist(&self) -> std::sync::RwLockWriteGuard<'_, Denylist> {
+        self.revoked.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a token is revoked, or `None` when the mirror cannot be trusted now.
+    pub fn token_revoked(&self, jti: &str) -> Option<bool> {
+        if !self.trusted() {
+            return None;
+        }
+        let list = self.revoked.read().unwrap_or_else(|p| p.into_inner());
+        Some(list.contains_key(jti))
+    }
+
+    /// Records a revocation made on this node (the feed brings it to the others).
+    pub fn revoke_token(&self, jti: &str, exp: i64) {
+        self.denylist().insert(jti.to_owned(), exp);
+    }
+
+    fn reload_denylist(
+        &self,
+        conn: &mut crate::store::DbConnection,
+    ) -> Result<(), store::StoreError> {
+        let live = store::revoked_tokens::live(conn, crate::service::now())?;
+        *self.denylist() = live.into_iter().collect();
+        Ok(())
+    }
+
     /// Applies the change feed once. On failure the cache simply ages into distrust.
     pub fn poll(&self, conn: &mut crate::store::DbConnection) -> Result<usize, store::StoreError> {
         let from = self.seq.load(Ordering::Acquire);
         let changes = store::change_log::since(conn, from)?;
         // A gap (purged entries we never saw) means changes may have been missed: start over.
-        if from > 0
-            && changes.first().is_some_and(|(seq, _, _)| *seq > from + 1)
-            && !self.is_empty()
-        {
-            self.clear();
+        if from > 0 && changes.first().is_some_and(|(seq, _, _)| *seq > from + 1) {
+            if !self.is_empty() {
+                self.clear();
+            }
+            self.reload_denylist(conn)?;
         }
         for (seq, kind, subject) in &changes {
             if kind == store::change_log::KIND_KEY {
                 self.invalidate(subject);
+            } else if kind == store::change_log::KIND_TOKEN {
+                // Gone from the table means expired: nothing left to deny.
+                if let Some(exp) = store::revoked_tokens::expiry(conn, subject)? {
+                    self.revoke_token(subject, exp);
+                }
             }
             self.seq.store(*seq, Ordering::Release);
         }
+        let now = crate::service::now().timestamp();
+        let mut list = self.denylist();
+        if !list.is_empty() {
+            list.retain(|_, exp| *exp > now);
+        }
+        drop(list);
         self.mark_fresh();
         Ok(changes.len())
     }
@@ -223,6 +278,21 @@ mod tests {
         assert_eq!(cache.by_id("key_a").unwrap().key_id, "key_a");
         cache.invalidate("key_a");
         assert!(cache.by_digest(&[1; 32]).is_none() && cache.by_id("key_a").is_none());
+    }
+
+    #[test]
+    fn the_denylist_answers_only_while_fresh() {
+        let cache = KeyCache::new(0);
+        assert_eq!(cache.token_revoked("jti_a"), Some(false));
+        cache.revoke_token("jti_a", i64::MAX);
+        assert_eq!(cache.token_revoked("jti_a"), Some(true));
+        cache.fresh_at.store(0, Ordering::Release);
+        std::thread::sleep(MAX_STALENESS + Duration::from_millis(20));
+        assert_eq!(
+            cache.token_revoked("jti_a"),
+            None,
+            "fail closed: ask the database"
+        );
     }
 
     #[test]

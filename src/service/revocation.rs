@@ -12,7 +12,7 @@ use super::keys::Actor;
 use super::tokens;
 use crate::domain::oauth::{OAuthError, OAuthErrorCode};
 use crate::domain::scope::Action;
-use crate::store::{self, DbConnection};
+use crate::store::{self, Conn, DbConnection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revoked {
@@ -59,7 +59,7 @@ pub fn revoke(
     }
     if token.contains('.') {
         return Ok(
-            match tokens::verify(conn, ring, keys, issuer, token, now)? {
+            match tokens::verify(&mut Conn::Attached(conn), ring, keys, issuer, token, now)? {
                 Ok(v) if v.claims.org_id != caller.org_id => Ok(Revoked::Nothing),
                 Ok(v) if !may_revoke(caller, &v.claims.client_id) => Err(not_yours()),
                 Ok(v) => {
@@ -70,6 +70,12 @@ pub fn revoke(
                             &v.claims.jti,
                             &v.claims.org_id,
                             expires,
+                            now,
+                        )?;
+                        store::change_log::append(
+                            conn,
+                            store::change_log::KIND_TOKEN,
+                            &v.claims.jti,
                             now,
                         )?;
                         let details =
@@ -83,20 +89,23 @@ pub fn revoke(
                             now,
                         )
                     })?;
+                    keys.revoke_token(&v.claims.jti, v.claims.exp);
                     Ok(Revoked::AccessToken)
                 }
                 Err(_) => Ok(Revoked::Nothing),
             },
         );
     }
-    Ok(match identify_secret(conn, keys, token, now)? {
-        Ok(key) if key.org_id != caller.org_id => Ok(Revoked::Nothing),
-        Ok(key) if !may_revoke(caller, &key.key_id) => Err(not_yours()),
-        Ok(key) => {
-            super::keys::revoke(conn, caller, &key.key_id, now)?;
-            keys.invalidate(&key.key_id);
-            Ok(Revoked::ApiKey)
-        }
-        Err(_) => Ok(Revoked::Nothing),
-    })
+    Ok(
+        match identify_secret(&mut Conn::Attached(conn), keys, token, now)? {
+            Ok(key) if key.org_id != caller.org_id => Ok(Revoked::Nothing),
+            Ok(key) if !may_revoke(caller, &key.key_id) => Err(not_yours()),
+            Ok(key) => {
+                super::keys::revoke(conn, caller, &key.key_id, now)?;
+                keys.invalidate(&key.key_id);
+                Ok(Revoked::ApiKey)
+            }
+            Err(_) => Ok(Revoked::Nothing),
+        },
+    )
 }

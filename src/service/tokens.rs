@@ -14,7 +14,7 @@ use crate::domain::oauth::{ClientCredentials, OAuthError, OAuthErrorCode};
 use crate::domain::scope::{Scope, format_scope_list, parse_scope_list};
 use crate::domain::secret::random_id;
 use crate::domain::token::{AccessClaims, expiry};
-use crate::store::{self, DbConnection};
+use crate::store::{self, Conn};
 
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
@@ -56,7 +56,7 @@ pub struct Denied {
 // struct would only rename them.
 #[allow(clippy::too_many_arguments)]
 pub fn issue(
-    conn: &mut DbConnection,
+    conn: &mut Conn<'_>,
     ring: &KeyRing,
     keys: &KeyCache,
     settings: &TokenSettings,
@@ -100,7 +100,7 @@ pub fn issue(
     let signer = match ring.signer(&key.org_id) {
         Some(s) => s,
         None => {
-            ring.reload_if_stale(conn)?;
+            ring.reload_if_stale(conn.get()?)?;
             ring.signer(&key.org_id).ok_or_else(|| {
                 ServiceError::Crypto(format!("org {} has no signing key", key.org_id))
             })?
@@ -182,7 +182,7 @@ pub enum TokenRejection {
 /// Signature, `alg`, `typ`, `kid`, `exp`, `iss`, org binding, the revocation list, and the
 /// key's live status.
 pub fn verify(
-    conn: &mut DbConnection,
+    conn: &mut Conn<'_>,
     ring: &KeyRing,
     keys: &KeyCache,
     issuer: &str,
@@ -196,7 +196,7 @@ pub fn verify(
     let verifier = match ring.verifier(&kid) {
         Some(v) => v,
         None => {
-            ring.reload_if_stale(conn)?;
+            ring.reload_if_stale(conn.get()?)?;
             match ring.verifier(&kid) {
                 Some(v) => v,
                 None => return Ok(Err(TokenRejection::UnknownKid)),
@@ -210,7 +210,11 @@ pub fn verify(
     if claims.org_id != verifier.org_id || claims.sub != claims.client_id {
         return Ok(Err(TokenRejection::OrgMismatch));
     }
-    if store::revoked_tokens::is_revoked(conn, &claims.jti)? {
+    let revoked = match keys.token_revoked(&claims.jti) {
+        Some(known) => known,
+        None => store::revoked_tokens::is_revoked(conn.get()?, &claims.jti)?,
+    };
+    if revoked {
         return Ok(Err(TokenRejection::TokenRevoked));
     }
     let key = match keys
@@ -220,7 +224,8 @@ pub fn verify(
         Some(cached) => cached.at(now),
         None => {
             let ticket = keys.ticket();
-            let Some(record) = store::keys::find(conn, &claims.org_id, &claims.client_id)? else {
+            let Some(record) = store::keys::find(conn.get()?, &claims.org_id, &claims.client_id)?
+            else {
                 return Ok(Err(TokenRejection::KeyGone));
             };
             let key = KeyPrincipal::from_record(record, now)?;

@@ -8,6 +8,8 @@ use super::{DbConnection, StoreResult};
 
 /// A key was edited, revoked or rolled: caches must forget it.
 pub const KIND_KEY: &str = "key";
+/// An access token was revoked (subject: its `jti`): denylists must learn it.
+pub const KIND_TOKEN: &str = "jti";
 
 pub fn append(
     conn: &mut DbConnection,

@@ -45,6 +45,9 @@ pub enum StoreError {
     Config(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The work needs the database but ran where blocking is not allowed (see [`Conn`]).
+    #[error("the database is needed for this request")]
+    Offline,
 }
 
 impl StoreError {
@@ -70,6 +73,25 @@ impl From<r2d2::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A connection for work that usually needs none (the hot path answers from the key cache and
+/// the keyring). `Offline` runs on the async executor and fails with [`StoreError::Offline`] the
+/// moment the database is wanted; the caller then repeats the work, which must be read-only, on
+/// the blocking pool with a real connection. Saves the thread hop and the pool checkout on every
+/// cache hit.
+pub enum Conn<'a> {
+    Attached(&'a mut DbConnection),
+    Offline,
+}
+
+impl Conn<'_> {
+    pub fn get(&mut self) -> StoreResult<&mut DbConnection> {
+        match self {
+            Conn::Attached(c) => Ok(c),
+            Conn::Offline => Err(StoreError::Offline),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

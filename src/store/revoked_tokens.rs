@@ -37,3 +37,26 @@ pub fn is_revoked(conn: &mut DbConnection, jti: &str) -> StoreResult<bool> {
         .get_result(conn)?;
     Ok(n > 0)
 }
+
+/// Every revocation whose token has not expired yet, with its expiry (Unix seconds): the whole
+/// denylist, small by construction (revocations × token TTL).
+pub fn live(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<Vec<(String, i64)>> {
+    let rows: Vec<(String, chrono::NaiveDateTime)> = revoked_tokens::table
+        .filter(revoked_tokens::expires_at.gt(now.naive_utc()))
+        .select((revoked_tokens::jti, revoked_tokens::expires_at))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(jti, exp)| (jti, exp.and_utc().timestamp()))
+        .collect())
+}
+
+/// When a revoked token expires (Unix seconds), if it is on the list.
+pub fn expiry(conn: &mut DbConnection, jti: &str) -> StoreResult<Option<i64>> {
+    let exp: Option<chrono::NaiveDateTime> = revoked_tokens::table
+        .filter(revoked_tokens::jti.eq(jti))
+        .select(revoked_tokens::expires_at)
+        .first(conn)
+        .optional()?;
+    Ok(exp.map(|e| e.and_utc().timestamp()))
+}

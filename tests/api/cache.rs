@@ -62,4 +62,42 @@ backend_tests! {
         // On the node that made the change, at once.
         assert_eq!(a.get("/v1/keys", &secret).await.status(), 401);
     }
+
+    async fn a_token_revoked_on_one_node_is_refused_by_the_others_within_a_second(backend) {
+        let a = spawn_app(backend).await;
+        let db = a.database_url.clone();
+        let keys_dir = a.keys_dir.clone();
+        let issuer = a.address.clone();
+        let (id, secret) = a.create_key("revoking", json!(["admin:keys"])).await;
+        let jwt = token(&a, &id, &secret).await;
+        let other = token(&a, &id, &secret).await;
+        // A token revoked before B starts is in B's denylist from the start.
+        let revoke = |app: &TestApp, t: String| {
+            let req = app
+                .client
+                .post(app.url("/oauth/revoke"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("token", t)]);
+            async move { req.send().await.unwrap().status() }
+        };
+        assert_eq!(revoke(&a, other.clone()).await, 200);
+        let b = spawn_app_with(backend, |s| {
+            s.database_url = db;
+            s.keys_dir = keys_dir;
+            s.issuer = Some(issuer);
+        })
+        .await;
+        assert_eq!(b.get("/v1/keys", &other).await.status(), 401);
+        assert_eq!(b.get("/v1/keys", &jwt).await.status(), 200);
+        // Revoked on A: refused on A at once, on B within a second.
+        assert_eq!(revoke(&a, jwt.clone()).await, 200);
+        assert_eq!(a.get("/v1/keys", &jwt).await.status(), 401);
+        let start = Instant::now();
+        while b.get("/v1/keys", &jwt).await.status() != 401 {
+            assert!(start.elapsed() < Duration::from_secs(1), "B still accepts a revoked token after 1 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The key itself is untouched.
+        assert_eq!(b.get("/v1/keys", &secret).await.status(), 200);
+    }
 }
