@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
+use crate::domain::bucket::Rate;
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/latchkey.db";
 
 #[derive(Debug, Parser)]
@@ -110,6 +112,13 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<IpNet>,
+    /// Failed client authentications allowed at once per source address and per key id before
+    /// `429` (0 turns throttling off).
+    #[arg(long, env = "LATCHKEY_AUTH_FAILURE_BURST", default_value_t = 20)]
+    pub auth_failure_burst: u32,
+    /// How many of those failures are forgiven per minute.
+    #[arg(long, env = "LATCHKEY_AUTH_FAILURES_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub auth_failures_per_minute: u32,
     /// Database connections in the pool.
     #[arg(long, env = "LATCHKEY_DB_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub db_pool_size: u32,
@@ -299,6 +308,10 @@ pub struct Settings {
     pub audience: Option<String>,
     pub token_ttl: Duration,
     pub trusted_proxies: Vec<IpNet>,
+    /// Throttling of failed client authentication (per address and per key id).
+    pub auth_throttle: Rate,
+    /// Most addresses, and most key ids, the throttle tracks at once (its memory bound).
+    pub auth_throttle_capacity: usize,
     pub db_pool_size: u32,
     pub db_connect_timeout: Duration,
     pub db_statement_timeout: Duration,
@@ -325,6 +338,11 @@ impl Settings {
             audience: None,
             token_ttl: Duration::from_secs(600),
             trusted_proxies: Vec::new(),
+            auth_throttle: Rate {
+                burst: 20,
+                per_sec: 1.0,
+            },
+            auth_throttle_capacity: crate::service::throttle::DEFAULT_CAPACITY,
             db_pool_size: 4,
             db_connect_timeout: Duration::from_secs(2),
             db_statement_timeout: Duration::from_secs(5),
@@ -348,6 +366,11 @@ impl Settings {
             audience: serve.audience.clone(),
             token_ttl: serve.token_ttl,
             trusted_proxies: serve.trusted_proxies.clone(),
+            auth_throttle: Rate {
+                burst: serve.auth_failure_burst,
+                per_sec: f64::from(serve.auth_failures_per_minute) / 60.0,
+            },
+            auth_throttle_capacity: crate::service::throttle::DEFAULT_CAPACITY,
             db_pool_size: serve.db_pool_size,
             db_connect_timeout: serve.db_connect_timeout,
             db_statement_timeout: serve.db_statement_timeout,

@@ -13,6 +13,7 @@ use crate::crypto::MasterKey;
 use crate::http::{self, AppState};
 use crate::service::keycache::{self, KeyCache};
 use crate::service::keyring::{self, KeyRing};
+use crate::service::throttle::Throttle;
 use crate::service::tokens::TokenSettings;
 use crate::service::{self, orgs::Bootstrapped};
 use crate::store::{self, PoolOptions};
@@ -81,6 +82,10 @@ impl Application {
             metrics: Arc::default(),
             usage,
             trusted_proxies: settings.trusted_proxies.clone(),
+            throttle: Arc::new(Throttle::new(
+                settings.auth_throttle,
+                settings.auth_throttle_capacity,
+            )),
             tokens: TokenSettings {
                 audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
                 issuer: issuer.clone(),

@@ -25,6 +25,9 @@ pub enum OAuthErrorCode {
     TemporarilyUnavailable,
     /// RFC 7009 §2.2.1.
     UnsupportedTokenType,
+    /// Not an RFC 6749 code: sent with `429` when failed client authentications from this
+    /// address, or for this client id, are throttled.
+    TooManyRequests,
 }
 
 impl OAuthErrorCode {
@@ -37,6 +40,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            OAuthErrorCode::TooManyRequests => "too_many_requests",
         }
     }
 }

@@ -8,7 +8,8 @@ use super::body::query;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
 use super::problem::responses::{
-    BadRequest, Forbidden, InternalError, ServiceUnavailable, Unauthorized, ValidationFailed,
+    BadRequest, Forbidden, InternalError, ServiceUnavailable, TooManyRequests, Unauthorized,
+    ValidationFailed,
 };
 use super::router::Router;
 use crate::domain::scope::Action;
@@ -32,6 +33,7 @@ pub fn routes(router: &mut Router) {
         (status = 200, description = "One page of events", body = AuditPage),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 422, response = ValidationFailed),
         (status = 500, response = InternalError),

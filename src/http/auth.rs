@@ -109,6 +109,9 @@ impl FromRequest for Caller {
                 })?
                 .to_owned();
             let ip = client_ip(&req, &state);
+            if let Some(wait) = state.throttle.source_blocked(ip) {
+                return Err(ApiError::TooManyRequests(wait.0));
+            }
             let st = state.clone();
             let outcome = state
                 .read(move |conn| {
@@ -124,6 +127,7 @@ impl FromRequest for Caller {
                 })
                 .await?;
             meter_caller(&state, &outcome, ip);
+            throttle_failure(&state, &outcome, ip, None)?;
             match outcome {
                 Ok(id) => Ok(Caller {
                     key_id: id.key_id,
@@ -134,6 +138,23 @@ impl FromRequest for Caller {
                 Err(refusal) => Err(ApiError::Unauthorized(refusal.message.to_owned())),
             }
         })
+    }
+}
+
+/// Counts a failed authentication against the address (and the claimed key id); `Err` when
+/// this failure itself is over the limit.
+pub fn throttle_failure(
+    state: &AppState,
+    outcome: &Result<CallerIdentity, Refusal>,
+    ip: IpAddr,
+    key_id: Option<&str>,
+) -> Result<(), ApiError> {
+    match outcome {
+        Err(refusal) if refusal.guessed => match state.throttle.failed(ip, key_id) {
+            Some(wait) => Err(ApiError::TooManyRequests(wait.0)),
+            None => Ok(()),
+        },
+        _ => Ok(()),
     }
 }
 

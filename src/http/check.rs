@@ -8,7 +8,8 @@ use super::body::JsonBody;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
 use super::problem::responses::{
-    BadRequest, InternalError, PayloadTooLarge, ServiceUnavailable, Unauthorized, ValidationFailed,
+    BadRequest, InternalError, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
+    ValidationFailed,
 };
 use super::router::Router;
 use crate::domain::usage::{DenyReason, UsageEvent};
@@ -39,6 +40,7 @@ pub fn routes(router: &mut Router) {
         (status = 200, description = "The decision; `Cache-Control: no-store`", body = Decision),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
         (status = 500, response = InternalError),

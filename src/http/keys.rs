@@ -11,7 +11,7 @@ use super::ops::method_not_allowed;
 use super::problem::ApiError;
 use super::problem::responses::{
     BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, ServiceUnavailable,
-    Unauthorized, ValidationFailed,
+    TooManyRequests, Unauthorized, ValidationFailed,
 };
 use super::router::Router;
 use crate::domain::Warning;
@@ -96,6 +96,7 @@ struct CreatedBody {
         (status = 200, description = "`dry_run=true`: the key as it would be created (empty `id`, `null` secret) and the warnings; nothing written", body = CreatedBody),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
@@ -149,6 +150,7 @@ async fn create(
         (status = 200, description = "One page of keys", body = Page),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 422, response = ValidationFailed),
         (status = 500, response = InternalError),
@@ -180,6 +182,7 @@ async fn list(
     responses(
         (status = 200, description = "The key", body = KeyView),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
@@ -224,6 +227,7 @@ struct UpdatedBody {
         (status = 200, description = "The key as updated (or, with `dry_run=true`, as it would be) and the warnings", body = UpdatedBody),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
@@ -270,6 +274,7 @@ async fn update(
     responses(
         (status = 200, description = "The revoked key", body = KeyView),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
@@ -305,6 +310,7 @@ async fn revoke(
     responses(
         (status = 200, description = "The revoked key", body = KeyView),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 500, response = InternalError),
@@ -327,7 +333,26 @@ async fn delete(
 struct RollRequest {
     /// How long the previous secret keeps working: 0 (the default) to 604800 (7 days).
     #[schema(minimum = 0, maximum = 604800)]
+    #[serde(default, deserialize_with = "whole_number")]
     grace_seconds: Option<i64>,
+}
+
+/// A JSON Schema `integer` is any number with a zero fraction, so `60.0` is the whole number 60
+/// (JSON itself does not tell them apart). Whole numbers beyond `i64` saturate (`as` does), to
+/// fail the range check with its own message; a fraction is refused here.
+fn whole_number<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(de)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid value: {n}, expected a whole number"
+        ))),
+    }
 }
 
 /// The key and its new secret (shown this once).
@@ -355,6 +380,7 @@ struct RolledBody {
         (status = 200, description = "The key and its new secret; `Cache-Control: no-store`", body = RolledBody),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),

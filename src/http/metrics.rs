@@ -66,7 +66,11 @@ impl Metrics {
         *self.lock().token_denials.entry(reason).or_default() += 1;
     }
 
-    fn render(&self, pool: &crate::store::Pool) -> String {
+    fn render(
+        &self,
+        pool: &crate::store::Pool,
+        throttle: &crate::service::throttle::Throttle,
+    ) -> String {
         let m = self.lock();
         let mut out = String::with_capacity(4096);
         out.push_str(
@@ -142,6 +146,19 @@ impl Metrics {
         out.push_str("# HELP latchkey_db_pool_max_connections Pool size limit.\n");
         out.push_str("# TYPE latchkey_db_pool_max_connections gauge\n");
         let _ = writeln!(out, "latchkey_db_pool_max_connections {}", pool.max_size());
+        let (sources, keys) = throttle.tracked();
+        out.push_str(
+            "# HELP latchkey_auth_throttle_tracked Addresses and key ids with recent failed authentications (bounded).\n",
+        );
+        out.push_str("# TYPE latchkey_auth_throttle_tracked gauge\n");
+        let _ = writeln!(
+            out,
+            "latchkey_auth_throttle_tracked{{table=\"sources\"}} {sources}"
+        );
+        let _ = writeln!(
+            out,
+            "latchkey_auth_throttle_tracked{{table=\"keys\"}} {keys}"
+        );
         out
     }
 }
@@ -207,5 +224,5 @@ pub fn routes(router: &mut Router) {
 async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state.pool))
+        .body(state.metrics.render(&state.pool, &state.throttle))
 }

@@ -26,6 +26,7 @@ use ipnet::IpNet;
 
 use crate::service::ServiceError;
 use crate::service::keyring::KeyRing;
+use crate::service::throttle::RetryAfter;
 use crate::service::tokens::TokenSettings;
 use crate::store::{Conn, DbConnection, Pool, StoreError};
 use problem::ApiError;
@@ -44,6 +45,8 @@ pub struct AppState {
     /// Extra time a retired signing key stays published beyond the token TTL.
     pub rotation_leeway: Duration,
     pub trusted_proxies: Vec<IpNet>,
+    /// Failed client authentication, per address and key id.
+    pub throttle: Arc<crate::service::throttle::Throttle>,
     pub tokens: TokenSettings,
     pub metrics: Arc<metrics::Metrics>,
     pub usage: Arc<crate::usage::UsageRecorder>,
@@ -76,6 +79,23 @@ impl AppState {
             Err(ServiceError::Store(StoreError::Offline)) => {
                 self.db(move |conn| f(&mut Conn::Attached(conn))).await
             }
+            other => other.map_err(ApiError::from),
+        }
+    }
+
+    /// Like [`AppState::read`], but when `limit` is set only the caches may answer: work that
+    /// needs the database is refused with 429 instead (a throttled key id; see
+    /// `service::throttle`).
+    pub async fn read_throttled<T, F>(&self, limit: Option<RetryAfter>, f: F) -> Result<T, ApiError>
+    where
+        F: Fn(&mut Conn<'_>) -> Result<T, ServiceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(RetryAfter(wait)) = limit else {
+            return self.read(f).await;
+        };
+        match f(&mut Conn::Offline) {
+            Err(ServiceError::Store(StoreError::Offline)) => Err(ApiError::TooManyRequests(wait)),
             other => other.map_err(ApiError::from),
         }
     }

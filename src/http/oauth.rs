@@ -8,11 +8,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{bearer, client_ip, meter_caller};
+use super::auth::{bearer, client_ip, meter_caller, throttle_failure};
 use super::body::read_limited;
 use super::oauth_doc::{
-    Introspection, OAuthBadRequest, OAuthInvalidClient, OAuthServerError, OAuthUnavailable,
-    TokenQuery, TokenRequest, TokenResponse,
+    Introspection, OAuthBadRequest, OAuthInvalidClient, OAuthServerError, OAuthTooManyRequests,
+    OAuthUnavailable, TokenQuery, TokenRequest, TokenResponse,
 };
 use super::problem::ApiError;
 use super::router::Router;
@@ -41,6 +41,8 @@ struct OAuthFailure {
     challenge: &'static str,
     /// Metrics label: a denial reason, or the error code for a malformed request.
     reason: &'static str,
+    /// For `too_many_requests`: the `Retry-After` seconds.
+    retry_after: u64,
 }
 
 impl From<OAuthError> for OAuthFailure {
@@ -53,6 +55,7 @@ impl From<OAuthError> for OAuthFailure {
             error,
             challenge: "Basic",
             reason,
+            retry_after: 1,
         }
     }
 }
@@ -63,6 +66,7 @@ impl From<tokens::Denied> for OAuthFailure {
             error: d.error,
             challenge: "Basic",
             reason: d.reason,
+            retry_after: 1,
         }
     }
 }
@@ -78,12 +82,22 @@ impl From<ApiError> for OAuthFailure {
                 "the authorization server cannot reach its database; retry shortly",
             )
             .into(),
+            ApiError::TooManyRequests(wait) => OAuthFailure {
+                error: OAuthError::new(
+                    OAuthErrorCode::TooManyRequests,
+                    format!("too many failed client authentications; retry after {wait} s"),
+                ),
+                challenge: "Basic",
+                reason: "throttled",
+                retry_after: wait,
+            },
             other => {
                 tracing::error!(error = %other, "oauth request failed");
                 OAuthFailure {
                     error: OAuthError::new(OAuthErrorCode::InvalidRequest, "server_error"),
                     challenge: "server_error",
                     reason: "server_error",
+                    retry_after: 1,
                 }
             }
         }
@@ -99,6 +113,7 @@ impl OAuthFailure {
         let status = match self.error.code {
             OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };
         let mut r = no_store(HttpResponse::build(status));
@@ -112,8 +127,8 @@ impl OAuthFailure {
                 }),
             ));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            r.insert_header((header::RETRY_AFTER, "1"));
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+            r.insert_header((header::RETRY_AFTER, self.retry_after.to_string()));
         }
         r.json(
             json!({"error": self.error.code.as_str(), "error_description": self.error.description}),
@@ -183,6 +198,7 @@ async fn form_params(
         (status = 200, description = "The token; `Cache-Control: no-store`, `Pragma: no-cache`", body = TokenResponse),
         (status = 400, response = OAuthBadRequest),
         (status = 401, response = OAuthInvalidClient),
+        (status = 429, response = OAuthTooManyRequests),
         (status = 500, response = OAuthServerError),
         (status = 503, response = OAuthUnavailable),
     ),
@@ -219,9 +235,13 @@ async fn issue_token(
     let creds = oauth::client_credentials(authorization, &params)?;
     let scope = params.get("scope").map(str::to_owned);
     let ip = client_ip(req, state);
+    if let Some(wait) = state.throttle.source_blocked(ip) {
+        return Err(ApiError::TooManyRequests(wait.0).into());
+    }
+    let client_id = creds.client_id.clone();
     let st = state.clone();
     let issued = state
-        .read(move |conn| {
+        .read_throttled(state.throttle.key_limited(&client_id), move |conn| {
             tokens::issue(
                 conn,
                 &st.keyring,
@@ -246,6 +266,11 @@ async fn issue_token(
                 state
                     .usage
                     .record(key, UsageEvent::Denied(reason), now(), Some(ip));
+            }
+            if denied.guessed {
+                if let Some(wait) = state.throttle.failed(ip, Some(&client_id)) {
+                    return Err(ApiError::TooManyRequests(wait.0).into());
+                }
             }
             return Err(denied.into());
         }
@@ -277,6 +302,7 @@ impl From<ServiceError> for OAuthFailure {
         (status = 200, description = "What the token is, or `{\"active\": false}`; `Cache-Control: no-store`", body = Introspection),
         (status = 400, response = OAuthBadRequest),
         (status = 401, response = OAuthInvalidClient),
+        (status = 429, response = OAuthTooManyRequests),
         (status = 500, response = OAuthServerError),
         (status = 503, response = OAuthUnavailable),
     ),
@@ -377,8 +403,11 @@ async fn authenticate_caller(
     params: &Params,
 ) -> Result<CallerIdentity, OAuthFailure> {
     let ip = client_ip(req, state);
+    if let Some(wait) = state.throttle.source_blocked(ip) {
+        return Err(ApiError::TooManyRequests(wait.0).into());
+    }
     let st = state.clone();
-    let (outcome, challenge) = if let Some(credential) = bearer(req).map(str::to_owned) {
+    let (outcome, challenge, client_id) = if let Some(credential) = bearer(req).map(str::to_owned) {
         let outcome = state
             .read(move |conn| {
                 callers::authenticate(
@@ -392,23 +421,28 @@ async fn authenticate_caller(
                 )
             })
             .await?;
-        (outcome, "Bearer")
+        (outcome, "Bearer", None)
     } else {
         let authorization = req
             .headers()
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or("\u{0}"));
         let creds = oauth::client_credentials(authorization, params)?;
+        let client_id = creds.client_id.clone();
         let outcome = state
-            .read(move |conn| callers::authenticate_client(conn, &st.keys, &creds, ip, now()))
+            .read_throttled(state.throttle.key_limited(&client_id), move |conn| {
+                callers::authenticate_client(conn, &st.keys, &creds, ip, now())
+            })
             .await?;
-        (outcome, "Basic")
+        (outcome, "Basic", Some(client_id))
     };
     meter_caller(state, &outcome, ip);
+    throttle_failure(state, &outcome, ip, client_id.as_deref())?;
     outcome.map_err(|refusal| OAuthFailure {
         error: OAuthError::invalid_client(refusal.message),
         challenge,
         reason: refusal.reason.as_str(),
+        retry_after: 1,
     })
 }
 
@@ -426,6 +460,7 @@ async fn authenticate_caller(
         (status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2); empty body"),
         (status = 400, response = OAuthBadRequest),
         (status = 401, response = OAuthInvalidClient),
+        (status = 429, response = OAuthTooManyRequests),
         (status = 500, response = OAuthServerError),
         (status = 503, response = OAuthUnavailable),
     ),

@@ -50,7 +50,8 @@ pub struct TokenResponse {
 /// `Authorization: Bearer`.
 #[derive(ToSchema)]
 pub struct TokenQuery {
-    /// An access token or an API-key secret.
+    /// An access token or an API-key secret. Empty is the same as absent (RFC 6749 §3.1).
+    #[schema(min_length = 1)]
     token: String,
     /// `access_token` or `api_key`; a hint only (`refresh_token` is refused at revocation).
     token_type_hint: Option<String>,
@@ -126,3 +127,9 @@ pub struct OAuthServerError(OAuthError);
 #[derive(ToResponse)]
 #[response(headers(("Retry-After" = u32, description = "Seconds to wait before retrying")))]
 pub struct OAuthUnavailable(OAuthError);
+
+/// `too_many_requests`: too many failed client authentications from this address or for this
+/// client id; nothing was checked.
+#[derive(ToResponse)]
+#[response(headers(("Retry-After" = u32, description = "Seconds to wait before retrying")))]
+pub struct OAuthTooManyRequests(OAuthError);

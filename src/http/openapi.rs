@@ -9,17 +9,20 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use utoipa::OpenApi;
-use utoipa::openapi::schema::{ArrayItems, ObjectBuilder, OneOfBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayItems, ObjectBuilder, OneOfBuilder, SchemaType, Type,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr, Required, Schema};
 
 use super::oauth_doc::{
-    OAuthBadRequest, OAuthError, OAuthInvalidClient, OAuthServerError, OAuthUnavailable,
+    OAuthBadRequest, OAuthError, OAuthInvalidClient, OAuthServerError, OAuthTooManyRequests,
+    OAuthUnavailable,
 };
 use super::problem::Problem;
 use super::problem::responses::{
     BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, ServiceUnavailable,
-    Unauthorized, ValidationFailed,
+    TooManyRequests, Unauthorized, ValidationFailed,
 };
 use super::router::Router;
 
@@ -50,10 +53,12 @@ documents. The OAuth endpoints (`/oauth/…`) take form bodies and answer RFC 67
         ValidationFailed,
         InternalError,
         ServiceUnavailable,
+        TooManyRequests,
         OAuthBadRequest,
         OAuthInvalidClient,
         OAuthServerError,
         OAuthUnavailable,
+        OAuthTooManyRequests,
     )),
     tags(
         (name = "keys", description = "The API-key lifecycle: create (secret shown once), list, edit, roll, revoke"),
@@ -106,8 +111,25 @@ pub fn document(router: &Router) -> Document {
         ),
     );
     document_scope_items(&mut doc);
+    single_valued_forms(&mut doc);
     optional_bodies(&mut doc);
     doc
+}
+
+/// The OAuth endpoints' forms take every parameter at most once (`domain::oauth::Params`
+/// refuses a repeated one with `invalid_request`) and ignore the ones they do not know (RFC 6749
+/// §3.1): any other field is one string, never a list of them.
+fn single_valued_forms(doc: &mut Document) {
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for name in ["TokenRequest", "TokenQuery"] {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+            object.additional_properties = Some(Box::new(AdditionalProperties::RefOr(
+                ObjectBuilder::new().schema_type(Type::String).into(),
+            )));
+        }
+    }
 }
 
 /// `request_body(content = Option<T>)` is how a handler says its JSON body may be left out;

@@ -30,6 +30,9 @@ pub enum ApiError {
     NotFound,
     #[error("the method is not allowed on this resource")]
     MethodNotAllowed,
+    /// Failed client authentications from this address (or for this key id) are throttled.
+    #[error("too many failed authentications; retry after {0} s")]
+    TooManyRequests(u64),
     #[error(transparent)]
     Service(#[from] ServiceError),
     #[error("internal error")]
@@ -81,6 +84,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => ("payload_too_large", "Request body too large"),
             ApiError::NotFound => ("not_found", "Not found"),
             ApiError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
+            ApiError::TooManyRequests(_) => {
+                ("too_many_requests", "Too many failed authentications")
+            }
             ApiError::Internal(_) => ("internal_error", "Internal error"),
             ApiError::Service(e) => match e {
                 S::Validation(_) => ("validation_failed", "Invalid input"),
@@ -124,6 +130,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Service(e) => match e {
                 S::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -184,6 +191,9 @@ impl ResponseError for ApiError {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if let ApiError::TooManyRequests(wait) = self {
+            response.insert_header((header::RETRY_AFTER, wait.to_string()));
         }
         response.json(body)
     }
@@ -270,4 +280,13 @@ pub mod responses {
         headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
     )]
     pub struct ServiceUnavailable(Problem<'static>);
+
+    /// `too_many_requests`: too many failed authentications from this address; nothing was
+    /// checked.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    pub struct TooManyRequests(Problem<'static>);
 }

@@ -11,8 +11,8 @@ use super::body::{parse_json, read_limited};
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
 use super::problem::responses::{
-    BadRequest, Forbidden, InternalError, PayloadTooLarge, ServiceUnavailable, Unauthorized,
-    ValidationFailed,
+    BadRequest, Forbidden, InternalError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
+    Unauthorized, ValidationFailed,
 };
 use super::router::Router;
 use crate::domain::scope::Action;
@@ -46,6 +46,7 @@ struct ListBody {
     responses(
         (status = 200, description = "The org's signing keys, public halves only", body = ListBody),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 500, response = InternalError),
         (status = 503, response = ServiceUnavailable),
@@ -88,6 +89,7 @@ struct RotateBody {
             headers(("Location" = String, description = "`/v1/signing-keys`"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),

@@ -9,8 +9,8 @@ use super::keys::KeyPath;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
 use super::problem::responses::{
-    BadRequest, Forbidden, InternalError, NotFound, ServiceUnavailable, Unauthorized,
-    ValidationFailed,
+    BadRequest, Forbidden, InternalError, NotFound, ServiceUnavailable, TooManyRequests,
+    Unauthorized, ValidationFailed,
 };
 use super::router::Router;
 use crate::domain::scope::Action;
@@ -39,6 +39,7 @@ pub fn routes(router: &mut Router) {
         (status = 200, description = "The key's usage report", body = UsageReport),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 422, response = ValidationFailed),
@@ -79,6 +80,7 @@ async fn key_usage(
         (status = 200, description = "The org's usage report", body = UsageReport),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
         (status = 403, response = Forbidden),
         (status = 422, response = ValidationFailed),
         (status = 500, response = InternalError),

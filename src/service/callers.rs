@@ -30,6 +30,10 @@ pub struct Refusal {
     pub message: &'static str,
     pub reason: DenyReason,
     pub key_id: Option<String>,
+    /// The credential itself was not valid (unknown, malformed, forged), as opposed to a valid
+    /// credential of a key that may not be used now: what failed-authentication throttling
+    /// counts.
+    pub guessed: bool,
 }
 
 impl Refusal {
@@ -38,14 +42,16 @@ impl Refusal {
             message: failure.describe(),
             reason: failure.deny_reason(),
             key_id,
+            guessed: matches!(failure, AuthFailure::Malformed | AuthFailure::UnknownSecret),
         }
     }
 
-    fn invalid(message: &'static str) -> Self {
+    fn invalid(message: &'static str, guessed: bool) -> Self {
         Refusal {
             message,
             reason: DenyReason::BadSecret,
             key_id: None,
+            guessed,
         }
     }
 }
@@ -89,12 +95,12 @@ pub fn authenticate(
             Ok(v) => admitted(v.key, v.scopes, client_ip),
             Err(TokenRejection::KeyInactive(f)) => Err(Refusal::of(f, None)),
             Err(TokenRejection::TokenRevoked) => {
-                Err(Refusal::invalid("the access token has been revoked"))
+                Err(Refusal::invalid("the access token has been revoked", false))
             }
             Err(TokenRejection::Invalid(crate::crypto::jws::VerifyError::Expired)) => {
-                Err(Refusal::invalid("the access token has expired"))
+                Err(Refusal::invalid("the access token has expired", false))
             }
-            Err(_) => Err(Refusal::invalid("the access token is not valid")),
+            Err(_) => Err(Refusal::invalid("the access token is not valid", true)),
         },
     )
 }
@@ -118,6 +124,7 @@ pub fn authenticate_client(
                 message: "client authentication failed",
                 reason: DenyReason::BadSecret,
                 key_id: Some(creds.client_id.clone()),
+                guessed: true,
             }),
         },
     )

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod orgs;
 pub mod revocation;
 pub mod signing_keys;
+pub mod throttle;
 pub mod tokens;
 pub mod usage;
 
@@ -59,7 +60,7 @@ pub const MAX_LIMIT: i64 = 200;
 
 /// The `limit` query parameter of a listing; a bad value is reported on `errors`.
 pub(crate) fn page_limit(text: Option<&str>, errors: &mut Vec<FieldError>) -> i64 {
-    match text.map(str::trim).filter(|t| !t.is_empty()) {
+    match text {
         None => DEFAULT_LIMIT,
         Some(t) => match t.parse::<i64>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,

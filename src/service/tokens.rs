@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::auth::{AuthFailure, KeyPrincipal, authenticate_secret};
+use super::auth::{AuthFailure, KeyPrincipal, identify_secret};
 use super::keycache::KeyCache;
 use super::keyring::KeyRing;
 use super::{ServiceError, ServiceResult};
@@ -49,6 +49,8 @@ pub struct Denied {
     pub reason: &'static str,
     /// The key the request was for (for a bad secret: the client_id it claimed).
     pub key_id: Option<String>,
+    /// The credentials were not valid at all (see `callers::Refusal::guessed`).
+    pub guessed: bool,
 }
 
 /// RFC 6749 §4.4: authenticate the client, narrow the scope, sign. Reads the key; writes nothing.
@@ -67,26 +69,30 @@ pub fn issue(
 ) -> ServiceResult<Result<Issued, Denied>> {
     // The secret is looked up by digest alone and the id compared afterwards, so a wrong id and a
     // wrong secret take the same path (no early exit that tells ids apart).
-    let key = match authenticate_secret(conn, keys, &creds.client_secret, client_ip, now)? {
+    let key = match identify_secret(conn, keys, &creds.client_secret, now)? {
         Ok(key) if key.key_id == creds.client_id => key,
-        Ok(_) | Err(AuthFailure::Malformed | AuthFailure::UnknownSecret) => {
+        // An unknown secret, or the secret of another key (whatever that key's state): a bad
+        // secret for the client named. Nothing about the other key is told or metered.
+        Ok(_) | Err(_) => {
             return Ok(Err(Denied {
                 error: OAuthError::invalid_client("client authentication failed"),
                 reason: AuthFailure::UnknownSecret.reason(),
                 // The key the client claims to be: metered as a bad-secret attempt on it (the
                 // flush drops ids that name no key).
                 key_id: Some(creds.client_id.clone()),
-            }));
-        }
-        // The caller holds the valid secret from here on: it may be told why.
-        Err(failure) => {
-            return Ok(Err(Denied {
-                error: OAuthError::invalid_client(failure.describe()),
-                reason: failure.reason(),
-                key_id: Some(creds.client_id.clone()),
+                guessed: true,
             }));
         }
     };
+    // The caller holds this client's valid secret from here on: it may be told why.
+    if let Err(failure) = key.admit(Some(client_ip)) {
+        return Ok(Err(Denied {
+            error: OAuthError::invalid_client(failure.describe()),
+            reason: failure.reason(),
+            key_id: Some(key.key_id),
+            guessed: false,
+        }));
+    }
     let granted = match narrow_scope(&key.scopes, requested_scope) {
         Ok(s) => s,
         Err(error) => {
@@ -94,6 +100,7 @@ pub fn issue(
                 error,
                 reason: "scope_not_allowed",
                 key_id: Some(key.key_id),
+                guessed: false,
             }));
         }
     };

@@ -148,9 +148,10 @@ fn start() -> Result<PgServer, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
         .port();
+    // Every test's server keeps its pool open until the test binary exits: room for all of them.
     let options = format!(
         "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=300",
+         -c full_page_writes=off -c max_connections=1000",
         dir.join("sock").display()
     );
     let server = PgServer {
