@@ -448,7 +448,8 @@ pub struct Rolled {
 }
 
 /// A new secret for the same key id (so the same OAuth `client_id`): the old one keeps working
-/// for `grace_seconds` (0 = stops at once), for rotating a secret without downtime.
+/// for `grace_seconds` (0 = stops at once), for rotating a secret without downtime. No
+/// escalation: only a caller whose scopes cover all of the key's may roll it.
 pub fn roll(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -469,6 +470,11 @@ pub fn roll(
     store::write_tx(conn, |conn| {
         let current = store::keys::find(conn, org_id, id)?
             .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
+        // The caller receives the new secret, so it must hold every scope of the key, as if it
+        // were creating it: otherwise an admin of keys could roll a wider key and become it.
+        let held = parse_scope_list(&current.scopes)
+            .map_err(|e| StoreError::Corrupt(format!("key {id}: scopes: {e}")))?;
+        check_escalation(actor, &held)?;
         if current.revoked_at.is_some()
             || !store::keys::roll_secret(
                 conn,
