@@ -65,6 +65,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body must be a JSON object".into(),
         ));
     }
+    // serde's derived structs also take an array of their fields in order (`[]` is a body whose
+    // fields all have defaults); every body of this API is an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(ApiError::BadBody(vec![FieldError::new(
+            "body",
+            "must be a JSON object, not an array",
+        )]));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

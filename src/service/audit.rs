@@ -68,6 +68,7 @@ pub fn record(
 pub struct AuditParams {
     /// Only this action: `org.bootstrapped`, `key.created`, `key.updated`, `key.revoked`,
     /// `key.rolled`, `signing_key.rotated` or `token.revoked`.
+    #[param(schema_with = action_schema)]
     pub action: Option<String>,
     /// Only events about this target (e.g. a key id).
     pub target: Option<String>,
@@ -76,6 +77,14 @@ pub struct AuditParams {
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// The `action` filter's schema: one of `action::ALL`.
+fn action_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(action::ALL))
+        .build()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -123,7 +132,7 @@ fn parse(p: &AuditParams) -> ServiceResult<Filter> {
             None
         }),
     };
-    let action = p.action.clone().filter(|a| !a.is_empty());
+    let action = p.action.clone();
     if let Some(a) = action.as_deref().filter(|a| !action::ALL.contains(a)) {
         errors.push(FieldError::new(
             "action",

@@ -23,12 +23,18 @@ use crate::domain::scope::{Action, Scope, format_scope_list, is_valid_resource};
 #[schema(description = "The body of `POST /v1/check`.")]
 pub struct CheckRequest {
     /// An access token or an API-key secret of the caller's org.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1)]
     pub token: Option<String>,
     #[schema(value_type = Action)]
     pub action: Option<String>,
-    /// A concrete resource path (no wildcards), e.g. `projects/42/files/7`.
-    #[schema(value_type = String, example = "projects/42/files/7")]
+    /// A concrete resource path (no wildcards), e.g. `projects/42/files/7`: segments of 1–128
+    /// characters of `[A-Za-z0-9._~-]` joined by `/`, at most 512 characters in all.
+    #[schema(
+        value_type = String,
+        example = "projects/42/files/7",
+        pattern = "^[A-Za-z0-9._~-]{1,128}(/[A-Za-z0-9._~-]{1,128})*$",
+        max_length = 512
+    )]
     pub resource: Option<String>,
     /// The address the request came from, checked against the key's allowed CIDRs.
     #[schema(value_type = Option<String>, example = "203.0.113.7")]

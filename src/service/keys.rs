@@ -311,8 +311,8 @@ pub fn list(
 
 fn parse_list_params(p: &ListParams) -> ServiceResult<ListQuery> {
     let mut errors = Vec::new();
-    let status = match p.status.as_deref().map(str::trim).unwrap_or("active") {
-        "active" | "" => StatusFilter::Active,
+    let status = match p.status.as_deref().unwrap_or("active") {
+        "active" => StatusFilter::Active,
         "expired" => StatusFilter::Expired,
         "revoked" => StatusFilter::Revoked,
         "all" => StatusFilter::All,

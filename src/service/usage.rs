@@ -99,14 +99,14 @@ struct Range {
 fn parse_params(p: &UsageParams, now: DateTime<Utc>) -> ServiceResult<Range> {
     let mut errors = Vec::new();
     let granularity = match p.granularity.as_deref() {
-        None | Some("") => Granularity::Hour,
+        None => Granularity::Hour,
         Some(g) => Granularity::parse(g).unwrap_or_else(|| {
             errors.push(FieldError::new("granularity", "must be hour or day"));
             Granularity::Hour
         }),
     };
     let mut time = |field: &str, v: &Option<String>| -> Option<DateTime<Utc>> {
-        let text = v.as_deref().filter(|t| !t.is_empty())?;
+        let text = v.as_deref()?;
         match DateTime::parse_from_rfc3339(text) {
             Ok(t) => Some(t.with_timezone(&Utc)),
             Err(_) => {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, status_json};
+use crate::helpers::{error_fields, spawn_app, status_json};
 
 backend_tests! {
 async fn hostile_inputs_never_produce_a_server_error(backend) {
@@ -71,6 +71,61 @@ async fn hostile_inputs_never_produce_a_server_error(backend) {
         victim["name"], "victim",
         "nothing was lost or changed by the bad requests"
     );
+}
+
+/// What Schemathesis found (tests/schemathesis.rs): the server now accepts exactly what the
+/// OpenAPI document admits. A JSON array is not an object, even where serde would read it as
+/// one; `60.0` is the JSON Schema integer 60; an empty query value is a value, and must be a
+/// valid one where the document constrains it (as `search=` and `cursor=` are: any string).
+async fn requests_are_accepted_as_the_openapi_document_describes_them(backend) {
+    let app = spawn_app(backend).await;
+    let (id, _) = app.create_key("rolled", json!(["read"])).await;
+    let send = |path: String, body: &'static str| {
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(&app.admin_secret)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (path, body) in [
+        (format!("/v1/keys/{id}/roll"), "[]"),
+        (format!("/v1/keys/{id}/roll"), "[60]"),
+        ("/v1/keys".to_owned(), r#"["x", ["read"]]"#),
+        ("/v1/check".to_owned(), r#"["lk_x", "read", "a"]"#),
+        ("/v1/signing-keys/rotate".to_owned(), "[]"),
+    ] {
+        let (status, problem) = status_json(send(path.clone(), body).await.unwrap()).await;
+        assert_eq!(status, 422, "{path} {body}: {problem}");
+        assert_eq!(error_fields(&problem), ["body"], "{path} {body}: {problem}");
+    }
+    let roll = format!("/v1/keys/{id}/roll");
+    let (status, body) = status_json(send(roll.clone(), r#"{"grace_seconds": 60.0}"#).await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["key"]["previous_secret_expires_at"].is_string(), "{body}");
+    for grace in [r#"{"grace_seconds": 1.5}"#, r#"{"grace_seconds": 1e300}"#] {
+        let (status, problem) = status_json(send(roll.clone(), grace).await.unwrap()).await;
+        assert_eq!(status, 422, "{grace}: {problem}");
+        assert_eq!(error_fields(&problem), ["grace_seconds"], "{grace}: {problem}");
+    }
+    for (query, field) in [
+        ("/v1/keys?status=", "status"),
+        ("/v1/keys?status=%20active", "status"),
+        ("/v1/keys?limit=", "limit"),
+        ("/v1/audit?action=", "action"),
+        ("/v1/audit?limit=", "limit"),
+        ("/v1/usage?from=", "from"),
+        ("/v1/usage?to=", "to"),
+        ("/v1/usage?granularity=", "granularity"),
+    ] {
+        let (status, problem) = status_json(app.get(query, &app.admin_secret).await).await;
+        assert_eq!(status, 422, "{query}: {problem}");
+        assert_eq!(error_fields(&problem), [field], "{query}: {problem}");
+    }
+    for query in ["/v1/keys?search=&cursor=", "/v1/audit?target=&cursor="] {
+        let (status, body) = status_json(app.get(query, &app.admin_secret).await).await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
 }
 
 async fn bodies_over_64_kib_are_refused_with_413(backend) {
