@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -18,6 +19,11 @@ use crate::service::tokens::TokenSettings;
 use crate::service::{self, orgs::Bootstrapped};
 use crate::store::{self, PoolOptions};
 use crate::usage::UsageRecorder;
+
+/// Time allowed for a request's head (line and headers) to arrive.
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// An idle keep-alive connection is closed after this.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub struct Application {
     port: u16,
@@ -104,6 +110,12 @@ impl Application {
                 .configure(|cfg| http::router().register(cfg))
                 .default_service(web::to(http::ops::not_found))
         })
+        // Slow clients: the request head must arrive within CLIENT_REQUEST_TIMEOUT (else 408),
+        // the body within `http::body::BODY_TIMEOUT`, and an idle keep-alive connection is
+        // closed after KEEP_ALIVE. actix-http caps the head at 96 headers and 128 KiB (431).
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(KEEP_ALIVE)
         .listen(listener)?;
         if let Some(workers) = settings.workers {
             server = server.workers(workers);

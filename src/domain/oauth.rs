@@ -91,6 +91,10 @@ impl std::fmt::Debug for ClientCredentials {
     }
 }
 
+/// Most parameters an OAuth form may carry: the endpoints use at most six, and a repeated-name
+/// check over a longer list would be quadratic work chosen by the client.
+pub const MAX_FORM_FIELDS: usize = 32;
+
 /// Form parameters with RFC 6749 §3.2's rules applied: a repeated parameter is an error and an
 /// empty value counts as omitted.
 #[derive(Debug, Default)]
@@ -98,6 +102,12 @@ pub struct Params(Vec<(String, String)>);
 
 impl Params {
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let fields = body.split(|b| *b == b'&').filter(|f| !f.is_empty()).count();
+        if fields > MAX_FORM_FIELDS {
+            return Err(OAuthError::invalid_request(format!(
+                "the form has {fields} parameters; the maximum is {MAX_FORM_FIELDS}"
+            )));
+        }
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
             OAuthError::invalid_request("the body is not application/x-www-form-urlencoded")
         })?;

@@ -10,8 +10,23 @@ use super::MAX_BODY_BYTES;
 use super::problem::ApiError;
 use crate::domain::FieldError;
 
-/// Reads the whole body, refusing more than `MAX_BODY_BYTES` (413) without buffering it.
+/// Longest a client may take to send a body once its headers are in (a slow-loris guard: actix
+/// times out the headers itself, `startup::CLIENT_REQUEST_TIMEOUT`).
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads the whole body, refusing more than `MAX_BODY_BYTES` (413) without buffering it, or a
+/// body that takes longer than `BODY_TIMEOUT` to arrive (408).
 pub async fn read_limited<S, E>(payload: &mut S) -> Result<Vec<u8>, ApiError>
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    actix_web::rt::time::timeout(BODY_TIMEOUT, read_all(payload))
+        .await
+        .unwrap_or(Err(ApiError::RequestTimeout))
+}
+
+async fn read_all<S, E>(payload: &mut S) -> Result<Vec<u8>, ApiError>
 where
     S: futures_util::Stream<Item = Result<actix_web::web::Bytes, E>> + Unpin,
     E: std::fmt::Display,

@@ -74,7 +74,7 @@ impl From<tokens::Denied> for OAuthFailure {
 impl From<ApiError> for OAuthFailure {
     fn from(e: ApiError) -> Self {
         match e {
-            ApiError::PayloadTooLarge(_) | ApiError::BadRequest(_) => {
+            ApiError::PayloadTooLarge(_) | ApiError::BadRequest(_) | ApiError::RequestTimeout => {
                 OAuthError::invalid_request(e.to_string()).into()
             }
             ApiError::Service(ServiceError::Store(StoreError::Pool(_))) => OAuthError::new(

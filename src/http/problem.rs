@@ -26,6 +26,8 @@ pub enum ApiError {
     BadBody(Vec<FieldError>),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("no such resource")]
     NotFound,
     #[error("the method is not allowed on this resource")]
@@ -82,6 +84,7 @@ impl ApiError {
             ApiError::BadRequest(_) => ("bad_request", "Malformed request"),
             ApiError::BadBody(_) => ("validation_failed", "Invalid input"),
             ApiError::PayloadTooLarge(_) => ("payload_too_large", "Request body too large"),
+            ApiError::RequestTimeout => ("request_timeout", "Request timeout"),
             ApiError::NotFound => ("not_found", "Not found"),
             ApiError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
             ApiError::TooManyRequests(_) => {
@@ -128,6 +131,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::BadBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,

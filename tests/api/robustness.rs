@@ -184,4 +184,74 @@ async fn health_and_readiness_answer(backend) {
         200
     );
 }
+
+async fn oversized_heads_and_forms_are_refused_and_the_server_carries_on(backend) {
+    let app = spawn_app(backend).await;
+    // A 129 KiB head, and 200 headers: 431 from actix-http (128 KiB and 96 headers at most).
+    let big = "a".repeat(129 * 1024);
+    let status = raw_status(&app.address, &format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n")).await;
+    assert_eq!(status, 431);
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let status = raw_status(&app.address, &format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n")).await;
+    assert_eq!(status, 431);
+    // An OAuth form with more parameters than any endpoint reads.
+    let form: String = (0..33).map(|i| format!("p{i}=x")).collect::<Vec<_>>().join("&");
+    let r = app.client.post(app.url("/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=client_credentials&{form}"))
+        .send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let (_, body) = status_json(r).await;
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(app.get("/v1/keys", &app.admin_secret).await.status(), 200);
+}
+
+async fn slow_clients_are_cut_off(backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(backend).await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    // Slow head: half a request line, then nothing. actix answers 408 and closes.
+    let slow_head = async {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /healthz HT").await.unwrap();
+        let mut buf = Vec::new();
+        tokio::time::timeout(std::time::Duration::from_secs(30), s.read_to_end(&mut buf)).await.unwrap().ok();
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    // Slow body: the head, then 10 of the 100 bytes promised.
+    let slow_body = async {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /v1/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":\"",
+            app.admin_secret
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(30), s.read(&mut buf)).await.unwrap().unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let (head, body) = tokio::join!(slow_head, slow_body);
+    assert!(head.starts_with("HTTP/1.1 408"), "slow head: {head:.80}");
+    assert!(body.starts_with("HTTP/1.1 408"), "slow body: {body:.80}");
+    assert!(body.contains("request_timeout"), "{body}");
+    // Nothing was created by the half-sent body.
+    let (_, list) = status_json(app.get("/v1/keys", &app.admin_secret).await).await;
+    assert_eq!(list["keys"].as_array().unwrap().len(), 1);
+}
+}
+
+/// Sends raw bytes and returns the response's status code.
+async fn raw_status(address: &str, request: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).await.unwrap();
+    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+    line.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {line:?}"))
 }
