@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod helpers;
+mod attacks;
 mod audit;
 mod cache;
 mod keys;
