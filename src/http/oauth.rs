@@ -267,10 +267,10 @@ async fn issue_token(
                     .usage
                     .record(key, UsageEvent::Denied(reason), now(), Some(ip));
             }
-            if denied.guessed {
-                if let Some(wait) = state.throttle.failed(ip, Some(&client_id)) {
-                    return Err(ApiError::TooManyRequests(wait.0).into());
-                }
+            if denied.guessed
+                && let Some(wait) = state.throttle.failed(ip, Some(&client_id))
+            {
+                return Err(ApiError::TooManyRequests(wait.0).into());
             }
             return Err(denied.into());
         }

@@ -15,4 +15,5 @@ mod ops;
 mod postgres;
 mod robustness;
 mod signing_keys;
+mod throttle;
 mod usage;
