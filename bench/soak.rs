@@ -260,6 +260,9 @@ async fn churn(a: Arc<Args>, http: reqwest::Client, stats: Arc<Stats>) -> u64 {
 struct Sample {
     t: f64,
     rss_kb: u64,
+    /// Heap and stacks: what a leak grows. The rest of RSS is file-backed (the binary, and the
+    /// SQLite file mapped with `mmap_size`, which grows with the database).
+    anon_kb: u64,
     fds: u64,
     threads: u64,
     cpu_s: f64,
@@ -286,6 +289,7 @@ fn sample_proc(pid: u32, t: f64, requests: u64) -> anyhow::Result<Sample> {
     Ok(Sample {
         t,
         rss_kb: field("VmRSS:"),
+        anon_kb: field("RssAnon:"),
         fds,
         threads: field("Threads:"),
         // USER_HZ is 100 on Linux.
@@ -321,17 +325,18 @@ async fn main() -> anyhow::Result<()> {
 
     let begin = Instant::now();
     let mut samples = vec![sample_proc(a.pid, 0.0, 0)?];
-    let mut csv = String::from("t_s,rss_kb,fds,threads,server_cpu_s,requests,rate_per_s\n");
+    let mut csv =
+        String::from("t_s,rss_kb,rss_anon_kb,fds,threads,server_cpu_s,requests,rate_per_s\n");
     let row = |s: &Sample, rate: f64| {
         format!(
-            "{:.0},{},{},{},{:.2},{},{:.0}\n",
-            s.t, s.rss_kb, s.fds, s.threads, s.cpu_s, s.requests, rate
+            "{:.0},{},{},{},{},{:.2},{},{:.0}\n",
+            s.t, s.rss_kb, s.anon_kb, s.fds, s.threads, s.cpu_s, s.requests, rate
         )
     };
     csv.push_str(&row(&samples[0], 0.0));
     println!(
-        "t=0s rss={} kB fds={} threads={} (idle)",
-        samples[0].rss_kb, samples[0].fds, samples[0].threads
+        "t=0s rss={} kB (anon {} kB) fds={} threads={} (idle)",
+        samples[0].rss_kb, samples[0].anon_kb, samples[0].fds, samples[0].threads
     );
 
     let start = tokio::time::Instant::now();
@@ -361,9 +366,11 @@ async fn main() -> anyhow::Result<()> {
         let rate = (s.requests - prev.requests) as f64 / (s.t - prev.t).max(1e-9);
         let cpu = (s.cpu_s - prev.cpu_s) / (s.t - prev.t).max(1e-9);
         println!(
-            "t={:.0}s rss={} kB fds={} threads={} rate={rate:.0}/s server_cpu={:.0}% unexpected={}",
+            "t={:.0}s rss={} kB (anon {} kB) fds={} threads={} rate={rate:.0}/s server_cpu={:.0}% \
+             unexpected={}",
             s.t,
             s.rss_kb,
+            s.anon_kb,
             s.fds,
             s.threads,
             cpu * 100.0,
@@ -395,6 +402,7 @@ async fn main() -> anyhow::Result<()> {
     let loaded: Vec<&Sample> = samples.iter().skip(1).collect();
     let (first, last) = (loaded.first().copied(), loaded.last().copied());
     let max_rss = samples.iter().map(|s| s.rss_kb).max().unwrap_or(0);
+    let max_anon = samples.iter().map(|s| s.anon_kb).max().unwrap_or(0);
     let max_fds = samples.iter().map(|s| s.fds).max().unwrap_or(0);
     let server_cpu = match (samples.first(), last) {
         (Some(f), Some(l)) => (l.cpu_s - f.cpu_s) / (l.t - f.t).max(1e-9),
@@ -421,6 +429,10 @@ async fn main() -> anyhow::Result<()> {
         "rss_kb": {
             "idle": samples[0].rss_kb,
             "start": first.map(|s| s.rss_kb), "end": last.map(|s| s.rss_kb), "max": max_rss,
+        },
+        "rss_anon_kb": {
+            "idle": samples[0].anon_kb,
+            "start": first.map(|s| s.anon_kb), "end": last.map(|s| s.anon_kb), "max": max_anon,
         },
         "fds": {
             "idle": samples[0].fds,

@@ -77,6 +77,9 @@ print(f"  token requests {d['token_requests']:,} at {d['achieved_token_rate_per_
       f"server CPU {d['server_cpu_cores']:.2f} cores")
 print(f"  RSS idle {r['idle']/1024:.1f} MiB, start {r['start']/1024:.1f} MiB, "
       f"end {r['end']/1024:.1f} MiB, max {r['max']/1024:.1f} MiB")
+a = d["rss_anon_kb"]
+print(f"  of which anonymous (heap): idle {a['idle']/1024:.1f} MiB, start {a['start']/1024:.1f} MiB, "
+      f"end {a['end']/1024:.1f} MiB, max {a['max']/1024:.1f} MiB")
 print(f"  fds idle {f['idle']}, start {f['start']}, end {f['end']}, max {f['max']}")
 print(f"  churn cycles {d['churn_cycles']:,}; statuses: "
       + ", ".join(f"{k}: {v:,}" for k, v in d["statuses"].items()))

@@ -285,18 +285,18 @@ impl ClientLog {
                 k.acked_edits += usize::from(matches!(p, Pending::Edit(_)));
             }
         }
-        if let Some((n, want)) = self.lost_create.take() {
-            if let Some((id, _)) = found.iter().find(|(_, f)| **f == want) {
-                applied += 1;
-                self.keys.push(Owned {
-                    id: id.clone(),
-                    n,
-                    secret: None,
-                    acked: want,
-                    acked_edits: 0,
-                    pending: None,
-                });
-            }
+        if let Some((n, want)) = self.lost_create.take()
+            && let Some((id, _)) = found.iter().find(|(_, f)| **f == want)
+        {
+            applied += 1;
+            self.keys.push(Owned {
+                id: id.clone(),
+                n,
+                secret: None,
+                acked: want,
+                acked_edits: 0,
+                pending: None,
+            });
         }
         applied
     }
