@@ -175,20 +175,35 @@ fn is_null(schema: &RefOr<Schema>) -> bool {
 }
 
 /// `KeyDraft` and `KeyPatch` take their scopes as loose JSON values, so that each bad item is
-/// reported at its own path; say here what an item may be: an object or the wire form.
+/// reported at its own path; say here what an item may be: an object with just `action` and
+/// `resource`, or the wire form (`action:filter`, or the action alone; the filter as
+/// `Scope.resource` states it).
 fn document_scope_items(doc: &mut Document) {
-    let item: RefOr<Schema> = OneOfBuilder::new()
-        .item(Ref::from_schema_name("Scope"))
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some("The wire form `action:filter`"))
-                .examples([json!("read:projects/42/**")]),
-        )
-        .into();
     let Some(components) = doc.components.as_mut() else {
         return;
     };
+    let mut filter = None;
+    if let Some(RefOr::T(Schema::Object(scope))) = components.schemas.get_mut("Scope") {
+        scope.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        if let Some(RefOr::T(Schema::Object(resource))) = scope.properties.get("resource") {
+            filter = resource.pattern.clone();
+        }
+    }
+    let mut wire = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("The wire form `action:filter`"))
+        .examples([json!("read:projects/42/**")]);
+    if let Some(filter) = filter {
+        let filter = filter.trim_start_matches('^').trim_end_matches('$');
+        wire = wire
+            .pattern(Some(format!(r"^(read|write|admin|\*)(:{filter})?$")))
+            // `admin:` and the longest filter.
+            .max_length(Some(6 + 512));
+    }
+    let item: RefOr<Schema> = OneOfBuilder::new()
+        .item(Ref::from_schema_name("Scope"))
+        .item(wire)
+        .into();
     for name in ["KeyDraft", "KeyPatch"] {
         if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name)
             && let Some(RefOr::T(Schema::Array(array))) = object.properties.get_mut("scopes")

@@ -66,8 +66,8 @@ pub fn record(
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
-    /// Only this action: `org.bootstrapped`, `key.created`, `key.updated`, `key.revoked`,
-    /// `key.rolled`, `signing_key.rotated` or `token.revoked`.
+    /// Only this action (`action_schema`, which also carries this description: utoipa leaves
+    /// a `schema_with` parameter's doc comment out).
     #[param(schema_with = action_schema)]
     pub action: Option<String>,
     /// Only events about this target (e.g. a key id).
@@ -84,6 +84,7 @@ fn action_schema() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .enum_values(Some(action::ALL))
+        .description(Some("Only events of this action."))
         .build()
 }
 

@@ -51,8 +51,14 @@ pub struct ScopeView {
     #[schema(value_type = Action)]
     pub action: &'static str,
     /// `*` for every resource, or `/`-separated segments where `*` is one segment and a final
-    /// `**` any number of them, e.g. `projects/42/**`.
-    #[schema(example = "projects/42/**")]
+    /// `**` any number of them, e.g. `projects/42/**`: at most 32 segments, each `*`, `**` or
+    /// 1–128 characters of `[A-Za-z0-9._~-]`; empty means `*`. (The pattern states
+    /// `domain::scope::ResourceFilter::parse`; the document's wire-form scopes reuse it.)
+    #[schema(
+        example = "projects/42/**",
+        pattern = r"^(((\*|[A-Za-z0-9._~-]{1,128})/){0,31}(\*\*?|[A-Za-z0-9._~-]{1,128}))?$",
+        max_length = 512
+    )]
     pub resource: String,
 }
 
