@@ -53,7 +53,7 @@ impl DryRun {
     fn parse(&self) -> Result<bool, ApiError> {
         match self.dry_run.as_deref() {
             None | Some("false") | Some("0") => Ok(false),
-            Some("true") | Some("1") | Some("") => Ok(true),
+            Some("true") | Some("1") => Ok(true),
             Some(other) => Err(ApiError::BadRequest(format!(
                 "dry_run must be true or false, not {other:?}"
             ))),

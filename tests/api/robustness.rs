@@ -122,6 +122,11 @@ async fn requests_are_accepted_as_the_openapi_document_describes_them(backend) {
         assert_eq!(status, 422, "{query}: {problem}");
         assert_eq!(error_fields(&problem), [field], "{query}: {problem}");
     }
+    let r = app
+        .post("/v1/keys?dry_run=", &app.admin_secret, &json!({"name": "x", "scopes": ["read"]}))
+        .await;
+    let (status, problem) = status_json(r).await;
+    assert_eq!((status, problem["type"].as_str()), (400, Some("bad_request")), "{problem}");
     for query in ["/v1/keys?search=&cursor=", "/v1/audit?target=&cursor="] {
         let (status, body) = status_json(app.get(query, &app.admin_secret).await).await;
         assert_eq!(status, 200, "{query}: {body}");
