@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# Load test of POST /oauth/token and POST /oauth/introspect with the shared harness's method
-# (wrk, concurrency 32, warm-up, N runs; see run.sh). Builds release, provisions a temp SQLite
-# database with an org and a benchmark key through the CLI, then measures.
+# Load test of Latchkey's hot endpoints with the shared harness's method (wrk, concurrency 32,
+# warm-up, N runs, median; see run.sh). Builds release, provisions a temp database with an org, its
+# admin key and a benchmark key through the CLI, then measures, per mode:
 #
-#   bench/oauth.sh            # pinned (server core 0, wrk core 1) and unpinned, 5 x 10 s each
-#   RUNS=3 DUR=5 bench/oauth.sh pinned
-#   BACKEND=postgres bench/oauth.sh pinned   # on a throwaway PostgreSQL (bench/pg.sh)
+#   token       POST /oauth/token (client credentials, Basic)
+#   introspect  POST /oauth/introspect of a JWT (caller: Basic)
+#   check       POST /v1/check of a raw key (caller: a raw key, Bearer)
+#   keys        GET /v1/keys (caller: the admin's raw key)
+#   jwks        GET /.well-known/jwks.json
 #
-# Results: JSON lines in bench/out/oauth.jsonl, table via summarize.py at the end.
+#   bench/oauth.sh                                  # all endpoints, pinned and unpinned, 5 runs each
+#   RUNS=5 DUR=5 ENDPOINTS="token introspect" bench/oauth.sh pinned
+#   BACKEND=postgres ENDPOINTS=token bench/oauth.sh # on a throwaway PostgreSQL (bench/pg.sh)
+#   KEYS=1000000 ENDPOINTS=token bench/oauth.sh pinned   # with 1M more keys in the table
+#
+# Results: JSON lines in $OUT (bench/out/oauth.jsonl), the server's RSS after each label in
+# ${OUT%.jsonl}.rss.jsonl, and a table via summarize.py at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODES=("${@:-pinned unpinned}")
 RUNS="${RUNS:-5}" DUR="${DUR:-10}" WARM="${WARM:-5}" PORT="${PORT:-18080}"
-cargo build --release --quiet
+ENDPOINTS="${ENDPOINTS:-token introspect check keys jwks}"
+KEYS="${KEYS:-0}"
+cargo build --release --quiet --bin latchkey
+[[ $KEYS == 0 ]] || cargo build --release --quiet --example seed_keys
 BIN="$PWD/target/release/latchkey"
 WORK=$(mktemp -d /tmp/latchkey-bench.XXXXXX)
 BACKEND="${BACKEND:-sqlite}"
@@ -25,21 +36,44 @@ else
 fi
 export LATCHKEY_KEYS_DIR="$WORK/keys" LATCHKEY_LOG=warn
 "$BIN" org create bench >/dev/null
-"$BIN" org bootstrap bench --json >/dev/null
+BOOT=$("$BIN" org bootstrap bench --json)
+ADMIN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])' <<<"$BOOT")
 KEY_JSON=$("$BIN" keys create --org bench --name bench --scope 'read:*' --json)
 ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["key"]["id"])' <<<"$KEY_JSON")
 SECRET=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])' <<<"$KEY_JSON")
+if [[ $KEYS != 0 ]]; then
+  ./target/release/examples/seed_keys "$KEYS" bench
+fi
+SCALE=""; [[ $KEYS == 0 ]] || SCALE=" +${KEYS} keys"
 export BENCH_BASIC=$(printf '%s:%s' "$ID" "$SECRET" | base64 -w0)
 mkdir -p bench/out
-OUT=bench/out/oauth.jsonl
+OUT="${OUT:-bench/out/oauth.jsonl}"
+RSS_OUT="${OUT%.jsonl}.rss.jsonl"
+export RSS_OUT
 SERVE=("$BIN" serve --listen "127.0.0.1:$PORT")
+B="http://127.0.0.1:$PORT"
+run() { # run MODE LABEL URL [env assignments...]
+  local mode=$1 label=$2 url=$3; shift 3
+  local flag=(); [[ $mode == pinned ]] && flag=(-p)
+  env "$@" RSS_LABEL="$label" bench/run.sh "${flag[@]}" -n "$RUNS" -d "$DUR" -w "$WARM" -o "$OUT" \
+    -l "$label" -u "$url" -- "${SERVE[@]}"
+}
 for mode in ${MODES[*]}; do
-  flag=(); [[ $mode == pinned ]] && flag=(-p)
-  BENCH_BODY='grant_type=client_credentials&scope=read' \
-    bench/run.sh "${flag[@]}" -n "$RUNS" -d "$DUR" -w "$WARM" -o "$OUT" \
-    -l "latchkey /oauth/token [$BACKEND]" -u "http://127.0.0.1:$PORT/oauth/token" -- "${SERVE[@]}"
-  BENCH_SETUP="curl -s -u '$ID:$SECRET' -d grant_type=client_credentials http://127.0.0.1:$PORT/oauth/token | python3 -c 'import json,sys; print(\"token=\"+json.load(sys.stdin)[\"access_token\"])'" \
-    bench/run.sh "${flag[@]}" -n "$RUNS" -d "$DUR" -w "$WARM" -o "$OUT" \
-    -l "latchkey /oauth/introspect (JWT) [$BACKEND]" -u "http://127.0.0.1:$PORT/oauth/introspect" -- "${SERVE[@]}"
+  for e in $ENDPOINTS; do
+    case $e in
+      token) run "$mode" "latchkey /oauth/token [$BACKEND$SCALE]" "$B/oauth/token" \
+        BENCH_BODY='grant_type=client_credentials&scope=read' ;;
+      introspect) run "$mode" "latchkey /oauth/introspect (JWT) [$BACKEND$SCALE]" "$B/oauth/introspect" \
+        BENCH_SETUP="curl -s -u '$ID:$SECRET' -d grant_type=client_credentials $B/oauth/token | python3 -c 'import json,sys; print(\"token=\"+json.load(sys.stdin)[\"access_token\"])'" ;;
+      check) run "$mode" "latchkey /v1/check (raw key) [$BACKEND$SCALE]" "$B/v1/check" \
+        BENCH_AUTH="Bearer $SECRET" BENCH_CTYPE=application/json \
+        BENCH_BODY="{\"token\":\"$SECRET\",\"action\":\"read\",\"resource\":\"projects/42\"}" ;;
+      keys) run "$mode" "latchkey GET /v1/keys (raw key) [$BACKEND$SCALE]" "$B/v1/keys?limit=20" \
+        BENCH_METHOD=GET BENCH_AUTH="Bearer $ADMIN" ;;
+      jwks) run "$mode" "latchkey GET /.well-known/jwks.json [$BACKEND$SCALE]" "$B/.well-known/jwks.json" \
+        BENCH_METHOD=GET BENCH_BASIC= ;;
+      *) echo "unknown endpoint $e" >&2; exit 2 ;;
+    esac
+  done
 done
 python3 bench/summarize.py "$OUT"
