@@ -170,11 +170,14 @@ impl ManageConnection for ConnectionManager {
                 // busy_timeout first, so even the journal-mode switch waits rather than fails;
                 // WAL lets readers run beside the single writer; a 32 MiB page cache and mmap
                 // keep a large key table off the pread path (usage flushes, 1M-key lookups);
-                // foreign keys are off by default in SQLite.
+                // synchronous = FULL syncs the WAL at every commit, so an acknowledged change
+                // (a revocation above all) survives a power loss, not only a crash — writes are
+                // admin actions and one usage flush a second, so the cost is small; foreign keys
+                // are off by default in SQLite.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA cache_size = -32768; \
                      PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
