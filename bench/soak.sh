@@ -10,7 +10,7 @@
 # CONNS keep-alive connections, open-loop (a slow answer makes it late, not slower: lateness is
 # reported), and runs a churn loop CHURN times a second: create a key, get a token with it,
 # revoke it, check its secret is then refused (401 invalid_client "revoked", the expected
-# denial). Every SAMPLE seconds it records the server's VmRSS, open fds, threads and CPU time.
+# denial; CHECK_REVOKED=0 skips that check). Every SAMPLE seconds it records the server's VmRSS, open fds, threads and CPU time.
 # PIN=1 (default): server on core 0, driver on core 1, as in the pinned benchmark.
 #
 # Output: per-sample lines while it runs, then a JSON summary (start/end/max RSS and fds, token
@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE="${RATE:-8000}" DURATION="${DURATION:-600}" CONNS="${CONNS:-64}" CHURN="${CHURN:-5}"
-SAMPLE="${SAMPLE:-10}" PORT="${PORT:-18090}" PIN="${PIN:-1}" BACKEND="${BACKEND:-sqlite}"
+CHECK_REVOKED="${CHECK_REVOKED:-1}" SAMPLE="${SAMPLE:-10}" PORT="${PORT:-18090}" PIN="${PIN:-1}" BACKEND="${BACKEND:-sqlite}"
 cargo build --release --quiet --bin latchkey --example soak
 BIN="$PWD/target/release/latchkey" DRIVER="$PWD/target/release/examples/soak"
 WORK=$(mktemp -d /tmp/latchkey-soak.XXXXXX)
@@ -60,7 +60,7 @@ echo "soak: $RATE tokens/s for ${DURATION}s, churn $CHURN/s, $BACKEND, server pi
 rc=0
 /usr/bin/time -f "driver: %U s user, %S s sys, %e s wall, %M kB max RSS" "${drv_prefix[@]}" "$DRIVER" --url "http://127.0.0.1:$PORT" --pid "$SRV" --admin "$ADMIN" \
   --key-id "$KEY_ID" --key-secret "$KEY_SECRET" --rate "$RATE" --duration "$DURATION" \
-  --conns "$CONNS" --churn "$CHURN" --sample "$SAMPLE" \
+  --conns "$CONNS" --churn "$CHURN" --check-revoked "$CHECK_REVOKED" --sample "$SAMPLE" \
   --csv "bench/out/soak-$STAMP.csv" --json "bench/out/soak-$STAMP.json" || rc=$?
 stop_server
 if grep -qiE 'panic|error' "$WORK/server.log"; then
