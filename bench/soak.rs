@@ -1,16 +1,16 @@
 //! The soak driver of `bench/soak.sh` (not a test; nothing depends on it).
 //!
-//! Open-loop load on `POST /oauth/token` at a constant RATE per second for DURATION seconds,
-//! spread over CONNS keep-alive connections (connection i sends at start + (k·CONNS + i)/RATE, so a
-//! slow answer makes the schedule late rather than the rate lower, and the lateness is reported),
+//! Open-loop load on `POST /oauth/token` at a constant RATE per second for DURATION seconds by
+//! CONNS senders (sender i sends at start + (k·CONNS + i)/RATE, so a slow answer makes the
+//! schedule late rather than the rate lower, and the lateness is reported),
 //! plus a churn loop at CHURN per second: create a key, get a token with it, revoke it, and check
 //! its secret is now refused (`401 invalid_client`, "revoked": the expected denial). Every 10 s
 //! it samples the server's RSS, open file descriptors, threads and CPU time from /proc into a CSV
 //! row; at the end it prints a summary and writes it as JSON.
 //!
-//!   soak --url http://127.0.0.1:18090 --pid PID --admin lk_… --key-id key_… --key-secret lk_… \
-//!        [--rate 8000] [--duration 600] [--conns 64] [--churn 5] [--check-revoked 1] [--sample 10] \
-//!        [--csv out.csv] [--json out.json]
+//!   soak --url http://127.0.0.1:18090 --pid PID --admin lk_… \
+//!        --key-id key_… --key-secret lk_… [--rate 8000] [--duration 600] [--conns 64] \
+//!        [--churn 5] [--check-revoked 1] [--sample 10] [--csv out.csv] [--json out.json]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -330,6 +330,7 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
 
     let begin = Instant::now();
+    let driver_start = sample_proc(std::process::id(), 0.0, 0)?;
     let mut samples = vec![sample_proc(a.pid, 0.0, 0)?];
     let mut csv =
         String::from("t_s,rss_kb,rss_anon_kb,fds,threads,server_cpu_s,requests,rate_per_s\n");
@@ -391,6 +392,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let cycles = churner.await?;
     let elapsed = start.elapsed().as_secs_f64();
+    let driver_end = sample_proc(std::process::id(), elapsed, 0)?;
     std::fs::write(&a.csv, &csv)?;
 
     let hist = stats
@@ -422,7 +424,8 @@ async fn main() -> anyhow::Result<()> {
         "elapsed_s": elapsed,
         "token_requests": sent,
         "achieved_token_rate_per_s": sent as f64 / elapsed,
-        "mean_late_ms": stats.late_sum_us.load(Ordering::Relaxed) as f64 / sent.max(1) as f64 / 1000.0,
+        "mean_late_ms":
+            stats.late_sum_us.load(Ordering::Relaxed) as f64 / sent.max(1) as f64 / 1000.0,
         "max_late_ms": stats.max_late_us.load(Ordering::Relaxed) as f64 / 1000.0,
         "token_latency_ms": {
             "p50": percentile(&hist, 0.50), "p90": percentile(&hist, 0.90),
@@ -446,6 +449,7 @@ async fn main() -> anyhow::Result<()> {
         },
         "threads": {"start": first.map(|s| s.threads), "end": last.map(|s| s.threads)},
         "server_cpu_cores": server_cpu,
+        "driver_cpu_cores": (driver_end.cpu_s - driver_start.cpu_s) / elapsed.max(1e-9),
         "csv": a.csv,
     });
     std::fs::write(&a.json, serde_json::to_string_pretty(&summary)?)?;

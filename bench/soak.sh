@@ -10,7 +10,8 @@
 # CONNS keep-alive connections, open-loop (a slow answer makes it late, not slower: lateness is
 # reported), and runs a churn loop CHURN times a second: create a key, get a token with it,
 # revoke it, check its secret is then refused (401 invalid_client "revoked", the expected
-# denial; CHECK_REVOKED=0 skips that check). Every SAMPLE seconds it records the server's VmRSS, open fds, threads and CPU time.
+# denial; CHECK_REVOKED=0 skips that check). Every SAMPLE seconds it records the server's VmRSS
+# (and RssAnon, the heap), open fds, threads and CPU time.
 # PIN=1 (default): server on core 0, driver on core 1, as in the pinned benchmark.
 #
 # Output: per-sample lines while it runs, then a JSON summary (start/end/max RSS and fds, token
@@ -20,7 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE="${RATE:-8000}" DURATION="${DURATION:-600}" CONNS="${CONNS:-64}" CHURN="${CHURN:-5}"
-CHECK_REVOKED="${CHECK_REVOKED:-1}" SAMPLE="${SAMPLE:-10}" PORT="${PORT:-18090}" PIN="${PIN:-1}" BACKEND="${BACKEND:-sqlite}"
+CHECK_REVOKED="${CHECK_REVOKED:-1}" SAMPLE="${SAMPLE:-10}" PORT="${PORT:-18090}" PIN="${PIN:-1}"
+BACKEND="${BACKEND:-sqlite}"
 cargo build --release --quiet --bin latchkey --example soak
 BIN="$PWD/target/release/latchkey" DRIVER="$PWD/target/release/examples/soak"
 WORK=$(mktemp -d /tmp/latchkey-soak.XXXXXX)
@@ -58,7 +60,7 @@ mkdir -p bench/out
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 echo "soak: $RATE tokens/s for ${DURATION}s, churn $CHURN/s, $BACKEND, server pid $SRV (pin=$PIN)"
 rc=0
-/usr/bin/time -f "driver: %U s user, %S s sys, %e s wall, %M kB max RSS" "${drv_prefix[@]}" "$DRIVER" --url "http://127.0.0.1:$PORT" --pid "$SRV" --admin "$ADMIN" \
+"${drv_prefix[@]}" "$DRIVER" --url "http://127.0.0.1:$PORT" --pid "$SRV" --admin "$ADMIN" \
   --key-id "$KEY_ID" --key-secret "$KEY_SECRET" --rate "$RATE" --duration "$DURATION" \
   --conns "$CONNS" --churn "$CHURN" --check-revoked "$CHECK_REVOKED" --sample "$SAMPLE" \
   --csv "bench/out/soak-$STAMP.csv" --json "bench/out/soak-$STAMP.json" || rc=$?
@@ -74,12 +76,12 @@ print(f"\nsoak summary ({sys.argv[1]}):")
 print(f"  token requests {d['token_requests']:,} at {d['achieved_token_rate_per_s']:,.0f}/s "
       f"(target {d['target_rate_per_s']:,.0f}/s; mean lateness {d['mean_late_ms']:.2f} ms), "
       f"p50 {d['token_latency_ms']['p50']:.1f} ms, p99 {d['token_latency_ms']['p99']:.1f} ms; "
-      f"server CPU {d['server_cpu_cores']:.2f} cores")
+      f"server CPU {d['server_cpu_cores']:.2f} cores, driver CPU {d['driver_cpu_cores']:.2f} cores")
 print(f"  RSS idle {r['idle']/1024:.1f} MiB, start {r['start']/1024:.1f} MiB, "
       f"end {r['end']/1024:.1f} MiB, max {r['max']/1024:.1f} MiB")
 a = d["rss_anon_kb"]
-print(f"  of which anonymous (heap): idle {a['idle']/1024:.1f} MiB, start {a['start']/1024:.1f} MiB, "
-      f"end {a['end']/1024:.1f} MiB, max {a['max']/1024:.1f} MiB")
+print(f"  of which anonymous (heap): idle {a['idle']/1024:.1f} MiB, "
+      f"start {a['start']/1024:.1f} MiB, end {a['end']/1024:.1f} MiB, max {a['max']/1024:.1f} MiB")
 print(f"  fds idle {f['idle']}, start {f['start']}, end {f['end']}, max {f['max']}")
 print(f"  churn cycles {d['churn_cycles']:,}; statuses: "
       + ", ".join(f"{k}: {v:,}" for k, v in d["statuses"].items()))
