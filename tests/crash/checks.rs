@@ -317,7 +317,8 @@ pub fn wait_sessions_gone(database_url: &str) {
     let start = Instant::now();
     while db.count(
         "SELECT count(*) AS n FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND backend_type = 'client backend'",
     ) > 0
     {
         assert!(
