@@ -33,6 +33,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const FEED_RETENTION: chrono::Duration = chrono::Duration::hours(1);
 /// Purge once every this many polls (about every four minutes).
 const PURGE_EVERY: u64 = 1000;
+/// Most keys held (a few hundred bytes each): a bound on memory, not an eviction policy. Keys
+/// beyond it are simply read from the database; restarts and feed gaps start over.
+pub const MAX_KEYS: usize = 262_144;
 
 #[derive(Default)]
 struct Maps {
@@ -129,6 +132,9 @@ impl KeyCache {
         let mut maps = self.write();
         // Checked under the write lock, which every invalidation also takes.
         if self.generation.load(Ordering::Acquire) != ticket.0 {
+            return;
+        }
+        if maps.by_id.len() >= MAX_KEYS && !maps.by_id.contains_key(&key.key_id) {
             return;
         }
         let key = Arc::new(key);
@@ -278,6 +284,21 @@ mod tests {
         assert_eq!(cache.by_id("key_a").unwrap().key_id, "key_a");
         cache.invalidate("key_a");
         assert!(cache.by_digest(&[1; 32]).is_none() && cache.by_id("key_a").is_none());
+    }
+
+    #[test]
+    fn the_cache_stops_growing_at_its_bound() {
+        let cache = KeyCache::new(0);
+        let t = cache.ticket();
+        for i in 0..MAX_KEYS + 10 {
+            cache.insert(t, None, key(&format!("key_{i}")));
+        }
+        assert_eq!(cache.len(), MAX_KEYS);
+        assert!(cache.by_id("key_0").is_some());
+        assert!(
+            cache.by_id(&format!("key_{}", MAX_KEYS + 5)).is_none(),
+            "read from the database"
+        );
     }
 
     #[test]
