@@ -109,9 +109,7 @@ impl FromRequest for Caller {
                 })?
                 .to_owned();
             let ip = client_ip(&req, &state);
-            if let Some(wait) = state.throttle.source_blocked(ip) {
-                return Err(ApiError::TooManyRequests(wait.0));
-            }
+            state.admit_source(ip)?;
             let st = state.clone();
             let outcome = state
                 .read(move |conn| {

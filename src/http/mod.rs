@@ -75,12 +75,7 @@ impl AppState {
         F: Fn(&mut Conn<'_>) -> Result<T, ServiceError> + Send + 'static,
         T: Send + 'static,
     {
-        match f(&mut Conn::Offline) {
-            Err(ServiceError::Store(StoreError::Offline)) => {
-                self.db(move |conn| f(&mut Conn::Attached(conn))).await
-            }
-            other => other.map_err(ApiError::from),
-        }
+        self.read_throttled(None, f).await
     }
 
     /// Like [`AppState::read`], but when `limit` is set only the caches may answer: work that
@@ -91,12 +86,22 @@ impl AppState {
         F: Fn(&mut Conn<'_>) -> Result<T, ServiceError> + Send + 'static,
         T: Send + 'static,
     {
-        let Some(RetryAfter(wait)) = limit else {
-            return self.read(f).await;
-        };
-        match f(&mut Conn::Offline) {
-            Err(ServiceError::Store(StoreError::Offline)) => Err(ApiError::TooManyRequests(wait)),
-            other => other.map_err(ApiError::from),
+        match (f(&mut Conn::Offline), limit) {
+            (Err(ServiceError::Store(StoreError::Offline)), Some(RetryAfter(wait))) => {
+                Err(ApiError::TooManyRequests(wait))
+            }
+            (Err(ServiceError::Store(StoreError::Offline)), None) => {
+                self.db(move |conn| f(&mut Conn::Attached(conn))).await
+            }
+            (other, _) => other.map_err(ApiError::from),
+        }
+    }
+
+    /// Refuses, before any work, an address that has used up its failed authentications.
+    pub fn admit_source(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
+        match self.throttle.source_blocked(ip) {
+            Some(RetryAfter(wait)) => Err(ApiError::TooManyRequests(wait)),
+            None => Ok(()),
         }
     }
 }

@@ -235,9 +235,7 @@ async fn issue_token(
     let creds = oauth::client_credentials(authorization, &params)?;
     let scope = params.get("scope").map(str::to_owned);
     let ip = client_ip(req, state);
-    if let Some(wait) = state.throttle.source_blocked(ip) {
-        return Err(ApiError::TooManyRequests(wait.0).into());
-    }
+    state.admit_source(ip)?;
     let client_id = creds.client_id.clone();
     let st = state.clone();
     let issued = state
@@ -403,9 +401,7 @@ async fn authenticate_caller(
     params: &Params,
 ) -> Result<CallerIdentity, OAuthFailure> {
     let ip = client_ip(req, state);
-    if let Some(wait) = state.throttle.source_blocked(ip) {
-        return Err(ApiError::TooManyRequests(wait.0).into());
-    }
+    state.admit_source(ip)?;
     let st = state.clone();
     let (outcome, challenge, client_id) = if let Some(credential) = bearer(req).map(str::to_owned) {
         let outcome = state
