@@ -2,6 +2,9 @@
 //! logs, and a graceful stop on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/keys.rs"]
+mod keys;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -71,20 +74,14 @@ async fn logs_never_contain_secrets_tokens_or_keys_and_sigterm_stops_gracefully(
     let (admin_id, admin) = (field("Admin API key id:"), field("Admin API key secret:"));
 
     let mut secrets = vec![admin.clone(), master.to_owned()];
-    let created: Value = client
-        .post(format!("{base}/v1/keys"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "logged", "scopes": ["admin:keys", "read"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (id, secret) = (
-        created["key"]["id"].as_str().unwrap().to_owned(),
-        created["secret"].as_str().unwrap().to_owned(),
-    );
+    let (id, secret) = keys::create_key(
+        &client,
+        &base,
+        &admin,
+        "logged",
+        json!(["admin:keys", "read"]),
+    )
+    .await;
     secrets.push(secret.clone());
     let token: Value = client
         .post(format!("{base}/oauth/token"))

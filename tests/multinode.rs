@@ -1,6 +1,8 @@
 //! Several `latchkey serve` processes on one PostgreSQL: what one node does, the others see.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/keys.rs"]
+mod keys;
 #[path = "support/postgres.rs"]
 mod postgres;
 
@@ -176,20 +178,8 @@ async fn three_nodes_on_one_postgresql_act_as_one_service() {
     .await;
 
     // A key created on A issues tokens on B at once.
-    let created: Value = client
-        .post(format!("{}/v1/keys", a.base))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "worker", "scopes": ["admin:keys"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (id, secret) = (
-        created["key"]["id"].as_str().unwrap().to_owned(),
-        created["secret"].as_str().unwrap().to_owned(),
-    );
+    let (id, secret) =
+        keys::create_key(&client, &a.base, &admin, "worker", json!(["admin:keys"])).await;
     let r = token(&client, &b.base, &id, &secret).await;
     assert_eq!(r.status(), 200);
     let access: Value = r.json().await.unwrap();

@@ -2,6 +2,9 @@
 //! start again, and the counts are complete.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/keys.rs"]
+mod keys;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -84,20 +87,7 @@ async fn sigterm_flushes_pending_usage() {
         .unwrap()
         .to_owned();
     wait_ready(&client, &base).await;
-    let created: Value = client
-        .post(format!("{base}/v1/keys"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "burst", "scopes": ["read"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (id, secret) = (
-        created["key"]["id"].as_str().unwrap().to_owned(),
-        created["secret"].as_str().unwrap().to_owned(),
-    );
+    let (id, secret) = keys::create_key(&client, &base, &admin, "burst", json!(["read"])).await;
     for _ in 0..50 {
         let r = client
             .post(format!("{base}/oauth/token"))
