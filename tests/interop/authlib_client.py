@@ -44,8 +44,10 @@ def run():
     scoped = fetch("client_secret_basic", scope="read:projects/42/**")
     check_token(scoped, "read:projects/42/**", "scoped")
 
+    # Change the last character to one it is not (a fixed replacement equals it one time in 64).
+    wrong_last = "y" if CLIENT_SECRET.endswith("x") else "x"
     bad_secret = oauth_error(
-        "wrong secret", method="client_secret_basic", secret=CLIENT_SECRET[:-1] + "x"
+        "wrong secret", method="client_secret_basic", secret=CLIENT_SECRET[:-1] + wrong_last
     )
     check_eq(bad_secret["error"], "invalid_client", "wrong secret (basic): error")
     bad_secret_post = oauth_error(

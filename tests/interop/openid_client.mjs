@@ -99,8 +99,10 @@ async function grantError(cfg, parameters) {
   }
   throw new Error('CHECK FAILED: expected the grant to fail');
 }
+// Change the last character to one it is not (a fixed replacement equals it one time in 64).
+const wrongLast = CLIENT_SECRET.endsWith('x') ? 'y' : 'x';
 const wrongSecret = await client.discovery(
-  new URL(ISSUER), CLIENT_ID, undefined, client.ClientSecretBasic(`${CLIENT_SECRET.slice(0, -1)}x`),
+  new URL(ISSUER), CLIENT_ID, undefined, client.ClientSecretBasic(`${CLIENT_SECRET.slice(0, -1)}${wrongLast}`),
   insecure,
 );
 const invalidClient = await grantError(wrongSecret);
