@@ -18,7 +18,9 @@ use diesel::connection::InstrumentationEvent;
 use ed25519_dalek::Signer as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, status_json};
+use crate::helpers::{
+    TestApp, sleep_past_exp, sleep_until, spawn_app, spawn_app_with, status_json,
+};
 
 fn basic(id: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
@@ -628,10 +630,6 @@ async fn a_dead_keys_secret_under_another_client_id_is_just_a_bad_secret(backend
     for (name, extra) in [
         ("revoked", json!({})),
         ("fenced", json!({"allowed_cidrs": ["10.0.0.0/8"]})),
-        (
-            "brief",
-            json!({"expires_at": (chrono::Utc::now() + chrono::Duration::milliseconds(1100)).to_rfc3339()}),
-        ),
     ] {
         let (status, v) = status_json(
             app.post("/v1/keys", &b_secret, &b_create(name, extra))
@@ -644,13 +642,17 @@ async fn a_dead_keys_secret_under_another_client_id_is_just_a_bad_secret(backend
             v["secret"].as_str().unwrap().to_owned(),
         ));
     }
+    let (brief, brief_secret, brief_expires) = app
+        .create_expiring_key(&b_secret, b_create("brief", json!({})))
+        .await;
+    dead.push((brief, brief_secret));
     assert_eq!(
         app.delete(&format!("/v1/keys/{}", dead[0].0), &b_secret)
             .await
             .status(),
         200
     );
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    sleep_until(brief_expires).await;
 
     for (own_id, secret) in &dead {
         // Under its own id, the holder is told why (it holds the secret) …
@@ -889,11 +891,15 @@ async fn a_token_is_dead_everywhere_once_its_key_or_itself_is_revoked(backend) {
 
 /// An access token past its `exp` is dead everywhere, though its key is alive.
 async fn an_expired_token_is_dead_everywhere(backend) {
-    let app = spawn_app_with(backend, |s| s.token_ttl = Duration::from_secs(1)).await;
+    // Long enough for `assert_live`'s requests to fall inside it on a busy machine.
+    let app = spawn_app_with(backend, |s| s.token_ttl = Duration::from_secs(2)).await;
     let (k, s) = app.create_key("svc", json!(["admin:keys", "read:*"])).await;
     let t = access_token(&app, &k, &s).await;
     assert_live(&app, &t).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(t.split('.').nth(1).unwrap()).unwrap())
+            .unwrap();
+    sleep_past_exp(claims["exp"].as_i64().unwrap()).await;
     assert_dead(&app, &t, "expired").await;
     assert_eq!(
         token_request(&app, &k, &s).await.0,

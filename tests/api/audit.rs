@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, status_json};
+use crate::helpers::{TestApp, spawn_app, status_json, time};
 
 async fn events(app: &TestApp, secret: &str, query: &str) -> Vec<Value> {
     let (status, v) = status_json(app.get(&format!("/v1/audit{query}"), secret).await).await;
@@ -52,7 +52,7 @@ backend_tests! {
         assert_eq!(all[5]["details"]["scopes"], json!(["read:projects/**"]));
         assert_eq!(all[3]["details"]["grace_seconds"], 60);
         assert!(all[0]["details"]["retired_kid"].is_string());
-        let times: Vec<&str> = all.iter().map(|e| e["at"].as_str().unwrap()).collect();
+        let times: Vec<_> = all.iter().map(|e| time(&e["at"])).collect();
         let mut sorted = times.clone();
         sorted.sort_by(|a, b| b.cmp(a));
         assert_eq!(times, sorted, "newest first");

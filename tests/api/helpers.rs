@@ -1,6 +1,7 @@
 //! `spawn_app()`: a real server on loopback over a fresh SQLite file (and, once the backend
 //! matrix lands, PostgreSQL), plus small request helpers.
 
+use chrono::{DateTime, Utc};
 use latchkey::config::Settings;
 use latchkey::crypto::MasterKey;
 use latchkey::service;
@@ -163,6 +164,37 @@ impl TestApp {
         )
     }
 
+    /// Creates, as `caller`, the key `body` describes with an `expires_at` a moment from now;
+    /// returns its id, secret and expiry. The server refuses an `expires_at` that has passed by
+    /// the time the request is handled (422 on `expires_at`): on a slow machine a window that
+    /// proved too short is tried again, twice as long, instead of failing the test.
+    pub async fn create_expiring_key(
+        &self,
+        caller: &str,
+        mut body: Value,
+    ) -> (String, String, DateTime<Utc>) {
+        let mut window = chrono::Duration::milliseconds(1500);
+        loop {
+            let expires_at = Utc::now() + window;
+            body["expires_at"] = json!(expires_at.to_rfc3339());
+            let (status, v) = status_json(self.post("/v1/keys", caller, &body).await).await;
+            if status == 201 {
+                return (
+                    v["key"]["id"].as_str().unwrap().to_owned(),
+                    v["secret"].as_str().unwrap().to_owned(),
+                    expires_at,
+                );
+            }
+            assert!(
+                status == 422
+                    && error_fields(&v) == ["expires_at"]
+                    && window < chrono::Duration::seconds(30),
+                "creating a key that expires in {window}: {status} {v}"
+            );
+            window = window * 2;
+        }
+    }
+
     /// The id of org `default` (the bootstrap admin's org).
     pub fn org_id(&self) -> String {
         let mut conn = self.pool.get().unwrap();
@@ -201,4 +233,24 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Sleeps until the wall clock is past `t` (plus a little, for the server's own reading of it).
+pub async fn sleep_until(t: DateTime<Utc>) {
+    let left = t + chrono::Duration::milliseconds(100) - Utc::now();
+    tokio::time::sleep(left.to_std().unwrap_or_default()).await;
+}
+
+/// Sleeps until an access token whose `exp` claim is `exp` (Unix seconds) has expired: the
+/// server refuses a token once the current whole second is past `exp`.
+pub async fn sleep_past_exp(exp: i64) {
+    sleep_until(DateTime::from_timestamp(exp + 1, 0).unwrap()).await;
+}
+
+/// An RFC 3339 time of a response, for comparing times (as text, `…:05Z` would sort after
+/// `…:05.000123Z`: the fraction is left out when it is zero).
+pub fn time(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
 }

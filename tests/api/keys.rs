@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{error_fields, spawn_app, status_json};
+use crate::helpers::{error_fields, sleep_until, spawn_app, status_json, time};
 
 backend_tests! {
 async fn the_secret_is_shown_exactly_once(backend) {
@@ -244,11 +244,11 @@ async fn listing_filters_by_status_newest_first(backend) {
     let app = spawn_app(backend).await;
     let (a, _) = app.create_key("alpha", json!(["read"])).await;
     let (b, _) = app.create_key("beta", json!(["read"])).await;
-    let (c, _) = app
-        .create_key_with(json!({
-            "name": "gamma", "scopes": ["read"],
-            "expires_at": (chrono::Utc::now() + chrono::Duration::milliseconds(1200)).to_rfc3339()
-        }))
+    let (c, _, c_expires) = app
+        .create_expiring_key(
+            &app.admin_secret,
+            json!({"name": "gamma", "scopes": ["read"]}),
+        )
         .await;
     assert_eq!(
         app.post(
@@ -260,7 +260,7 @@ async fn listing_filters_by_status_newest_first(backend) {
         .status(),
         200
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    sleep_until(c_expires).await;
 
     let names = |v: &Value| -> Vec<String> {
         v["keys"]
@@ -350,12 +350,10 @@ async fn pagination_visits_every_key_exactly_once(backend) {
         assert_eq!(status, 200);
         let page = v["keys"].as_array().unwrap();
         assert!(page.len() <= 5);
-        seen.extend(page.iter().map(|k| {
-            (
-                k["id"].as_str().unwrap().to_owned(),
-                k["created_at"].as_str().unwrap().to_owned(),
-            )
-        }));
+        seen.extend(
+            page.iter()
+                .map(|k| (k["id"].as_str().unwrap().to_owned(), time(&k["created_at"]))),
+        );
         match v["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
@@ -364,7 +362,7 @@ async fn pagination_visits_every_key_exactly_once(backend) {
     let ids: HashSet<String> = seen.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(seen.len(), 24, "no key twice");
     assert_eq!(ids, created, "every key once");
-    let times: Vec<&String> = seen.iter().map(|(_, t)| t).collect();
+    let times: Vec<_> = seen.iter().map(|(_, t)| *t).collect();
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted, "newest first");

@@ -1,12 +1,10 @@
 //! Secret roll, token revocation (RFC 7009) and `/v1/check`.
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_fields, spawn_app, status_json};
+use crate::helpers::{TestApp, error_fields, sleep_until, spawn_app, status_json, time};
 
 async fn token_for(
     app: &TestApp,
@@ -60,7 +58,8 @@ backend_tests! {
         let app = spawn_app(backend).await;
         let (id, old) = app.create_key("rolling", json!(["admin:keys"])).await;
 
-        let r = app.post(&format!("/v1/keys/{id}/roll"), &app.admin_secret, &json!({"grace_seconds": 2})).await;
+        // Long enough for the four requests below to fall inside it on a busy machine.
+        let r = app.post(&format!("/v1/keys/{id}/roll"), &app.admin_secret, &json!({"grace_seconds": 3})).await;
         assert_eq!(r.headers()["cache-control"], "no-store");
         let (status, v) = status_json(r).await;
         assert_eq!(status, 200, "{v}");
@@ -68,13 +67,13 @@ backend_tests! {
         assert_ne!(new, old);
         assert_eq!(v["key"]["id"], id, "same key id, so the same client_id");
         assert_eq!(v["key"]["secret_hint"], format!("lk_…{}", &new[48..]));
-        assert!(v["key"]["previous_secret_expires_at"].is_string());
+        let grace_ends = time(&v["key"]["previous_secret_expires_at"]);
 
         for secret in [&old, &new] {
             assert_eq!(token_for(&app, &id, secret, None).await.status(), 200);
             assert_eq!(app.get("/v1/keys", secret).await.status(), 200);
         }
-        tokio::time::sleep(Duration::from_millis(2300)).await;
+        sleep_until(grace_ends).await;
         assert_eq!(token_for(&app, &id, &old, None).await.status(), 401, "the grace period is over");
         assert_eq!(app.get("/v1/keys", &old).await.status(), 401);
         assert_eq!(token_for(&app, &id, &new, None).await.status(), 200);
@@ -215,13 +214,13 @@ backend_tests! {
         assert_eq!(d["reason"], "scope_not_allowed");
 
         // Expired and revoked keys; another org's credentials.
-        let (_, esecret) = app.create_key_with(json!({"name": "brief", "scopes": ["read"], "expires_at": (chrono::Utc::now() + chrono::Duration::milliseconds(1100)).to_rfc3339()})).await;
+        let (_, esecret, expires) = app.create_expiring_key(&app.admin_secret, json!({"name": "brief", "scopes": ["read"]})).await;
         app.delete(&format!("/v1/keys/{tid}"), &app.admin_secret).await;
         let (_, d) = check(&app, &caller, json!({"token": jwt, "action": "read", "resource": "projects/7"})).await;
         assert_eq!(d["reason"], "revoked");
         let (_, d) = check(&app, &caller, json!({"token": tsecret, "action": "read", "resource": "projects/7"})).await;
         assert_eq!(d["reason"], "revoked");
-        tokio::time::sleep(Duration::from_millis(1300)).await;
+        sleep_until(expires).await;
         let (_, d) = check(&app, &caller, json!({"token": esecret, "action": "read", "resource": "x"})).await;
         assert_eq!(d["reason"], "expired");
         let (theirs, _) = app.other_org("acme");

@@ -190,10 +190,11 @@ async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(backend) {
     );
     assert!(jwks_kids(&jwks(&app).await).contains(&old_kid));
 
+    // Due 2 s after the rotation; the deadline is only there to end a broken run.
     let start = Instant::now();
     while jwks_kids(&jwks(&app).await).contains(&old_kid) {
         assert!(
-            start.elapsed() < Duration::from_secs(5),
+            start.elapsed() < Duration::from_secs(15),
             "the retired key is still published"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
