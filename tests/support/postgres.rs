@@ -144,25 +144,44 @@ fn start() -> Result<PgServer, String> {
             "-D",
         ])
         .arg(&data))?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    // Every test's server keeps its pool open until the test binary exits: room for all of them.
-    let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=1000",
-        dir.join("sock").display()
-    );
-    let server = PgServer {
-        port,
-        bin: bin.clone(),
-        data: data.clone(),
-        options,
-        log: dir.join("log"),
-        as_postgres,
+    let log = dir.join("log");
+    // A port that was free when picked is not reserved: another process may bind it before the
+    // server does. Then the server cannot start, and another port is tried.
+    let mut attempts = 0;
+    let server = loop {
+        attempts += 1;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        // Every test's server keeps its pool open until the test binary exits: room for all of
+        // them.
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=1000",
+            dir.join("sock").display()
+        );
+        let server = PgServer {
+            port,
+            bin: bin.clone(),
+            data: data.clone(),
+            options,
+            log: log.clone(),
+            as_postgres,
+        };
+        let _ = std::fs::remove_file(&log);
+        match server.pg_ctl_start() {
+            Ok(()) => break server,
+            Err(why) => {
+                let taken = std::fs::read_to_string(&log)
+                    .is_ok_and(|l| l.contains("Address already in use"));
+                if !taken || attempts == 5 {
+                    return Err(why);
+                }
+                eprintln!("PostgreSQL: port {port} was taken meanwhile; trying another");
+            }
+        }
     };
-    server.pg_ctl_start()?;
     // Stop the server when this process is gone, however it ends.
     let stop = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {runuser} {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
