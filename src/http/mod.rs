@@ -80,17 +80,21 @@ impl AppState {
 
     /// Like [`AppState::read`], but when `limit` is set only the caches may answer: work that
     /// needs the database is refused with 429 instead (a throttled key id; see
-    /// `service::throttle`).
+    /// `service::throttle`). Unless the key cache is stale (its follower is behind): then it
+    /// cannot tell the key's owner from a guesser and the database answers, as it would without
+    /// a throttle (the per-address throttle still holds).
     pub async fn read_throttled<T, F>(&self, limit: Option<RetryAfter>, f: F) -> Result<T, ApiError>
     where
         F: Fn(&mut Conn<'_>) -> Result<T, ServiceError> + Send + 'static,
         T: Send + 'static,
     {
         match (f(&mut Conn::Offline), limit) {
-            (Err(ServiceError::Store(StoreError::Offline)), Some(RetryAfter(wait))) => {
+            (Err(ServiceError::Store(StoreError::Offline)), Some(RetryAfter(wait)))
+                if self.keys.trusted() =>
+            {
                 Err(ApiError::TooManyRequests(wait))
             }
-            (Err(ServiceError::Store(StoreError::Offline)), None) => {
+            (Err(ServiceError::Store(StoreError::Offline)), _) => {
                 self.db(move |conn| f(&mut Conn::Attached(conn))).await
             }
             (other, _) => other.map_err(ApiError::from),

@@ -89,7 +89,12 @@ impl KeyCache {
     }
 
     fn mark_fresh(&self) {
-        self.fresh_at.store(self.now_ms(), Ordering::Release);
+        self.mark_fresh_as_of(self.now_ms());
+    }
+
+    /// The cache reflects every change committed before `at_ms` (on the `now_ms` clock).
+    fn mark_fresh_as_of(&self, at_ms: u64) {
+        self.fresh_at.store(at_ms, Ordering::Release);
     }
 
     /// Whether the cache may be used now.
@@ -190,6 +195,9 @@ impl KeyCache {
 
     /// Applies the change feed once. On failure the cache simply ages into distrust.
     pub fn poll(&self, conn: &mut crate::store::DbConnection) -> Result<usize, store::StoreError> {
+        // Fresh as of when the feed was read, not when this poll ends: a change committed
+        // during a slow poll must still be seen within MAX_STALENESS.
+        let read_at = self.now_ms();
         let from = self.seq.load(Ordering::Acquire);
         let changes = store::change_log::since(conn, from)?;
         // A gap (purged entries we never saw) means changes may have been missed: start over.
@@ -216,7 +224,7 @@ impl KeyCache {
             list.retain(|_, exp| *exp > now);
         }
         drop(list);
-        self.mark_fresh();
+        self.mark_fresh_as_of(read_at);
         Ok(changes.len())
     }
 
