@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
-use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::crypto::MasterKey;
@@ -85,7 +84,7 @@ impl Application {
             keyring,
             keys,
             rotation_leeway: settings.rotation_leeway,
-            metrics: Arc::default(),
+            metrics: Arc::new(http::metrics::Metrics::new(http::router().resource_paths())),
             usage,
             trusted_proxies: settings.trusted_proxies.clone(),
             throttle: Arc::new(Throttle::new(
@@ -104,7 +103,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::metrics::track))
-                .wrap(TracingLogger::<http::logging::QuietRootSpan>::new())
+                .wrap(actix_web::middleware::from_fn(http::logging::trace))
                 .app_data(state.clone())
                 .app_data(openapi.clone())
                 .configure(|cfg| http::router().register(cfg))

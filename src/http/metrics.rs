@@ -1,9 +1,10 @@
 //! Prometheus metrics: requests by route and status, latency histogram, token issuance and
 //! denials by reason, database pool usage. Counted in memory; rendered at `GET /metrics`.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -19,51 +20,99 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+/// The method labels; anything else is `other`.
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS", "other",
+];
+
+/// Which resource of the route table served a request: `Router::register` attaches it to each
+/// resource as app data, so the middleware finds the route pattern without matching the path
+/// again (what `match_pattern()` does) or allocating a label.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteId(pub usize);
+
+/// Counts of one route and method: atomics, plus a short list of the statuses seen.
 #[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+struct MethodStats {
+    statuses: Mutex<Vec<(u16, u64)>>,
+    buckets: [AtomicU64; BUCKETS.len()],
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
 }
 
-#[derive(Default)]
-struct Inner {
-    requests: HashMap<(String, &'static str, u16), u64>,
-    latency: HashMap<(String, &'static str), Histogram>,
-    tokens_issued: u64,
-    token_denials: HashMap<&'static str, u64>,
+impl MethodStats {
+    fn observe(&self, status: u16, elapsed: std::time::Duration) {
+        {
+            let mut statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+            match statuses.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, n)) => *n += 1,
+                None => statuses.push((status, 1)),
+            }
+        }
+        let seconds = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+    }
 }
 
-/// One lock, held for a few map updates per request: cheap next to the request itself.
-#[derive(Default)]
+struct RouteStats {
+    pattern: String,
+    methods: [MethodStats; METHODS.len()],
+}
+
+/// Per-route counters indexed by `RouteId` (the last slot is `unmatched`), so counting a request
+/// takes no allocation and no shared lock.
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    routes: Vec<RouteStats>,
+    tokens_issued: AtomicU64,
+    token_denials: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    /// `patterns`: the route table's paths in `RouteId` order (`Router::resource_paths`).
+    pub fn new<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Self {
+        let routes = patterns
+            .into_iter()
+            .chain(["unmatched"])
+            .map(|p| RouteStats {
+                pattern: p.to_owned(),
+                methods: Default::default(),
+            })
+            .collect();
+        Self {
+            routes,
+            tokens_issued: AtomicU64::new(0),
+            token_denials: Mutex::default(),
+        }
     }
 
-    fn observe(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
-        let mut m = self.lock();
-        *m.requests
-            .entry((route.to_owned(), method, status))
-            .or_default() += 1;
-        let h = m.latency.entry((route.to_owned(), method)).or_default();
-        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
-            h.counts[i] += 1;
-        }
-        h.sum += seconds;
-        h.count += 1;
+    fn observe(
+        &self,
+        route: Option<RouteId>,
+        method: usize,
+        status: u16,
+        elapsed: std::time::Duration,
+    ) {
+        let unmatched = self.routes.len() - 1;
+        let route = route.map_or(unmatched, |r| r.0.min(unmatched));
+        self.routes[route].methods[method].observe(status, elapsed);
     }
 
     pub fn token_issued(&self) {
-        self.lock().tokens_issued += 1;
+        self.tokens_issued.fetch_add(1, Relaxed);
     }
 
     pub fn token_denied(&self, reason: &'static str) {
-        *self.lock().token_denials.entry(reason).or_default() += 1;
+        *self
+            .token_denials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default() += 1;
     }
 
     fn render(
@@ -71,31 +120,47 @@ impl Metrics {
         pool: &crate::store::Pool,
         throttle: &crate::service::throttle::Throttle,
     ) -> String {
-        let m = self.lock();
         let mut out = String::with_capacity(4096);
+        let mut routes: Vec<&RouteStats> = self.routes.iter().collect();
+        routes.sort_by(|a, b| a.pattern.cmp(&b.pattern));
+        let seen = || {
+            routes.iter().flat_map(|r| {
+                let mut methods: Vec<_> = METHODS.iter().zip(&r.methods).collect();
+                methods.sort_by_key(|(m, _)| **m);
+                methods
+                    .into_iter()
+                    .filter(|(_, s)| s.count.load(Relaxed) > 0)
+                    .map(move |(m, s)| (r.pattern.as_str(), *m, s))
+            })
+        };
         out.push_str(
             "# HELP http_requests_total HTTP requests by route pattern, method and status.\n",
         );
         out.push_str("# TYPE http_requests_total counter\n");
-        let mut rows: Vec<_> = m.requests.iter().collect();
-        rows.sort();
-        for ((route, method, status), n) in rows {
-            let _ = writeln!(
-                out,
-                "http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
-            );
+        for (route, method, stats) in seen() {
+            let mut statuses = stats
+                .statuses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            statuses.sort();
+            for (status, n) in statuses {
+                let _ = writeln!(
+                    out,
+                    "http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+                );
+            }
         }
         out.push_str(
             "# HELP http_request_duration_seconds Time to answer, by route pattern and method.\n",
         );
         out.push_str("# TYPE http_request_duration_seconds histogram\n");
-        let mut hists: Vec<_> = m.latency.iter().collect();
-        hists.sort_by(|a, b| a.0.cmp(b.0));
-        for ((route, method), h) in hists {
+        for (route, method, h) in seen() {
             let labels = format!("route=\"{route}\",method=\"{method}\"");
+            let count = h.count.load(Relaxed);
             let mut cumulative = 0;
-            for (bound, n) in BUCKETS.iter().zip(h.counts) {
-                cumulative += n;
+            for (bound, n) in BUCKETS.iter().zip(&h.buckets) {
+                cumulative += n.load(Relaxed);
                 let _ = writeln!(
                     out,
                     "http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
@@ -103,27 +168,32 @@ impl Metrics {
             }
             let _ = writeln!(
                 out,
-                "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
+                "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
             );
             let _ = writeln!(
                 out,
                 "http_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
+                h.sum_nanos.load(Relaxed) as f64 / 1e9
             );
             let _ = writeln!(
                 out,
-                "http_request_duration_seconds_count{{{labels}}} {}",
-                h.count
+                "http_request_duration_seconds_count{{{labels}}} {count}"
             );
         }
         out.push_str("# HELP latchkey_tokens_issued_total Access tokens issued.\n");
         out.push_str("# TYPE latchkey_tokens_issued_total counter\n");
-        let _ = writeln!(out, "latchkey_tokens_issued_total {}", m.tokens_issued);
+        let _ = writeln!(
+            out,
+            "latchkey_tokens_issued_total {}",
+            self.tokens_issued.load(Relaxed)
+        );
         out.push_str("# HELP latchkey_token_denials_total Token requests refused, by reason.\n");
         out.push_str("# TYPE latchkey_token_denials_total counter\n");
-        let mut denials: Vec<_> = m.token_denials.iter().collect();
-        denials.sort();
+        let denials = self
+            .token_denials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for (reason, n) in denials {
             let _ = writeln!(
                 out,
@@ -170,35 +240,23 @@ pub async fn track(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
-    let method = method_label(req.method());
-    let metrics = req.app_data::<web::Data<AppState>>().cloned();
+    let method = method_index(req.method());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
     let res = next.call(req).await?;
-    if let Some(state) = metrics {
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
-        state.metrics.observe(
-            &route,
-            method,
-            res.status().as_u16(),
-            start.elapsed().as_secs_f64(),
-        );
+    if let Some(state) = state {
+        let route = res.request().app_data::<RouteId>().copied();
+        state
+            .metrics
+            .observe(route, method, res.status().as_u16(), start.elapsed());
     }
     Ok(res)
 }
 
-fn method_label(m: &actix_web::http::Method) -> &'static str {
-    match m.as_str() {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PATCH" => "PATCH",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        _ => "other",
-    }
+fn method_index(m: &actix_web::http::Method) -> usize {
+    METHODS
+        .iter()
+        .position(|label| *label == m.as_str())
+        .unwrap_or(METHODS.len() - 1)
 }
 
 pub fn routes(router: &mut Router) {

@@ -18,6 +18,8 @@ use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
 use utoipa::openapi::path::{HttpMethod, Paths};
 use utoipa::openapi::{RefOr, Schema};
 
+use super::metrics::RouteId;
+
 /// The answer for a known path asked with a method it does not serve. The router adds the
 /// `Allow` header (RFC 9110 §15.5.6) from the methods registered on the path.
 pub type Fallback = fn() -> HttpResponse;
@@ -120,9 +122,16 @@ impl Router {
         self
     }
 
-    /// Hands the table to actix: one resource per path, with its fallback as default service.
+    /// Every path served, documented or static, in registration order: the index of a path is
+    /// the `RouteId` its resource carries (see `register`).
+    pub fn resource_paths(&self) -> impl Iterator<Item = &str> {
+        self.resources.iter().map(|r| r.path.as_str())
+    }
+
+    /// Hands the table to actix: one resource per path, with its fallback as default service and
+    /// its `RouteId` (the metrics label) as app data.
     pub fn register(self, cfg: &mut web::ServiceConfig) {
-        for r in self.resources {
+        for (id, r) in self.resources.into_iter().enumerate() {
             let allow = r
                 .methods
                 .iter()
@@ -131,7 +140,7 @@ impl Router {
                 .join(", ");
             let allow = HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static(""));
             let fallback = r.fallback;
-            let mut resource = web::resource(r.path);
+            let mut resource = web::resource(r.path).app_data(RouteId(id));
             for route in r.routes {
                 resource = resource.route(route);
             }
