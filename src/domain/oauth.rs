@@ -108,17 +108,16 @@ impl Params {
                 "the form has {fields} parameters; the maximum is {MAX_FORM_FIELDS}"
             )));
         }
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
-            OAuthError::invalid_request("the body is not application/x-www-form-urlencoded")
-        })?;
-        let mut seen: Vec<(String, String)> = Vec::with_capacity(pairs.len());
-        for (k, v) in pairs {
+        // The form decoding never fails: bytes that are not UTF-8 after percent-decoding become
+        // U+FFFD (WHATWG URL), which no client id, secret or scope contains.
+        let mut seen: Vec<(String, String)> = Vec::with_capacity(fields);
+        for (k, v) in form_urlencoded::parse(body) {
             if seen.iter().any(|(s, _)| *s == k) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter `{k}` is repeated"
                 )));
             }
-            seen.push((k, v));
+            seen.push((k.into_owned(), v.into_owned()));
         }
         Ok(Params(seen))
     }
@@ -194,12 +193,11 @@ pub fn parse_basic(header: &str) -> Result<ClientCredentials, OAuthError> {
 
 /// application/x-www-form-urlencoded decoding of one value.
 fn form_decode(text: &str) -> Option<String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!(
-        "v={}",
-        text.replace('&', "%26").replace('=', "%3D")
-    ))
-    .ok()?;
-    pairs.into_iter().next().map(|(_, v)| v)
+    let plus_as_space: Vec<u8> = text
+        .bytes()
+        .map(|b| if b == b'+' { b' ' } else { b })
+        .collect();
+    String::from_utf8(percent_encoding::percent_decode(&plus_as_space).collect()).ok()
 }
 
 /// The grant this server issues.

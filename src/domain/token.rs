@@ -7,17 +7,19 @@ use serde::{Deserialize, Serialize};
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// Claims of an access token. For client credentials `sub` is the client (the key id).
+/// Verified tokens decode into owned strings; the token endpoint signs `AccessClaims<&str>`,
+/// borrowing its settings and the key instead of copying them for every token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub sub: String,
-    pub client_id: String,
-    pub org_id: String,
-    pub aud: String,
+pub struct AccessClaims<S = String> {
+    pub iss: S,
+    pub sub: S,
+    pub client_id: S,
+    pub org_id: S,
+    pub aud: S,
     pub iat: i64,
     pub exp: i64,
-    pub jti: String,
-    pub scope: String,
+    pub jti: S,
+    pub scope: S,
 }
 
 /// `exp` = min(now + TTL, key expiry): a token never outlives the key that obtained it.

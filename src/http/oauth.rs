@@ -225,7 +225,7 @@ async fn issue_token(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     payload: &mut web::Payload,
-) -> Result<Value, OAuthFailure> {
+) -> Result<TokenResponse, OAuthFailure> {
     let params = form_params(req, payload).await?;
     oauth::check_grant_type(&params)?;
     let authorization = req
@@ -273,12 +273,12 @@ async fn issue_token(
             return Err(denied.into());
         }
     };
-    Ok(json!({
-        "access_token": issued.access_token,
-        "token_type": "Bearer",
-        "expires_in": issued.expires_in,
-        "scope": issued.scope,
-    }))
+    Ok(TokenResponse {
+        access_token: issued.access_token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: issued.scope,
+    })
 }
 
 impl From<ServiceError> for OAuthFailure {

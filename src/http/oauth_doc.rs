@@ -29,20 +29,21 @@ pub struct TokenRequest {
     client_secret: Option<String>,
 }
 
-/// RFC 6749 §5.1 access-token response. No refresh token is issued.
-#[derive(ToSchema)]
+/// RFC 6749 §5.1 access-token response. No refresh token is issued. The type the token
+/// endpoint serialises, so the document and the answer cannot differ.
+#[derive(serde::Serialize, ToSchema)]
 pub struct TokenResponse {
     /// An RFC 9068 JWT (`typ` `at+jwt`), verifiable against the JWKS.
-    access_token: String,
+    pub access_token: String,
     /// Always `Bearer`.
     #[schema(example = "Bearer")]
-    token_type: String,
+    pub token_type: &'static str,
     /// Seconds until `exp`: the token TTL, or less when the key expires sooner.
     #[schema(example = 600)]
-    expires_in: i64,
+    pub expires_in: i64,
     /// The scopes granted, space-separated.
     #[schema(example = "read:projects/42/**")]
-    scope: String,
+    pub scope: String,
 }
 
 /// `POST /oauth/introspect` (RFC 7662 §2.1) and `POST /oauth/revoke` (RFC 7009 §2.1). The

@@ -46,13 +46,18 @@ impl<K: Hash + Eq + Clone> Table<K> {
         }
     }
 
-    fn shard(&self, key: &K) -> std::sync::MutexGuard<'_, HashMap<K, Bucket>> {
+    // `Q` lets a `String` table be asked with a `&str` (same hash, by `Borrow`'s contract).
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> std::sync::MutexGuard<'_, HashMap<K, Bucket>> {
         let i = (self.hasher.hash_one(key) as usize) % SHARDS;
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `Some(wait)` when `key` has no allowance left.
-    fn exhausted(&self, key: &K, rate: Rate, now: u64) -> Option<RetryAfter> {
+    fn exhausted<Q>(&self, key: &Q, rate: Rate, now: u64) -> Option<RetryAfter>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut shard = self.shard(key);
         let bucket = shard.get_mut(key)?;
         (!bucket.has_token(rate, now)).then(|| RetryAfter(bucket.retry_after(rate, now)))
@@ -144,8 +149,7 @@ impl Throttle {
         if self.rate.is_off() {
             return None;
         }
-        self.keys
-            .exhausted(&key_id.to_owned(), self.rate, self.now_ms())
+        self.keys.exhausted(key_id, self.rate, self.now_ms())
     }
 
     /// Records a failed authentication. `Some(wait)` when this very failure is over the limit

@@ -115,16 +115,17 @@ pub fn issue(
     };
     let exp = expiry(now, settings.ttl.as_secs(), key.expires_at);
     let scope = format_scope_list(&granted);
-    let claims = AccessClaims {
-        iss: settings.issuer.clone(),
-        sub: key.key_id.clone(),
-        client_id: key.key_id.clone(),
-        org_id: key.org_id.clone(),
-        aud: settings.audience.clone(),
+    let jti = random_id("", 22);
+    let claims = AccessClaims::<&str> {
+        iss: &settings.issuer,
+        sub: &key.key_id,
+        client_id: &key.key_id,
+        org_id: &key.org_id,
+        aud: &settings.audience,
         iat: now.timestamp(),
         exp,
-        jti: random_id("", 22),
-        scope: scope.clone(),
+        jti: &jti,
+        scope: &scope,
     };
     let access_token = signer
         .sign(&claims)
