@@ -22,30 +22,8 @@ MODES=("${@:-pinned unpinned}")
 RUNS="${RUNS:-5}" DUR="${DUR:-10}" WARM="${WARM:-5}" PORT="${PORT:-18080}"
 ENDPOINTS="${ENDPOINTS:-token introspect check keys jwks}"
 KEYS="${KEYS:-0}"
-cargo build --release --quiet --bin latchkey
-[[ $KEYS == 0 ]] || cargo build --release --quiet --example seed_keys
-BIN="$PWD/target/release/latchkey"
-WORK=$(mktemp -d /tmp/latchkey-bench.XXXXXX)
-BACKEND="${BACKEND:-sqlite}"
-if [[ $BACKEND == postgres ]]; then
-  . bench/pg.sh
-  trap 'pg_cleanup; rm -rf "$WORK"' EXIT
-else
-  trap 'rm -rf "$WORK"' EXIT
-  export DATABASE_URL="sqlite://$WORK/bench.db"
-fi
-export LATCHKEY_KEYS_DIR="$WORK/keys" LATCHKEY_LOG=warn
-"$BIN" org create bench >/dev/null
-BOOT=$("$BIN" org bootstrap bench --json)
-ADMIN=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])' <<<"$BOOT")
-KEY_JSON=$("$BIN" keys create --org bench --name bench --scope 'read:*' --json)
-ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["key"]["id"])' <<<"$KEY_JSON")
-SECRET=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])' <<<"$KEY_JSON")
-if [[ $KEYS != 0 ]]; then
-  ./target/release/examples/seed_keys "$KEYS" bench
-fi
+. bench/provision.sh
 SCALE=""; [[ $KEYS == 0 ]] || SCALE=" +${KEYS} keys"
-export BENCH_BASIC=$(printf '%s:%s' "$ID" "$SECRET" | base64 -w0)
 mkdir -p bench/out
 OUT="${OUT:-bench/out/oauth.jsonl}"
 RSS_OUT="${OUT%.jsonl}.rss.jsonl"
