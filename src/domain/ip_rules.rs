@@ -130,6 +130,18 @@ impl IpRules {
         self.nets.iter().any(|n| n.contains(&ip))
     }
 
+    /// Whether every address these rules allow, `wider` allows too (each network inside one of
+    /// `wider`'s; the empty list allows all). Canonical rules hold IPv4-mapped networks as IPv4,
+    /// so comparing within each family is exact.
+    pub fn within(&self, wider: &IpRules) -> bool {
+        wider.nets.is_empty()
+            || (!self.nets.is_empty()
+                && self
+                    .nets
+                    .iter()
+                    .all(|n| wider.nets.iter().any(|w| w.contains(n))))
+    }
+
     /// True for the empty list only; an explicit `0.0.0.0/0` still restricts IPv6.
     pub fn is_allow_all(&self) -> bool {
         self.nets.is_empty()
@@ -382,6 +394,18 @@ mod tests {
         let (r, _) = ok(&["10.1.2.3/8", "2001:db8::1", "192.168.0.1"]);
         assert_eq!(IpRules::from_canonical(&r.to_strings()).unwrap(), r);
         assert_eq!(IpRules::from_canonical(&[]).unwrap(), IpRules::default());
+        let rules = |list: &[&str]| IpRules::from_canonical(&strs(list)).unwrap();
+        let office = rules(&["10.0.0.0/8", "2001:db8::/32"]);
+        assert!(rules(&["10.1.0.0/16"]).within(&office));
+        assert!(rules(&["10.1.0.0/16", "2001:db8:1::/48"]).within(&office));
+        assert!(office.within(&office));
+        assert!(
+            office.within(&IpRules::default()),
+            "anything is within allow-all"
+        );
+        assert!(!IpRules::default().within(&office), "allow-all is wider");
+        assert!(!rules(&["0.0.0.0/0"]).within(&office));
+        assert!(!rules(&["10.0.0.0/8", "192.168.0.0/16"]).within(&office));
         for bad in ["10.1.2.3/8", "10.0.0.1", "junk", "2001:DB8::/32"] {
             assert!(IpRules::from_canonical(&strs(&[bad])).is_err(), "{bad}");
         }

@@ -203,6 +203,56 @@ pub fn validate_patch(patch: &KeyPatch, now: DateTime<Utc>) -> Checked<ValidPatc
 }
 
 /// No escalation: a caller may only grant what its own scopes cover (`field` is `scopes`).
+/// The scopes of an existing key that `held` does not cover. Only a caller covering all of a
+/// key's scopes may roll it (it receives the key's power) or loosen its limits
+/// (`loosening_errors`); revoking it, renaming it or tightening it stays allowed to any admin
+/// of the key: those only take power away.
+pub fn standing_errors(held: &[Scope], target: &[Scope]) -> Vec<FieldError> {
+    target
+        .iter()
+        .filter(|t| !held.iter().any(|h| h.covers(t)))
+        .map(|t| {
+            FieldError::new(
+                "key",
+                format!(
+                    "the key holds `{t}`, which the scopes of the calling key do not cover; only a caller covering all of a key's scopes may roll it or loosen its limits"
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The changes of `patch` that would loosen a key's limits: addresses beyond the current ones,
+/// or a later (or no) expiry. Refused to a caller that does not cover the key: otherwise an
+/// admin of keys could make a stronger key's leaked but address-bound secret usable anywhere.
+pub fn loosening_errors(
+    patch: &ValidPatch,
+    current_rules: &IpRules,
+    current_expiry: Option<DateTime<Utc>>,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if let Some(rules) = &patch.ip_rules
+        && !rules.within(current_rules)
+    {
+        errors.push(FieldError::new(
+            "allowed_cidrs",
+            "would allow addresses the key does not allow now; only a caller covering all of the key's scopes may widen them",
+        ));
+    }
+    let later = match (patch.expires_at, current_expiry) {
+        (Some(Some(new)), Some(now_set)) => new > now_set,
+        (Some(None), Some(_)) => true,
+        _ => false,
+    };
+    if later {
+        errors.push(FieldError::new(
+            "expires_at",
+            "would let the key live longer; only a caller covering all of the key's scopes may extend it",
+        ));
+    }
+    errors
+}
+
 pub fn escalation_errors(held: &[Scope], wanted: &[Scope]) -> Vec<FieldError> {
     wanted
         .iter()

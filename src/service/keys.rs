@@ -241,6 +241,33 @@ fn check_escalation(actor: &Actor, wanted: &[Scope]) -> ServiceResult<()> {
     }
 }
 
+/// Whether the caller covers all of the stored key's scopes: the standing needed to roll it or
+/// loosen its limits (`key::standing_errors`).
+fn standing(actor: &Actor, current: &store::keys::KeyRecord) -> ServiceResult<Vec<FieldError>> {
+    let held = parse_scope_list(&current.scopes)
+        .map_err(|e| StoreError::Corrupt(format!("key {}: scopes: {e}", current.id)))?;
+    Ok(key::standing_errors(&actor.scopes, &held))
+}
+
+/// A caller without standing over the key may only rename it, narrow it or tighten its limits.
+fn check_patch_standing(
+    actor: &Actor,
+    current: &store::keys::KeyRecord,
+    patch: &key::ValidPatch,
+) -> ServiceResult<()> {
+    if standing(actor, current)?.is_empty() {
+        return Ok(());
+    }
+    let rules = IpRules::from_canonical(&split_list(&current.allowed_cidrs))
+        .map_err(|e| StoreError::Corrupt(format!("key {}: {e}", current.id)))?;
+    let errors = key::loosening_errors(patch, &rules, current.expires_at);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Escalation(errors))
+    }
+}
+
 pub fn get(
     conn: &mut DbConnection,
     org_id: &str,
@@ -390,6 +417,8 @@ pub struct Updated {
 }
 
 /// Applies a PATCH. Takes effect at once: the key is re-read from the database on every use.
+/// New scopes must be covered by the caller (`check_escalation`); loosening the key's limits
+/// needs standing over it (`check_patch_standing`).
 pub fn update(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -405,6 +434,7 @@ pub fn update(
     store::write_tx(conn, |conn| {
         let current = store::keys::find(conn, &actor.org_id, id)?
             .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
+        check_patch_standing(actor, &current, &valid)?;
         if current.revoked_at.is_some() {
             return Err(ServiceError::KeyRevoked(id.to_owned()));
         }
@@ -476,11 +506,12 @@ pub fn roll(
     store::write_tx(conn, |conn| {
         let current = store::keys::find(conn, org_id, id)?
             .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
-        // The caller receives the new secret, so it must hold every scope of the key, as if it
-        // were creating it: otherwise an admin of keys could roll a wider key and become it.
-        let held = parse_scope_list(&current.scopes)
-            .map_err(|e| StoreError::Corrupt(format!("key {id}: scopes: {e}")))?;
-        check_escalation(actor, &held)?;
+        // The caller receives the new secret: otherwise an admin of keys could roll a wider key
+        // and become it.
+        let errors = standing(actor, &current)?;
+        if !errors.is_empty() {
+            return Err(ServiceError::Escalation(errors));
+        }
         if current.revoked_at.is_some()
             || !store::keys::roll_secret(
                 conn,

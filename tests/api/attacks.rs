@@ -843,6 +843,72 @@ async fn no_scope_escalation_through_create_patch_or_roll(backend) {
     );
 }
 
+/// A key that may administer keys cannot loosen the limits of a key it does not cover: it could
+/// otherwise make a stronger key's leaked but address-bound secret usable anywhere, or keep it
+/// alive longer. Taking power away stays allowed to any admin of the key: tighter addresses, an
+/// earlier expiry, a new name, narrower scopes (the escalation rule still applies), revocation.
+async fn a_key_admin_cannot_loosen_a_wider_key_but_may_tighten_or_revoke_it(backend) {
+    let app = spawn_app(backend).await;
+    let (_, delegate) = app
+        .create_key("delegate", json!(["admin:keys/**", "read:projects/**"]))
+        .await;
+    let soon = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let body = json!({"name": "wide", "scopes": ["*:*"], "allowed_cidrs": ["10.0.0.0/8"], "expires_at": soon});
+    let (status, created) = status_json(app.post("/v1/keys", &app.admin_secret, &body).await).await;
+    assert_eq!(status, 201, "{created}");
+    let wide = created["key"]["id"].as_str().unwrap().to_owned();
+    let later = (chrono::Utc::now() + chrono::Duration::days(400)).to_rfc3339();
+    for (patch, field) in [
+        (json!({"allowed_cidrs": ["0.0.0.0/0"]}), "allowed_cidrs"),
+        (json!({"allowed_cidrs": []}), "allowed_cidrs"),
+        (json!({"allowed_cidrs": ["10.0.0.0/8", "192.168.0.0/16"]}), "allowed_cidrs"),
+        (json!({"expires_at": later}), "expires_at"),
+        (json!({"expires_at": null}), "expires_at"),
+    ] {
+        for query in ["", "?dry_run=true"] {
+            let (status, v) = status_json(
+                app.patch(&format!("/v1/keys/{wide}{query}"), &delegate, &patch)
+                    .await,
+            )
+            .await;
+            assert_eq!(
+                (status, v["type"].as_str()),
+                (403, Some("scope_escalation")),
+                "PATCH {patch}{query}: {v}"
+            );
+            assert_eq!(v["errors"][0]["field"], field, "{v}");
+        }
+    }
+    let (_, k) = status_json(app.get(&format!("/v1/keys/{wide}"), &app.admin_secret).await).await;
+    assert_eq!(k["allowed_cidrs"], json!(["10.0.0.0/8"]));
+    assert!(k["expires_at"].is_string(), "{k}");
+
+    // Tightening and renaming are fine; so is narrowing to scopes the delegate holds.
+    let sooner = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
+    for patch in [
+        json!({"name": "renamed", "allowed_cidrs": ["10.1.0.0/16"]}),
+        json!({"expires_at": sooner}),
+        json!({"scopes": ["read:projects/1"]}),
+    ] {
+        let (status, v) =
+            status_json(app.patch(&format!("/v1/keys/{wide}"), &delegate, &patch).await).await;
+        assert_eq!(status, 200, "PATCH {patch}: {v}");
+    }
+    let (_, k) = status_json(app.get(&format!("/v1/keys/{wide}"), &app.admin_secret).await).await;
+    assert_eq!(k["name"], "renamed");
+    assert_eq!(k["allowed_cidrs"], json!(["10.1.0.0/16"]));
+    assert_eq!(k["scopes"], json!([{"action": "read", "resource": "projects/1"}]));
+
+    // A key it does not cover, it may revoke.
+    let (other, _) = app.create_key("other", json!(["write:*"])).await;
+    let (status, v) = status_json(
+        app.post(&format!("/v1/keys/{other}/revoke"), &delegate, &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!((status, v["status"].as_str()), (200, Some("revoked")), "{v}");
+}
+
 /// An access token is dead everywhere once its key is revoked, and once it is itself revoked:
 /// as a credential of the admin API, of introspection, of revocation and of `/v1/check`, and as
 /// the subject of introspection and of a check.
