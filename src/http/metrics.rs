@@ -241,10 +241,10 @@ pub async fn track(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
     let method = method_index(req.method());
-    let state = req.app_data::<web::Data<AppState>>().cloned();
     let res = next.call(req).await?;
-    if let Some(state) = state {
-        let route = res.request().app_data::<RouteId>().copied();
+    let request = res.request();
+    if let Some(state) = request.app_data::<web::Data<AppState>>() {
+        let route = request.app_data::<RouteId>().copied();
         state
             .metrics
             .observe(route, method, res.status().as_u16(), start.elapsed());
