@@ -144,6 +144,7 @@ impl JwtSigner {
     }
 
     fn new(alg: SigningAlg, kid: &str, key: EncodingKey) -> Self {
+        super::jwt_provider::install();
         let mut header = Header::new(alg.jwt_algorithm());
         header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
         header.kid = Some(kid.to_owned());
@@ -224,6 +225,7 @@ impl Verifier {
     }
 
     fn new(kid: &str, org_id: &str, alg: Algorithm, key: DecodingKey) -> Self {
+        super::jwt_provider::install();
         Self {
             kid: kid.to_owned(),
             org_id: org_id.to_owned(),
