@@ -224,7 +224,12 @@ impl KeyCache {
             list.retain(|_, exp| *exp > now);
         }
         drop(list);
-        self.mark_fresh_as_of(read_at);
+        // A full batch may have left entries behind: fresh only once the feed is drained.
+        if changes.len() < store::change_log::BATCH {
+            self.mark_fresh_as_of(read_at);
+        } else {
+            return Ok(changes.len() + self.poll(conn)?);
+        }
         Ok(changes.len())
     }
 

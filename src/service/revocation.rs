@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::ServiceResult;
 use super::audit;
 use super::auth::identify_secret;
 use super::keycache::KeyCache;
 use super::keyring::KeyRing;
 use super::keys::Actor;
 use super::tokens;
+use super::{ServiceError, ServiceResult};
 use crate::domain::oauth::{OAuthError, OAuthErrorCode};
 use crate::domain::scope::Action;
 use crate::store::{self, Conn, DbConnection};
@@ -72,12 +72,6 @@ pub fn revoke(
                             expires,
                             now,
                         )?;
-                        store::change_log::append(
-                            conn,
-                            store::change_log::KIND_TOKEN,
-                            &v.claims.jti,
-                            now,
-                        )?;
                         let details =
                             serde_json::json!({"jti": v.claims.jti, "expires_at": expires});
                         audit::record(
@@ -87,7 +81,13 @@ pub fn revoke(
                             &v.claims.client_id,
                             details,
                             now,
-                        )
+                        )?;
+                        Ok::<_, ServiceError>(store::change_log::append(
+                            conn,
+                            store::change_log::KIND_TOKEN,
+                            &v.claims.jti,
+                            now,
+                        )?)
                     })?;
                     keys.revoke_token(&v.claims.jti, v.claims.exp);
                     Ok(Revoked::AccessToken)

@@ -1,6 +1,7 @@
 //! The change feed that keeps every node's caches honest (see the migration's comment).
 
 use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::schema::change_log;
@@ -11,12 +12,20 @@ pub const KIND_KEY: &str = "key";
 /// An access token was revoked (subject: its `jti`): denylists must learn it.
 pub const KIND_TOKEN: &str = "jti";
 
+/// Appends an entry, best as the last statement of the write transaction: on PostgreSQL it
+/// takes a lock held until commit, so entries commit in `seq` order. Without it a
+/// sequence number is handed out at insert, not at commit: with writers on two nodes, entry 103
+/// could commit before 102, a follower would read 101 and 103, move its position past 102, and
+/// never apply it. (SQLite's `BEGIN IMMEDIATE` already runs writers one at a time.)
 pub fn append(
     conn: &mut DbConnection,
     kind: &str,
     subject: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    if let DbConnection::Postgresql(c) = conn {
+        c.batch_execute("SELECT pg_advisory_xact_lock(7235147)")?;
+    }
     diesel::insert_into(change_log::table)
         .values((
             change_log::kind.eq(kind),
@@ -27,13 +36,16 @@ pub fn append(
     Ok(())
 }
 
-/// Changes after `seq`, oldest first.
+/// Most entries `since` returns at once; a full batch means there may be more.
+pub const BATCH: usize = 10_000;
+
+/// Changes after `seq`, oldest first, at most `BATCH`.
 pub fn since(conn: &mut DbConnection, seq: i64) -> StoreResult<Vec<(i64, String, String)>> {
     Ok(change_log::table
         .filter(change_log::seq.gt(seq))
         .order(change_log::seq.asc())
         .select((change_log::seq, change_log::kind, change_log::subject))
-        .limit(10_000)
+        .limit(BATCH as i64)
         .load(conn)?)
 }
 

@@ -8,9 +8,8 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_with, status_json};
 use latchkey::service::keycache::{MAX_STALENESS, POLL_INTERVAL};
 
 /// How long a change may take to reach another node's cache: it is bypassed once it has not
-/// heard from the change feed for `MAX_STALENESS` (one second). Plus one poll interval: the poll
-/// that last renewed the cache's freshness may have read the feed just before the change
-/// committed and finished just after it.
+/// heard from the change feed for `MAX_STALENESS` (one second). Plus one poll interval of slack
+/// for a busy machine (freshness is stamped when the feed is read, so the bound itself is 1 s).
 const WITHIN: Duration = MAX_STALENESS.saturating_add(POLL_INTERVAL);
 
 /// Polls `probe` until it sees the change made just before `since`. A probe that was *sent*
