@@ -202,7 +202,6 @@ pub fn validate_patch(patch: &KeyPatch, now: DateTime<Utc>) -> Checked<ValidPatc
     }
 }
 
-/// No escalation: a caller may only grant what its own scopes cover (`field` is `scopes`).
 /// The scopes of an existing key that `held` does not cover. Only a caller covering all of a
 /// key's scopes may roll it (it receives the key's power) or loosen its limits
 /// (`loosening_errors`); revoking it, renaming it or tightening it stays allowed to any admin
@@ -253,6 +252,7 @@ pub fn loosening_errors(
     errors
 }
 
+/// No escalation: a caller may only grant what its own scopes cover (`field` is `scopes`).
 pub fn escalation_errors(held: &[Scope], wanted: &[Scope]) -> Vec<FieldError> {
     wanted
         .iter()

@@ -432,12 +432,12 @@ pub fn update(
         check_escalation(actor, scopes)?;
     }
     store::write_tx(conn, |conn| {
-        let current = store::keys::find(conn, &actor.org_id, id)?
+        let current = store::keys::find_locked(conn, &actor.org_id, id)?
             .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
-        check_patch_standing(actor, &current, &valid)?;
         if current.revoked_at.is_some() {
             return Err(ServiceError::KeyRevoked(id.to_owned()));
         }
+        check_patch_standing(actor, &current, &valid)?;
         let changes = KeyChanges {
             name: valid.name.clone(),
             scopes: valid.scopes.as_deref().map(format_scope_list),
@@ -504,25 +504,26 @@ pub fn roll(
     let secret = Secret::generate();
     let until = (grace > 0).then(|| now + chrono::Duration::seconds(grace));
     store::write_tx(conn, |conn| {
-        let current = store::keys::find(conn, org_id, id)?
+        let current = store::keys::find_locked(conn, org_id, id)?
             .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
+        if current.revoked_at.is_some() {
+            return Err(ServiceError::KeyRevoked(id.to_owned()));
+        }
         // The caller receives the new secret: otherwise an admin of keys could roll a wider key
         // and become it.
         let errors = standing(actor, &current)?;
         if !errors.is_empty() {
             return Err(ServiceError::Escalation(errors));
         }
-        if current.revoked_at.is_some()
-            || !store::keys::roll_secret(
-                conn,
-                org_id,
-                id,
-                secret.digest().as_bytes(),
-                &secret.hint(),
-                until,
-                now,
-            )?
-        {
+        if !store::keys::roll_secret(
+            conn,
+            org_id,
+            id,
+            secret.digest().as_bytes(),
+            &secret.hint(),
+            until,
+            now,
+        )? {
             return Err(ServiceError::KeyRevoked(id.to_owned()));
         }
         let key = get(conn, org_id, id, now)?;

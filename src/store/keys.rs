@@ -106,6 +106,25 @@ pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> StoreResult<Opti
         .map(KeyRecord::from))
 }
 
+/// `find`, with the row locked until the transaction ends, so that checks made on what it
+/// returns (who may edit or roll the key) still hold when the transaction writes. On PostgreSQL a
+/// no-op `UPDATE` is the portable `SELECT … FOR UPDATE`; on SQLite `BEGIN IMMEDIATE` already
+/// runs writers one at a time.
+pub fn find_locked(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+) -> StoreResult<Option<KeyRecord>> {
+    diesel::update(
+        api_keys::table
+            .filter(api_keys::org_id.eq(org_id))
+            .filter(api_keys::id.eq(id)),
+    )
+    .set(api_keys::updated_at.eq(api_keys::updated_at))
+    .execute(conn)?;
+    find(conn, org_id, id)
+}
+
 /// The key whose current secret, or previous secret still within its grace period, has this
 /// SHA-256 digest (indexed lookups), with the stored digest that matched so the caller can
 /// compare it in constant time.

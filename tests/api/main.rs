@@ -6,6 +6,7 @@ mod helpers;
 mod attacks;
 mod audit;
 mod cache;
+mod feed;
 mod keys;
 mod lifecycle;
 mod oauth;
