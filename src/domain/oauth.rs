@@ -173,7 +173,7 @@ pub fn parse_basic(header: &str) -> Result<ClientCredentials, OAuthError> {
     }
     let bad = || {
         OAuthError::invalid_client(
-            "the Basic credentials are not valid base64 of `client_id:client_secret`",
+            "the Basic credentials are not base64 of `client_id:client_secret`, each form-encoded UTF-8 (RFC 6749 §2.3.1)",
         )
     };
     let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;

@@ -51,7 +51,9 @@ pub async fn trace(
     outcome
 }
 
-/// The route pattern (`/v1/keys/{id}`), or the path alone when nothing matched; never the query.
+/// The route pattern (`/v1/keys/{id}`), or `unmatched`: never the path itself, where a client
+/// may have put anything.
 fn route(req: &ServiceRequest) -> String {
-    req.match_pattern().unwrap_or_else(|| req.path().to_owned())
+    req.match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned())
 }

@@ -166,6 +166,8 @@ impl Metrics {
                     "http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
                 );
             }
+            // Read apart from the buckets, `count` may lag them by a request in flight.
+            let count = count.max(cumulative);
             let _ = writeln!(
                 out,
                 "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"

@@ -191,9 +191,12 @@ pub fn key_usage(
     now: DateTime<Utc>,
 ) -> ServiceResult<UsageReport> {
     let range = parse_params(params, now)?;
+    // Counters first, then the key: a flush writes both in one transaction, so a report that
+    // shows a flush's counts also shows the last use it recorded (read the other way round, a
+    // flush committing in between gave new counts next to the old last use).
+    let rows = store::usage::rows(conn, org_id, Some(key_id), range.from, range.to)?;
     let key = store::keys::find(conn, org_id, key_id)?
         .ok_or_else(|| ServiceError::KeyNotFound(key_id.to_owned()))?;
-    let rows = store::usage::rows(conn, org_id, Some(key_id), range.from, range.to)?;
     let (buckets, total) = report(&rows, &range);
     Ok(UsageReport {
         from: range.from,
