@@ -239,7 +239,7 @@ async fn issue_token(
     let client_id = creds.client_id.clone();
     let st = state.clone();
     let issued = state
-        .read_throttled(state.throttle.key_limited(&client_id), move |conn| {
+        .read_throttled(state.throttle.key_limited(ip, &client_id), move |conn| {
             tokens::issue(
                 conn,
                 &st.keyring,
@@ -426,7 +426,7 @@ async fn authenticate_caller(
         let creds = oauth::client_credentials(authorization, params)?;
         let client_id = creds.client_id.clone();
         let outcome = state
-            .read_throttled(state.throttle.key_limited(&client_id), move |conn| {
+            .read_throttled(state.throttle.key_limited(ip, &client_id), move |conn| {
                 callers::authenticate_client(conn, &st.keys, &creds, ip, now())
             })
             .await?;

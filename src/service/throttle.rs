@@ -6,9 +6,13 @@
 //!   revoked key is not a guess.
 //! - An address whose bucket is empty is refused before any work, whatever it sends; IPv6
 //!   addresses count per /64, the block one subscriber gets.
-//! - A key id whose bucket is empty never locks its owner out: requests for it are answered from
-//!   the key cache alone (the owner's current secret is there), and only what would need the
-//!   database — an unknown secret — is refused with 429.
+//! - A key id whose bucket is empty never locks its owner out. Requests for it from addresses
+//!   that have failed recently are answered from the key cache alone (the owner's current secret
+//!   is there once used), and what would need the database — an unknown secret — is refused with
+//!   429. Requests from addresses with a clean record are served as usual: otherwise an attacker
+//!   guessing once a second could keep an owner whose key is not cached (after a restart, an
+//!   edit or a roll) out indefinitely. Guessing across addresses thus costs a fresh address per
+//!   database lookup, and every secret has 256 random bits.
 //! - Memory is bounded: each table holds at most `capacity` entries. When a table is full,
 //!   entries whose buckets have refilled are swept; if it is still full, failures of untracked
 //!   sources share one overflow bucket, so spraying addresses buys no more guesses than the
@@ -61,6 +65,13 @@ impl<K: Hash + Eq + Clone> Table<K> {
         let mut shard = self.shard(key);
         let bucket = shard.get_mut(key)?;
         (!bucket.has_token(rate, now)).then(|| RetryAfter(bucket.retry_after(rate, now)))
+    }
+
+    /// Whether `key` has used some of its allowance (its bucket is not full again).
+    fn failed_recently(&self, key: &K, rate: Rate, now: u64) -> bool {
+        self.shard(key)
+            .get_mut(key)
+            .is_some_and(|bucket| !bucket.is_full(rate, now))
     }
 
     /// Takes one failure's token. `Err(())` when `key` is new and the table is full.
@@ -144,12 +155,17 @@ impl Throttle {
             .exhausted(&Source::from(ip), self.rate, self.now_ms())
     }
 
-    /// Before authenticating a client id: `Some(wait)` when only the key cache may answer.
-    pub fn key_limited(&self, key_id: &str) -> Option<RetryAfter> {
+    /// Before authenticating a client id from `ip`: `Some(wait)` when only the key cache may
+    /// answer (the key id is exhausted and this address has failed recently).
+    pub fn key_limited(&self, ip: IpAddr, key_id: &str) -> Option<RetryAfter> {
         if self.rate.is_off() {
             return None;
         }
-        self.keys.exhausted(key_id, self.rate, self.now_ms())
+        let now = self.now_ms();
+        let wait = self.keys.exhausted(key_id, self.rate, now)?;
+        self.sources
+            .failed_recently(&Source::from(ip), self.rate, now)
+            .then_some(wait)
     }
 
     /// Records a failed authentication. `Some(wait)` when this very failure is over the limit
@@ -221,9 +237,14 @@ mod tests {
         for i in 0..3 {
             t.failed(ip(&format!("198.51.100.{i}")), Some("key_a"));
         }
-        assert!(t.key_limited("key_a").is_some());
-        assert_eq!(t.key_limited("key_b"), None);
+        // The key id is exhausted for addresses that failed; not for a clean one (its owner's).
+        assert!(t.key_limited(ip("198.51.100.0"), "key_a").is_some());
+        assert_eq!(t.key_limited(ip("192.0.2.77"), "key_a"), None);
+        assert_eq!(t.key_limited(ip("198.51.100.0"), "key_b"), None);
         assert_eq!(t.source_blocked(ip("198.51.100.0")), None);
+        // A clean address that then fails is limited too.
+        t.failed(ip("192.0.2.77"), Some("key_a"));
+        assert!(t.key_limited(ip("192.0.2.77"), "key_a").is_some());
     }
 
     #[test]
@@ -272,6 +293,6 @@ mod tests {
             assert_eq!(t.failed(ip("192.0.2.1"), Some("k")), None);
         }
         assert_eq!(t.source_blocked(ip("192.0.2.1")), None);
-        assert_eq!(t.key_limited("k"), None);
+        assert_eq!(t.key_limited(ip("192.0.2.1"), "k"), None);
     }
 }

@@ -160,21 +160,34 @@ backend_tests! {
             let from = format!("203.0.113.{}", 10 + i);
             assert_eq!(token_from(&app, &from, &id, &unknown_secret()).await.status(), 401);
         }
-        // The next guess, from yet another address: the key id is exhausted → 429.
-        let r = token_from(&app, "203.0.113.99", &id, &unknown_secret()).await;
+        // The key id is exhausted: another guess from an address that has failed → 429, though
+        // that address has allowance left of its own.
+        let r = token_from(&app, "203.0.113.10", &id, &unknown_secret()).await;
         assert_eq!(r.status(), 429);
         assert!(retry_after(&r) >= 1);
         // Introspection's client authentication for that id is limited the same way.
         let r = app.client.post(app.url("/oauth/introspect"))
-            .header("X-Forwarded-For", "203.0.113.98")
+            .header("X-Forwarded-For", "203.0.113.11")
             .basic_auth(&id, Some(unknown_secret()))
             .form(&[("token", "x")])
             .send().await.unwrap();
         assert_eq!(r.status(), 429);
-        // The owner is not locked out, from anywhere.
+        // A fresh address gets one answer, and is limited from its first failure on.
+        assert_eq!(token_from(&app, "203.0.113.99", &id, &unknown_secret()).await.status(), 401);
+        assert_eq!(token_from(&app, "203.0.113.99", &id, &unknown_secret()).await.status(), 429);
+        // The owner is not locked out, from anywhere...
         for from in ["198.51.100.1", "198.51.100.2"] {
             assert_eq!(token_from(&app, from, &id, &secret).await.status(), 200);
         }
+        // ...not even once its key has left the cache (an edit drops it everywhere): a clean
+        // address is served from the database.
+        assert_eq!(
+            app.patch(&format!("/v1/keys/{id}"), &app.admin_secret, &json!({"name": "renamed"}))
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(token_from(&app, "198.51.100.3", &id, &secret).await.status(), 200);
         // Other clients are untouched.
         let (other, other_secret) = app.create_key("bystander", json!(["read:projects/**"])).await;
         assert_eq!(token_from(&app, "203.0.113.99", &other, &other_secret).await.status(), 200);
