@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Source this (after `cd` to the project root) to build the release binary and provision a temp
 # database with an org "bench", its admin key and a benchmark key through the CLI. Sets BIN, WORK,
-# BACKEND, ID, SECRET, ADMIN, BENCH_BASIC and an EXIT trap that removes everything.
+# BACKEND, ID, SECRET, ADMIN, BENCH_BASIC and an EXIT trap that removes everything
+# (`provision_cleanup`: a script with more to clean up sets its own trap and calls it).
 #   BACKEND=postgres   a throwaway PostgreSQL (bench/pg.sh) instead of SQLite
 #   KEYS=N             N more keys in the table (examples/seed_keys)
 cargo build --release --quiet --bin latchkey
@@ -9,11 +10,14 @@ cargo build --release --quiet --bin latchkey
 BIN="$PWD/target/release/latchkey"
 WORK=$(mktemp -d /tmp/latchkey-bench.XXXXXX)
 BACKEND="${BACKEND:-sqlite}"
+provision_cleanup() {
+  if [[ $BACKEND == postgres ]]; then pg_cleanup; fi
+  rm -rf "$WORK"
+}
+trap provision_cleanup EXIT
 if [[ $BACKEND == postgres ]]; then
   . bench/pg.sh
-  trap 'pg_cleanup; rm -rf "$WORK"' EXIT
 else
-  trap 'rm -rf "$WORK"' EXIT
   export DATABASE_URL="sqlite://$WORK/bench.db"
 fi
 export LATCHKEY_KEYS_DIR="$WORK/keys" LATCHKEY_LOG="${LATCHKEY_LOG:-warn}"

@@ -23,28 +23,16 @@ cd "$(dirname "$0")/.."
 RATE="${RATE:-8000}" DURATION="${DURATION:-600}" CONNS="${CONNS:-64}" CHURN="${CHURN:-5}"
 CHECK_REVOKED="${CHECK_REVOKED:-1}" SAMPLE="${SAMPLE:-10}" PORT="${PORT:-18090}" PIN="${PIN:-1}"
 BACKEND="${BACKEND:-sqlite}"
-cargo build --release --quiet --bin latchkey --example soak
-BIN="$PWD/target/release/latchkey" DRIVER="$PWD/target/release/examples/soak"
-WORK=$(mktemp -d /tmp/latchkey-soak.XXXXXX)
+cargo build --release --quiet --example soak
+DRIVER="$PWD/target/release/examples/soak"
+. bench/provision.sh
+KEY_ID=$ID KEY_SECRET=$SECRET
 SRV=""
 stop_server() {
   [[ -n $SRV ]] && kill -TERM "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null || true
   SRV=""
 }
-if [[ $BACKEND == postgres ]]; then
-  . bench/pg.sh
-  trap 'stop_server; pg_cleanup; rm -rf "$WORK"' EXIT
-else
-  trap 'stop_server; rm -rf "$WORK"' EXIT
-  export DATABASE_URL="sqlite://$WORK/soak.db"
-fi
-export LATCHKEY_KEYS_DIR="$WORK/keys" LATCHKEY_LOG=warn
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1"; }
-"$BIN" org create soak >/dev/null
-BOOT=$("$BIN" org bootstrap soak --json)
-ADMIN=$(json '["secret"]' <<<"$BOOT")
-KEY=$("$BIN" keys create --org soak --name bench --scope 'read:*' --json)
-KEY_ID=$(json '["key"]["id"]' <<<"$KEY") KEY_SECRET=$(json '["secret"]' <<<"$KEY")
+trap 'stop_server; provision_cleanup' EXIT
 
 srv_prefix=() drv_prefix=()
 [[ $PIN == 1 ]] && { srv_prefix=(taskset -c 0); drv_prefix=(taskset -c 1); }
