@@ -59,6 +59,10 @@ fi
 python3 - "bench/out/soak-$STAMP.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
+# A run shorter than one sample interval has no start/end/max samples: show them as 0.
+for group in ("rss_kb", "rss_anon_kb", "fds"):
+    d[group] = {k: (v or 0) for k, v in d[group].items()}
+d["server_cpu_cores"] = d["server_cpu_cores"] or 0
 r, f = d["rss_kb"], d["fds"]
 print(f"\nsoak summary ({sys.argv[1]}):")
 print(f"  token requests {d['token_requests']:,} at {d['achieved_token_rate_per_s']:,.0f}/s "
