@@ -79,12 +79,16 @@ impl Application {
             settings.usage_daily_retention,
         );
         let (shutdown_usage, shutdown_pool) = (usage.clone(), pool.clone());
+        // The route table is built once here for the metrics labels and the OpenAPI document,
+        // and once more per worker (actix routes are not `Clone`): all from the same function,
+        // so the document describes exactly what is routed and counted.
+        let routes = http::router();
         let state = web::Data::new(AppState {
             pool,
             keyring,
             keys,
             rotation_leeway: settings.rotation_leeway,
-            metrics: Arc::new(http::metrics::Metrics::new(http::router().resource_paths())),
+            metrics: Arc::new(http::metrics::Metrics::new(routes.resource_paths())),
             usage,
             trusted_proxies: settings.trusted_proxies.clone(),
             throttle: Arc::new(Throttle::new(
@@ -97,9 +101,7 @@ impl Application {
                 ttl: settings.token_ttl,
             },
         });
-        // The route table is built once more per worker (actix routes are not `Clone`); the
-        // document comes from the same function, so it describes exactly what is routed.
-        let openapi = web::Data::new(http::openapi::ApiDocument::new(&http::router())?);
+        let openapi = web::Data::new(http::openapi::ApiDocument::new(&routes)?);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::metrics::track))
