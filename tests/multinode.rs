@@ -5,8 +5,9 @@
 mod keys;
 #[path = "support/postgres.rs"]
 mod postgres;
+#[path = "support/stdout.rs"]
+mod stdout;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -61,16 +62,7 @@ fn start_node(database_url: &str, master_key: &str, keys_dir: &std::path::Path, 
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = Arc::new(Mutex::new(String::new()));
-    let sink = stdout.clone();
-    let pipe = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
+    let stdout = stdout::collect(child.stdout.take().unwrap());
     Node {
         child,
         base: format!("http://127.0.0.1:{port}"),

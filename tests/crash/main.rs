@@ -14,6 +14,8 @@ mod checks;
 #[path = "../support/postgres.rs"]
 mod postgres;
 mod server;
+#[path = "../support/stdout.rs"]
+mod stdout;
 mod workload;
 
 use std::sync::Arc;

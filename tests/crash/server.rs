@@ -1,10 +1,11 @@
 //! The server under test: a `latchkey serve` process, its readiness and its first-start banner.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::stdout;
 
 pub struct Server {
     pub child: Arc<Mutex<Child>>,
@@ -45,16 +46,7 @@ pub fn serve(database_url: &str, dir: &Path, run: &str) -> Server {
         .stderr(log)
         .spawn()
         .unwrap();
-    let stdout = Arc::new(Mutex::new(String::new()));
-    let sink = stdout.clone();
-    let pipe = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
+    let stdout = stdout::collect(child.stdout.take().unwrap());
     Server {
         child: Arc::new(Mutex::new(child)),
         base: format!("http://127.0.0.1:{port}"),
