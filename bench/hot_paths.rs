@@ -16,7 +16,7 @@ use latchkey::domain::oauth::{Params, client_credentials};
 use latchkey::domain::scope::{Action, ResourceFilter, Scope, parse_scope_list};
 use latchkey::domain::secret::Secret;
 use latchkey::domain::token::AccessClaims;
-use latchkey::service::tokens::narrow_scope;
+use latchkey::service::authority::narrow_scope;
 
 fn secret(c: &mut Criterion) {
     let s = Secret::generate().expose().to_owned();

@@ -11,10 +11,10 @@ use actix_web::{App, HttpServer, web};
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::http::{self, AppState};
-use crate::service::keycache::{self, KeyCache};
+use crate::service::authority::keycache::{Clock, KeyCache};
+use crate::service::authority::throttle::Throttle;
+use crate::service::authority::{Authority, TokenSettings};
 use crate::service::keyring::{self, KeyRing};
-use crate::service::throttle::Throttle;
-use crate::service::tokens::TokenSettings;
 use crate::service::{self, orgs::Bootstrapped};
 use crate::store::{self, PoolOptions};
 use crate::usage::UsageRecorder;
@@ -63,8 +63,7 @@ impl Application {
             .trim_end_matches('/')
             .to_owned();
         let keyring = Arc::new(keyring);
-        let keys = Arc::new(KeyCache::load(&mut *pool.get()?)?);
-        keycache::spawn_follower(&keys, pool.clone());
+        let keys = KeyCache::load(&mut *pool.get()?, Clock::Real(std::time::Instant::now()))?;
         keyring::spawn_refresher(&keyring, pool.clone(), settings.key_refresh);
         let usage = Arc::new(if settings.usage_metering {
             UsageRecorder::default()
@@ -83,23 +82,26 @@ impl Application {
         // and once more per worker (actix routes are not `Clone`): all from the same function,
         // so the document describes exactly what is routed and counted.
         let routes = http::router();
-        let state = web::Data::new(AppState {
-            pool,
-            keyring,
+        let authority = Arc::new(Authority::new(
             keys,
-            rotation_leeway: settings.rotation_leeway,
-            metrics: Arc::new(http::metrics::Metrics::new(routes.resource_paths())),
-            usage,
-            trusted_proxies: settings.trusted_proxies.clone(),
-            throttle: Arc::new(Throttle::new(
-                settings.auth_throttle,
-                settings.auth_throttle_capacity,
-            )),
-            tokens: TokenSettings {
+            keyring.clone(),
+            Throttle::new(settings.auth_throttle, settings.auth_throttle_capacity),
+            usage.clone(),
+            TokenSettings {
                 audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
                 issuer: issuer.clone(),
                 ttl: settings.token_ttl,
             },
+        ));
+        authority.follow_changes(pool.clone());
+        let state = web::Data::new(AppState {
+            pool,
+            keyring,
+            authority,
+            rotation_leeway: settings.rotation_leeway,
+            metrics: Arc::new(http::metrics::Metrics::new(routes.resource_paths())),
+            usage,
+            trusted_proxies: settings.trusted_proxies.clone(),
         });
         let openapi = web::Data::new(http::openapi::ApiDocument::new(&routes)?);
         let mut server = HttpServer::new(move || {

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use crate::config::{Cli, KeysCommand};
 use crate::domain::Warning;
 use crate::domain::key::{KeyDraft, KeyPatch};
-use crate::service::keys::{self as svc, Actor, KeyView, ListParams};
+use crate::service::actor::Actor;
+use crate::service::keys::{self as svc, KeyView, ListParams};
 use crate::service::{now, orgs};
 
 pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {

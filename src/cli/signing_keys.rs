@@ -41,7 +41,7 @@ pub fn run(cli: &Cli, cmd: &SigningKeysCommand) -> anyhow::Result<()> {
             let rotated = svc::rotate(
                 &mut conn,
                 &master,
-                &crate::service::keys::Actor::cli(&org.id),
+                &crate::service::actor::Actor::cli(&org.id),
                 alg.as_deref(),
                 window,
                 now(),

@@ -22,12 +22,29 @@ pub struct AccessClaims<S = String> {
     pub scope: S,
 }
 
-/// `exp` = min(now + TTL, key expiry): a token never outlives the key that obtained it.
-pub fn expiry(now: DateTime<Utc>, ttl_secs: u64, key_expires_at: Option<DateTime<Utc>>) -> i64 {
+/// Builds a `jti`: random characters, then `.` and the generation of the secret that obtained
+/// the token. The generation lets a token die with that secret (`Principal::token_is_live`);
+/// the jti stays opaque to everyone else (RFC 7519 §4.1.7 only asks it to be unique).
+pub fn jti(random: &str, generation: u32) -> String {
+    format!("{random}.{generation}")
+}
+
+/// The secret generation a `jti` carries; tokens minted before generations existed (no suffix)
+/// are of generation 0, which every key had then.
+pub fn jti_generation(jti: &str) -> Option<u32> {
+    match jti.rsplit_once('.') {
+        Some((_, generation)) => generation.parse().ok(),
+        None => Some(0),
+    }
+}
+
+/// `exp` = min(now + TTL, `limit`): a token never outlives the key that obtained it, nor the
+/// secret (a rolled-away one in its grace period) that did.
+pub fn expiry(now: DateTime<Utc>, ttl_secs: u64, limit: Option<DateTime<Utc>>) -> i64 {
     let by_ttl = now
         .timestamp()
         .saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
-    match key_expires_at {
+    match limit {
         // Floor to whole seconds: rounding up would let the token live past the key.
         Some(k) => by_ttl.min(k.timestamp()),
         None => by_ttl,
@@ -56,5 +73,13 @@ mod tests {
             now.timestamp() + 600
         );
         assert_eq!(expiry(now, u64::MAX, None), i64::MAX);
+    }
+
+    #[test]
+    fn a_jti_carries_its_secret_generation() {
+        assert_eq!(jti_generation(&jti("abc", 7)), Some(7));
+        assert_eq!(jti_generation("legacyjti"), Some(0));
+        assert_eq!(jti_generation("abc.x"), None);
+        assert_eq!(jti_generation(&jti("a.b", u32::MAX)), Some(u32::MAX));
     }
 }

@@ -10,10 +10,10 @@ use futures_util::future::LocalBoxFuture;
 use super::AppState;
 use super::problem::ApiError;
 use crate::domain::client_ip;
+use crate::domain::refusal::Refusal;
 use crate::domain::scope::{Action, Scope};
-use crate::domain::usage::UsageEvent;
-use crate::service::callers::{self, CallerIdentity, Refusal};
-use crate::service::keys::Actor;
+use crate::service::actor::Actor;
+use crate::service::authority::Presented;
 
 /// The client address per the trusted-proxy rule.
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
@@ -101,75 +101,26 @@ impl FromRequest for Caller {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::Internal("application state missing".into()))?
                 .clone();
-            let credential = bearer(&req)
-                .ok_or_else(|| {
-                    ApiError::Unauthorized(
-                        "send `Authorization: Bearer <API key secret or access token>`".into(),
-                    )
-                })?
-                .to_owned();
+            let presented = Presented::Bearer(
+                bearer(&req)
+                    .ok_or(ApiError::Refused(Refusal::Missing))?
+                    .to_owned(),
+            );
             let ip = client_ip(&req, &state);
-            state.admit_source(ip)?;
             let st = state.clone();
-            let outcome = state
+            let actor = state
                 .read(move |conn| {
-                    callers::authenticate(
-                        conn,
-                        &st.keyring,
-                        &st.keys,
-                        &st.tokens.issuer,
-                        &credential,
-                        ip,
-                        crate::service::now(),
-                    )
+                    st.authority
+                        .authenticate(conn, &presented, ip, crate::service::now())
                 })
-                .await?;
-            meter_caller(&state, &outcome, ip);
-            throttle_failure(&state, &outcome, ip, None)?;
-            match outcome {
-                Ok(id) => Ok(Caller {
-                    key_id: id.key_id,
-                    org_id: id.org_id,
-                    scopes: id.scopes,
-                    ip,
-                }),
-                Err(refusal) => Err(ApiError::Unauthorized(refusal.message.to_owned())),
-            }
+                .await?
+                .map_err(ApiError::Refused)?;
+            Ok(Caller {
+                key_id: actor.key_id.unwrap_or_default(),
+                org_id: actor.org_id,
+                scopes: actor.scopes,
+                ip,
+            })
         })
-    }
-}
-
-/// Counts a failed authentication against the address (and the claimed key id); `Err` when
-/// this failure itself is over the limit.
-pub fn throttle_failure(
-    state: &AppState,
-    outcome: &Result<CallerIdentity, Refusal>,
-    ip: IpAddr,
-    key_id: Option<&str>,
-) -> Result<(), ApiError> {
-    match outcome {
-        Err(refusal) if refusal.guessed => match state.throttle.failed(ip, key_id) {
-            Some(wait) => Err(ApiError::TooManyRequests(wait.0)),
-            None => Ok(()),
-        },
-        _ => Ok(()),
-    }
-}
-
-/// Counts a direct key authentication, or its refusal when the credential named a key.
-pub fn meter_caller(state: &AppState, outcome: &Result<CallerIdentity, Refusal>, ip: IpAddr) {
-    let now = crate::service::now();
-    match outcome {
-        Ok(id) => state
-            .usage
-            .record(&id.key_id, UsageEvent::Request, now, Some(ip)),
-        Err(Refusal {
-            key_id: Some(key),
-            reason,
-            ..
-        }) => state
-            .usage
-            .record(key, UsageEvent::Denied(*reason), now, Some(ip)),
-        Err(_) => {}
     }
 }

@@ -12,8 +12,7 @@ use super::problem::responses::{
     ValidationFailed,
 };
 use super::router::Router;
-use crate::domain::usage::{DenyReason, UsageEvent};
-use crate::service::check::{self, CheckRequest, Decision};
+use crate::service::authority::{CheckRequest, Decision};
 use crate::service::now;
 
 pub fn routes(router: &mut Router) {
@@ -54,29 +53,11 @@ async fn decide(
     JsonBody(request): JsonBody<CheckRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
-    let org = caller.org_id.clone();
-    let ip = request.ip.as_deref().and_then(|i| i.parse().ok());
+    let actor = caller.actor();
     let decision = state
-        .read(move |conn| {
-            check::check(
-                conn,
-                &st.keyring,
-                &st.keys,
-                &st.tokens.issuer,
-                &org,
-                &request,
-                now(),
-            )
-        })
-        .await?;
-    // The subject's use, as the resource server reports it: a request, or a denial by reason.
-    if let Some(key) = &decision.key_id {
-        let event = match DenyReason::parse(decision.reason) {
-            Some(reason) => UsageEvent::Denied(reason),
-            None => UsageEvent::Request,
-        };
-        state.usage.record(key, event, now(), ip);
-    }
+        .read(move |conn| st.authority.check(conn, &actor, &request, now()))
+        .await?
+        .map_err(ApiError::Refused)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(decision))

@@ -254,7 +254,7 @@ async fn update(
         .db(move |conn| svc::update(conn, &actor, &id, &patch, dry_run, now()))
         .await?;
     // This node forgets the old version at once; the others through the change feed.
-    state.keys.invalidate(&target);
+    state.authority.forget(&target);
     Ok(HttpResponse::Ok().json(UpdatedBody {
         key: updated.key,
         warnings: updated.warnings,
@@ -294,7 +294,7 @@ async fn revoke(
     let key = state
         .db(move |conn| svc::revoke(conn, &actor, &id, now()))
         .await?;
-    state.keys.invalidate(&target);
+    state.authority.forget(&target);
     Ok(HttpResponse::Ok().json(key))
 }
 
@@ -410,7 +410,7 @@ async fn roll(
     let rolled = state
         .db(move |conn| svc::roll(conn, &actor, &id, request.grace_seconds, now()))
         .await?;
-    state.keys.invalidate(&target);
+    state.authority.forget(&target);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(RolledBody {

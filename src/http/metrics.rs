@@ -118,7 +118,7 @@ impl Metrics {
     fn render(
         &self,
         pool: &crate::store::Pool,
-        throttle: &crate::service::throttle::Throttle,
+        authority: &crate::service::authority::Authority,
     ) -> String {
         let mut out = String::with_capacity(4096);
         let mut routes: Vec<&RouteStats> = self.routes.iter().collect();
@@ -218,7 +218,7 @@ impl Metrics {
         out.push_str("# HELP latchkey_db_pool_max_connections Pool size limit.\n");
         out.push_str("# TYPE latchkey_db_pool_max_connections gauge\n");
         let _ = writeln!(out, "latchkey_db_pool_max_connections {}", pool.max_size());
-        let (sources, keys) = throttle.tracked();
+        let (sources, keys) = authority.throttle_tracked();
         out.push_str(
             "# HELP latchkey_auth_throttle_tracked Addresses and key ids with recent failed authentications (bounded).\n",
         );
@@ -284,5 +284,5 @@ pub fn routes(router: &mut Router) {
 async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&state.pool, &state.throttle))
+        .body(state.metrics.render(&state.pool, &state.authority))
 }

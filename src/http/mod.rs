@@ -25,9 +25,8 @@ use actix_web::web;
 use ipnet::IpNet;
 
 use crate::service::ServiceError;
+use crate::service::authority::Authority;
 use crate::service::keyring::KeyRing;
-use crate::service::throttle::RetryAfter;
-use crate::service::tokens::TokenSettings;
 use crate::store::{Conn, DbConnection, Pool, StoreError};
 use problem::ApiError;
 use router::Router;
@@ -40,14 +39,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub pool: Pool,
     pub keyring: Arc<KeyRing>,
-    /// Keys by secret digest and id, followed through the change feed.
-    pub keys: Arc<crate::service::keycache::KeyCache>,
+    /// Every credential decision: authentication, tokens, introspection, check, revocation.
+    pub authority: Arc<Authority>,
     /// Extra time a retired signing key stays published beyond the token TTL.
     pub rotation_leeway: Duration,
     pub trusted_proxies: Vec<IpNet>,
-    /// Failed client authentication, per address and key id.
-    pub throttle: Arc<crate::service::throttle::Throttle>,
-    pub tokens: TokenSettings,
     pub metrics: Arc<metrics::Metrics>,
     pub usage: Arc<crate::usage::UsageRecorder>,
 }
@@ -75,37 +71,11 @@ impl AppState {
         F: Fn(&mut Conn<'_>) -> Result<T, ServiceError> + Send + 'static,
         T: Send + 'static,
     {
-        self.read_throttled(None, f).await
-    }
-
-    /// Like [`AppState::read`], but when `limit` is set only the caches may answer: work that
-    /// needs the database is refused with 429 instead (a throttled key id; see
-    /// `service::throttle`). Unless the key cache is stale (its follower is behind): then it
-    /// cannot tell the key's owner from a guesser and the database answers, as it would without
-    /// a throttle (the per-address throttle still holds).
-    pub async fn read_throttled<T, F>(&self, limit: Option<RetryAfter>, f: F) -> Result<T, ApiError>
-    where
-        F: Fn(&mut Conn<'_>) -> Result<T, ServiceError> + Send + 'static,
-        T: Send + 'static,
-    {
-        match (f(&mut Conn::Offline), limit) {
-            (Err(ServiceError::Store(StoreError::Offline)), Some(RetryAfter(wait)))
-                if self.keys.trusted() =>
-            {
-                Err(ApiError::TooManyRequests(wait))
-            }
-            (Err(ServiceError::Store(StoreError::Offline)), _) => {
+        match f(&mut Conn::Offline) {
+            Err(ServiceError::Store(StoreError::Offline)) => {
                 self.db(move |conn| f(&mut Conn::Attached(conn))).await
             }
-            (other, _) => other.map_err(ApiError::from),
-        }
-    }
-
-    /// Refuses, before any work, an address that has used up its failed authentications.
-    pub fn admit_source(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
-        match self.throttle.source_blocked(ip) {
-            Some(RetryAfter(wait)) => Err(ApiError::TooManyRequests(wait)),
-            None => Ok(()),
+            other => other.map_err(ApiError::from),
         }
     }
 }

@@ -5,24 +5,21 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::AppState;
-use super::auth::{bearer, client_ip, meter_caller, throttle_failure};
+use super::auth::{bearer, client_ip};
 use super::body::read_limited;
 use super::oauth_doc::{
-    Introspection, OAuthBadRequest, OAuthInvalidClient, OAuthServerError, OAuthTooManyRequests,
-    OAuthUnavailable, TokenQuery, TokenRequest, TokenResponse,
+    OAuthBadRequest, OAuthInvalidClient, OAuthServerError, OAuthTooManyRequests, OAuthUnavailable,
+    TokenQuery, TokenRequest, TokenResponse,
 };
 use super::problem::ApiError;
 use super::router::Router;
 use crate::domain::oauth::{self, OAuthError, OAuthErrorCode, Params};
-use crate::domain::usage::{DenyReason, UsageEvent};
-use crate::service::auth::identify_secret;
-use crate::service::callers::{self, CallerIdentity};
-use crate::service::keys::Actor;
-use crate::service::revocation;
-use crate::service::tokens::{self, VerifiedToken};
+use crate::domain::refusal::Refusal;
+use crate::service::actor::Actor;
+use crate::service::authority::{GrantRequest, Introspection, Presented};
 use crate::service::{ServiceError, now};
 use crate::store::StoreError;
 
@@ -60,13 +57,17 @@ impl From<OAuthError> for OAuthFailure {
     }
 }
 
-impl From<tokens::Denied> for OAuthFailure {
-    fn from(d: tokens::Denied) -> Self {
+impl OAuthFailure {
+    /// A refused credential; `challenge` is the scheme the client tried.
+    fn refused(refusal: Refusal, challenge: &'static str) -> Self {
         OAuthFailure {
-            error: d.error,
-            challenge: "Basic",
-            reason: d.reason,
-            retry_after: 1,
+            error: refusal.oauth_error(),
+            challenge,
+            reason: refusal.metric_label(),
+            retry_after: match refusal {
+                Refusal::Throttled(wait) => wait,
+                _ => 1,
+            },
         }
     }
 }
@@ -82,15 +83,7 @@ impl From<ApiError> for OAuthFailure {
                 "the authorization server cannot reach its database; retry shortly",
             )
             .into(),
-            ApiError::TooManyRequests(wait) => OAuthFailure {
-                error: OAuthError::new(
-                    OAuthErrorCode::TooManyRequests,
-                    format!("too many failed client authentications; retry after {wait} s"),
-                ),
-                challenge: "Basic",
-                reason: "throttled",
-                retry_after: wait,
-            },
+            ApiError::Refused(refusal) => OAuthFailure::refused(refusal, "Basic"),
             other => {
                 tracing::error!(error = %other, "oauth request failed");
                 OAuthFailure {
@@ -221,6 +214,13 @@ async fn token(
     }
 }
 
+/// The `Authorization` header as text (a non-text value is refused by the Basic parser).
+fn authorization(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
+}
+
 async fn issue_token(
     req: &HttpRequest,
     state: &web::Data<AppState>,
@@ -228,51 +228,16 @@ async fn issue_token(
 ) -> Result<TokenResponse, OAuthFailure> {
     let params = form_params(req, payload).await?;
     oauth::check_grant_type(&params)?;
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let creds = oauth::client_credentials(authorization, &params)?;
-    let scope = params.get("scope").map(str::to_owned);
-    let ip = client_ip(req, state);
-    state.admit_source(ip)?;
-    let client_id = creds.client_id.clone();
+    let request = GrantRequest {
+        client: oauth::client_credentials(authorization(req), &params)?,
+        scope: params.get("scope").map(str::to_owned),
+        ip: client_ip(req, state),
+    };
     let st = state.clone();
     let issued = state
-        .read_throttled(state.throttle.key_limited(ip, &client_id), move |conn| {
-            tokens::issue(
-                conn,
-                &st.keyring,
-                &st.keys,
-                &st.tokens,
-                &creds,
-                scope.as_deref(),
-                ip,
-                now(),
-            )
-        })
-        .await?;
-    let issued = match issued {
-        Ok(issued) => {
-            state
-                .usage
-                .record(&issued.key_id, UsageEvent::TokenIssued, now(), Some(ip));
-            issued
-        }
-        Err(denied) => {
-            if let (Some(key), Some(reason)) = (&denied.key_id, DenyReason::parse(denied.reason)) {
-                state
-                    .usage
-                    .record(key, UsageEvent::Denied(reason), now(), Some(ip));
-            }
-            if denied.guessed
-                && let Some(wait) = state.throttle.failed(ip, Some(&client_id))
-            {
-                return Err(ApiError::TooManyRequests(wait.0).into());
-            }
-            return Err(denied.into());
-        }
-    };
+        .read(move |conn| st.authority.grant(conn, &request, now()))
+        .await?
+        .map_err(|refusal| OAuthFailure::refused(refusal, "Basic"))?;
     Ok(TokenResponse {
         access_token: issued.access_token,
         token_type: "Bearer",
@@ -331,115 +296,37 @@ async fn introspection(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     payload: &mut web::Payload,
-) -> Result<Value, OAuthFailure> {
+) -> Result<Introspection, OAuthFailure> {
     let params = form_params(req, payload).await?;
     let caller = authenticate_caller(req, state, &params).await?;
     let token = required_token(&params)?;
     let st = state.clone();
-    let answer = state
-        .read(move |conn| {
-            let now = now();
-            if token.contains('.') {
-                Ok(
-                    match tokens::verify(
-                        conn,
-                        &st.keyring,
-                        &st.keys,
-                        &st.tokens.issuer,
-                        &token,
-                        now,
-                    )? {
-                        Ok(v) if v.claims.org_id == caller.org_id => active_token(&v),
-                        _ => inactive(),
-                    },
-                )
-            } else {
-                Ok(match identify_secret(conn, &st.keys, &token, now)? {
-                    Ok(k) if k.org_id == caller.org_id && k.admit(None).is_ok() => json!({
-                        "active": true,
-                        "token_type": "api_key",
-                        "scope": crate::domain::scope::format_scope_list(&k.scopes),
-                        "client_id": k.key_id,
-                        "sub": k.key_id,
-                        "org_id": k.org_id,
-                        "iat": k.created_at.timestamp(),
-                        "exp": k.expires_at.map(|e| e.timestamp()),
-                    }),
-                    _ => inactive(),
-                })
-            }
-        })
-        .await?;
-    Ok(answer)
+    state
+        .read(move |conn| st.authority.introspect(conn, &caller, &token, now()))
+        .await?
+        .map_err(|refusal| OAuthFailure::refused(refusal, "Basic"))
 }
 
-fn inactive() -> Value {
-    json!({"active": false})
-}
-
-fn active_token(v: &VerifiedToken) -> Value {
-    let c = &v.claims;
-    json!({
-        "active": true,
-        "token_type": "Bearer",
-        "scope": crate::domain::scope::format_scope_list(&v.scopes),
-        "client_id": c.client_id,
-        "sub": c.sub,
-        "org_id": c.org_id,
-        "iss": c.iss,
-        "aud": c.aud,
-        "jti": c.jti,
-        "iat": c.iat,
-        "exp": c.exp,
-    })
-}
-
-/// The introspection caller: `Authorization: Bearer` (secret or token), Basic, or body credentials.
+/// The introspection or revocation caller: `Authorization: Bearer` (secret or token), Basic,
+/// or body credentials.
 async fn authenticate_caller(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     params: &Params,
-) -> Result<CallerIdentity, OAuthFailure> {
+) -> Result<Actor, OAuthFailure> {
     let ip = client_ip(req, state);
-    state.admit_source(ip)?;
-    let st = state.clone();
-    let (outcome, challenge, client_id) = if let Some(credential) = bearer(req).map(str::to_owned) {
-        let outcome = state
-            .read(move |conn| {
-                callers::authenticate(
-                    conn,
-                    &st.keyring,
-                    &st.keys,
-                    &st.tokens.issuer,
-                    &credential,
-                    ip,
-                    now(),
-                )
-            })
-            .await?;
-        (outcome, "Bearer", None)
-    } else {
-        let authorization = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.to_str().unwrap_or("\u{0}"));
-        let creds = oauth::client_credentials(authorization, params)?;
-        let client_id = creds.client_id.clone();
-        let outcome = state
-            .read_throttled(state.throttle.key_limited(ip, &client_id), move |conn| {
-                callers::authenticate_client(conn, &st.keys, &creds, ip, now())
-            })
-            .await?;
-        (outcome, "Basic", Some(client_id))
+    let (presented, challenge) = match bearer(req) {
+        Some(credential) => (Presented::Bearer(credential.to_owned()), "Bearer"),
+        None => (
+            Presented::Client(oauth::client_credentials(authorization(req), params)?),
+            "Basic",
+        ),
     };
-    meter_caller(state, &outcome, ip);
-    throttle_failure(state, &outcome, ip, client_id.as_deref())?;
-    outcome.map_err(|refusal| OAuthFailure {
-        error: OAuthError::invalid_client(refusal.message),
-        challenge,
-        reason: refusal.reason.as_str(),
-        retry_after: 1,
-    })
+    let st = state.clone();
+    state
+        .read(move |conn| st.authority.authenticate(conn, &presented, ip, now()))
+        .await?
+        .map_err(|refusal| OAuthFailure::refused(refusal, challenge))
 }
 
 /// Revoke an access token or an API key
@@ -482,28 +369,14 @@ async fn revocation(
     payload: &mut web::Payload,
 ) -> Result<(), OAuthFailure> {
     let params = form_params(req, payload).await?;
-    let identity = authenticate_caller(req, state, &params).await?;
-    let caller = Actor {
-        org_id: identity.org_id,
-        key_id: Some(identity.key_id),
-        scopes: identity.scopes,
-        ip: Some(client_ip(req, state)),
-    };
+    let caller = authenticate_caller(req, state, &params).await?;
     let token = required_token(&params)?;
     let hint = params.get("token_type_hint").map(str::to_owned);
     let st = state.clone();
     state
         .db(move |conn| {
-            revocation::revoke(
-                conn,
-                &st.keyring,
-                &st.keys,
-                &st.tokens.issuer,
-                &caller,
-                &token,
-                hint.as_deref(),
-                now(),
-            )
+            st.authority
+                .revoke(conn, &caller, &token, hint.as_deref(), now())
         })
         .await??;
     Ok(())

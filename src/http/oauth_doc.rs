@@ -60,28 +60,6 @@ pub struct TokenQuery {
     client_secret: Option<String>,
 }
 
-/// RFC 7662 §2.2. Anything invalid, expired, revoked or of another organization is just
-/// `{"active": false}`.
-#[derive(ToSchema)]
-pub struct Introspection {
-    active: bool,
-    /// `Bearer` for an access token, `api_key` for an API-key secret.
-    token_type: Option<String>,
-    scope: Option<String>,
-    client_id: Option<String>,
-    sub: Option<String>,
-    org_id: Option<String>,
-    /// `null` for an API key without expiry.
-    exp: Option<i64>,
-    iat: Option<i64>,
-    /// Access tokens only.
-    iss: Option<String>,
-    /// Access tokens only.
-    aud: Option<String>,
-    /// Access tokens only.
-    jti: Option<String>,
-}
-
 /// RFC 6749 §5.2 error codes, with RFC 7009's `unsupported_token_type`, and `server_error` and
 /// `temporarily_unavailable` for 500 and 503.
 #[derive(ToSchema)]

@@ -8,14 +8,16 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::FieldError;
+use crate::domain::refusal::Refusal;
 use crate::service::ServiceError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// Missing, malformed or refused credentials (RFC 6750 `invalid_token`).
-    #[error("{0}")]
-    Unauthorized(String),
+    /// Missing, malformed or refused credentials (RFC 6750 `invalid_token`), or too many
+    /// failed authentications (429).
+    #[error("{}", .0.describe())]
+    Refused(Refusal),
     /// Authenticated, but no scope allows this action on this resource.
     #[error("{0}")]
     InsufficientScope(String),
@@ -32,9 +34,6 @@ pub enum ApiError {
     NotFound,
     #[error("the method is not allowed on this resource")]
     MethodNotAllowed,
-    /// Failed client authentications from this address (or for this key id) are throttled.
-    #[error("too many failed authentications; retry after {0} s")]
-    TooManyRequests(u64),
     #[error(transparent)]
     Service(#[from] ServiceError),
     #[error("internal error")]
@@ -79,7 +78,10 @@ impl ApiError {
     fn code(&self) -> (&'static str, &'static str) {
         use ServiceError as S;
         match self {
-            ApiError::Unauthorized(_) => ("invalid_token", "Authentication required"),
+            ApiError::Refused(Refusal::Throttled(_)) => {
+                ("too_many_requests", "Too many failed authentications")
+            }
+            ApiError::Refused(_) => ("invalid_token", "Authentication required"),
             ApiError::InsufficientScope(_) => ("insufficient_scope", "Insufficient scope"),
             ApiError::BadRequest(_) => ("bad_request", "Malformed request"),
             ApiError::BadBody(_) => ("validation_failed", "Invalid input"),
@@ -87,9 +89,6 @@ impl ApiError {
             ApiError::RequestTimeout => ("request_timeout", "Request timeout"),
             ApiError::NotFound => ("not_found", "Not found"),
             ApiError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
-            ApiError::TooManyRequests(_) => {
-                ("too_many_requests", "Too many failed authentications")
-            }
             ApiError::Internal(_) => ("internal_error", "Internal error"),
             ApiError::Service(e) => match e {
                 S::Validation(_) => ("validation_failed", "Invalid input"),
@@ -126,7 +125,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         use ServiceError as S;
         match self {
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Refused(Refusal::Throttled(_)) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Refused(_) => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::BadBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -134,7 +134,6 @@ impl ResponseError for ApiError {
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Service(e) => match e {
                 S::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -170,10 +169,13 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         match self {
-            ApiError::Unauthorized(d) => {
+            ApiError::Refused(Refusal::Throttled(wait)) => {
+                response.insert_header((header::RETRY_AFTER, wait.to_string()));
+            }
+            ApiError::Refused(refusal) => {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
-                    bearer_challenge("invalid_token", d),
+                    bearer_challenge("invalid_token", &refusal.describe()),
                 ));
             }
             ApiError::InsufficientScope(d) => {
@@ -195,9 +197,6 @@ impl ResponseError for ApiError {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "1"));
-        }
-        if let ApiError::TooManyRequests(wait) = self {
-            response.insert_header((header::RETRY_AFTER, wait.to_string()));
         }
         response.json(body)
     }

@@ -111,7 +111,7 @@ async fn rotate(
         parse_json(&bytes)?
     };
     let actor = caller.actor();
-    let window = svc::publish_window(state.tokens.ttl, state.rotation_leeway);
+    let window = svc::publish_window(state.authority.tokens().ttl, state.rotation_leeway);
     let ring = state.keyring.clone();
     let rotated = state
         .db(move |conn| {

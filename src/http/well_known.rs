@@ -101,7 +101,7 @@ struct Metadata {
 }
 
 fn metadata(state: &AppState) -> HttpResponse {
-    let issuer = &state.tokens.issuer;
+    let issuer = &state.authority.tokens().issuer;
     let auth_methods = vec!["client_secret_basic", "client_secret_post"];
     let signing_algs = SigningAlg::ALL.map(SigningAlg::as_str).to_vec();
     HttpResponse::Ok()

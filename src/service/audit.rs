@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::keys::Actor;
+use super::actor::Actor;
 use super::{ServiceError, ServiceResult};
 use crate::domain::FieldError;
 use crate::store::DbConnection;

@@ -292,7 +292,7 @@ mod tests {
         let r = signing_keys::rotate(
             &mut conn,
             &master,
-            &crate::service::keys::Actor::cli(&org),
+            &crate::service::actor::Actor::cli(&org),
             Some("ES256"),
             window,
             now(),

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use serde_json::json;
 
+use super::actor::Actor;
 use super::{ServiceError, ServiceResult, audit};
 use crate::domain::FieldError;
 use crate::domain::Warning;
@@ -17,32 +18,6 @@ use crate::domain::scope::{Action, Scope, format_scope_list, parse_scope_list};
 use crate::domain::secret::{KeyId, Secret};
 use crate::store::keys::{KeyChanges, KeyRecord, ListQuery, NewKey, Position, StatusFilter};
 use crate::store::{self, DbConnection, StoreError};
-
-/// Who is acting: an authenticated key (its scopes bound what it may grant) or the CLI operator.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub org_id: String,
-    /// `None` for the command line, which acts with the org's full authority.
-    pub key_id: Option<String>,
-    pub scopes: Vec<Scope>,
-    /// Where the request came from, for the audit trail (`None` for the command line).
-    pub ip: Option<std::net::IpAddr>,
-}
-
-impl Actor {
-    /// The command line acting on an org: every scope, recorded as `cli`.
-    pub fn cli(org_id: &str) -> Self {
-        Actor {
-            org_id: org_id.to_owned(),
-            key_id: None,
-            scopes: vec![Scope::new(
-                crate::domain::scope::Action::Any,
-                crate::domain::scope::ResourceFilter::all(),
-            )],
-            ip: None,
-        }
-    }
-}
 
 /// A scope in object form: an action over a resource filter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

@@ -1,18 +1,13 @@
 //! Use cases shared by the HTTP API and the CLI: domain rules applied to stored data.
 //! Synchronous (diesel); HTTP handlers call these on the blocking pool.
 
+pub mod actor;
 pub mod audit;
-pub mod auth;
-pub mod callers;
-pub mod check;
-pub mod keycache;
+pub mod authority;
 pub mod keyring;
 pub mod keys;
 pub mod orgs;
-pub mod revocation;
 pub mod signing_keys;
-pub mod throttle;
-pub mod tokens;
 pub mod usage;
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::keys::{self, Actor, KeyView};
+use super::actor::Actor;
+use super::keys::{self, KeyView};
 use super::{ServiceError, ServiceResult, audit};
 use crate::crypto::{MasterKey, signing};
 use crate::domain::ip_rules::IpRules;

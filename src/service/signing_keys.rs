@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::keys::Actor;
+use super::actor::Actor;
 use super::{ServiceError, ServiceResult, audit};
 use crate::crypto::MasterKey;
 use crate::crypto::signing::{self, SigningAlg};

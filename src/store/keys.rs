@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::api_keys;
 use super::{DbConnection, StoreResult};
+use crate::domain::principal::SecretSlot;
 
 #[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = api_keys)]
@@ -22,6 +23,7 @@ struct KeyRow {
     last_used_at: Option<NaiveDateTime>,
     previous_secret_expires_at: Option<NaiveDateTime>,
     last_used_ip: Option<String>,
+    secret_generation: i32,
 }
 
 /// A stored key, without its secret digest: nothing above this layer needs the digest back.
@@ -41,6 +43,8 @@ pub struct KeyRecord {
     /// Set after a roll with a grace period: until then the previous secret works too.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
+    /// Counts rolls (see `domain::principal::Secrets`).
+    pub secret_generation: u32,
 }
 
 impl From<KeyRow> for KeyRecord {
@@ -59,6 +63,8 @@ impl From<KeyRow> for KeyRecord {
             last_used_at: r.last_used_at.map(|t| t.and_utc()),
             previous_secret_expires_at: r.previous_secret_expires_at.map(|t| t.and_utc()),
             last_used_ip: r.last_used_ip,
+            // Written only as 0 + 1 per roll: never negative.
+            secret_generation: u32::try_from(r.secret_generation).unwrap_or(0),
         }
     }
 }
@@ -125,51 +131,94 @@ pub fn find_locked(
     find(conn, org_id, id)
 }
 
-/// The key whose current secret, or previous secret still within its grace period, has this
-/// SHA-256 digest (indexed lookups), with the stored digest that matched so the caller can
-/// compare it in constant time.
-/// A key found by a secret digest: the stored digest that matched, and whether it is the
-/// current secret's (or a rolled-away secret's, within its grace period).
-pub struct DigestMatch {
-    pub record: KeyRecord,
-    pub stored: Vec<u8>,
-    pub current: bool,
+/// The stored digests of a key's secrets: the key cache needs them to check, on every hit, that
+/// the digest it was found by is still one of the key's (`service::authority::keycache`).
+/// Nothing else above this layer sees a digest.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredDigests {
+    pub current: Vec<u8>,
+    /// The rolled-away secret's, while the row keeps it (check `previous_secret_expires_at`).
+    pub previous: Option<Vec<u8>>,
 }
 
+/// A key found by a secret digest: which of its secrets matched, and its digests.
+pub struct DigestMatch {
+    pub record: KeyRecord,
+    pub digests: StoredDigests,
+    pub slot: SecretSlot,
+}
+
+type RowWithDigests = (KeyRow, Vec<u8>, Option<Vec<u8>>);
+
+fn with_digests((row, current, previous): RowWithDigests) -> (KeyRecord, StoredDigests) {
+    (KeyRecord::from(row), StoredDigests { current, previous })
+}
+
+/// The key whose current secret, or previous secret still within its grace period, has this
+/// SHA-256 digest (indexed lookups).
 pub fn find_by_digest(
     conn: &mut DbConnection,
     digest: &[u8],
     now: DateTime<Utc>,
 ) -> StoreResult<Option<DigestMatch>> {
+    let columns = (
+        KeyRow::as_select(),
+        api_keys::secret_digest,
+        api_keys::previous_secret_digest,
+    );
     // Two plain indexed lookups rather than one `OR`: the current secret is the common case and
     // its statement stays simple for the planner and the statement cache.
     let current = api_keys::table
         .filter(api_keys::secret_digest.eq(digest))
-        .select((KeyRow::as_select(), api_keys::secret_digest))
-        .first::<(KeyRow, Vec<u8>)>(conn)
+        .select(columns)
+        .first::<RowWithDigests>(conn)
         .optional()?;
-    if let Some((row, stored)) = current {
+    if let Some(found) = current {
+        let (record, digests) = with_digests(found);
         return Ok(Some(DigestMatch {
-            record: KeyRecord::from(row),
-            stored,
-            current: true,
+            record,
+            digests,
+            slot: SecretSlot::Current,
         }));
     }
     let previous = api_keys::table
         .filter(api_keys::previous_secret_digest.eq(digest))
         .filter(api_keys::previous_secret_expires_at.gt(now.naive_utc()))
-        .select((KeyRow::as_select(), api_keys::previous_secret_digest))
-        .first::<(KeyRow, Option<Vec<u8>>)>(conn)
+        .select(columns)
+        .first::<RowWithDigests>(conn)
         .optional()?;
-    Ok(previous.map(|(row, stored)| DigestMatch {
-        record: KeyRecord::from(row),
-        stored: stored.unwrap_or_default(),
-        current: false,
+    Ok(previous.map(|found| {
+        let (record, digests) = with_digests(found);
+        DigestMatch {
+            record,
+            digests,
+            slot: SecretSlot::Previous,
+        }
     }))
 }
 
-/// Replaces the secret of an unrevoked key. With a grace period the old digest keeps working
-/// until `previous_until`; without one it stops at once. Returns false for a revoked key.
+/// `find`, with the key's digests: what the key cache stores when it learns a key by id.
+pub fn find_with_digests(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+) -> StoreResult<Option<(KeyRecord, StoredDigests)>> {
+    Ok(api_keys::table
+        .filter(api_keys::org_id.eq(org_id))
+        .filter(api_keys::id.eq(id))
+        .select((
+            KeyRow::as_select(),
+            api_keys::secret_digest,
+            api_keys::previous_secret_digest,
+        ))
+        .first::<RowWithDigests>(conn)
+        .optional()?
+        .map(with_digests))
+}
+
+/// Replaces the secret of an unrevoked key and counts its generation up. With a grace period
+/// the old digest keeps working until `previous_until`; without one it stops at once. Returns
+/// false for a revoked key.
 pub fn roll_secret(
     conn: &mut DbConnection,
     org_id: &str,
@@ -191,6 +240,7 @@ pub fn roll_secret(
                 api_keys::previous_secret_expires_at.eq(Some(until.naive_utc())),
                 api_keys::secret_digest.eq(new_digest),
                 api_keys::secret_hint.eq(new_hint),
+                api_keys::secret_generation.eq(api_keys::secret_generation + 1),
                 api_keys::updated_at.eq(now.naive_utc()),
             ))
             .execute(conn)?,
@@ -200,6 +250,7 @@ pub fn roll_secret(
                 api_keys::previous_secret_expires_at.eq(None::<NaiveDateTime>),
                 api_keys::secret_digest.eq(new_digest),
                 api_keys::secret_hint.eq(new_hint),
+                api_keys::secret_generation.eq(api_keys::secret_generation + 1),
                 api_keys::updated_at.eq(now.naive_utc()),
             ))
             .execute(conn)?,

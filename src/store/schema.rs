@@ -41,6 +41,7 @@ diesel::table! {
         previous_secret_digest -> Nullable<Binary>,
         previous_secret_expires_at -> Nullable<Timestamp>,
         last_used_ip -> Nullable<Text>,
+        secret_generation -> Integer,
     }
 }
 

@@ -1338,6 +1338,9 @@ async fn an_unknown_secret_with_a_valid_checksum_is_refused_everywhere(backend) 
         "the checksum is valid"
     );
     let admin = Cred::Basic(&app.admin_key_id, &app.admin_secret);
+    // The owner uses its new secret (so it is cached: this address will have used up its
+    // failures by the end, and a throttled address keeps only what verifies from memory).
+    assert_eq!(app.get("/v1/keys", &current).await.status(), 200);
 
     for secret in [&unknown, &old] {
         let r = app.get("/v1/keys", secret).await;
@@ -1419,16 +1422,18 @@ async fn an_unknown_secret_with_a_valid_checksum_is_refused_everywhere(backend) 
 ///
 /// The test makes that observable with diesel's query instrumentation on the connection the
 /// service runs on: for each secret (well-formed but unknown; another key's valid secret; a bad
-/// checksum; junk) it runs `tokens::issue` and `callers::authenticate_client` once with the
+/// checksum; junk) it runs the authority's `grant` and client `authenticate` once with the
 /// real id of an existing key and once with an id that names no key, and asserts the two runs
 /// issue exactly the same SQL with exactly the same bound values (the ids appear in neither) and
 /// return exactly the same refusal. Junk and bad checksums run no query at all (SPEC: rejected
 /// without a database lookup). Over HTTP, both answers are byte for byte the same.
 async fn a_bad_secret_and_an_unknown_key_id_take_the_same_path(backend) {
     use latchkey::domain::oauth::{AuthMethod, ClientCredentials};
-    use latchkey::service::keycache::KeyCache;
+    use latchkey::service::authority::keycache::{Clock, KeyCache};
+    use latchkey::service::authority::throttle::Throttle;
+    use latchkey::service::authority::{Authority, GrantRequest, Presented, TokenSettings};
     use latchkey::service::keyring::KeyRing;
-    use latchkey::service::tokens::{self, TokenSettings};
+    use std::sync::Arc;
 
     let app = spawn_app(backend).await;
     let (known, known_secret) = app.create_key("known", json!(["read"])).await;
@@ -1465,7 +1470,7 @@ async fn a_bad_secret_and_an_unknown_key_id_take_the_same_path(backend) {
     // In the service, on an instrumented connection.
     let mut pooled = app.pool.get().unwrap();
     let conn: &mut latchkey::store::DbConnection = &mut pooled;
-    let ring = KeyRing::load(conn, app.master.clone()).unwrap();
+    let ring = Arc::new(KeyRing::load(conn, app.master.clone()).unwrap());
     let settings = TokenSettings {
         issuer: app.address.clone(),
         audience: app.address.clone(),
@@ -1488,31 +1493,38 @@ async fn a_bad_secret_and_an_unknown_key_id_take_the_same_path(backend) {
     ] {
         let mut runs = BTreeMap::new();
         for id in [known.as_str(), nobody] {
-            // A fresh cache each time, so both runs start from the same state.
-            let cache = KeyCache::new(0);
+            // A fresh authority (and key cache) each time, so both runs start from the same
+            // state.
+            let fresh = || {
+                Authority::new(
+                    KeyCache::new(0, Clock::Real(std::time::Instant::now())),
+                    ring.clone(),
+                    Throttle::new(latchkey::domain::bucket::Rate { burst: 20, per_sec: 1.0 }, 64),
+                    Arc::new(latchkey::usage::UsageRecorder::disabled()),
+                    settings.clone(),
+                )
+            };
+            let request = GrantRequest {
+                client: creds(id, secret),
+                scope: None,
+                ip,
+            };
+            let authority = fresh();
             let (issued, issue_trace) = traced(conn, |c| {
-                tokens::issue(
-                    &mut latchkey::store::Conn::Attached(c),
-                    &ring,
-                    &cache,
-                    &settings,
-                    &creds(id, secret),
-                    None,
-                    ip,
-                    now,
-                )
-                .unwrap()
+                authority
+                    .grant(&mut latchkey::store::Conn::Attached(c), &request, now)
+                    .unwrap()
             });
-            let cache = KeyCache::new(0);
+            let authority = fresh();
             let (client, client_trace) = traced(conn, |c| {
-                latchkey::service::callers::authenticate_client(
-                    &mut latchkey::store::Conn::Attached(c),
-                    &cache,
-                    &creds(id, secret),
-                    ip,
-                    now,
-                )
-                .unwrap()
+                authority
+                    .authenticate(
+                        &mut latchkey::store::Conn::Attached(c),
+                        &Presented::Client(creds(id, secret)),
+                        ip,
+                        now,
+                    )
+                    .unwrap()
             });
             for q in issue_trace.iter().chain(&client_trace) {
                 assert!(
@@ -1520,8 +1532,8 @@ async fn a_bad_secret_and_an_unknown_key_id_take_the_same_path(backend) {
                     "{what}: the client id reached the database: {q}"
                 );
             }
-            let denial = issued.err().map(|d| (d.error, d.reason));
-            let refusal = client.err().map(|r| (r.message, r.reason));
+            let denial = issued.err().map(|r| (r.oauth_error(), r.metric_label()));
+            let refusal = client.err();
             runs.insert(id == nobody, (denial, refusal, issue_trace, client_trace));
         }
         let (with_known, with_nobody) = (&runs[&false], &runs[&true]);
@@ -1546,6 +1558,7 @@ async fn a_bad_secret_and_an_unknown_key_id_take_the_same_path(backend) {
                 ("client authentication failed", "bad_secret"),
                 "{what}"
             );
+            assert_eq!(with_known.1, Some(latchkey::domain::refusal::Refusal::BadClient));
         } else {
             // Control: the right id with its own secret succeeds; the same secret under an id
             // that names no key is refused after exactly the same queries.

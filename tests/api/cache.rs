@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with, status_json};
-use latchkey::service::keycache::{MAX_STALENESS, POLL_INTERVAL};
+use latchkey::service::authority::keycache::{MAX_STALENESS, POLL_INTERVAL};
 
 /// How long a change may take to reach another node's cache: it is bypassed once it has not
 /// heard from the change feed for `MAX_STALENESS` (one second). Plus one poll interval of slack
@@ -127,5 +127,124 @@ backend_tests! {
         .await;
         // The key itself is untouched.
         assert_eq!(b.get("/v1/keys", &secret).await.status(), 200);
+    }
+}
+
+/// Rolls `id` straight in the database, as another process would, without its change-feed
+/// entry yet: what a node sees between another node's roll and its own next poll. Returns the
+/// new secret.
+fn roll_unannounced(app: &TestApp, id: &str) -> String {
+    let secret = latchkey::domain::secret::Secret::generate();
+    let mut conn = app.pool.get().unwrap();
+    let rolled = latchkey::store::keys::roll_secret(
+        &mut conn,
+        &app.org_id(),
+        id,
+        secret.digest().as_bytes(),
+        &secret.hint(),
+        None,
+        latchkey::service::now(),
+    )
+    .unwrap();
+    assert!(rolled);
+    secret.expose().to_owned()
+}
+
+/// The change-feed entry of a change to key `id`, arriving late.
+fn announce(app: &TestApp, id: &str) {
+    let mut conn = app.pool.get().unwrap();
+    latchkey::store::change_log::append(
+        &mut conn,
+        latchkey::store::change_log::KIND_KEY,
+        id,
+        latchkey::service::now(),
+    )
+    .unwrap();
+}
+
+async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
+    app.client
+        .post(app.url("/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+backend_tests! {
+    /// Finding 1 of the authentication-core issue: the rolled-away secret lived on in the key
+    /// cache (its by-digest entry was never removed), even after the key was revoked.
+    async fn a_rolled_away_secret_is_refused_even_when_the_new_one_reached_the_cache_first(backend) {
+        let app = spawn_app(backend).await;
+        let (id, old) = app.create_key("rolled elsewhere", json!(["admin:keys"])).await;
+        // Cached by the old secret.
+        assert_eq!(token_status(&app, &id, &old).await, 200);
+        assert_eq!(app.get("/v1/keys", &old).await.status(), 200);
+        // Rolled by another process; the new secret is used here before the feed says so.
+        let new = roll_unannounced(&app, &id);
+        assert_eq!(token_status(&app, &id, &new).await, 200);
+        // At once, not only after the feed: the cached key no longer has the old digest.
+        assert_eq!(token_status(&app, &id, &old).await, 401, "old secret right after the new one");
+        assert_eq!(app.get("/v1/keys", &old).await.status(), 401);
+        announce(&app, &id);
+        tokio::time::sleep(WITHIN).await;
+        assert_eq!(token_status(&app, &id, &old).await, 401, "old secret after the feed");
+        for (path, body) in [
+            ("/v1/check", json!({"token": old, "action": "read", "resource": "x"})),
+        ] {
+            let (_, v) = status_json(app.post(path, &app.admin_secret, &body).await).await;
+            assert_eq!(v["allowed"], false, "{v}");
+        }
+        let (_, v) = status_json(
+            app.client
+                .post(app.url("/oauth/introspect"))
+                .bearer_auth(&app.admin_secret)
+                .form(&[("token", old.as_str())])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(v["active"], false, "{v}");
+        // Revoked: neither secret works, ever.
+        app.delete(&format!("/v1/keys/{id}"), &app.admin_secret).await;
+        for s in [&old, &new] {
+            assert_eq!(token_status(&app, &id, s).await, 401);
+            assert_eq!(app.get("/v1/keys", s).await.status(), 401);
+        }
+    }
+
+    /// The same with two nodes: the roll made on A, the new secret used on B before B's poll.
+    async fn a_secret_rolled_on_another_node_is_refused_everywhere_after_the_feed(backend) {
+        let a = spawn_app(backend).await;
+        let db = a.database_url.clone();
+        let keys_dir = a.keys_dir.clone();
+        let issuer = a.address.clone();
+        let b = spawn_app_with(backend, |s| {
+            s.database_url = db;
+            s.keys_dir = keys_dir;
+            s.issuer = Some(issuer);
+        })
+        .await;
+        let (id, old) = a.create_key("two nodes", json!(["admin:keys"])).await;
+        assert_eq!(token_status(&b, &id, &old).await, 200);
+        let (status, v) = status_json(a.post(&format!("/v1/keys/{id}/roll"), &a.admin_secret, &json!({})).await).await;
+        assert_eq!(status, 200);
+        let new = v["secret"].as_str().unwrap().to_owned();
+        assert_eq!(token_status(&b, &id, &new).await, 200);
+        let rolled = Instant::now();
+        seen_within(rolled, "B accepts the rolled-away secret", async || {
+            token_status(&b, &id, &old).await == 401
+        })
+        .await;
+        a.delete(&format!("/v1/keys/{id}"), &a.admin_secret).await;
+        tokio::time::sleep(WITHIN).await;
+        for s in [&old, &new] {
+            assert_eq!(token_status(&b, &id, s).await, 401);
+            assert_eq!(b.get("/v1/keys", s).await.status(), 401);
+        }
     }
 }

@@ -91,6 +91,64 @@ backend_tests! {
         assert_eq!(token_for(&app, &id, v["secret"].as_str().unwrap(), None).await.status(), 200);
     }
 
+    /// Finding 3 of the authentication-core issue: after a roll without grace, an admin token
+    /// minted with the leaked old secret still created a backdoor key and re-rolled the key.
+    async fn tokens_minted_with_a_rolled_away_secret_die_with_it(backend) {
+        let app = spawn_app(backend).await;
+        let (id, old) = app.create_key("leaked", json!(["admin:keys"])).await;
+        let leaked = access_token(&app, &id, &old).await;
+        assert_eq!(app.get("/v1/keys", &leaked).await.status(), 200);
+        let (status, v) = status_json(app.post(&format!("/v1/keys/{id}/roll"), &app.admin_secret, &json!({})).await).await;
+        assert_eq!(status, 200);
+        let new = v["secret"].as_str().unwrap().to_owned();
+        let fresh = access_token(&app, &id, &new).await;
+        // The old secret's token: refused by the admin API, introspection and /v1/check …
+        let r = app.post("/v1/keys", &leaked, &json!({"name": "backdoor", "scopes": ["admin:keys"]})).await;
+        assert_eq!(r.status(), 401);
+        let (_, problem) = status_json(r).await;
+        assert_eq!(problem["detail"], "the access token was issued with a secret that has been rolled");
+        assert_eq!(app.post(&format!("/v1/keys/{id}/roll"), &leaked, &json!({})).await.status(), 401);
+        let (_, v) = status_json(oauth_post(&app, "/oauth/introspect", &app.admin_secret, &[("token", &leaked)]).await).await;
+        assert_eq!(v, json!({"active": false}));
+        let (_, v) = check(&app, &app.admin_secret, json!({"token": leaked, "action": "admin", "resource": "keys"})).await;
+        assert_eq!((v["allowed"].clone(), v["reason"].clone()), (json!(false), json!("revoked")), "{v}");
+        // … while the new secret's token works.
+        assert_eq!(app.get("/v1/keys", &fresh).await.status(), 200);
+        let (_, v) = status_json(oauth_post(&app, "/oauth/introspect", &app.admin_secret, &[("token", &fresh)]).await).await;
+        assert_eq!(v["active"], true);
+    }
+
+    /// With a grace period the old secret's tokens live exactly as long as the old secret: no
+    /// longer (even tokens minted with it during the grace period end with it, offline too),
+    /// and no shorter (a deliberate roll breaks nothing).
+    async fn with_a_grace_period_the_old_secrets_tokens_end_when_it_does(backend) {
+        let app = spawn_app(backend).await;
+        let (id, old) = app.create_key("rolling", json!(["admin:keys"])).await;
+        let before = access_token(&app, &id, &old).await;
+        let (status, v) = status_json(app.post(&format!("/v1/keys/{id}/roll"), &app.admin_secret, &json!({"grace_seconds": 3})).await).await;
+        assert_eq!(status, 200);
+        let new = v["secret"].as_str().unwrap().to_owned();
+        let grace_ends = time(&v["key"]["previous_secret_expires_at"]);
+        let (status, during) = status_json(token_for(&app, &id, &old, None).await).await;
+        assert_eq!(status, 200);
+        assert!(during["expires_in"].as_i64().unwrap() <= 3, "{during}");
+        let during = during["access_token"].as_str().unwrap().to_owned();
+        let after = access_token(&app, &id, &new).await;
+        for t in [&before, &during, &after] {
+            assert_eq!(app.get("/v1/keys", t).await.status(), 200);
+        }
+        sleep_until(grace_ends).await;
+        for t in [&before, &during] {
+            assert_eq!(app.get("/v1/keys", t).await.status(), 401);
+        }
+        assert_eq!(app.get("/v1/keys", &after).await.status(), 200);
+        // Rolled again at once: the second secret's tokens end too, the third's live.
+        let (_, v) = status_json(app.post(&format!("/v1/keys/{id}/roll"), &app.admin_secret, &json!({})).await).await;
+        let third = access_token(&app, &id, v["secret"].as_str().unwrap()).await;
+        assert_eq!(app.get("/v1/keys", &after).await.status(), 401);
+        assert_eq!(app.get("/v1/keys", &third).await.status(), 200);
+    }
+
     async fn roll_is_validated_scoped_and_refused_on_revoked_keys(backend) {
         let app = spawn_app(backend).await;
         let (id, _) = app.create_key("k", json!(["read"])).await;

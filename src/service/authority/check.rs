@@ -7,14 +7,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::{AuthFailure, KeyPrincipal, identify_secret};
-use super::keycache::KeyCache;
-use super::keyring::KeyRing;
-use super::tokens::{self, TokenRejection};
-use super::{ServiceError, ServiceResult};
-use crate::crypto::jws::VerifyError;
+use super::credential::{Denied, Gate, looks_like_token};
+use super::keycache::CachedKey;
+use super::{Authority, Refusal};
 use crate::domain::FieldError;
+use crate::domain::refusal::CheckReason;
 use crate::domain::scope::{Action, Scope, format_scope_list, is_valid_resource};
+use crate::domain::usage::UsageEvent;
+use crate::service::actor::Actor;
+use crate::service::{ServiceError, ServiceResult};
+use crate::store::Conn;
 
 /// Fields are optional here so that each missing one is reported by name; the OpenAPI schema
 /// states which are required.
@@ -45,9 +47,7 @@ pub struct CheckRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Decision {
     pub allowed: bool,
-    /// `allowed`, `invalid_token`, `revoked`, `expired`, `ip_not_allowed`, `scope_not_allowed`.
-    #[schema(example = "allowed")]
-    pub reason: &'static str,
+    pub reason: CheckReason,
     /// The key behind the credential; `null` when it is not a valid credential of this org.
     pub key_id: Option<String>,
     /// The scopes the credential carries now (for a token: its scopes still covered by the key's).
@@ -55,7 +55,7 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn deny(reason: &'static str, key_id: Option<String>, scopes: &[Scope]) -> Self {
+    fn deny(reason: CheckReason, key_id: Option<String>, scopes: &[Scope]) -> Self {
         Decision {
             allowed: false,
             reason,
@@ -132,57 +132,102 @@ fn validate(req: &CheckRequest) -> Result<Valid, Vec<FieldError>> {
     }
 }
 
-/// Decides for a credential of the caller's org; anything else is `invalid_token`.
-pub fn check(
-    conn: &mut crate::store::Conn<'_>,
-    ring: &KeyRing,
-    keys: &KeyCache,
-    issuer: &str,
-    caller_org: &str,
-    req: &CheckRequest,
-    now: DateTime<Utc>,
-) -> ServiceResult<Decision> {
-    let v = validate(req).map_err(ServiceError::Validation)?;
-    let (key, scopes): (KeyPrincipal, Vec<Scope>) = if v.token.contains('.') {
-        match tokens::verify(conn, ring, keys, issuer, &v.token, now)? {
-            Ok(t) if t.key.org_id == caller_org => (t.key, t.scopes),
-            Ok(_) => return Ok(Decision::deny("invalid_token", None, &[])),
-            Err(TokenRejection::Invalid(VerifyError::Expired)) => {
-                return Ok(Decision::deny("expired", None, &[]));
-            }
-            Err(TokenRejection::TokenRevoked) => return Ok(Decision::deny("revoked", None, &[])),
-            Err(TokenRejection::KeyInactive(f)) => {
-                return Ok(Decision::deny(f.reason(), None, &[]));
-            }
-            Err(_) => return Ok(Decision::deny("invalid_token", None, &[])),
+/// The credential a caller asks about (introspection, `/v1/check`): a key of the caller's
+/// org, and the scopes the credential carries.
+pub(super) struct Subject {
+    pub key: std::sync::Arc<CachedKey>,
+    pub scopes: Vec<Scope>,
+    /// Set for an access token.
+    pub token: Option<crate::domain::token::AccessClaims>,
+}
+
+impl Authority {
+    /// What a caller's credential `presented` is: a live token or a secret of a key of the
+    /// caller's org (anything else is just not valid: `BadToken` or `BadSecret`, never told
+    /// apart for another org's). A secret's key may be inactive (the caller decides what that
+    /// means); a token's must be active. An unknown secret counts as a failure of the caller's
+    /// address, and a throttled caller gets no database lookups for them: `Throttled`.
+    pub(super) fn subject(
+        &self,
+        conn: &mut Conn<'_>,
+        caller: &Actor,
+        presented: &str,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Result<Subject, Refusal>> {
+        let ip = caller.ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        if looks_like_token(presented) {
+            return Ok(
+                match self.verify_token(conn, presented, Some(&caller.org_id), now)? {
+                    Ok(t) => Ok(Subject {
+                        key: t.key,
+                        scopes: t.scopes,
+                        token: Some(t.claims),
+                    }),
+                    Err(Denied { refusal, .. }) => Err(refusal),
+                },
+            );
         }
-    } else {
-        match identify_secret(conn, keys, &v.token, now)? {
-            Ok(k) if k.org_id == caller_org => {
-                let scopes = k.scopes.clone();
-                (k, scopes)
-            }
-            _ => return Ok(Decision::deny("invalid_token", None, &[])),
-        }
-    };
-    let key_id = Some(key.key_id.clone());
-    if let Err(f) = key.admit(v.ip) {
-        let reason = if f == AuthFailure::IpNotAllowed {
-            "ip_not_allowed"
-        } else {
-            f.reason()
+        let gate = Gate { ip, claimed: None };
+        Ok(match self.identify_secret(conn, presented, gate, now)? {
+            Ok(found) if found.key.org_id == caller.org_id => Ok(Subject {
+                scopes: found.key.scopes.clone(),
+                key: found.key,
+                token: None,
+            }),
+            Ok(_) => Err(Refusal::BadSecret),
+            // It cost a lookup: the caller's failure (`Throttled` if this one is over the limit).
+            Err(Refusal::BadSecret) => Err(self
+                .count_failure(&Refusal::BadSecret, ip, None)
+                .err()
+                .unwrap_or(Refusal::BadSecret)),
+            Err(refusal) => Err(refusal),
+        })
+    }
+
+    /// Decides for a credential of the caller's org (anything else is `invalid_token`), and
+    /// meters the subject's use as the resource server reports it: a request, or a denial.
+    /// `Err` only when the caller is throttled.
+    pub fn check(
+        &self,
+        conn: &mut Conn<'_>,
+        caller: &Actor,
+        request: &CheckRequest,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Result<Decision, Refusal>> {
+        let v = validate(request).map_err(ServiceError::Validation)?;
+        let subject = match self.subject(conn, caller, &v.token, now)? {
+            Ok(s) => s,
+            Err(Refusal::Throttled(wait)) => return Ok(Err(Refusal::Throttled(wait))),
+            Err(refusal) => return Ok(Ok(Decision::deny(refusal.check_reason(), None, &[]))),
         };
-        return Ok(Decision::deny(reason, key_id, &scopes));
+        let key_id = &subject.key.key_id;
+        let refusal = match subject.key.admit(v.ip, now) {
+            Err(refusal) => Some(refusal),
+            Ok(())
+                if !subject
+                    .scopes
+                    .iter()
+                    .any(|s| s.allows(v.action, &v.resource)) =>
+            {
+                Some(Refusal::ScopeNotAllowed(String::new()))
+            }
+            Ok(()) => None,
+        };
+        let event = match refusal.as_ref().and_then(Refusal::deny_reason) {
+            Some(reason) => UsageEvent::Denied(reason),
+            None => UsageEvent::Request,
+        };
+        self.usage.record(key_id, event, now, v.ip);
+        Ok(Ok(match refusal {
+            Some(r) => Decision::deny(r.check_reason(), Some(key_id.clone()), &subject.scopes),
+            None => Decision {
+                allowed: true,
+                reason: CheckReason::Allowed,
+                key_id: Some(key_id.clone()),
+                scopes: scope_strings(&subject.scopes),
+            },
+        }))
     }
-    if !scopes.iter().any(|s| s.allows(v.action, &v.resource)) {
-        return Ok(Decision::deny("scope_not_allowed", key_id, &scopes));
-    }
-    Ok(Decision {
-        allowed: true,
-        reason: "allowed",
-        key_id,
-        scopes: scope_strings(&scopes),
-    })
 }
 
 #[cfg(test)]

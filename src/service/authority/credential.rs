@@ -1,0 +1,237 @@
+//! Recognising a presented credential: an API-key secret (by digest, from the key cache first)
+//! or an access token (signature, claims, denylist, the key's live state). Nothing here meters
+//! or throttles; the entry points in `mod.rs` and its siblings do, once, on the outcome.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::Authority;
+use super::keycache::CachedKey;
+use crate::crypto::jws::{self, VerifyError};
+use crate::domain::ip_rules::IpRules;
+use crate::domain::principal::{Principal, SecretSlot, Secrets};
+use crate::domain::refusal::Refusal;
+use crate::domain::scope::{Scope, parse_scope_list};
+use crate::domain::secret::{Secret, SecretDigest};
+use crate::domain::token::{AccessClaims, jti_generation};
+use crate::service::ServiceResult;
+use crate::store::keys::{KeyRecord, StoredDigests};
+use crate::store::{self, Conn, StoreError};
+
+/// A refusal, and the key it concerns when the credential named one: what metering counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Denied {
+    pub refusal: Refusal,
+    pub key: Option<String>,
+}
+
+impl Denied {
+    pub fn anonymous(refusal: Refusal) -> Self {
+        Denied { refusal, key: None }
+    }
+
+    pub fn of(refusal: Refusal, key: &str) -> Self {
+        Denied {
+            refusal,
+            key: Some(key.to_owned()),
+        }
+    }
+}
+
+/// Who may make the database look up an unknown secret: the request's address, and the key id
+/// it claims to be (client authentication). See `throttle` for why a refused lookup is the
+/// only thing a throttled source loses.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Gate<'a> {
+    pub ip: IpAddr,
+    pub claimed: Option<&'a str>,
+}
+
+/// A secret of a key, and which of its secrets.
+pub(super) struct KnownSecret {
+    pub key: Arc<CachedKey>,
+    pub slot: SecretSlot,
+}
+
+/// An access token that verified, with the key's live state.
+pub struct VerifiedToken {
+    pub claims: AccessClaims,
+    /// The token's scopes still covered by the key's current scopes: narrowing a key narrows
+    /// its outstanding tokens at once.
+    pub scopes: Vec<Scope>,
+    pub key: Arc<CachedKey>,
+}
+
+/// A stored key as authentication sees it.
+fn principal(record: KeyRecord) -> ServiceResult<Principal> {
+    let ip_rules = IpRules::from_canonical(&super::super::keys::split_list(&record.allowed_cidrs))
+        .map_err(|e| StoreError::Corrupt(format!("key {}: allowed_cidrs: {e}", record.id)))?;
+    let scopes = parse_scope_list(&record.scopes)
+        .map_err(|e| StoreError::Corrupt(format!("key {}: scopes: {e}", record.id)))?;
+    Ok(Principal {
+        key_id: record.id,
+        org_id: record.org_id,
+        scopes,
+        ip_rules,
+        revoked: record.revoked_at.is_some(),
+        expires_at: record.expires_at,
+        created_at: record.created_at,
+        secrets: Secrets {
+            generation: record.secret_generation,
+            previous_until: record.previous_secret_expires_at,
+        },
+    })
+}
+
+fn entry(record: KeyRecord, digests: &StoredDigests) -> ServiceResult<Arc<CachedKey>> {
+    Ok(Arc::new(CachedKey::new(principal(record)?, digests)))
+}
+
+/// Whether `token` is shaped like a JWS rather than an API-key secret.
+pub(super) fn looks_like_token(token: &str) -> bool {
+    token.contains('.')
+}
+
+impl Authority {
+    /// `Some(wait)` when this request may not make the database look up an unknown secret:
+    /// its address is over its allowance of failures, or (while the key cache can tell the
+    /// owner's cached secret from a guess) the key id it claims is.
+    fn refuse_lookup(&self, gate: Gate<'_>) -> Option<u64> {
+        if let Some(wait) = self.throttle.source_blocked(gate.ip) {
+            return Some(wait.0);
+        }
+        let claimed = gate.claimed?;
+        if !self.keys.trusted() {
+            return None;
+        }
+        self.throttle.key_limited(gate.ip, claimed).map(|w| w.0)
+    }
+
+    /// The key a presented secret belongs to, whatever its status: format and checksum first
+    /// (no lookup for junk), then the key cache, then (unless the gate refuses) the database.
+    pub(super) fn identify_secret(
+        &self,
+        conn: &mut Conn<'_>,
+        presented: &str,
+        gate: Gate<'_>,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Result<KnownSecret, Refusal>> {
+        let Ok(secret) = Secret::parse(presented) else {
+            return Ok(Err(Refusal::Malformed));
+        };
+        let digest = secret.digest();
+        if let Some((key, slot)) = self.keys.by_digest(digest.as_bytes(), now) {
+            return Ok(Ok(KnownSecret { key, slot }));
+        }
+        if let Some(wait) = self.refuse_lookup(gate) {
+            return Ok(Err(Refusal::Throttled(wait)));
+        }
+        let ticket = self.keys.ticket();
+        let Some(found) = store::keys::find_by_digest(conn.get()?, digest.as_bytes(), now)? else {
+            return Ok(Err(Refusal::BadSecret));
+        };
+        let stored = match found.slot {
+            SecretSlot::Current => Some(&found.digests.current),
+            SecretSlot::Previous => found.digests.previous.as_ref(),
+        };
+        // The index lookup already matched; the constant-time compare keeps the final decision
+        // free of any early-exit comparison, whatever the database does.
+        if !stored
+            .and_then(|s| SecretDigest::from_bytes(s))
+            .is_some_and(|s| s.ct_eq(&digest))
+        {
+            return Ok(Err(Refusal::BadSecret));
+        }
+        let key = entry(found.record, &found.digests)?;
+        self.keys.insert(ticket, key.clone());
+        Ok(Ok(KnownSecret {
+            key,
+            slot: found.slot,
+        }))
+    }
+
+    /// Signature, `alg`, `typ`, `kid`, `exp`, `iss`, org binding (to `org` too, when given:
+    /// another org's token is just not valid here, and costs no lookup), the denylist, the
+    /// key's live state, and that the secret which obtained the token still works.
+    pub(super) fn verify_token(
+        &self,
+        conn: &mut Conn<'_>,
+        token: &str,
+        org: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Result<VerifiedToken, Denied>> {
+        let bad = || Ok(Err(Denied::anonymous(Refusal::BadToken)));
+        let Ok((kid, _)) = jws::peek_header(token) else {
+            return bad();
+        };
+        let verifier = match self.ring.verifier(&kid) {
+            Some(v) => v,
+            None => {
+                self.ring.reload_if_stale(conn.get()?)?;
+                match self.ring.verifier(&kid) {
+                    Some(v) => v,
+                    None => return bad(),
+                }
+            }
+        };
+        let claims: AccessClaims = match verifier.verify(token, &self.tokens.issuer) {
+            Ok(c) => c,
+            Err(VerifyError::Expired) => {
+                return Ok(Err(Denied::anonymous(Refusal::TokenExpired)));
+            }
+            Err(_) => return bad(),
+        };
+        if claims.org_id != verifier.org_id
+            || claims.sub != claims.client_id
+            || org.is_some_and(|o| o != claims.org_id)
+        {
+            return bad();
+        }
+        let Some(token_generation) = jti_generation(&claims.jti) else {
+            return bad();
+        };
+        let revoked = match self.keys.token_revoked(&claims.jti) {
+            Some(known) => known,
+            None => store::revoked_tokens::is_revoked(conn.get()?, &claims.jti)?,
+        };
+        if revoked {
+            return Ok(Err(Denied::of(Refusal::TokenRevoked, &claims.client_id)));
+        }
+        let key = match self
+            .keys
+            .by_id(&claims.client_id)
+            .filter(|k| k.org_id == claims.org_id)
+        {
+            Some(cached) => cached,
+            None => {
+                let ticket = self.keys.ticket();
+                let Some((record, digests)) =
+                    store::keys::find_with_digests(conn.get()?, &claims.org_id, &claims.client_id)?
+                else {
+                    return bad();
+                };
+                let key = entry(record, &digests)?;
+                self.keys.insert(ticket, key.clone());
+                key
+            }
+        };
+        if let Err(refusal) = key.admit(None, now) {
+            return Ok(Err(Denied::of(refusal, &key.key_id)));
+        }
+        if !key.secrets.minted_by_live_secret(token_generation, now) {
+            return Ok(Err(Denied::of(Refusal::TokenSuperseded, &key.key_id)));
+        }
+        let scopes = parse_scope_list(&claims.scope)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| key.scopes.iter().any(|h| h.covers(s)))
+            .collect();
+        Ok(Ok(VerifiedToken {
+            claims,
+            scopes,
+            key,
+        }))
+    }
+}

@@ -1,0 +1,258 @@
+//! The one authority over credentials. Every decision about a presented secret or token is
+//! made here: client authentication at the token, introspection and revocation endpoints,
+//! Bearer authentication of the admin API, the subjects of introspection and `/v1/check`, the
+//! failed-authentication throttle, and the usage metering of each authentication.
+//!
+//! Each entry point is one call for its handler (extract → call → render) and returns either
+//! what was asked for or one typed [`Refusal`], which `domain::refusal` maps to every answer.
+//! Entry points are synchronous and read-only but for [`Authority::revoke`]: a handler first
+//! runs one with an offline connection (answered from the key cache and the keyring), and only
+//! when that needs the database runs it again on the blocking pool. Metering and throttle
+//! accounting therefore happen last, after every database read: a run that stopped for want of
+//! the database has counted nothing.
+//!
+//! Rules:
+//! - A valid secret's holder may be told why it was refused (revoked, expired, address); a
+//!   guess learns only that it failed, and counts against its address (and claimed key id).
+//! - A throttled address loses only database lookups of unknown secrets: a credential that
+//!   verifies without the database (a cached key's secret, a valid token) is still served.
+//! - An unknown secret presented as the subject of introspection or `/v1/check` is a failed
+//!   authentication of the caller's address: otherwise any key of an org would be an
+//!   unthrottled oracle for guessing the org's secrets.
+//! - Tokens die with the secret that minted them (`Principal::token_is_live`): a token carries
+//!   its secret's generation, and a roll ends the old generation when the old secret ends.
+
+mod check;
+mod credential;
+mod grant;
+mod introspect;
+pub mod keycache;
+mod revoke;
+pub mod throttle;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::oauth::ClientCredentials;
+use crate::domain::refusal::Refusal;
+use crate::domain::secret::SECRET_PREFIX;
+use crate::domain::usage::UsageEvent;
+use crate::service::ServiceResult;
+use crate::service::actor::Actor;
+use crate::service::keyring::KeyRing;
+use crate::store::{Conn, Pool};
+use crate::usage::UsageRecorder;
+
+pub use check::{CheckRequest, Decision};
+pub use credential::VerifiedToken;
+use credential::{Denied, Gate, looks_like_token};
+pub use grant::{GrantRequest, Issued, TokenSettings, narrow_scope};
+pub use introspect::Introspection;
+use keycache::KeyCache;
+pub use revoke::Revoked;
+use throttle::Throttle;
+
+/// A credential as an endpoint received it.
+pub enum Presented {
+    /// `Authorization: Bearer`: an API-key secret or an access token.
+    Bearer(String),
+    /// RFC 6749 §2.3.1 client authentication: HTTP Basic or the body's `client_id` and
+    /// `client_secret`.
+    Client(ClientCredentials),
+}
+
+pub struct Authority {
+    keys: Arc<KeyCache>,
+    ring: Arc<KeyRing>,
+    throttle: Throttle,
+    usage: Arc<UsageRecorder>,
+    tokens: TokenSettings,
+}
+
+impl Authority {
+    pub fn new(
+        keys: KeyCache,
+        ring: Arc<KeyRing>,
+        throttle: Throttle,
+        usage: Arc<UsageRecorder>,
+        tokens: TokenSettings,
+    ) -> Self {
+        Authority {
+            keys: Arc::new(keys),
+            ring,
+            throttle,
+            usage,
+            tokens,
+        }
+    }
+
+    /// Follows the change feed in the background (see `keycache`) while the authority lives.
+    pub fn follow_changes(&self, pool: Pool) {
+        keycache::spawn_follower(&self.keys, pool);
+    }
+
+    pub fn tokens(&self) -> &TokenSettings {
+        &self.tokens
+    }
+
+    pub fn key_cache(&self) -> &KeyCache {
+        &self.keys
+    }
+
+    /// Entries held by the throttle (addresses, key ids), for the metrics.
+    pub fn throttle_tracked(&self) -> (usize, usize) {
+        self.throttle.tracked()
+    }
+
+    /// Forgets what this node holds about a key it just changed; other nodes learn it from the
+    /// change feed.
+    pub fn forget(&self, key_id: &str) {
+        self.keys.invalidate(key_id);
+    }
+
+    /// Who is calling: the key behind a Bearer credential or client authentication, active and
+    /// used from an allowed address. Metered as a request of that key.
+    pub fn authenticate(
+        &self,
+        conn: &mut Conn<'_>,
+        presented: &Presented,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Result<Actor, Refusal>> {
+        let (outcome, claimed) = match presented {
+            Presented::Bearer(credential)
+                if !credential.starts_with(SECRET_PREFIX) && looks_like_token(credential) =>
+            {
+                let outcome = self
+                    .verify_token(conn, credential, None, now)?
+                    .and_then(|t| {
+                        t.key
+                            .admit(Some(ip), now)
+                            .map(|()| actor(&t.key.key_id, &t.key.org_id, t.scopes, ip))
+                            .map_err(|r| Denied::of(r, &t.key.key_id))
+                    });
+                (outcome, None)
+            }
+            Presented::Bearer(secret) => {
+                let gate = Gate { ip, claimed: None };
+                let outcome = match self.identify_secret(conn, secret, gate, now)? {
+                    Ok(found) => found
+                        .key
+                        .admit(Some(ip), now)
+                        .map(|()| {
+                            actor(
+                                &found.key.key_id,
+                                &found.key.org_id,
+                                found.key.scopes.clone(),
+                                ip,
+                            )
+                        })
+                        .map_err(|r| Denied::of(r, &found.key.key_id)),
+                    Err(refusal) => Err(Denied::anonymous(refusal)),
+                };
+                (outcome, None)
+            }
+            Presented::Client(creds) => (
+                self.client(conn, creds, ip, now)?,
+                Some(creds.client_id.as_str()),
+            ),
+        };
+        Ok(self.settle(
+            outcome,
+            |a| (a.key_id.as_deref().unwrap_or_default(), UsageEvent::Request),
+            ip,
+            claimed,
+            now,
+        ))
+    }
+
+    /// RFC 6749 §2.3.1: the secret must be the named client's, whose key must be active and
+    /// used from an allowed address.
+    fn client(
+        &self,
+        conn: &mut Conn<'_>,
+        creds: &ClientCredentials,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Result<Actor, Denied>> {
+        let gate = Gate {
+            ip,
+            claimed: Some(&creds.client_id),
+        };
+        let found = match self.identify_secret(conn, &creds.client_secret, gate, now)? {
+            Ok(found) if found.key.key_id == creds.client_id => found,
+            Err(Refusal::Throttled(wait)) => {
+                return Ok(Err(Denied::anonymous(Refusal::Throttled(wait))));
+            }
+            // An unknown secret, or the secret of another key (whatever that key's state): a
+            // bad secret for the client named, metered against it (the flush drops ids that
+            // name no key). Nothing about the other key is told or metered.
+            Ok(_) | Err(_) => return Ok(Err(Denied::of(Refusal::BadClient, &creds.client_id))),
+        };
+        let key = &found.key;
+        Ok(key
+            .admit(Some(ip), now)
+            .map(|()| actor(&key.key_id, &key.org_id, key.scopes.clone(), ip))
+            .map_err(|r| Denied::of(r, &key.key_id)))
+    }
+
+    /// Meters the outcome of an authentication and counts a guess against its address (and
+    /// claimed key id); a guess that is itself over the limit becomes `Throttled`.
+    fn settle<T>(
+        &self,
+        outcome: Result<T, Denied>,
+        success: impl FnOnce(&T) -> (&str, UsageEvent),
+        ip: IpAddr,
+        claimed: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<T, Refusal> {
+        match outcome {
+            Ok(value) => {
+                let (key, event) = success(&value);
+                self.usage.record(key, event, now, Some(ip));
+                Ok(value)
+            }
+            Err(Denied { refusal, key }) => {
+                if let (Some(key), Some(reason)) = (&key, refusal.deny_reason()) {
+                    self.usage
+                        .record(key, UsageEvent::Denied(reason), now, Some(ip));
+                }
+                self.count_failure(&refusal, ip, claimed)?;
+                Err(refusal)
+            }
+        }
+    }
+
+    /// Counts a guess against `ip` (and `claimed`); `Err(Throttled)` when this very failure is
+    /// over the limit.
+    fn count_failure(
+        &self,
+        refusal: &Refusal,
+        ip: IpAddr,
+        claimed: Option<&str>,
+    ) -> Result<(), Refusal> {
+        if !refusal.is_guess() {
+            return Ok(());
+        }
+        match self.throttle.failed(ip, claimed) {
+            Some(wait) => Err(Refusal::Throttled(wait.0)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn actor(
+    key_id: &str,
+    org_id: &str,
+    scopes: Vec<crate::domain::scope::Scope>,
+    ip: IpAddr,
+) -> Actor {
+    Actor {
+        org_id: org_id.to_owned(),
+        key_id: Some(key_id.to_owned()),
+        scopes,
+        ip: Some(ip),
+    }
+}
