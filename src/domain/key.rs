@@ -14,6 +14,14 @@ pub const NAME_MAX_CHARS: usize = 200;
 /// Most scopes one key may hold; keeps a key's scope check and its token's `scope` claim small.
 pub const MAX_SCOPES: usize = 50;
 
+/// The roots of Latchkey's own admin resources, each with every path under it: `keys` (and
+/// `keys/{id}`, `keys/{id}/usage`, …), `usage`, `audit`, `signing-keys`, `webhooks`. They share
+/// the namespace of the customers' resources, so a key given `admin:*` for a customer's API also
+/// manages Latchkey itself; `key_management_warning` says so. EVERY admin route of `/v1` must
+/// lie under one of them (a test in `tests/api/openapi.rs` walks the route table): add the root
+/// of any new admin resource here, or that warning stays silent about it.
+pub const OWN_RESOURCES: [&str; 5] = ["keys", "usage", "audit", "signing-keys", "webhooks"];
+
 /// Derived, never stored: revocation wins over expiry, and expiry is a moment, not a flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -130,7 +138,9 @@ pub fn validate_create(draft: &KeyDraft, now: DateTime<Utc>) -> Checked<ValidKey
         }
     };
     let scopes = match &draft.scopes {
-        Some(s) => check_scopes(s, &mut errors, &mut warnings),
+        Some(s) => check_scopes(s, &mut errors, &mut warnings).inspect(|scopes| {
+            warnings.extend(key_management_warning(scopes));
+        }),
         None => {
             errors.push(FieldError::new(
                 "scopes",
@@ -171,6 +181,7 @@ pub fn validate_patch(patch: &KeyPatch, now: DateTime<Utc>) -> Checked<ValidPatc
     }
     if let Some(s) = &patch.scopes {
         valid.scopes = check_scopes(s, &mut errors, &mut warnings);
+        warnings.extend(valid.scopes.as_deref().and_then(key_management_warning));
     }
     if let Some(c) = &patch.allowed_cidrs {
         valid.ip_rules = check_cidrs(c.as_deref().unwrap_or(&[]), &mut errors, &mut warnings);
@@ -199,6 +210,85 @@ pub fn validate_patch(patch: &KeyPatch, now: DateTime<Utc>) -> Checked<ValidPatc
         Ok((valid, warnings))
     } else {
         Err(errors)
+    }
+}
+
+/// The `grants_key_management` warning, when some of `scopes` grant `admin` (action `admin` or
+/// `*`) over any of Latchkey's own resources: a filter that matches some path under one of
+/// [`OWN_RESOURCES`] (`*`, `*/x`, `keys`, `audit/**`, …; decided by
+/// [`ResourceFilter::overlaps`], not by spelling). Accepted, because an org may want such a key,
+/// but said out loud: `admin:*` written for a customer's API silently also creates, rolls and
+/// revokes keys. The message names the scopes and which of the resources they reach.
+pub fn key_management_warning(scopes: &[Scope]) -> Option<Warning> {
+    let roots: Vec<(&str, ResourceFilter)> = OWN_RESOURCES
+        .iter()
+        .filter_map(|root| {
+            let subtree = ResourceFilter::parse(&format!("{root}/**")).ok()?;
+            Some((*root, subtree))
+        })
+        .collect();
+    let mut granting = Vec::new();
+    let mut reached = Vec::new();
+    for scope in scopes.iter().filter(|s| s.action.covers(Action::Admin)) {
+        let hits: Vec<&str> = roots
+            .iter()
+            .filter(|(_, subtree)| scope.resource.overlaps(subtree))
+            .map(|(root, _)| *root)
+            .collect();
+        if !hits.is_empty() {
+            granting.push(format!("`{scope}`"));
+            reached.extend(hits);
+        }
+    }
+    if granting.is_empty() {
+        return None;
+    }
+    let reached: Vec<&str> = OWN_RESOURCES
+        .into_iter()
+        .filter(|root| reached.contains(root))
+        .collect();
+    let names: Vec<String> = reached.iter().map(|root| format!("`{root}`")).collect();
+    let powers: Vec<String> = reached
+        .iter()
+        .map(|root| own_resource_power(root).to_owned())
+        .collect();
+    let verb = if granting.len() == 1 {
+        "grants"
+    } else {
+        "grant"
+    };
+    Some(Warning {
+        code: "grants_key_management",
+        field: "scopes".to_owned(),
+        message: format!(
+            "{} {verb} admin over Latchkey's own {}, not only over your API's resources: this \
+             key may also {}. If it is meant for your API alone, give it filters that name your \
+             resources, such as `admin:projects/**`",
+            and_list(&granting),
+            and_list(&names),
+            and_list(&powers),
+        ),
+    })
+}
+
+/// What `admin` over one of [`OWN_RESOURCES`] lets a key do, in the warning's words.
+fn own_resource_power(root: &str) -> &'static str {
+    match root {
+        "keys" => "create, change, roll and revoke API keys",
+        "usage" => "read the usage of every key",
+        "audit" => "read the audit log",
+        "signing-keys" => "rotate the token-signing keys",
+        "webhooks" => "manage webhooks",
+        _ => "administer it",
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 
@@ -558,6 +648,98 @@ mod tests {
         assert!(
             serde_json::from_value::<KeyDraft>(json!({"name": "x", "allowed_ips": []})).is_err()
         );
+    }
+
+    fn management(scopes: &[&str]) -> Option<Warning> {
+        let scopes: Vec<Scope> = scopes.iter().map(|s| Scope::parse(s).unwrap()).collect();
+        key_management_warning(&scopes)
+    }
+
+    #[test]
+    fn every_own_resource_is_a_filter_root() {
+        for root in OWN_RESOURCES {
+            let subtree = ResourceFilter::parse(&format!("{root}/**")).unwrap();
+            assert!(subtree.matches(root) && subtree.matches(&format!("{root}/x/y")));
+            assert_ne!(own_resource_power(root), "administer it", "{root}");
+        }
+    }
+
+    #[test]
+    fn admin_over_latchkeys_own_resources_is_warned_about() {
+        let all = "`keys`, `usage`, `audit`, `signing-keys` and `webhooks`";
+        for (scopes, named) in [
+            (&["admin:*"][..], all),
+            (&["*:*"], all),
+            (&["admin:*/x"], all),
+            (&["*:*/*/*/x"], all),
+            (&["admin:keys/**"], "`keys`"),
+            (&["*:keys"], "`keys`"),
+            (&["admin:keys/key_abc/usage"], "`keys`"),
+            (&["admin:audit", "read:*"], "`audit`"),
+            (
+                &["admin:signing-keys/**", "admin:webhooks/*"],
+                "`signing-keys` and `webhooks`",
+            ),
+        ] {
+            let w = management(scopes).unwrap_or_else(|| panic!("{scopes:?} warns"));
+            assert_eq!(
+                (w.code, w.field.as_str()),
+                ("grants_key_management", "scopes")
+            );
+            assert!(
+                w.message
+                    .contains(&format!("Latchkey's own {named}, not only")),
+                "{scopes:?}: {}",
+                w.message
+            );
+        }
+        let w = management(&["admin:*", "read:x", "*:keys"]).unwrap();
+        assert!(
+            w.message
+                .starts_with("`admin:*` and `*:keys` grant admin over"),
+            "{}",
+            w.message
+        );
+        let w = management(&["admin:keys/**"]).unwrap();
+        assert_eq!(
+            w.message,
+            "`admin:keys/**` grants admin over Latchkey's own `keys`, not only over your API's \
+             resources: this key may also create, change, roll and revoke API keys. If it is \
+             meant for your API alone, give it filters that name your resources, such as \
+             `admin:projects/**`"
+        );
+    }
+
+    #[test]
+    fn other_scopes_are_not_key_management() {
+        for scopes in [
+            &["admin:projects/**"][..],
+            &["read:*"],
+            &["write:*", "read:keys/**"],
+            &["admin:key", "admin:keysx/**", "admin:projects/keys/**"],
+            &["*:projects/*/x"],
+            &["admin:api/*"],
+        ] {
+            assert_eq!(management(scopes), None, "{scopes:?}");
+        }
+    }
+
+    #[test]
+    fn create_and_patch_warn_about_key_management_scopes() {
+        let (_, w) =
+            validate_create(&draft(json!({"name": "x", "scopes": ["admin:*"]})), now()).unwrap();
+        assert_eq!(
+            w.iter().map(|w| w.code).collect::<Vec<_>>(),
+            ["grants_key_management"]
+        );
+        let p: KeyPatch = serde_json::from_value(json!({"scopes": ["*:keys"]})).unwrap();
+        let (_, w) = validate_patch(&p, now()).unwrap();
+        assert_eq!(
+            w.iter().map(|w| w.code).collect::<Vec<_>>(),
+            ["grants_key_management", "takes_effect_immediately"]
+        );
+        let p: KeyPatch = serde_json::from_value(json!({"name": "y"})).unwrap();
+        assert!(validate_patch(&p, now()).unwrap().1.is_empty());
     }
 
     #[test]
