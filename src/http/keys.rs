@@ -215,7 +215,10 @@ struct UpdatedBody {
 /// Update a key
 ///
 /// Only the fields present change. New scopes and allowed CIDRs apply from the very next
-/// request (a warning says so). A revoked key cannot be edited.
+/// request (a warning says so). A revoked key cannot be edited. New scopes must be covered by
+/// the caller's own; changing the scopes at all (even narrowing them: that changes who covers
+/// the key), widening the allowed CIDRs or extending the expiry needs a caller covering all of
+/// the key's current scopes (403 `scope_escalation`).
 #[utoipa::path(
     patch,
     path = "/v1/keys/{id}",
