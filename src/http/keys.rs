@@ -82,7 +82,9 @@ struct CreatedBody {
 /// Create a key
 ///
 /// The secret is in this response only: only its SHA-256 digest is stored. Every scope granted
-/// must be covered by the caller's own scopes (no escalation).
+/// must be covered by the caller's own scopes (no escalation). A scope granting `admin` over
+/// Latchkey's own resources (`keys`, `usage`, `audit`, `signing-keys`, `webhooks`) is accepted
+/// with a `grants_key_management` warning, as on update.
 #[utoipa::path(
     post,
     path = "/v1/keys",
