@@ -367,6 +367,27 @@ fn updating_a_key_shows_the_change_and_warns_that_it_takes_effect_immediately() 
 }
 
 #[test]
+fn keys_that_may_manage_keys_are_warned_about_on_create_and_update() {
+    let (dir, _) = bootstrapped();
+
+    let out = latchkey(&dir, "keys create --org acme --name ops --scope admin:*");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: scopes: `admin:*` grants admin over Latchkey's own"),
+        "{stderr}"
+    );
+    let id = id_of(&create_key(&dir, "reader"));
+    let args = format!("keys update --org acme {id} --scope admin:keys/** --json");
+    let out = json_of(&dir, &args);
+
+    assert_eq!(
+        warning_codes(&out),
+        ["grants_key_management", "takes_effect_immediately"]
+    );
+}
+
+#[test]
 fn a_dry_run_update_changes_nothing() {
     let (dir, _) = bootstrapped();
     let created = create_key(&dir, "old");

@@ -400,6 +400,7 @@ const REQUIRED_STEPS: &[&str] = &[
     "keyboard: arrow keys move between tabs",
     "keyboard: the create dialog opens, Escape closes it, focus returns",
     "validation errors appear next to their fields",
+    "admin over every resource warns that the key could manage keys",
     "create a key with two scopes and a CIDR",
     "the secret is shown once and the dialog needs the tick",
     "the secret is not retrievable afterwards",

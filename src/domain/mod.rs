@@ -38,7 +38,8 @@ impl FieldError {
 /// Something accepted but worth telling the caller (a canonicalised CIDR, an allow-all range).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Warning {
-    /// Stable machine-readable code, e.g. `cidr_canonicalised`, `wildcard_cidr`.
+    /// Stable machine-readable code, e.g. `cidr_canonicalised`, `wildcard_cidr`,
+    /// `grants_key_management`.
     #[schema(example = "wildcard_cidr")]
     pub code: &'static str,
     /// JSON path of the field it concerns.

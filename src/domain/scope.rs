@@ -207,6 +207,31 @@ impl ResourceFilter {
     }
 }
 
+impl ResourceFilter {
+    /// Some resource matches both `self` and `other`: the filters share at least one path.
+    ///
+    /// Decided structurally, like [`ResourceFilter::covers`]: along the common prefix every pair
+    /// of segments must be able to name the same segment (`*` names any; two literals must be
+    /// equal), and the lengths must agree unless a `**` makes up the difference (each filter
+    /// matches only paths at least as long as its fixed prefix; without `**` exactly that long).
+    /// A path that fits is then built from the longer prefix, with any name for `*`, so it
+    /// exists. Answers "could this filter reach `keys/…`?" without enumerating resources.
+    pub fn overlaps(&self, other: &ResourceFilter) -> bool {
+        let (a, b) = (&self.segs, &other.segs);
+        let length_ok = match (self.rest, other.rest) {
+            (true, true) => true,
+            (true, false) => a.len() <= b.len(),
+            (false, true) => b.len() <= a.len(),
+            (false, false) => a.len() == b.len(),
+        };
+        length_ok
+            && a.iter().zip(b).all(|(x, y)| match (x, y) {
+                (Seg::Lit(l), Seg::Lit(m)) => l == m,
+                _ => true,
+            })
+    }
+}
+
 impl fmt::Display for ResourceFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_all() {
@@ -427,6 +452,31 @@ mod tests {
     }
 
     #[test]
+    fn overlaps_table() {
+        let table: &[(&str, &str, bool)] = &[
+            ("*", "keys/**", true),
+            ("*/x", "keys/**", true),
+            ("*/x", "keys", false),
+            ("keys", "keys/**", true),
+            ("keys/*/usage", "keys/**", true),
+            ("keys/**", "keys/**", true),
+            ("projects/**", "keys/**", false),
+            ("key", "keys/**", false),
+            ("keysx/**", "keys/**", false),
+            ("*/*/*", "keys/a", false),
+            ("*/*/**", "keys/a", true),
+            ("a/*", "*/b", true),
+            ("a/*", "b/*", false),
+            ("a", "a/*", false),
+            ("a/**", "a/*", true),
+        ];
+        for (a, b, want) in table {
+            assert_eq!(f(a).overlaps(&f(b)), *want, "{a} overlaps {b}");
+            assert_eq!(f(b).overlaps(&f(a)), *want, "{b} overlaps {a}");
+        }
+    }
+
+    #[test]
     fn scope_covers_and_allows() {
         assert!(sc("read:projects/**").covers(&sc("read:projects/42/**")));
         assert!(!sc("read:projects/**").covers(&sc("write:projects/42")));
@@ -604,7 +654,9 @@ mod tests {
     /// longer than the longer filter's fixed prefix (≤ 5), since beyond that both filters are
     /// either open-ended (`**`) or exhausted; depth 6 leaves a margin. And wherever B has `*`
     /// but A has a literal, the counter-example needs a name A's literal does not equal —
-    /// `d` never appears in filters, so it stands for "any other name".
+    /// `d` never appears in filters, so it stands for "any other name". It decides overlap
+    /// exactly too: a shared path, when there is one, needs no more segments than the longer
+    /// fixed prefix (at least one), and a literal or `a` serves for each segment.
     fn universe() -> Vec<String> {
         let mut all = Vec::new();
         let mut level: Vec<String> = vec![String::new()];
@@ -639,6 +691,13 @@ mod tests {
             let (a, b) = (f(&a), f(&b));
             let brute = universe().iter().all(|r| !b.matches(r) || a.matches(r));
             prop_assert_eq!(a.covers(&b), brute, "{} covers {}", a, b);
+        }
+
+        #[test]
+        fn overlaps_agrees_with_brute_force(a in filter_text(), b in filter_text()) {
+            let (a, b) = (f(&a), f(&b));
+            let brute = universe().iter().any(|r| a.matches(r) && b.matches(r));
+            prop_assert_eq!(a.overlaps(&b), brute, "{} overlaps {}", a, b);
         }
 
         #[test]

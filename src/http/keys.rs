@@ -82,7 +82,9 @@ struct CreatedBody {
 /// Create a key
 ///
 /// The secret is in this response only: only its SHA-256 digest is stored. Every scope granted
-/// must be covered by the caller's own scopes (no escalation).
+/// must be covered by the caller's own scopes (no escalation). A scope granting `admin` over
+/// Latchkey's own resources (`keys`, `usage`, `audit`, `signing-keys`, `webhooks`) is accepted
+/// with a `grants_key_management` warning, as on update.
 #[utoipa::path(
     post,
     path = "/v1/keys",
@@ -215,7 +217,10 @@ struct UpdatedBody {
 /// Update a key
 ///
 /// Only the fields present change. New scopes and allowed CIDRs apply from the very next
-/// request (a warning says so). A revoked key cannot be edited.
+/// request (a warning says so). A revoked key cannot be edited. New scopes must be covered by
+/// the caller's own; changing the scopes at all (even narrowing them: that changes who covers
+/// the key), widening the allowed CIDRs or extending the expiry needs a caller covering all of
+/// the key's current scopes (403 `scope_escalation`).
 #[utoipa::path(
     patch,
     path = "/v1/keys/{id}",

@@ -216,15 +216,17 @@ fn check_escalation(actor: &Actor, wanted: &[Scope]) -> ServiceResult<()> {
     }
 }
 
-/// Whether the caller covers all of the stored key's scopes: the standing needed to roll it or
-/// loosen its limits (`key::standing_errors`).
+/// Whether the caller covers all of the stored key's scopes: the standing needed to roll it,
+/// change its scopes or loosen its limits (`key::standing_errors`).
 fn standing(actor: &Actor, current: &store::keys::KeyRecord) -> ServiceResult<Vec<FieldError>> {
     let held = parse_scope_list(&current.scopes)
         .map_err(|e| StoreError::Corrupt(format!("key {}: scopes: {e}", current.id)))?;
     Ok(key::standing_errors(&actor.scopes, &held))
 }
 
-/// A caller without standing over the key may only rename it, narrow it or tighten its limits.
+/// A caller without standing over the key may only rename it or tighten its limits: not change
+/// its scopes, even to narrow them (`key::patch_standing_errors` says why). Judged on the row
+/// as locked, before the change.
 fn check_patch_standing(
     actor: &Actor,
     current: &store::keys::KeyRecord,
@@ -235,7 +237,7 @@ fn check_patch_standing(
     }
     let rules = IpRules::from_canonical(&split_list(&current.allowed_cidrs))
         .map_err(|e| StoreError::Corrupt(format!("key {}: {e}", current.id)))?;
-    let errors = key::loosening_errors(patch, &rules, current.expires_at);
+    let errors = key::patch_standing_errors(patch, &rules, current.expires_at);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -392,8 +394,8 @@ pub struct Updated {
 }
 
 /// Applies a PATCH. Takes effect at once: the key is re-read from the database on every use.
-/// New scopes must be covered by the caller (`check_escalation`); loosening the key's limits
-/// needs standing over it (`check_patch_standing`).
+/// New scopes must be covered by the caller (`check_escalation`); changing the key's scopes or
+/// loosening its limits needs standing over it (`check_patch_standing`).
 pub fn update(
     conn: &mut DbConnection,
     actor: &Actor,

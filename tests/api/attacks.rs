@@ -43,6 +43,21 @@ async fn token_request(app: &TestApp, id: &str, secret: &str) -> (u16, Value) {
     status_json(r).await
 }
 
+/// An access token of the key `id`, down-scoped to `scope`.
+async fn access_token_scoped(app: &TestApp, id: &str, secret: &str, scope: &str) -> String {
+    let r = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("authorization", basic(id, secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = status_json(r).await;
+    assert_eq!(status, 200, "{v}");
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
 async fn access_token(app: &TestApp, id: &str, secret: &str) -> String {
     let (status, v) = token_request(app, id, secret).await;
     assert_eq!(status, 200, "{v}");
@@ -846,7 +861,8 @@ async fn no_scope_escalation_through_create_patch_or_roll(backend) {
 /// A key that may administer keys cannot loosen the limits of a key it does not cover: it could
 /// otherwise make a stronger key's leaked but address-bound secret usable anywhere, or keep it
 /// alive longer. Taking power away stays allowed to any admin of the key: tighter addresses, an
-/// earlier expiry, a new name, narrower scopes (the escalation rule still applies), revocation.
+/// earlier expiry, a new name, revocation; but not narrower scopes, which would change who covers
+/// the key (`a_key_admin_cannot_narrow_a_wider_key_to_take_it_over`).
 async fn a_key_admin_cannot_loosen_a_wider_key_but_may_tighten_or_revoke_it(backend) {
     let app = spawn_app(backend).await;
     let (_, delegate) = app
@@ -883,12 +899,11 @@ async fn a_key_admin_cannot_loosen_a_wider_key_but_may_tighten_or_revoke_it(back
     assert_eq!(k["allowed_cidrs"], json!(["10.0.0.0/8"]));
     assert!(k["expires_at"].is_string(), "{k}");
 
-    // Tightening and renaming are fine; so is narrowing to scopes the delegate holds.
+    // Tightening and renaming are fine.
     let sooner = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
     for patch in [
         json!({"name": "renamed", "allowed_cidrs": ["10.1.0.0/16"]}),
         json!({"expires_at": sooner}),
-        json!({"scopes": ["read:projects/1"]}),
     ] {
         let (status, v) =
             status_json(app.patch(&format!("/v1/keys/{wide}"), &delegate, &patch).await).await;
@@ -897,7 +912,7 @@ async fn a_key_admin_cannot_loosen_a_wider_key_but_may_tighten_or_revoke_it(back
     let (_, k) = status_json(app.get(&format!("/v1/keys/{wide}"), &app.admin_secret).await).await;
     assert_eq!(k["name"], "renamed");
     assert_eq!(k["allowed_cidrs"], json!(["10.1.0.0/16"]));
-    assert_eq!(k["scopes"], json!([{"action": "read", "resource": "projects/1"}]));
+    assert_eq!(k["scopes"], json!([{"action": "*", "resource": "*"}]));
 
     // A key it does not cover, it may revoke.
     let (other, _) = app.create_key("other", json!(["write:*"])).await;
@@ -907,6 +922,96 @@ async fn a_key_admin_cannot_loosen_a_wider_key_but_may_tighten_or_revoke_it(back
     )
     .await;
     assert_eq!((status, v["status"].as_str()), (200, Some("revoked")), "{v}");
+}
+
+/// Narrow-then-roll: a key admin without standing over a stronger key narrows its scopes down to
+/// what the admin covers, and so gains standing: it may then loosen the key and roll it,
+/// receiving a secret for the key's identity (its `client_id`). So changing a key's scopes at
+/// all, narrowing included, needs standing over the key as it is before the change. Renaming,
+/// tightening and revoking stay open to any admin of the key.
+async fn a_key_admin_cannot_narrow_a_wider_key_to_take_it_over(backend) {
+    let app = spawn_app(backend).await;
+    let (delegate_id, delegate) = app
+        .create_key("delegate", json!(["admin:keys/**", "read:projects/**"]))
+        .await;
+    let body = json!({"name": "wide", "scopes": ["*:*"], "allowed_cidrs": ["10.0.0.0/8"]});
+    let (status, created) = status_json(app.post("/v1/keys", &app.admin_secret, &body).await).await;
+    assert_eq!(status, 201, "{created}");
+    let wide = created["key"]["id"].as_str().unwrap().to_owned();
+    let hint = created["key"]["secret_hint"].clone();
+    let (_, one_key_admin) = app
+        .create_key("one", json!([format!("admin:keys/{wide}")]))
+        .await;
+    let keys_token = access_token_scoped(&app, &delegate_id, &delegate, "admin:keys/**").await;
+
+    // The first step of the chain, by every caller that administers the key without covering it,
+    // to scopes it does cover (so the no-escalation rule alone would let it through).
+    for (caller, scopes) in [
+        (&delegate, json!(["read:projects/1"])),
+        (&delegate, json!(["read:projects/**", "admin:keys/**"])),
+        (&keys_token, json!(["admin:keys/**"])),
+        (&one_key_admin, json!([format!("admin:keys/{wide}")])),
+    ] {
+        for query in ["?dry_run=true", ""] {
+            let (status, v) = status_json(
+                app.patch(
+                    &format!("/v1/keys/{wide}{query}"),
+                    caller,
+                    &json!({"scopes": scopes}),
+                )
+                .await,
+            )
+            .await;
+            assert_eq!(
+                (status, v["type"].as_str()),
+                (403, Some("scope_escalation")),
+                "narrowing to {scopes}{query}: {v}"
+            );
+            assert_eq!(v["errors"][0]["field"], "scopes", "{v}");
+            let why = v["errors"][0]["message"].as_str().unwrap();
+            assert!(why.contains("narrow"), "the refusal says why: {why}");
+        }
+    }
+    // Still without standing: the rest of the chain stays closed.
+    let (status, v) = status_json(
+        app.patch(
+            &format!("/v1/keys/{wide}"),
+            &delegate,
+            &json!({"allowed_cidrs": []}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, v["type"].as_str()), (403, Some("scope_escalation")), "{v}");
+    let (status, v) = status_json(
+        app.post(
+            &format!("/v1/keys/{wide}/roll"),
+            &delegate,
+            &json!({"grace_seconds": 60}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, v["type"].as_str()), (403, Some("scope_escalation")), "{v}");
+    assert!(v.get("secret").is_none(), "{v}");
+
+    // Renaming and tightening stay open to any admin of the key.
+    for patch in [
+        json!({"name": "wide, renamed"}),
+        json!({"allowed_cidrs": ["10.1.0.0/16"]}),
+    ] {
+        let (status, v) =
+            status_json(app.patch(&format!("/v1/keys/{wide}"), &delegate, &patch).await).await;
+        assert_eq!(status, 200, "PATCH {patch}: {v}");
+    }
+
+    // The key is the one created, tightened and renamed: same scopes, same secret.
+    let (_, k) = status_json(app.get(&format!("/v1/keys/{wide}"), &app.admin_secret).await).await;
+    assert_eq!(k["scopes"], json!([{"action": "*", "resource": "*"}]), "{k}");
+    assert_eq!(k["allowed_cidrs"], json!(["10.1.0.0/16"]), "{k}");
+    assert_eq!(k["name"], "wide, renamed");
+    assert_eq!(k["secret_hint"], hint);
+    assert_eq!(k["previous_secret_expires_at"], Value::Null);
 }
 
 /// An access token is dead everywhere once its key is revoked, and once it is itself revoked:

@@ -203,6 +203,84 @@ async fn cidrs_are_canonicalised_and_wildcards_warned_about(backend) {
     );
 }
 
+/// A customer's `admin:*` also administers Latchkey's own resources (keys, usage, audit, signing
+/// keys, webhooks): create and PATCH, dry run included, say so, naming what it reaches.
+async fn scopes_that_grant_key_management_are_warned_about(backend) {
+    let app = spawn_app(backend).await;
+    let management = |v: &Value| -> Vec<(String, String)> {
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["code"] == "grants_key_management")
+            .map(|w| {
+                (
+                    w["field"].as_str().unwrap().to_owned(),
+                    w["message"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    for query in ["", "?dry_run=true"] {
+        let body = json!({"name": "api admin", "scopes": ["admin:*", "read:projects/**"]});
+        let (status, v) = status_json(
+            app.post(&format!("/v1/keys{query}"), &app.admin_secret, &body)
+                .await,
+        )
+        .await;
+        assert!(status == 201 || status == 200, "{v}");
+        let found = management(&v);
+        assert_eq!(found.len(), 1, "{v}");
+        assert_eq!(found[0].0, "scopes");
+        for name in ["`admin:*`", "`keys`", "`usage`", "`audit`", "`signing-keys`", "`webhooks`"] {
+            assert!(found[0].1.contains(name), "{name} in {}", found[0].1);
+        }
+    }
+    // Only what the scope reaches is named.
+    let body = json!({"name": "lister", "scopes": ["*:keys"]});
+    let (_, v) = status_json(
+        app.post("/v1/keys?dry_run=true", &app.admin_secret, &body)
+            .await,
+    )
+    .await;
+    let found = management(&v);
+    assert_eq!(found.len(), 1, "{v}");
+    assert!(found[0].1.contains("`keys`"), "{}", found[0].1);
+    assert!(!found[0].1.contains("`audit`"), "{}", found[0].1);
+    // Admin over the customer's own resources, or reading everything, is not key management.
+    let body = json!({"name": "projects", "scopes": ["admin:projects/**", "read:*", "write:keys"]});
+    let (status, v) = status_json(app.post("/v1/keys", &app.admin_secret, &body).await).await;
+    assert_eq!((status, management(&v)), (201, vec![]), "{v}");
+    let id = v["key"]["id"].as_str().unwrap().to_owned();
+
+    // PATCH warns about the new scopes, for real and as a dry run; a rename does not.
+    for query in ["?dry_run=true", ""] {
+        let (status, v) = status_json(
+            app.patch(
+                &format!("/v1/keys/{id}{query}"),
+                &app.admin_secret,
+                &json!({"scopes": ["admin:keys/**"]}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+        let found = management(&v);
+        assert_eq!(found.len(), 1, "{v}");
+        assert!(found[0].1.contains("`admin:keys/**`"), "{}", found[0].1);
+    }
+    let (status, v) = status_json(
+        app.patch(
+            &format!("/v1/keys/{id}"),
+            &app.admin_secret,
+            &json!({"name": "renamed"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, management(&v)), (200, vec![]), "{v}");
+}
+
 async fn dry_run_validates_without_writing(backend) {
     let app = spawn_app(backend).await;
     let body = json!({"name": "preview", "scopes": ["read"], "allowed_cidrs": ["0.0.0.0/0"]});

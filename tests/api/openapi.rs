@@ -307,3 +307,27 @@ fn no_route_is_registered_outside_the_route_table() {
         offending.join("\n")
     );
 }
+
+/// The `grants_key_management` warning knows Latchkey's own resources by their roots
+/// (`domain::key::OWN_RESOURCES`): every `/v1` route but the two that need no `admin` lies
+/// under one, so an admin endpoint added without its root fails here rather than going unwarned.
+#[test]
+fn every_admin_route_lies_under_one_of_latchkeys_own_resources() {
+    const NOT_ADMIN: [&str; 2] = ["/v1/check", "/v1/openapi.json"];
+    let own = latchkey::domain::key::OWN_RESOURCES;
+    let mut seen = BTreeSet::new();
+    for (path, _) in latchkey::http::router().routes() {
+        let Some(resource) = path.strip_prefix("/v1/") else {
+            continue;
+        };
+        if NOT_ADMIN.contains(&path) {
+            continue;
+        }
+        let root = resource.split('/').next().unwrap();
+        assert!(own.contains(&root), "{path}: add `{root}` to OWN_RESOURCES");
+        seen.insert(root.to_owned());
+    }
+    for root in ["keys", "usage", "audit", "signing-keys"] {
+        assert!(seen.contains(root), "no route under {root}: {seen:?}");
+    }
+}

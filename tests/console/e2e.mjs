@@ -271,6 +271,20 @@ async function run(problems, tokenRequests) {
     await shot('05-validation-error');
   });
 
+  await step('admin over every resource warns that the key could manage keys', async () => {
+    await page.fill('#cidr-0', '127.0.0.1/32');
+    await page.selectOption('#scope-1-action', 'admin');
+    await page.fill('#scope-1-resource', '');
+    await until('the key-management warning', () => !document.getElementById('key-warnings').hidden
+      && document.getElementById('key-warnings').textContent.includes("Latchkey's own"));
+    const warning = await text('#key-warnings');
+    assert(warning.includes('`admin:*`') && warning.includes('`keys`'), warning);
+    await shot('05b-key-management-warning');
+    await page.selectOption('#scope-1-action', 'write');
+    await until('the warning is gone', () => document.getElementById('key-warnings').hidden
+      && !document.getElementById('key-dialog').dataset.validating);
+  });
+
   await step('create a key with two scopes and a CIDR', async () => {
     await page.fill('#scope-1-resource', ''); // cleared filter: `*`
     await page.fill('#cidr-0', '127.0.0.1/32');
