@@ -69,8 +69,8 @@ fn genuinely_signed(token: &str) -> bool {
 /// `iss`. `verify` is also called on its own, as it must be safe on anything.
 fn examine(token: &str) -> Option<AccessClaims> {
     let peeked = peek_header(token);
-    let as_value = keys().verifier.verify::<serde_json::Value>(token, ISSUER);
-    let claims = keys().verifier.verify::<AccessClaims>(token, ISSUER);
+    let as_value = keys().verifier.verify::<serde_json::Value>(token, ISSUER, now());
+    let claims = keys().verifier.verify::<AccessClaims>(token, ISSUER, now());
     if as_value.is_ok() || claims.is_ok() {
         assert!(
             genuinely_signed(token),

@@ -234,18 +234,26 @@ impl Verifier {
         }
     }
 
-    /// Signature, algorithm, `exp` (no leeway: we issued it, on our clock) and `iss`.
-    pub fn verify<C: DeserializeOwned>(&self, token: &str, issuer: &str) -> Result<C, VerifyError> {
+    /// Signature, algorithm, `iss`, and `exp` against `now` (Unix seconds; no leeway: we
+    /// issued it, on our clock). The caller's `now` rather than jsonwebtoken's own clock, so
+    /// that every time decision of a request is made at one instant (and tests can set it).
+    pub fn verify<C: DeserializeOwned + Expiring>(
+        &self,
+        token: &str,
+        issuer: &str,
+        now: i64,
+    ) -> Result<C, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         if header.alg != self.alg {
             return Err(VerifyError::WrongAlgorithm);
         }
         let mut validation = Validation::new(self.alg);
         validation.leeway = 0;
+        validation.validate_exp = false;
         validation.validate_aud = false;
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub", "iat"]);
-        jsonwebtoken::decode::<C>(token, &self.key, &validation)
+        let claims = jsonwebtoken::decode::<C>(token, &self.key, &validation)
             .map(|d| d.claims)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind as K;
@@ -257,7 +265,31 @@ impl Verifier {
                     K::InvalidAlgorithm => VerifyError::WrongAlgorithm,
                     _ => VerifyError::Malformed,
                 }
-            })
+            })?;
+        // jsonwebtoken's own rule (`exp < now` is expired), on our clock.
+        match claims.exp() {
+            Some(exp) if exp >= now => Ok(claims),
+            Some(_) => Err(VerifyError::Expired),
+            None => Err(VerifyError::MissingClaim),
+        }
+    }
+}
+
+/// Claims that carry an `exp` (RFC 7519 §4.1.4) for [`Verifier::verify`] to check.
+pub trait Expiring {
+    /// `None` when the claim is absent or not a number.
+    fn exp(&self) -> Option<i64>;
+}
+
+impl Expiring for crate::domain::token::AccessClaims {
+    fn exp(&self) -> Option<i64> {
+        Some(self.exp)
+    }
+}
+
+impl Expiring for serde_json::Value {
+    fn exp(&self) -> Option<i64> {
+        self.get("exp").and_then(serde_json::Value::as_i64)
     }
 }
 
@@ -337,7 +369,9 @@ mod tests {
                 serde_json::json!({"alg": alg.as_str(), "typ": "at+jwt", "kid": signer.kid()}),
                 "{alg}: exactly the RFC 9068 header"
             );
-            let back: AccessClaims = verifier.verify(&token, "http://issuer").unwrap();
+            let back: AccessClaims = verifier
+                .verify(&token, "http://issuer", chrono::Utc::now().timestamp())
+                .unwrap();
             assert_eq!(back, c, "{alg}");
         }
     }
@@ -355,7 +389,11 @@ mod tests {
             parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
             assert_eq!(
                 verifier
-                    .verify::<AccessClaims>(&parts.join("."), "http://issuer")
+                    .verify::<AccessClaims>(
+                        &parts.join("."),
+                        "http://issuer",
+                        chrono::Utc::now().timestamp()
+                    )
                     .unwrap_err(),
                 VerifyError::BadSignature,
                 "{alg}"
@@ -366,20 +404,28 @@ mod tests {
                 .unwrap();
             assert_eq!(
                 verifier
-                    .verify::<AccessClaims>(&expired, "http://issuer")
+                    .verify::<AccessClaims>(
+                        &expired,
+                        "http://issuer",
+                        chrono::Utc::now().timestamp()
+                    )
                     .unwrap_err(),
                 VerifyError::Expired
             );
             assert_eq!(
                 verifier
-                    .verify::<AccessClaims>(&token, "http://other")
+                    .verify::<AccessClaims>(&token, "http://other", chrono::Utc::now().timestamp())
                     .unwrap_err(),
                 VerifyError::WrongIssuer
             );
             let foreign = other_signer.sign(&claims(future())).unwrap();
             assert_eq!(
                 verifier
-                    .verify::<AccessClaims>(&foreign, "http://issuer")
+                    .verify::<AccessClaims>(
+                        &foreign,
+                        "http://issuer",
+                        chrono::Utc::now().timestamp()
+                    )
                     .unwrap_err(),
                 VerifyError::BadSignature,
                 "{alg}"
@@ -399,7 +445,7 @@ mod tests {
         ] {
             assert_eq!(
                 verifier
-                    .verify::<AccessClaims>(&token, "http://issuer")
+                    .verify::<AccessClaims>(&token, "http://issuer", chrono::Utc::now().timestamp())
                     .unwrap_err(),
                 VerifyError::WrongAlgorithm
             );
@@ -419,7 +465,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             verifier
-                .verify::<AccessClaims>(&hs, "http://issuer")
+                .verify::<AccessClaims>(&hs, "http://issuer", chrono::Utc::now().timestamp())
                 .unwrap_err(),
             VerifyError::WrongAlgorithm
         );
@@ -464,7 +510,7 @@ mod tests {
         let (_, verifier) = pair();
         assert_eq!(
             verifier
-                .verify::<AccessClaims>(&hs, "http://issuer")
+                .verify::<AccessClaims>(&hs, "http://issuer", chrono::Utc::now().timestamp())
                 .unwrap_err(),
             VerifyError::WrongAlgorithm
         );

@@ -305,7 +305,8 @@ mod tests {
         let new_token = new.sign(&claims(&org)).unwrap();
         for (token, kid) in [(&old_token, old.kid()), (&new_token, new.kid())] {
             let v = ring.verifier(kid).unwrap();
-            v.verify::<AccessClaims>(token, "http://issuer").unwrap();
+            v.verify::<AccessClaims>(token, "http://issuer", chrono::Utc::now().timestamp())
+                .unwrap();
             assert!(ring.jwks().contains(kid));
         }
 

@@ -176,13 +176,14 @@ impl Authority {
                 }
             }
         };
-        let claims: AccessClaims = match verifier.verify(token, &self.tokens.issuer) {
-            Ok(c) => c,
-            Err(VerifyError::Expired) => {
-                return Ok(Err(Denied::anonymous(Refusal::TokenExpired)));
-            }
-            Err(_) => return bad(),
-        };
+        let claims: AccessClaims =
+            match verifier.verify(token, &self.tokens.issuer, now.timestamp()) {
+                Ok(c) => c,
+                Err(VerifyError::Expired) => {
+                    return Ok(Err(Denied::anonymous(Refusal::TokenExpired)));
+                }
+                Err(_) => return bad(),
+            };
         if claims.org_id != verifier.org_id
             || claims.sub != claims.client_id
             || org.is_some_and(|o| o != claims.org_id)
