@@ -32,10 +32,6 @@ impl DenyReason {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
     fn index(&self) -> usize {
         *self as usize
     }
@@ -167,14 +163,5 @@ mod tests {
             (2, 2, 4)
         );
         assert_eq!(total.denied_of(DenyReason::Expired), 4);
-        assert_eq!(
-            DenyReason::parse("ip_not_allowed"),
-            Some(DenyReason::IpNotAllowed)
-        );
-        assert!(
-            DenyReason::ALL
-                .iter()
-                .all(|r| DenyReason::parse(r.as_str()) == Some(*r))
-        );
     }
 }
