@@ -91,6 +91,7 @@ impl Application {
             metrics: Arc::new(http::metrics::Metrics::new(routes.resource_paths())),
             usage,
             trusted_proxies: settings.trusted_proxies.clone(),
+            forwarded_header: settings.forwarded_header,
             throttle: Arc::new(Throttle::new(
                 settings.auth_throttle,
                 settings.auth_throttle_capacity,
