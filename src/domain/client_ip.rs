@@ -46,14 +46,22 @@ impl ForwardedHeader {
     /// The hops one field value of this header names, client first; `None` for a hop that is
     /// not an address (`unknown`, an obfuscated identifier, garbage, a `Forwarded` element
     /// without `for=`). Empty list elements are skipped, as RFC 9110 §5.6.1 asks.
-    fn hops(self, value: &str) -> impl DoubleEndedIterator<Item = Option<IpAddr>> + '_ {
+    ///
+    /// Bytes, not text: a proxy appends its hop to whatever the client sent, bytes beyond ASCII
+    /// included, and such a value must still yield the proxy's hop. Dropping the whole value
+    /// (as a `&str` conversion would) made the client the proxy itself.
+    fn hops(self, value: &[u8]) -> impl DoubleEndedIterator<Item = Option<IpAddr>> + '_ {
         value
-            .split(',')
-            .map(str::trim)
+            .split(|b| *b == b',')
+            .map(<[u8]>::trim_ascii)
             .filter(|element| !element.is_empty())
-            .map(move |element| match self {
-                ForwardedHeader::XForwardedFor => parse_hop(element),
-                ForwardedHeader::Forwarded => forwarded_for(element).and_then(parse_hop),
+            .map(move |element| {
+                let hop = match self {
+                    ForwardedHeader::XForwardedFor => Some(element),
+                    ForwardedHeader::Forwarded => forwarded_for(element),
+                };
+                hop.and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(parse_hop)
             })
     }
 }
@@ -66,7 +74,7 @@ pub fn resolve<'a>(
     peer: IpAddr,
     trusted: &[IpNet],
     header: ForwardedHeader,
-    values: impl DoubleEndedIterator<Item = &'a str>,
+    values: impl DoubleEndedIterator<Item = &'a [u8]>,
 ) -> IpAddr {
     let peer = unmap(peer);
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
@@ -91,13 +99,22 @@ pub fn resolve<'a>(
 }
 
 /// The `for=` value of one `Forwarded` element (`for=192.0.2.1;proto=https`), unquoted.
-fn forwarded_for(element: &str) -> Option<&str> {
-    element.split(';').find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("for")
-            .then(|| v.trim().trim_matches('"'))
+fn forwarded_for(element: &[u8]) -> Option<&[u8]> {
+    element.split(|b| *b == b';').find_map(|pair| {
+        let eq = pair.iter().position(|b| *b == b'=')?;
+        let (key, value) = (pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
+        key.eq_ignore_ascii_case(b"for").then(|| unquote(value))
     })
+}
+
+/// `"[2001:db8::1]:443"` → `[2001:db8::1]:443`.
+fn unquote(value: &[u8]) -> &[u8] {
+    let start = value.iter().position(|b| *b != b'"').unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| *b != b'"')
+        .map_or(start, |i| i + 1);
+    &value[start..end]
 }
 
 /// `1.2.3.4`, `1.2.3.4:567`, `[2001:db8::1]`, `[2001:db8::1]:443`, `2001:db8::1`.
@@ -140,7 +157,7 @@ mod tests {
             ip(peer),
             trusted,
             ForwardedHeader::XForwardedFor,
-            values.iter().copied(),
+            values.iter().map(|v| v.as_bytes()),
         )
     }
 
@@ -149,7 +166,7 @@ mod tests {
             ip(peer),
             trusted,
             ForwardedHeader::Forwarded,
-            values.iter().copied(),
+            values.iter().map(|v| v.as_bytes()),
         )
     }
 
@@ -195,6 +212,32 @@ mod tests {
             xff("127.0.0.1", &["198.51.100.7, garbage"], &trusted),
             ip("127.0.0.1")
         );
+    }
+
+    #[test]
+    fn bytes_beyond_ascii_spoil_only_their_own_hop() {
+        let trusted = nets(&["127.0.0.1/32"]);
+        let resolve_bytes =
+            |header, value: &[u8]| resolve(ip("127.0.0.1"), &trusted, header, [value].into_iter());
+        // What the client sent, then what the proxy appended: the proxy's hop still counts.
+        assert_eq!(
+            resolve_bytes(ForwardedHeader::XForwardedFor, b"\xff\xfe, 198.51.100.7"),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            resolve_bytes(
+                ForwardedHeader::Forwarded,
+                b"for=\"\xff\", for=198.51.100.7"
+            ),
+            ip("198.51.100.7")
+        );
+        // A spoiled hop nearest to us names nobody: the walk stops at the proxy.
+        assert_eq!(
+            resolve_bytes(ForwardedHeader::XForwardedFor, b"198.51.100.7, 10.0.0.\xff"),
+            ip("127.0.0.1")
+        );
+        assert_eq!(unquote(b"\"\""), b"");
+        assert_eq!(unquote(b"\"a\""), b"a");
     }
 
     #[test]

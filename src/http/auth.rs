@@ -31,10 +31,7 @@ pub fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
         client_ip::ForwardedHeader::XForwardedFor => HeaderName::from_static("x-forwarded-for"),
         client_ip::ForwardedHeader::Forwarded => header::FORWARDED,
     };
-    let values = req
-        .headers()
-        .get_all(name)
-        .filter_map(|value| value.to_str().ok());
+    let values = req.headers().get_all(name).map(|value| value.as_bytes());
     client_ip::resolve(peer, &state.trusted_proxies, believed, values)
 }
 

@@ -1426,6 +1426,46 @@ async fn the_forwarded_header_the_proxy_does_not_write_changes_nothing(backend) 
     }
 }
 
+/// A proxy appends the client's address to whatever the client sent in that header, bytes
+/// beyond ASCII included (nginx and HAProxy pass them on). Such a header still names the client
+/// by its last hop; it must not fall back to the proxy's own address, which an "internal only"
+/// allow-list admits. (Found: a header value that was not visible ASCII was dropped whole, so
+/// the client became the proxy.)
+async fn a_forwarded_header_with_raw_bytes_does_not_make_the_client_the_proxy(backend) {
+    use latchkey::domain::client_ip::ForwardedHeader;
+    use reqwest::header::HeaderValue;
+    let cases: [(ForwardedHeader, &str, &[u8]); 2] = [
+        (ForwardedHeader::XForwardedFor, "x-forwarded-for", b"\xff, 198.51.100.9"),
+        (ForwardedHeader::Forwarded, "forwarded", b"for=\"\xff\", for=198.51.100.9"),
+    ];
+    for (setting, name, value) in cases {
+        let app = spawn_app_with(backend, |s| {
+            s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+            s.forwarded_header = setting;
+        })
+        .await;
+        let fence = |name: &str, cidr: &str| {
+            json!({"name": name, "scopes": ["read"], "allowed_cidrs": [cidr]})
+        };
+        let (internal, internal_secret) = app.create_key_with(fence("internal", "127.0.0.0/8")).await;
+        let (outside, outside_secret) =
+            app.create_key_with(fence("outside", "198.51.100.9/32")).await;
+        for (id, secret, allowed) in [(&internal, &internal_secret, false), (&outside, &outside_secret, true)] {
+            let r = app
+                .client
+                .post(app.url("/oauth/token"))
+                .header("authorization", basic(id, secret))
+                .header(name, HeaderValue::from_bytes(value).unwrap())
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            let (status, v) = status_json(r).await;
+            assert_eq!(status == 200, allowed, "{setting}: {value:?}: {status} {v}");
+        }
+    }
+}
+
 /// A secret with a valid checksum (so it passes the format check) that belongs to no key, and
 /// a secret rolled away, are refused by every consumer, as unknown, and revoke nothing.
 async fn an_unknown_secret_with_a_valid_checksum_is_refused_everywhere(backend) {
