@@ -8,6 +8,7 @@ pub mod oauth;
 pub mod org;
 pub mod scope;
 pub mod secret;
+pub mod signing_key;
 pub mod token;
 pub mod usage;
 
