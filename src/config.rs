@@ -4,10 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::domain::bucket::Rate;
+use crate::domain::client_ip::ForwardedHeader;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/latchkey.db";
 
@@ -105,13 +107,24 @@ pub struct ServeArgs {
     /// Access-token lifetime, e.g. 600s, 10m, 1h.
     #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = "600s", value_parser = parse_duration)]
     pub token_ttl: Duration,
-    /// Peers whose X-Forwarded-For / Forwarded headers are believed (repeat, or comma-separate).
+    /// Peers whose forwarding header (--forwarded-header) is believed (repeat, or
+    /// comma-separate).
     #[arg(
         long = "trusted-proxy",
         env = "LATCHKEY_TRUSTED_PROXY",
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header that names the client behind a trusted proxy: the one your proxies append
+    /// to. The other is ignored, since proxies pass it through as the client wrote it.
+    #[arg(
+        long,
+        env = "LATCHKEY_FORWARDED_HEADER",
+        value_enum,
+        ignore_case = true,
+        default_value_t = ForwardedHeader::XForwardedFor
+    )]
+    pub forwarded_header: ForwardedHeader,
     /// Failed client authentications allowed at once per source address and per key id before
     /// `429` (0 turns throttling off).
     #[arg(long, env = "LATCHKEY_AUTH_FAILURE_BURST", default_value_t = 20)]
@@ -308,6 +321,8 @@ pub struct Settings {
     pub audience: Option<String>,
     pub token_ttl: Duration,
     pub trusted_proxies: Vec<IpNet>,
+    /// Which header names the client when the peer is a trusted proxy.
+    pub forwarded_header: ForwardedHeader,
     /// Throttling of failed client authentication (per address and per key id).
     pub auth_throttle: Rate,
     /// Most addresses, and most key ids, the throttle tracks at once (its memory bound).
@@ -338,6 +353,7 @@ impl Settings {
             audience: None,
             token_ttl: Duration::from_secs(600),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
             auth_throttle: Rate {
                 burst: 20,
                 per_sec: 1.0,
@@ -366,6 +382,7 @@ impl Settings {
             audience: serve.audience.clone(),
             token_ttl: serve.token_ttl,
             trusted_proxies: serve.trusted_proxies.clone(),
+            forwarded_header: serve.forwarded_header,
             auth_throttle: Rate {
                 burst: serve.auth_failure_burst,
                 per_sec: f64::from(serve.auth_failures_per_minute) / 60.0,
@@ -382,6 +399,23 @@ impl Settings {
             rotation_leeway: serve.rotation_leeway,
             workers: serve.workers,
         }
+    }
+}
+
+/// `--forwarded-header` values are the header names, matched without regard to case.
+impl ValueEnum for ForwardedHeader {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ForwardedHeader::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            ForwardedHeader::XForwardedFor => {
+                "what nginx, HAProxy, Envoy and load balancers append"
+            }
+            ForwardedHeader::Forwarded => "RFC 7239, for proxies that append `for=` to it",
+        };
+        Some(PossibleValue::new(self.name()).help(help))
     }
 }
 
@@ -430,6 +464,36 @@ mod tests {
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         for bad in ["", "0s", "10x", "s", "-1", "99999999999999999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn serve_settings(args: &[&str]) -> Result<Settings, clap::Error> {
+        let cli = Cli::try_parse_from(["latchkey", "serve"].iter().chain(args))?;
+        match &cli.command {
+            Command::Serve(serve) => Ok(Settings::from_cli(&cli, serve)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_forwarded_header_defaults_to_x_forwarded_for_and_names_one_header() {
+        // LATCHKEY_FORWARDED_HEADER would override the default; CI does not set it.
+        if std::env::var_os("LATCHKEY_FORWARDED_HEADER").is_none() {
+            let s = serve_settings(&[]).unwrap();
+            assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
+        }
+        for (arg, header) in [
+            ("forwarded", ForwardedHeader::Forwarded),
+            ("Forwarded", ForwardedHeader::Forwarded),
+            ("x-forwarded-for", ForwardedHeader::XForwardedFor),
+            ("X-Forwarded-For", ForwardedHeader::XForwardedFor),
+        ] {
+            let s = serve_settings(&["--forwarded-header", arg]).unwrap();
+            assert_eq!(s.forwarded_header, header, "{arg}");
+        }
+        for bad in ["x-real-ip", "both", ""] {
+            let e = serve_settings(&["--forwarded-header", bad]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue, "{bad}");
         }
     }
 

@@ -102,6 +102,7 @@ impl Application {
             metrics: Arc::new(http::metrics::Metrics::new(routes.resource_paths())),
             usage,
             trusted_proxies: settings.trusted_proxies.clone(),
+            forwarded_header: settings.forwarded_header,
         });
         let openapi = web::Data::new(http::openapi::ApiDocument::new(&routes)?);
         let mut server = HttpServer::new(move || {

@@ -151,3 +151,26 @@ fn rotation_errors_are_one_clear_sentence() {
     let listed = json_of(&dir, "signing-keys list --org acme --json");
     assert_eq!(listed["signing_keys"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_rotation_beyond_ten_published_keys_is_refused_in_one_sentence() {
+    let dir = bootstrapped();
+    for _ in 0..9 {
+        stdout_of(&dir, "signing-keys rotate --org acme --json");
+    }
+    let out = latchkey(&dir, "signing-keys rotate --org acme --alg ES256", &[]);
+    assert!(!out.status.success(), "the 11th published key was made");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let e = lines[0];
+    assert!(
+        e.starts_with("error: the organization already has 10 published signing keys")
+            && e.contains("the most allowed is 10")
+            && e.contains(" s, when a retired key leaves the JWKS"),
+        "{e}"
+    );
+    assert!(out.stdout.is_empty());
+    let listed = json_of(&dir, "signing-keys list --org acme --json");
+    assert_eq!(listed["signing_keys"].as_array().unwrap().len(), 10);
+}

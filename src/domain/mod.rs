@@ -10,6 +10,7 @@ pub mod principal;
 pub mod refusal;
 pub mod scope;
 pub mod secret;
+pub mod signing_key;
 pub mod token;
 pub mod usage;
 

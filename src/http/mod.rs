@@ -24,6 +24,7 @@ use std::time::Duration;
 use actix_web::web;
 use ipnet::IpNet;
 
+use crate::domain::client_ip::ForwardedHeader;
 use crate::service::ServiceError;
 use crate::service::authority::Authority;
 use crate::service::keyring::KeyRing;
@@ -44,6 +45,8 @@ pub struct AppState {
     /// Extra time a retired signing key stays published beyond the token TTL.
     pub rotation_leeway: Duration,
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header believed from `trusted_proxies` (`Copy`: read on every request for free).
+    pub forwarded_header: ForwardedHeader,
     pub metrics: Arc<metrics::Metrics>,
     pub usage: Arc<crate::usage::UsageRecorder>,
 }

@@ -22,7 +22,7 @@ use super::oauth_doc::{
 use super::problem::Problem;
 use super::problem::responses::{
     BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, ServiceUnavailable,
-    TooManyRequests, Unauthorized, ValidationFailed,
+    TooManyRequests, TooManySigningKeys, Unauthorized, ValidationFailed,
 };
 use super::router::Router;
 
@@ -54,6 +54,7 @@ documents. The OAuth endpoints (`/oauth/…`) take form bodies and answer RFC 67
         InternalError,
         ServiceUnavailable,
         TooManyRequests,
+        TooManySigningKeys,
         OAuthBadRequest,
         OAuthInvalidClient,
         OAuthServerError,

@@ -102,6 +102,9 @@ impl ApiError {
                     ("already_bootstrapped", "Organization already bootstrapped")
                 }
                 S::KeyRevoked(_) => ("key_revoked", "Key is revoked"),
+                S::TooManySigningKeys(_) => {
+                    ("too_many_signing_keys", "Too many published signing keys")
+                }
                 S::Store(StoreError::Pool(_)) => ("service_unavailable", "Database unavailable"),
                 S::Store(_) | S::Crypto(_) => ("internal_error", "Internal error"),
             },
@@ -113,6 +116,18 @@ impl ApiError {
             ApiError::BadBody(e)
             | ApiError::Service(ServiceError::Validation(e) | ServiceError::Escalation(e)) => e,
             _ => &[],
+        }
+    }
+
+    /// `Retry-After` seconds: every 429 and 503 says when to come back.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Refused(Refusal::Throttled(wait)) => Some(*wait),
+            ApiError::Service(ServiceError::TooManySigningKeys(full)) => {
+                Some(full.retry_after_secs)
+            }
+            _ if self.status_code() == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
         }
     }
 
@@ -143,6 +158,7 @@ impl ResponseError for ApiError {
                 | S::OrgNotBootstrapped(_)
                 | S::AlreadyBootstrapped(_)
                 | S::KeyRevoked(_) => StatusCode::CONFLICT,
+                S::TooManySigningKeys(_) => StatusCode::TOO_MANY_REQUESTS,
                 S::Store(StoreError::Pool(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 S::Store(_) | S::Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -169,9 +185,7 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
         match self {
-            ApiError::Refused(Refusal::Throttled(wait)) => {
-                response.insert_header((header::RETRY_AFTER, wait.to_string()));
-            }
+            ApiError::Refused(Refusal::Throttled(_)) => {}
             ApiError::Refused(refusal) => {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
@@ -195,8 +209,8 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, "1"));
+        if let Some(wait) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, wait.to_string()));
         }
         response.json(body)
     }
@@ -292,4 +306,15 @@ pub mod responses {
         headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
     )]
     pub struct TooManyRequests(Problem<'static>);
+
+    /// `too_many_signing_keys`: the org already has 10 published signing keys (current and
+    /// retired ones still in the JWKS), the most allowed; nothing changed. `Retry-After` says
+    /// when a retired key leaves the JWKS and a rotation fits again. Or `too_many_requests`:
+    /// too many failed authentications from this address; nothing was checked.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    pub struct TooManySigningKeys(Problem<'static>);
 }

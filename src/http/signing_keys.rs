@@ -12,7 +12,7 @@ use super::ops::method_not_allowed;
 use super::problem::ApiError;
 use super::problem::responses::{
     BadRequest, Forbidden, InternalError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
-    Unauthorized, ValidationFailed,
+    TooManySigningKeys, Unauthorized, ValidationFailed,
 };
 use super::router::Router;
 use crate::domain::scope::Action;
@@ -74,7 +74,8 @@ struct RotateBody {
 /// Rotate the org's signing key
 ///
 /// The new key signs from the next token on; the old one stays in the JWKS (and verifies) until
-/// every token it signed has expired (`unpublish_at`).
+/// every token it signed has expired (`unpublish_at`). An org has at most 10 published keys:
+/// beyond that the rotation is refused (429 `too_many_signing_keys`) until a retired key leaves.
 ///
 /// Rotates, then reloads this node's key ring at once so the very next token carries the new
 /// kid here; the other nodes follow on their next key refresh.
@@ -89,7 +90,7 @@ struct RotateBody {
             headers(("Location" = String, description = "`/v1/signing-keys`"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
+        (status = 429, response = TooManySigningKeys),
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),

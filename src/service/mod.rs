@@ -13,6 +13,7 @@ pub mod usage;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::domain::FieldError;
+use crate::domain::signing_key::{MAX_PUBLISHED_SIGNING_KEYS, TooManyPublished};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,14 @@ pub enum ServiceError {
     AlreadyBootstrapped(String),
     #[error("key {0} is revoked; a revoked key cannot be edited")]
     KeyRevoked(String),
+    /// A rotation would publish more than `MAX_PUBLISHED_SIGNING_KEYS` keys of the org.
+    #[error(
+        "the organization already has {} published signing keys, the most allowed is {}: a rotation fits again in {} s, when a retired key leaves the JWKS",
+        .0.published,
+        MAX_PUBLISHED_SIGNING_KEYS,
+        .0.retry_after_secs
+    )]
+    TooManySigningKeys(TooManyPublished),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("key material error: {0}")]

@@ -6,6 +6,10 @@
 //! signed has expired by then, so no verifier ever meets a token whose key it cannot find. The
 //! leeway covers what the TTL alone does not: other nodes keep signing with the old key until
 //! their next key refresh (1 s by default), and clocks of nodes and verifiers differ a little.
+//!
+//! Every org shares the one JWKS, so an org has at most `MAX_PUBLISHED_SIGNING_KEYS` published
+//! at once (`domain::signing_key`); a rotation beyond it is refused, saying how long until a
+//! retired key leaves and makes room.
 
 use std::time::Duration;
 
@@ -18,6 +22,7 @@ use super::{ServiceError, ServiceResult, audit};
 use crate::crypto::MasterKey;
 use crate::crypto::signing::{self, SigningAlg};
 use crate::domain::FieldError;
+use crate::domain::signing_key;
 use crate::store::signing_keys::StoredSigningKey;
 use crate::store::{self, DbConnection};
 
@@ -151,6 +156,9 @@ pub fn rotate(
                 "the token TTL plus the rotation leeway is too long",
             )])
         })?;
+    // A first look, so that a full org does not cost an RSA key generation; the count that
+    // decides is the one under the org's lock below.
+    room_for_one(conn, org_id, now)?;
     // Outside the transaction: an RSA key takes tens of milliseconds to generate.
     let generated = signing::generate(alg).map_err(|e| ServiceError::Crypto(e.to_string()))?;
     let new_key = StoredSigningKey {
@@ -170,6 +178,12 @@ pub fn rotate(
         let Some(mut previous) = store::signing_keys::find_current(conn, org_id)? else {
             return Err(not_bootstrapped(conn, org_id));
         };
+        // Counted under the org's row lock (`lock_org` above), so two rotations of one org can
+        // never both take the last place. On PostgreSQL a second rotation waits at that lock
+        // until this transaction ends, and its count, a fresh snapshot in READ COMMITTED, then
+        // includes the key inserted here; on SQLite `BEGIN IMMEDIATE` runs writers one at a
+        // time. The retired key stays published, so the rotation adds exactly one key.
+        room_for_one(conn, org_id, now)?;
         store::signing_keys::retire_current(conn, org_id, now, unpublish_at)?;
         store::signing_keys::insert(conn, &new_key)?;
         previous.retired_at = Some(now);
@@ -190,6 +204,12 @@ pub fn rotate(
             retired: SigningKeyView::new(&previous, now)?,
         })
     })
+}
+
+/// Refuses a rotation when the org already has `MAX_PUBLISHED_SIGNING_KEYS` published keys.
+fn room_for_one(conn: &mut DbConnection, org_id: &str, now: DateTime<Utc>) -> ServiceResult<()> {
+    let published = store::signing_keys::published_unpublish_times(conn, org_id, now)?;
+    signing_key::room_for(&published, 1, now).map_err(ServiceError::TooManySigningKeys)
 }
 
 fn stored_alg(key: &StoredSigningKey) -> ServiceResult<SigningAlg> {
@@ -298,6 +318,41 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn an_org_has_at_most_ten_published_keys_and_room_comes_back_as_retired_ones_leave() {
+        let (_dir, mut conn) = database();
+        let master = MasterKey::generate();
+        let org = bootstrapped(&mut conn, &master, "acme");
+        let start = crate::service::now();
+        let at = |secs: i64| start + TimeDelta::seconds(secs);
+        let actor = Actor::cli(&org);
+        // Rotation i retires a key at `at(i)`, published until `at(i + 660)`.
+        for i in 0..9 {
+            rotate(&mut conn, &master, &actor, None, WINDOW, at(i)).unwrap();
+        }
+        let refused = |conn: &mut DbConnection, alg, now| match rotate(
+            conn, &master, &actor, alg, WINDOW, now,
+        ) {
+            Err(ServiceError::TooManySigningKeys(full)) => full,
+            other => panic!("{other:?}"),
+        };
+        let full = refused(&mut conn, None, at(10));
+        assert_eq!(full.published, signing_key::MAX_PUBLISHED_SIGNING_KEYS);
+        assert_eq!(full.retry_after_secs, 650, "until the bootstrap key leaves");
+        assert_eq!(refused(&mut conn, Some("RS256"), at(10)), full);
+        assert_eq!(list(&mut conn, &org, at(10)).unwrap().len(), 10);
+
+        // When the oldest retired key leaves, there is room for one rotation.
+        rotate(&mut conn, &master, &actor, None, WINDOW, at(660)).unwrap();
+        assert_eq!(refused(&mut conn, None, at(660)).retry_after_secs, 1);
+        let published = list(&mut conn, &org, at(660))
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.status != SigningKeyStatus::Unpublished)
+            .count();
+        assert_eq!(published, 10);
     }
 
     #[test]

@@ -111,6 +111,27 @@ pub fn list_published(
         .collect())
 }
 
+/// When each of the org's published keys leaves the JWKS (`None` for the current key, which is
+/// not scheduled to): one entry per key [`list_published`] would serve now.
+pub fn published_unpublish_times(
+    conn: &mut DbConnection,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Option<DateTime<Utc>>>> {
+    Ok(signing_keys::table
+        .filter(signing_keys::org_id.eq(org_id))
+        .filter(
+            signing_keys::unpublish_at
+                .is_null()
+                .or(signing_keys::unpublish_at.gt(now.naive_utc())),
+        )
+        .select(signing_keys::unpublish_at)
+        .load::<Option<NaiveDateTime>>(conn)?
+        .into_iter()
+        .map(|t| t.map(|t| t.and_utc()))
+        .collect())
+}
+
 /// Takes the org's row lock until the transaction ends, so two rotations of one org (on two
 /// nodes) run one after the other: the second sees the key the first made current. On SQLite the
 /// `BEGIN IMMEDIATE` of `write_tx` already serialises writers; this is for PostgreSQL, where a

@@ -369,6 +369,33 @@ fn traced<T>(
     (out, queries)
 }
 
+/// `POST /oauth/token` for `(id, secret)` with extra request headers; status and body.
+async fn token_from(
+    app: &TestApp,
+    id: &str,
+    secret: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut r = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("authorization", basic(id, secret))
+        .form(&[("grant_type", "client_credentials")]);
+    for (name, value) in headers {
+        r = r.header(*name, *value);
+    }
+    status_json(r.send().await.unwrap()).await
+}
+
+/// `GET /v1/keys` as `secret` with extra request headers; the status.
+async fn admin_from(app: &TestApp, secret: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut r = app.client.get(app.url("/v1/keys")).bearer_auth(secret);
+    for (name, value) in headers {
+        r = r.header(*name, *value);
+    }
+    r.send().await.unwrap().status().as_u16()
+}
+
 backend_tests! {
 /// Org B's admin, with its raw secret and with an access token, walks every `/v1` operation of
 /// the live OpenAPI document aimed at org A's resources (A's key id in every `{id}`, A's key
@@ -1420,6 +1447,127 @@ async fn forwarding_headers_from_an_untrusted_peer_change_nothing(backend) {
             .await
             .unwrap();
         assert_eq!(r.status().is_success(), allowed, "X-Forwarded-For: {value}");
+    }
+}
+
+/// Behind a trusted proxy exactly one forwarding header is believed, the one the operator names
+/// (`--forwarded-header`): the proxy appends the client's address to that one and passes the
+/// other through as the client wrote it. With both present and disagreeing, the believed one
+/// decides the allow-list and is what usage and the audit trail record; the other decides
+/// nothing, alone or not. (Found: `Forwarded` was believed whenever present, yet nginx, HAProxy,
+/// Envoy and cloud load balancers append only to `X-Forwarded-For`.)
+async fn the_forwarded_header_the_proxy_does_not_write_changes_nothing(backend) {
+    use latchkey::domain::client_ip::ForwardedHeader;
+    // Where the client is, as the proxy tells us; and where it claims to be, in the other header.
+    const CLIENT: &str = "203.0.113.7";
+    const CLAIMED: &str = "198.51.100.9";
+    let cases = [
+        (
+            ForwardedHeader::XForwardedFor,
+            ("x-forwarded-for", CLIENT.to_owned()),
+            ("forwarded", format!("for={CLAIMED}")),
+        ),
+        (
+            ForwardedHeader::Forwarded,
+            ("forwarded", format!("for={CLIENT}")),
+            ("x-forwarded-for", CLAIMED.to_owned()),
+        ),
+    ];
+    for (setting, (believed, client), (ignored, claim)) in cases {
+        let app = spawn_app_with(backend, |s| {
+            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            s.forwarded_header = setting;
+        })
+        .await;
+        let fence = |name: &str, ip: &str| {
+            json!({"name": name, "scopes": ["admin:keys"], "allowed_cidrs": [format!("{ip}/32")]})
+        };
+        let (at_client, at_client_secret) = app.create_key_with(fence("client", CLIENT)).await;
+        let (at_claim, at_claim_secret) = app.create_key_with(fence("claimed", CLAIMED)).await;
+        let (recorded, recorded_secret) = app.create_key_with(fence("recorded", CLIENT)).await;
+        let both = [(believed, client.as_str()), (ignored, claim.as_str())];
+        let reversed = [(ignored, claim.as_str()), (believed, client.as_str())];
+        let ignored_only = [(ignored, claim.as_str())];
+
+        for headers in [&both[..], &reversed[..]] {
+            let (status, v) = token_from(&app, &at_client, &at_client_secret, headers).await;
+            assert_eq!(status, 200, "{setting}: {headers:?}: {v}");
+            let (status, v) = token_from(&app, &at_claim, &at_claim_secret, headers).await;
+            assert_eq!(status, 401, "{setting}: {headers:?}: {v}");
+            assert!(v["error_description"].as_str().unwrap().contains("IP address"), "{v}");
+            assert_eq!(admin_from(&app, &at_client_secret, headers).await, 200, "{setting}");
+            assert_eq!(admin_from(&app, &at_claim_secret, headers).await, 401, "{setting}");
+        }
+        // Alone, the ignored header leaves the client at the proxy's own address.
+        for (id, secret) in [(&at_claim, &at_claim_secret), (&at_client, &at_client_secret)] {
+            let (status, v) = token_from(&app, id, secret, &ignored_only).await;
+            assert_eq!(status, 401, "{setting}: {ignored}: {v}");
+            assert_eq!(admin_from(&app, secret, &ignored_only).await, 401, "{setting}");
+        }
+
+        // What is recorded is the believed address.
+        let (status, v) = token_from(&app, &recorded, &recorded_secret, &both).await;
+        assert_eq!(status, 200, "{v}");
+        let mut create = app
+            .client
+            .post(app.url("/v1/keys"))
+            .bearer_auth(&app.admin_secret)
+            .json(&json!({"name": "audited", "scopes": ["read"]}));
+        for (name, value) in both {
+            create = create.header(name, value);
+        }
+        assert_eq!(create.send().await.unwrap().status(), 201);
+        let (_, audit) = status_json(
+            app.get("/v1/audit?action=key.created&limit=1", &app.admin_secret)
+                .await,
+        )
+        .await;
+        assert_eq!(audit["events"][0]["ip"], CLIENT, "{setting}: {audit}");
+        let usage = poll_until(&app, &format!("/v1/keys/{recorded}/usage"), |v| {
+            v["totals"]["tokens_issued"] == 1
+        })
+        .await;
+        assert_eq!(usage["last_used_ip"], CLIENT, "{setting}: {usage}");
+    }
+}
+
+/// A proxy appends the client's address to whatever the client sent in that header, bytes
+/// beyond ASCII included (nginx and HAProxy pass them on). Such a header still names the client
+/// by its last hop; it must not fall back to the proxy's own address, which an "internal only"
+/// allow-list admits. (Found: a header value that was not visible ASCII was dropped whole, so
+/// the client became the proxy.)
+async fn a_forwarded_header_with_raw_bytes_does_not_make_the_client_the_proxy(backend) {
+    use latchkey::domain::client_ip::ForwardedHeader;
+    use reqwest::header::HeaderValue;
+    let cases: [(ForwardedHeader, &str, &[u8]); 2] = [
+        (ForwardedHeader::XForwardedFor, "x-forwarded-for", b"\xff, 198.51.100.9"),
+        (ForwardedHeader::Forwarded, "forwarded", b"for=\"\xff\", for=198.51.100.9"),
+    ];
+    for (setting, name, value) in cases {
+        let app = spawn_app_with(backend, |s| {
+            s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+            s.forwarded_header = setting;
+        })
+        .await;
+        let fence = |name: &str, cidr: &str| {
+            json!({"name": name, "scopes": ["read"], "allowed_cidrs": [cidr]})
+        };
+        let (internal, internal_secret) = app.create_key_with(fence("internal", "127.0.0.0/8")).await;
+        let (outside, outside_secret) =
+            app.create_key_with(fence("outside", "198.51.100.9/32")).await;
+        for (id, secret, allowed) in [(&internal, &internal_secret, false), (&outside, &outside_secret, true)] {
+            let r = app
+                .client
+                .post(app.url("/oauth/token"))
+                .header("authorization", basic(id, secret))
+                .header(name, HeaderValue::from_bytes(value).unwrap())
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            let (status, v) = status_json(r).await;
+            assert_eq!(status == 200, allowed, "{setting}: {value:?}: {status} {v}");
+        }
     }
 }
 

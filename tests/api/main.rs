@@ -15,6 +15,7 @@ mod ops;
 #[path = "../support/postgres.rs"]
 mod postgres;
 mod robustness;
+mod signing_key_limit;
 mod signing_keys;
 mod throttle;
 mod usage;

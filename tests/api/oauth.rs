@@ -428,22 +428,40 @@ async fn ip_rules_apply_at_the_token_endpoint_for_an_ipv4_client(backend) {
     }
 }
 
+/// From a trusted proxy, the header `--forwarded-header` names (and only that one) says who the
+/// client is; from anyone else neither does.
 async fn forwarded_headers_count_only_from_trusted_proxies(backend) {
+    use latchkey::domain::client_ip::ForwardedHeader;
+    let trusting = |header: ForwardedHeader| {
+        spawn_app_with(backend, move |s| {
+            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            s.forwarded_header = header;
+        })
+    };
     let untrusting = spawn_app(backend).await;
-    let trusting =
-        spawn_app_with(backend, |s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
-    for (app, allowed) in [(&untrusting, false), (&trusting, true)] {
+    let by_xff = trusting(ForwardedHeader::XForwardedFor).await;
+    let by_forwarded = trusting(ForwardedHeader::Forwarded).await;
+    let xff = ("x-forwarded-for", "203.0.113.7");
+    let forwarded = ("forwarded", "for=203.0.113.7");
+    for (app, (name, value), allowed) in [
+        (&untrusting, xff, false),
+        (&untrusting, forwarded, false),
+        (&by_xff, xff, true),
+        (&by_xff, forwarded, false),
+        (&by_forwarded, forwarded, true),
+        (&by_forwarded, xff, false),
+    ] {
         let (id, secret) = app.create_key_with(json!({"name": "behind proxy", "scopes": ["read"], "allowed_cidrs": ["203.0.113.0/24"]})).await;
         let r = app
             .client
             .post(app.url("/oauth/token"))
             .header("authorization", basic(&id, &secret))
-            .header("x-forwarded-for", "203.0.113.7")
+            .header(name, value)
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status().is_success(), allowed);
+        assert_eq!(r.status().is_success(), allowed, "{name}: {value}");
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_fields, spawn_app, spawn_app_with, status_json};
 
-const ROTATE: &str = "/v1/signing-keys/rotate";
+pub(crate) const ROTATE: &str = "/v1/signing-keys/rotate";
 
 /// An access token for `(id, secret)` by HTTP Basic, asserting success.
 async fn token_for(app: &TestApp, id: &str, secret: &str) -> String {
@@ -60,7 +60,7 @@ async fn active(app: &TestApp, token: &str) -> bool {
     v["active"].as_bool().unwrap()
 }
 
-async fn jwks(app: &TestApp) -> Value {
+pub(crate) async fn jwks(app: &TestApp) -> Value {
     let r = app
         .client
         .get(app.url("/.well-known/jwks.json"))
@@ -70,7 +70,7 @@ async fn jwks(app: &TestApp) -> Value {
     status_json(r).await.1
 }
 
-fn jwks_kids(jwks: &Value) -> Vec<String> {
+pub(crate) fn jwks_kids(jwks: &Value) -> Vec<String> {
     jwks["keys"]
         .as_array()
         .unwrap()
@@ -80,7 +80,7 @@ fn jwks_kids(jwks: &Value) -> Vec<String> {
 }
 
 /// `POST /v1/signing-keys/rotate` as `secret`, with `body` (`None`: no body at all).
-async fn rotate(app: &TestApp, secret: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn rotate(app: &TestApp, secret: &str, body: Option<Value>) -> (u16, Value) {
     let mut r = app.client.post(app.url(ROTATE)).bearer_auth(secret);
     if let Some(b) = body {
         r = r.json(&b);
@@ -96,7 +96,7 @@ async fn rotate_to(app: &TestApp, alg: &str) -> Value {
     v
 }
 
-async fn listing(app: &TestApp, secret: &str) -> (u16, Value) {
+pub(crate) async fn listing(app: &TestApp, secret: &str) -> (u16, Value) {
     status_json(app.get("/v1/signing-keys", secret).await).await
 }
 
