@@ -211,6 +211,35 @@ async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(backend) {
     assert!(active(&app, &after).await);
 }
 
+/// A node remembers the tokens it verified (their signature is not checked again), but only
+/// while the key that verified them is published: once it is not, the token is refused like any
+/// token of an unknown key, however long before it was checked.
+async fn a_remembered_token_ends_with_the_publication_of_its_key(backend) {
+    let app = spawn_app_with(backend, |s| s.key_refresh = Duration::from_millis(100)).await;
+    let token = admin_token(&app).await;
+    assert!(active(&app, &token).await, "verified once, and remembered");
+    assert!(active(&app, &token).await);
+    // The key is taken out of publication (as a compromise would take it) behind the server.
+    {
+        use diesel::prelude::*;
+        use latchkey::store::schema::signing_keys::dsl as sk;
+        let mut conn = app.pool.get().unwrap();
+        let past = (Utc::now() - chrono::Duration::seconds(1)).naive_utc();
+        let n = diesel::update(sk::signing_keys.filter(sk::kid.eq(kid(&token))))
+            .set((sk::retired_at.eq(Some(past)), sk::unpublish_at.eq(Some(past))))
+            .execute(&mut *conn)
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let start = Instant::now();
+    while jwks_kids(&jwks(&app).await).contains(&kid(&token)) {
+        assert!(start.elapsed() < Duration::from_secs(15), "still published");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!active(&app, &token).await, "the remembered token outlived its key");
+    assert_eq!(app.get("/v1/keys", &token).await.status(), 401);
+}
+
 async fn rs256_and_es256_orgs_issue_tokens_that_verify_against_the_jwks(backend) {
     let app = spawn_app(backend).await;
     for (alg, algorithm) in [("RS256", Algorithm::RS256), ("ES256", Algorithm::ES256)] {

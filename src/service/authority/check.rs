@@ -138,7 +138,7 @@ pub(super) struct Subject {
     pub key: std::sync::Arc<CachedKey>,
     pub scopes: Vec<Scope>,
     /// Set for an access token.
-    pub token: Option<crate::domain::token::AccessClaims>,
+    pub token: Option<std::sync::Arc<super::verified::Verified>>,
 }
 
 impl Authority {
@@ -161,7 +161,7 @@ impl Authority {
                     Ok(t) => Ok(Subject {
                         key: t.key,
                         scopes: t.scopes,
-                        token: Some(t.claims),
+                        token: Some(t.token),
                     }),
                     Err(Denied { refusal, .. }) => Err(refusal),
                 },

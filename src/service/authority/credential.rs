@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::Authority;
 use super::keycache::CachedKey;
+use super::verified::Verified;
 use crate::crypto::jws::{self, VerifyError};
 use crate::domain::ip_rules::IpRules;
 use crate::domain::principal::{Principal, SecretSlot, Secrets};
@@ -57,7 +58,7 @@ pub(super) struct KnownSecret {
 
 /// An access token that verified, with the key's live state.
 pub struct VerifiedToken {
-    pub claims: AccessClaims,
+    pub token: Arc<Verified>,
     /// The token's scopes still covered by the key's current scopes: narrowing a key narrows
     /// its outstanding tokens at once.
     pub scopes: Vec<Scope>,
@@ -154,7 +155,8 @@ impl Authority {
 
     /// Signature, `alg`, `typ`, `kid`, `exp`, `iss`, org binding (to `org` too, when given:
     /// another org's token is just not valid here, and costs no lookup), the denylist, the
-    /// key's live state, and that the secret which obtained the token still works.
+    /// key's live state, and that the secret which obtained the token still works. The
+    /// signature of a token seen before is not checked again (`verified`).
     pub(super) fn verify_token(
         &self,
         conn: &mut Conn<'_>,
@@ -162,37 +164,25 @@ impl Authority {
         org: Option<&str>,
         now: DateTime<Utc>,
     ) -> ServiceResult<Result<VerifiedToken, Denied>> {
-        let bad = || Ok(Err(Denied::anonymous(Refusal::BadToken)));
-        let Ok((kid, _)) = jws::peek_header(token) else {
-            return bad();
-        };
-        let verifier = match self.ring.verifier(&kid) {
+        let verified = match self.verified.get(token, &self.ring) {
             Some(v) => v,
-            None => {
-                self.ring.reload_if_stale(conn.get()?)?;
-                match self.ring.verifier(&kid) {
-                    Some(v) => v,
-                    None => return bad(),
+            None => match self.verify_signature(conn, token, now)? {
+                Ok(v) => {
+                    let v = Arc::new(v);
+                    self.verified.insert(token, v.clone(), now.timestamp());
+                    v
                 }
-            }
+                Err(refusal) => return Ok(Err(Denied::anonymous(refusal))),
+            },
         };
-        let claims: AccessClaims =
-            match verifier.verify(token, &self.tokens.issuer, now.timestamp()) {
-                Ok(c) => c,
-                Err(VerifyError::Expired) => {
-                    return Ok(Err(Denied::anonymous(Refusal::TokenExpired)));
-                }
-                Err(_) => return bad(),
-            };
-        if claims.org_id != verifier.org_id
-            || claims.sub != claims.client_id
-            || org.is_some_and(|o| o != claims.org_id)
-        {
-            return bad();
+        let claims = &verified.claims;
+        // Checked on every use, not only at verification: a remembered token expires too.
+        if claims.exp < now.timestamp() {
+            return Ok(Err(Denied::anonymous(Refusal::TokenExpired)));
         }
-        let Some(token_generation) = jti_generation(&claims.jti) else {
-            return bad();
-        };
+        if org.is_some_and(|o| o != claims.org_id) {
+            return Ok(Err(Denied::anonymous(Refusal::BadToken)));
+        }
         let revoked = match self.keys.token_revoked(&claims.jti) {
             Some(known) => known,
             None => store::revoked_tokens::is_revoked(conn.get()?, &claims.jti)?,
@@ -211,7 +201,7 @@ impl Authority {
                 let Some((record, digests)) =
                     store::keys::find_with_digests(conn.get()?, &claims.org_id, &claims.client_id)?
                 else {
-                    return bad();
+                    return Ok(Err(Denied::anonymous(Refusal::BadToken)));
                 };
                 let key = entry(record, &digests)?;
                 self.keys.insert(ticket, key.clone());
@@ -221,18 +211,56 @@ impl Authority {
         if let Err(refusal) = key.admit(None, now) {
             return Ok(Err(Denied::of(refusal, &key.key_id)));
         }
-        if !key.secrets.minted_by_live_secret(token_generation, now) {
+        if !key.secrets.minted_by_live_secret(verified.generation, now) {
             return Ok(Err(Denied::of(Refusal::TokenSuperseded, &key.key_id)));
         }
-        let scopes = parse_scope_list(&claims.scope)
-            .unwrap_or_default()
-            .into_iter()
+        let scopes = verified
+            .scopes
+            .iter()
             .filter(|s| key.scopes.iter().any(|h| h.covers(s)))
+            .cloned()
             .collect();
         Ok(Ok(VerifiedToken {
-            claims,
+            token: verified,
             scopes,
             key,
         }))
+    }
+
+    /// What does not change over a token's life: its signature by a published key of the
+    /// right algorithm, `typ`, `iss`, the org binding, and a `jti` we issued.
+    fn verify_signature(
+        &self,
+        conn: &mut Conn<'_>,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Result<Verified, Refusal>> {
+        let Ok((kid, _)) = jws::peek_header(token) else {
+            return Ok(Err(Refusal::BadToken));
+        };
+        let verifier = match self.ring.verifier(&kid) {
+            Some(v) => v,
+            None => {
+                self.ring.reload_if_stale(conn.get()?)?;
+                match self.ring.verifier(&kid) {
+                    Some(v) => v,
+                    None => return Ok(Err(Refusal::BadToken)),
+                }
+            }
+        };
+        let claims: AccessClaims =
+            match verifier.verify(token, &self.tokens.issuer, now.timestamp()) {
+                Ok(c) => c,
+                Err(VerifyError::Expired) => return Ok(Err(Refusal::TokenExpired)),
+                Err(_) => return Ok(Err(Refusal::BadToken)),
+            };
+        if claims.org_id != verifier.org_id || claims.sub != claims.client_id {
+            return Ok(Err(Refusal::BadToken));
+        }
+        let Some(generation) = jti_generation(&claims.jti) else {
+            return Ok(Err(Refusal::BadToken));
+        };
+        let scopes = parse_scope_list(&claims.scope).unwrap_or_default();
+        Ok(Ok(Verified::new(claims, scopes, generation, verifier)))
     }
 }

@@ -65,20 +65,23 @@ impl Authority {
         }
         let key = &subject.key;
         let scope = Some(format_scope_list(&subject.scopes));
-        Ok(Ok(match subject.token {
-            Some(c) => Introspection {
-                active: true,
-                token_type: Some("Bearer"),
-                scope,
-                client_id: Some(c.client_id),
-                sub: Some(c.sub),
-                org_id: Some(c.org_id),
-                exp: Some(c.exp),
-                iat: Some(c.iat),
-                iss: Some(c.iss),
-                aud: Some(c.aud),
-                jti: Some(c.jti),
-            },
+        Ok(Ok(match &subject.token {
+            Some(t) => {
+                let c = &t.claims;
+                Introspection {
+                    active: true,
+                    token_type: Some("Bearer"),
+                    scope,
+                    client_id: Some(c.client_id.clone()),
+                    sub: Some(c.sub.clone()),
+                    org_id: Some(c.org_id.clone()),
+                    exp: Some(c.exp),
+                    iat: Some(c.iat),
+                    iss: Some(c.iss.clone()),
+                    aud: Some(c.aud.clone()),
+                    jti: Some(c.jti.clone()),
+                }
+            }
             None => Introspection {
                 active: true,
                 token_type: Some("api_key"),

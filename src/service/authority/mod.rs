@@ -29,6 +29,7 @@ mod introspect;
 pub mod keycache;
 mod revoke;
 pub mod throttle;
+pub mod verified;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub use introspect::Introspection;
 use keycache::KeyCache;
 pub use revoke::Revoked;
 use throttle::Throttle;
+use verified::VerifiedTokens;
 
 /// A credential as an endpoint received it.
 pub enum Presented {
@@ -69,6 +71,7 @@ pub struct Authority {
     throttle: Throttle,
     usage: Arc<UsageRecorder>,
     tokens: TokenSettings,
+    verified: VerifiedTokens,
 }
 
 impl Authority {
@@ -85,6 +88,7 @@ impl Authority {
             throttle,
             usage,
             tokens,
+            verified: VerifiedTokens::default(),
         }
     }
 

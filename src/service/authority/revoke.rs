@@ -60,8 +60,9 @@ impl Authority {
         if !may_revoke(caller, &subject.key.key_id) {
             return Ok(Err(not_yours()));
         }
-        match subject.token {
-            Some(claims) => {
+        match &subject.token {
+            Some(token) => {
+                let claims = &token.claims;
                 let expires = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
                 store::write_tx(conn, |conn| {
                     store::revoked_tokens::insert(conn, &claims.jti, &claims.org_id, expires, now)?;
