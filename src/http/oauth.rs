@@ -19,7 +19,7 @@ use super::router::Router;
 use crate::domain::oauth::{self, OAuthError, OAuthErrorCode, Params};
 use crate::domain::refusal::Refusal;
 use crate::service::actor::Actor;
-use crate::service::authority::{GrantRequest, Introspection, Presented};
+use crate::service::authority::{GrantRequest, Introspection, NotRevoked, Presented};
 use crate::service::{ServiceError, now};
 use crate::store::StoreError;
 
@@ -373,11 +373,15 @@ async fn revocation(
     let token = required_token(&params)?;
     let hint = params.get("token_type_hint").map(str::to_owned);
     let st = state.clone();
-    state
+    match state
         .db(move |conn| {
             st.authority
                 .revoke(conn, &caller, &token, hint.as_deref(), now())
         })
-        .await??;
-    Ok(())
+        .await?
+    {
+        Ok(_) => Ok(()),
+        Err(NotRevoked::Error(error)) => Err(error.into()),
+        Err(NotRevoked::Refused(refusal)) => Err(OAuthFailure::refused(refusal, "Basic")),
+    }
 }

@@ -110,6 +110,17 @@ backend_tests! {
         let r = introspect(unknown_secret()).await.unwrap();
         assert_eq!(r.status(), 429);
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "too_many_requests");
+        // Nor is a secret to revoke: 429, never a 200 that revoked nothing it was asked to.
+        let r = app
+            .client
+            .post(app.url("/oauth/revoke"))
+            .header("X-Forwarded-For", "203.0.113.9")
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", unknown_secret())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429);
         // What verifies from memory is still answered for that caller: its own secret (cached),
         // and a token (signature), whatever the subject's state.
         let jwt: Value = token_from(&app, "198.51.100.1", &id, &secret).await.json().await.unwrap();

@@ -52,7 +52,7 @@ use credential::{Denied, Gate, looks_like_token};
 pub use grant::{GrantRequest, Issued, TokenSettings, narrow_scope};
 pub use introspect::Introspection;
 use keycache::KeyCache;
-pub use revoke::Revoked;
+pub use revoke::{NotRevoked, Revoked};
 use throttle::Throttle;
 use verified::VerifiedTokens;
 

@@ -3,12 +3,23 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Authority;
+use super::{Authority, Refusal};
 use crate::domain::oauth::{OAuthError, OAuthErrorCode};
 use crate::domain::scope::Action;
 use crate::service::actor::Actor;
 use crate::service::{ServiceError, ServiceResult, audit};
 use crate::store::{self, Conn, DbConnection};
+
+/// Why nothing was revoked, other than there being nothing to revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotRevoked {
+    /// RFC 7009 §2.2.1: `unsupported_token_type`, or `unauthorized_client` for another
+    /// client's token.
+    Error(OAuthError),
+    /// The caller is throttled and the token would need a database lookup: it must ask again
+    /// (a revocation silently dropped would be worse than a 429).
+    Refused(Refusal),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revoked {
@@ -44,21 +55,23 @@ impl Authority {
         token: &str,
         hint: Option<&str>,
         now: DateTime<Utc>,
-    ) -> ServiceResult<Result<Revoked, OAuthError>> {
+    ) -> ServiceResult<Result<Revoked, NotRevoked>> {
         if hint == Some("refresh_token") {
-            return Ok(Err(OAuthError::new(
+            return Ok(Err(NotRevoked::Error(OAuthError::new(
                 OAuthErrorCode::UnsupportedTokenType,
                 "this server issues no refresh tokens",
-            )));
+            ))));
         }
         let subject = match self.subject(&mut Conn::Attached(conn), caller, token, now)? {
             Ok(s) => s,
-            // Unknown, invalid, already dead or another org's: 200 all the same (§2.2). A
-            // throttled caller's unknown secret was not even looked up.
+            Err(Refusal::Throttled(wait)) => {
+                return Ok(Err(NotRevoked::Refused(Refusal::Throttled(wait))));
+            }
+            // Unknown, invalid, already dead or another org's: 200 all the same (§2.2).
             Err(_) => return Ok(Ok(Revoked::Nothing)),
         };
         if !may_revoke(caller, &subject.key.key_id) {
-            return Ok(Err(not_yours()));
+            return Ok(Err(NotRevoked::Error(not_yours())));
         }
         match &subject.token {
             Some(token) => {
