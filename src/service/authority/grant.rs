@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::credential::{Denied, Gate};
+use super::credential::Denied;
 use super::{Authority, Refusal};
 use crate::domain::oauth::ClientCredentials;
 use crate::domain::scope::{Scope, format_scope_list, parse_scope_list};
@@ -72,21 +72,9 @@ impl Authority {
         request: &GrantRequest,
         now: DateTime<Utc>,
     ) -> ServiceResult<Result<Issued, Denied>> {
-        let client = &request.client;
-        let gate = Gate {
-            ip: request.ip,
-            claimed: Some(&client.client_id),
-        };
-        // The secret is looked up by digest alone and the id compared afterwards, so a wrong id
-        // and a wrong secret take the same path (no early exit that tells ids apart).
-        let found = match self.identify_secret(conn, &client.client_secret, gate, now)? {
-            Ok(found) if found.key.key_id == client.client_id => found,
-            Err(Refusal::Throttled(wait)) => {
-                return Ok(Err(Denied::anonymous(Refusal::Throttled(wait))));
-            }
-            Ok(_) | Err(_) => {
-                return Ok(Err(Denied::of(Refusal::BadClient, &client.client_id)));
-            }
+        let found = match self.client(conn, &request.client, request.ip, now)? {
+            Ok(found) => found,
+            Err(denied) => return Ok(Err(denied)),
         };
         let key = &found.key;
         // The caller holds this client's valid secret from here on: it may be told why.

@@ -48,7 +48,7 @@ use crate::usage::UsageRecorder;
 
 pub use check::{CheckRequest, Decision};
 pub use credential::VerifiedToken;
-use credential::{Denied, Gate, looks_like_token};
+use credential::{Denied, Gate, KnownSecret, looks_like_token};
 pub use grant::{GrantRequest, Issued, TokenSettings, narrow_scope};
 pub use introspect::Introspection;
 use keycache::KeyCache;
@@ -158,10 +158,15 @@ impl Authority {
                 };
                 (outcome, None)
             }
-            Presented::Client(creds) => (
-                self.client(conn, creds, ip, now)?,
-                Some(creds.client_id.as_str()),
-            ),
+            Presented::Client(creds) => {
+                let outcome = self.client(conn, creds, ip, now)?.and_then(|found| {
+                    let key = &found.key;
+                    key.admit(Some(ip), now)
+                        .map(|()| actor(&key.key_id, &key.org_id, key.scopes.clone(), ip))
+                        .map_err(|r| Denied::of(r, &key.key_id))
+                });
+                (outcome, Some(creds.client_id.as_str()))
+            }
         };
         Ok(self.settle(
             outcome,
@@ -172,34 +177,31 @@ impl Authority {
         ))
     }
 
-    /// RFC 6749 §2.3.1: the secret must be the named client's, whose key must be active and
-    /// used from an allowed address.
+    /// RFC 6749 §2.3.1 client authentication, written once for every endpoint that takes it:
+    /// the secret must be the named client's. The secret is looked up by digest alone and the
+    /// id compared afterwards, so a wrong id and a wrong secret take the same path (no early
+    /// exit that tells ids apart). The key may be inactive: the caller admits it.
     fn client(
         &self,
         conn: &mut Conn<'_>,
         creds: &ClientCredentials,
         ip: IpAddr,
         now: DateTime<Utc>,
-    ) -> ServiceResult<Result<Actor, Denied>> {
+    ) -> ServiceResult<Result<KnownSecret, Denied>> {
         let gate = Gate {
             ip,
             claimed: Some(&creds.client_id),
         };
-        let found = match self.identify_secret(conn, &creds.client_secret, gate, now)? {
-            Ok(found) if found.key.key_id == creds.client_id => found,
-            Err(Refusal::Throttled(wait)) => {
-                return Ok(Err(Denied::anonymous(Refusal::Throttled(wait))));
-            }
-            // An unknown secret, or the secret of another key (whatever that key's state): a
-            // bad secret for the client named, metered against it (the flush drops ids that
-            // name no key). Nothing about the other key is told or metered.
-            Ok(_) | Err(_) => return Ok(Err(Denied::of(Refusal::BadClient, &creds.client_id))),
-        };
-        let key = &found.key;
-        Ok(key
-            .admit(Some(ip), now)
-            .map(|()| actor(&key.key_id, &key.org_id, key.scopes.clone(), ip))
-            .map_err(|r| Denied::of(r, &key.key_id)))
+        Ok(
+            match self.identify_secret(conn, &creds.client_secret, gate, now)? {
+                Ok(found) if found.key.key_id == creds.client_id => Ok(found),
+                Err(Refusal::Throttled(wait)) => Err(Denied::anonymous(Refusal::Throttled(wait))),
+                // An unknown secret, or the secret of another key (whatever that key's state): a
+                // bad secret for the client named, metered against it (the flush drops ids that
+                // name no key). Nothing about the other key is told or metered.
+                Ok(_) | Err(_) => Err(Denied::of(Refusal::BadClient, &creds.client_id)),
+            },
+        )
     }
 
     /// Meters the outcome of an authentication and counts a guess against its address (and
