@@ -588,51 +588,32 @@ fn run(database_url: Option<String>, ops: &[Op]) -> Result<(), TestCaseError> {
                 model.write(next, key, via);
             }
             Op::EditScopes { key, scopes, via } => {
-                let key = key % keys;
-                let id = model.now_state()[key].id.clone();
-                let patch = serde_json::from_value(json!({"scopes": SCOPE_SETS[scopes]})).unwrap();
-                let mut conn = sys.pool.get().unwrap();
-                let updated = latchkey::service::keys::update(
-                    &mut conn,
-                    &sys.cli(),
-                    &id,
-                    &patch,
-                    false,
-                    sys.now,
-                );
-                sys.forget(via, &id);
-                let mut next = model.now_state().clone();
-                if next[key].revoked {
-                    prop_assert!(updated.is_err(), "{}: a revoked key was edited", at);
-                    continue;
-                }
-                updated.unwrap();
-                next[key].scopes = SCOPE_SETS[scopes].iter().map(|s| s.to_string()).collect();
-                model.write(next, key, via);
+                let set = SCOPE_SETS[scopes];
+                edit(
+                    &sys,
+                    &mut model,
+                    key % keys,
+                    json!({"scopes": set}),
+                    via,
+                    &at,
+                    |k| {
+                        k.scopes = set.iter().map(|s| s.to_string()).collect();
+                    },
+                )?;
             }
             Op::EditCidrs { key, cidrs, via } => {
-                let key = key % keys;
-                let id = model.now_state()[key].id.clone();
-                let patch =
-                    serde_json::from_value(json!({"allowed_cidrs": CIDR_SETS[cidrs]})).unwrap();
-                let mut conn = sys.pool.get().unwrap();
-                let updated = latchkey::service::keys::update(
-                    &mut conn,
-                    &sys.cli(),
-                    &id,
-                    &patch,
-                    false,
-                    sys.now,
-                );
-                sys.forget(via, &id);
-                let mut next = model.now_state().clone();
-                if next[key].revoked {
-                    prop_assert!(updated.is_err(), "{}: a revoked key was edited", at);
-                    continue;
-                }
-                updated.unwrap();
-                next[key].cidrs = CIDR_SETS[cidrs].iter().map(|s| s.to_string()).collect();
-                model.write(next, key, via);
+                let set = CIDR_SETS[cidrs];
+                edit(
+                    &sys,
+                    &mut model,
+                    key % keys,
+                    json!({"allowed_cidrs": set}),
+                    via,
+                    &at,
+                    |k| {
+                        k.cidrs = set.iter().map(|s| s.to_string()).collect();
+                    },
+                )?;
             }
             Op::Revoke { key, via } => {
                 let key = key % keys;
@@ -663,6 +644,33 @@ fn run(database_url: Option<String>, ops: &[Op]) -> Result<(), TestCaseError> {
             }
         }
     }
+    Ok(())
+}
+
+/// A PATCH of key `key` made `via` a node or the CLI, and its effect on the model.
+fn edit(
+    sys: &System,
+    model: &mut Model,
+    key: usize,
+    patch: Value,
+    via: Via,
+    at: &str,
+    apply: impl FnOnce(&mut ModelKey),
+) -> Result<(), TestCaseError> {
+    let id = model.now_state()[key].id.clone();
+    let patch = serde_json::from_value(patch).unwrap();
+    let mut conn = sys.pool.get().unwrap();
+    let updated =
+        latchkey::service::keys::update(&mut conn, &sys.cli(), &id, &patch, false, sys.now);
+    sys.forget(via, &id);
+    let mut next = model.now_state().clone();
+    if next[key].revoked {
+        prop_assert!(updated.is_err(), "{}: a revoked key was edited", at);
+        return Ok(());
+    }
+    updated.unwrap();
+    apply(&mut next[key]);
+    model.write(next, key, via);
     Ok(())
 }
 

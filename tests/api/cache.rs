@@ -45,19 +45,24 @@ async fn token(app: &TestApp, id: &str, secret: &str) -> String {
     v["access_token"].as_str().unwrap().to_owned()
 }
 
+/// A second node on `a`'s database. Nodes of one service share the issuer (so each accepts the
+/// other's tokens) and the master key.
+async fn second_node(a: &TestApp, backend: crate::helpers::Backend) -> TestApp {
+    let db = a.database_url.clone();
+    let keys_dir = a.keys_dir.clone();
+    let issuer = a.address.clone();
+    spawn_app_with(backend, |s| {
+        s.database_url = db;
+        s.keys_dir = keys_dir;
+        s.issuer = Some(issuer);
+    })
+    .await
+}
+
 backend_tests! {
     async fn a_change_on_one_node_reaches_the_other_nodes_cache_within_a_second(backend) {
         let a = spawn_app(backend).await;
-        let db = a.database_url.clone();
-        let keys_dir = a.keys_dir.clone();
-        let issuer = a.address.clone();
-        let b = spawn_app_with(backend, |s| {
-            s.database_url = db;
-            s.keys_dir = keys_dir;
-            // Nodes of one service share the issuer, so each accepts the other's tokens.
-            s.issuer = Some(issuer);
-        })
-        .await;
+        let b = second_node(&a, backend).await;
         let (id, secret) = a.create_key("cached", json!(["admin:keys"])).await;
         let jwt = token(&a, &id, &secret).await;
         // Both nodes now hold the key in their caches, by secret and by id.
@@ -220,15 +225,7 @@ backend_tests! {
     /// The same with two nodes: the roll made on A, the new secret used on B before B's poll.
     async fn a_secret_rolled_on_another_node_is_refused_everywhere_after_the_feed(backend) {
         let a = spawn_app(backend).await;
-        let db = a.database_url.clone();
-        let keys_dir = a.keys_dir.clone();
-        let issuer = a.address.clone();
-        let b = spawn_app_with(backend, |s| {
-            s.database_url = db;
-            s.keys_dir = keys_dir;
-            s.issuer = Some(issuer);
-        })
-        .await;
+        let b = second_node(&a, backend).await;
         let (id, old) = a.create_key("two nodes", json!(["admin:keys"])).await;
         assert_eq!(token_status(&b, &id, &old).await, 200);
         let (status, v) = status_json(a.post(&format!("/v1/keys/{id}/roll"), &a.admin_secret, &json!({})).await).await;
