@@ -9,6 +9,9 @@
 
 use std::time::Instant;
 
+use latchkey::domain::ip_rules::IpRules;
+use latchkey::domain::key::{KeyAttributes, ValidKey};
+use latchkey::domain::scope::Scope;
 use latchkey::service;
 use latchkey::store::{self, PoolOptions};
 use rand::RngExt;
@@ -31,27 +34,28 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut rng = rand::rng();
     let mut done = 0;
+    let read_all = vec![Scope::parse("read:*").map_err(anyhow::Error::msg)?];
     while done < n {
         let batch = (n - done).min(50_000);
         store::write_tx(&mut conn, |conn| {
             for i in done..done + batch {
                 let id = format!("key_seed{i:016}");
                 let digest: [u8; 32] = rng.random();
-                let cidrs = if i % 100 == 0 { "10.0.0.0/8" } else { "" };
-                store::keys::insert(
-                    conn,
-                    &store::keys::NewKey {
-                        id: &id,
-                        org_id: &org.id,
-                        name: &id,
-                        secret_digest: &digest,
-                        secret_hint: "lk_…seed",
-                        scopes: "read:*",
-                        allowed_cidrs: cidrs,
-                        expires_at: None,
-                        now,
-                    },
-                )?;
+                let cidrs: Vec<String> = if i % 100 == 0 {
+                    vec!["10.0.0.0/8".into()]
+                } else {
+                    vec![]
+                };
+                let key = ValidKey {
+                    name: id.clone(),
+                    scopes: read_all.clone(),
+                    ip_rules: IpRules::from_canonical(&cidrs)
+                        .map_err(store::StoreError::Corrupt)?,
+                    expires_at: None,
+                    attributes: KeyAttributes::default(),
+                }
+                .into_key(id, &org.id, "lk_…seed".into(), now);
+                store::keys::insert(conn, &key, &digest, now)?;
             }
             Ok::<_, store::StoreError>(())
         })?;

@@ -10,6 +10,9 @@
 use std::time::Instant;
 
 use latchkey::crypto::MasterKey;
+use latchkey::domain::ip_rules::IpRules;
+use latchkey::domain::key::{KeyAttributes, ValidKey};
+use latchkey::domain::scope::Scope;
 use latchkey::domain::usage::UsageEvent;
 use latchkey::service::{self, orgs};
 use latchkey::store::{self, DbConnection, PoolOptions};
@@ -63,23 +66,18 @@ fn main() -> anyhow::Result<()> {
 fn seed_keys(conn: &mut DbConnection, org_id: &str, n: usize) -> anyhow::Result<Vec<String>> {
     let now = service::now();
     let ids: Vec<String> = (0..n).map(|i| format!("key_bench{i:016}")).collect();
+    let read_all = vec![Scope::parse("read:*").map_err(anyhow::Error::msg)?];
     store::write_tx(conn, |conn| {
         for (i, id) in ids.iter().enumerate() {
-            let digest = sha_of(i);
-            store::keys::insert(
-                conn,
-                &store::keys::NewKey {
-                    id,
-                    org_id,
-                    name: id,
-                    secret_digest: &digest,
-                    secret_hint: "lk_…bnch",
-                    scopes: "read:*",
-                    allowed_cidrs: "",
-                    expires_at: None,
-                    now,
-                },
-            )?;
+            let key = ValidKey {
+                name: id.clone(),
+                scopes: read_all.clone(),
+                ip_rules: IpRules::default(),
+                expires_at: None,
+                attributes: KeyAttributes::default(),
+            }
+            .into_key(id.clone(), org_id, "lk_…bnch".into(), now);
+            store::keys::insert(conn, &key, &sha_of(i), now)?;
         }
         Ok::<_, store::StoreError>(())
     })?;

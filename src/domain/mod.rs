@@ -6,7 +6,6 @@ pub mod ip_rules;
 pub mod key;
 pub mod oauth;
 pub mod org;
-pub mod principal;
 pub mod refusal;
 pub mod scope;
 pub mod secret;

@@ -7,6 +7,7 @@ use super::keys::{self, KeyView};
 use super::{ServiceError, ServiceResult, audit};
 use crate::crypto::{MasterKey, signing};
 use crate::domain::ip_rules::IpRules;
+use crate::domain::key::{KeyAttributes, ValidKey};
 use crate::domain::org::validate_slug;
 use crate::domain::scope::{Action, ResourceFilter, Scope};
 use crate::domain::secret::{Secret, random_id};
@@ -91,10 +92,13 @@ pub fn bootstrap(
         let admin = keys::insert_new(
             conn,
             &org.id,
-            BOOTSTRAP_KEY_NAME,
-            &[Scope::new(Action::Any, ResourceFilter::all())],
-            &IpRules::default(),
-            None,
+            ValidKey {
+                name: BOOTSTRAP_KEY_NAME.to_owned(),
+                scopes: vec![Scope::new(Action::Any, ResourceFilter::all())],
+                ip_rules: IpRules::default(),
+                expires_at: None,
+                attributes: KeyAttributes::default(),
+            },
             now,
         )?;
         let details = serde_json::json!({"admin_key_id": admin.0.id, "kid": generated.kid});

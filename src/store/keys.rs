@@ -1,11 +1,15 @@
-//! API keys. Rows carry canonical text forms; parsing into domain types is the caller's job.
+//! API keys. Rows are parsed into the domain [`Key`] here, once, and written from it: nothing
+//! above this module sees a stored text form (scopes, CIDRs, attributes) or a secret digest,
+//! but for the key cache's digests (`StoredDigests`).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::api_keys;
-use super::{DbConnection, StoreResult};
-use crate::domain::principal::SecretSlot;
+use super::{DbConnection, StoreError, StoreResult};
+use crate::domain::ip_rules::IpRules;
+use crate::domain::key::{Key, KeyAttributes, SecretSlot, Secrets};
+use crate::domain::scope::{format_scope_list, parse_scope_list};
 
 #[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = api_keys)]
@@ -18,109 +22,121 @@ struct KeyRow {
     allowed_cidrs: String,
     expires_at: Option<NaiveDateTime>,
     created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
     revoked_at: Option<NaiveDateTime>,
     last_used_at: Option<NaiveDateTime>,
     previous_secret_expires_at: Option<NaiveDateTime>,
     last_used_ip: Option<String>,
     secret_generation: i32,
+    attributes: String,
 }
 
-/// A stored key, without its secret digest: nothing above this layer needs the digest back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyRecord {
-    pub id: String,
-    pub org_id: String,
-    pub name: String,
-    pub secret_hint: String,
-    pub scopes: String,
-    pub allowed_cidrs: String,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    /// Set after a roll with a grace period: until then the previous secret works too.
-    pub previous_secret_expires_at: Option<DateTime<Utc>>,
-    pub last_used_ip: Option<String>,
-    /// Counts rolls (see `domain::principal::Secrets`).
-    pub secret_generation: u32,
-}
+impl TryFrom<KeyRow> for Key {
+    type Error = StoreError;
 
-impl From<KeyRow> for KeyRecord {
-    fn from(r: KeyRow) -> Self {
-        KeyRecord {
-            id: r.id,
-            org_id: r.org_id,
-            name: r.name,
-            secret_hint: r.secret_hint,
-            scopes: r.scopes,
-            allowed_cidrs: r.allowed_cidrs,
+    /// Stored forms were written by [`columns`] below, so anything that does not parse is
+    /// corruption, refused rather than reinterpreted.
+    fn try_from(r: KeyRow) -> StoreResult<Key> {
+        let corrupt =
+            |what: &str, e: String| StoreError::Corrupt(format!("key {}: {what}: {e}", r.id));
+        let scopes = parse_scope_list(&r.scopes).map_err(|e| corrupt("scopes", e))?;
+        let cidrs: Vec<String> = r
+            .allowed_cidrs
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        let ip_rules = IpRules::from_canonical(&cidrs).map_err(|e| corrupt("allowed_cidrs", e))?;
+        let attributes: KeyAttributes = serde_json::from_str(&r.attributes)
+            .map_err(|e| corrupt("attributes", e.to_string()))?;
+        Ok(Key {
+            scopes,
+            ip_rules,
+            attributes,
             expires_at: r.expires_at.map(|t| t.and_utc()),
             created_at: r.created_at.and_utc(),
-            updated_at: r.updated_at.and_utc(),
             revoked_at: r.revoked_at.map(|t| t.and_utc()),
             last_used_at: r.last_used_at.map(|t| t.and_utc()),
-            previous_secret_expires_at: r.previous_secret_expires_at.map(|t| t.and_utc()),
             last_used_ip: r.last_used_ip,
-            // Written only as 0 + 1 per roll: never negative.
-            secret_generation: u32::try_from(r.secret_generation).unwrap_or(0),
-        }
+            secret_hint: r.secret_hint,
+            secrets: Secrets {
+                // Written only as 0 + 1 per roll: never negative.
+                generation: u32::try_from(r.secret_generation).unwrap_or(0),
+                previous_until: r.previous_secret_expires_at.map(|t| t.and_utc()),
+            },
+            name: r.name,
+            org_id: r.org_id,
+            id: r.id,
+        })
     }
 }
 
-/// What a new key row needs.
-pub struct NewKey<'a> {
-    pub id: &'a str,
-    pub org_id: &'a str,
-    pub name: &'a str,
-    pub secret_digest: &'a [u8],
-    pub secret_hint: &'a str,
-    pub scopes: &'a str,
-    pub allowed_cidrs: &'a str,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub now: DateTime<Utc>,
+fn parse_rows(rows: Vec<KeyRow>) -> StoreResult<Vec<Key>> {
+    rows.into_iter().map(Key::try_from).collect()
 }
 
-pub fn insert(conn: &mut DbConnection, key: &NewKey<'_>) -> StoreResult<()> {
+/// The columns a caller sets, in their stored forms: written by insert and update alike.
+#[derive(AsChangeset, Insertable)]
+#[diesel(table_name = api_keys, treat_none_as_null = true)]
+struct Settable {
+    name: String,
+    name_folded: String,
+    scopes: String,
+    allowed_cidrs: String,
+    expires_at: Option<NaiveDateTime>,
+    attributes: String,
+    updated_at: NaiveDateTime,
+}
+
+fn columns(key: &Key, now: DateTime<Utc>) -> StoreResult<Settable> {
+    Ok(Settable {
+        name: key.name.clone(),
+        name_folded: key.name.to_lowercase(),
+        scopes: format_scope_list(&key.scopes),
+        allowed_cidrs: key.ip_rules.to_strings().join(" "),
+        // `None` must be written, not skipped: it is how an expiry is removed.
+        expires_at: key.expires_at.map(|t| t.naive_utc()),
+        attributes: serde_json::to_string(&key.attributes)
+            .map_err(|e| StoreError::Corrupt(format!("key {}: attributes: {e}", key.id)))?,
+        updated_at: now.naive_utc(),
+    })
+}
+
+/// Stores a new key with the digest of its secret.
+pub fn insert(
+    conn: &mut DbConnection,
+    key: &Key,
+    secret_digest: &[u8],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     diesel::insert_into(api_keys::table)
         .values((
-            api_keys::id.eq(key.id),
-            api_keys::org_id.eq(key.org_id),
-            api_keys::name.eq(key.name),
-            api_keys::name_folded.eq(key.name.to_lowercase()),
-            api_keys::secret_digest.eq(key.secret_digest),
-            api_keys::secret_hint.eq(key.secret_hint),
-            api_keys::scopes.eq(key.scopes),
-            api_keys::allowed_cidrs.eq(key.allowed_cidrs),
-            api_keys::expires_at.eq(key.expires_at.map(|t| t.naive_utc())),
-            api_keys::created_at.eq(key.now.naive_utc()),
-            api_keys::updated_at.eq(key.now.naive_utc()),
+            api_keys::id.eq(&key.id),
+            api_keys::org_id.eq(&key.org_id),
+            api_keys::secret_digest.eq(secret_digest),
+            api_keys::secret_hint.eq(&key.secret_hint),
+            api_keys::created_at.eq(key.created_at.naive_utc()),
+            columns(key, now)?,
         ))
         .execute(conn)?;
     Ok(())
 }
 
 /// A key of one org; another org's id is simply not found (tenant isolation lives in the query).
-pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> StoreResult<Option<KeyRecord>> {
-    Ok(api_keys::table
+pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> StoreResult<Option<Key>> {
+    api_keys::table
         .filter(api_keys::org_id.eq(org_id))
         .filter(api_keys::id.eq(id))
         .select(KeyRow::as_select())
         .first(conn)
         .optional()?
-        .map(KeyRecord::from))
+        .map(Key::try_from)
+        .transpose()
 }
 
 /// `find`, with the row locked until the transaction ends, so that checks made on what it
 /// returns (who may edit or roll the key) still hold when the transaction writes. On PostgreSQL a
 /// no-op `UPDATE` is the portable `SELECT … FOR UPDATE`; on SQLite `BEGIN IMMEDIATE` already
 /// runs writers one at a time.
-pub fn find_locked(
-    conn: &mut DbConnection,
-    org_id: &str,
-    id: &str,
-) -> StoreResult<Option<KeyRecord>> {
+pub fn find_locked(conn: &mut DbConnection, org_id: &str, id: &str) -> StoreResult<Option<Key>> {
     diesel::update(
         api_keys::table
             .filter(api_keys::org_id.eq(org_id))
@@ -143,15 +159,15 @@ pub struct StoredDigests {
 
 /// A key found by a secret digest: which of its secrets matched, and its digests.
 pub struct DigestMatch {
-    pub record: KeyRecord,
+    pub key: Key,
     pub digests: StoredDigests,
     pub slot: SecretSlot,
 }
 
 type RowWithDigests = (KeyRow, Vec<u8>, Option<Vec<u8>>);
 
-fn with_digests((row, current, previous): RowWithDigests) -> (KeyRecord, StoredDigests) {
-    (KeyRecord::from(row), StoredDigests { current, previous })
+fn with_digests((row, current, previous): RowWithDigests) -> StoreResult<(Key, StoredDigests)> {
+    Ok((Key::try_from(row)?, StoredDigests { current, previous }))
 }
 
 /// The key whose current secret, or previous secret still within its grace period, has this
@@ -174,9 +190,9 @@ pub fn find_by_digest(
         .first::<RowWithDigests>(conn)
         .optional()?;
     if let Some(found) = current {
-        let (record, digests) = with_digests(found);
+        let (key, digests) = with_digests(found)?;
         return Ok(Some(DigestMatch {
-            record,
+            key,
             digests,
             slot: SecretSlot::Current,
         }));
@@ -187,14 +203,16 @@ pub fn find_by_digest(
         .select(columns)
         .first::<RowWithDigests>(conn)
         .optional()?;
-    Ok(previous.map(|found| {
-        let (record, digests) = with_digests(found);
-        DigestMatch {
-            record,
-            digests,
-            slot: SecretSlot::Previous,
-        }
-    }))
+    previous
+        .map(|found| {
+            let (key, digests) = with_digests(found)?;
+            Ok(DigestMatch {
+                key,
+                digests,
+                slot: SecretSlot::Previous,
+            })
+        })
+        .transpose()
 }
 
 /// `find`, with the key's digests: what the key cache stores when it learns a key by id.
@@ -202,8 +220,8 @@ pub fn find_with_digests(
     conn: &mut DbConnection,
     org_id: &str,
     id: &str,
-) -> StoreResult<Option<(KeyRecord, StoredDigests)>> {
-    Ok(api_keys::table
+) -> StoreResult<Option<(Key, StoredDigests)>> {
+    api_keys::table
         .filter(api_keys::org_id.eq(org_id))
         .filter(api_keys::id.eq(id))
         .select((
@@ -213,7 +231,8 @@ pub fn find_with_digests(
         ))
         .first::<RowWithDigests>(conn)
         .optional()?
-        .map(with_digests))
+        .map(with_digests)
+        .transpose()
 }
 
 /// Replaces the secret of an unrevoked key and counts its generation up. With a grace period
@@ -288,7 +307,7 @@ pub fn list(
     org_id: &str,
     query: &ListQuery,
     now: DateTime<Utc>,
-) -> StoreResult<Vec<KeyRecord>> {
+) -> StoreResult<Vec<Key>> {
     let now = now.naive_utc();
     let mut q = api_keys::table
         .filter(api_keys::org_id.eq(org_id.to_owned()))
@@ -325,12 +344,11 @@ pub fn list(
                 .and(api_keys::id.lt(pos.id.clone()))),
         );
     }
-    Ok(q.order((api_keys::created_at.desc(), api_keys::id.desc()))
-        .limit(query.limit)
-        .load(conn)?
-        .into_iter()
-        .map(KeyRecord::from)
-        .collect())
+    parse_rows(
+        q.order((api_keys::created_at.desc(), api_keys::id.desc()))
+            .limit(query.limit)
+            .load(conn)?,
+    )
 }
 
 /// `%text%` with LIKE's own wildcards escaped, so a search for `50%` finds exactly that.
@@ -347,50 +365,17 @@ fn like_pattern(text: &str) -> String {
     p
 }
 
-/// Fields to change; `None` leaves a field alone.
-#[derive(Debug, Default, Clone)]
-pub struct KeyChanges {
-    pub name: Option<String>,
-    pub scopes: Option<String>,
-    pub allowed_cidrs: Option<String>,
-    /// `Some(None)` removes the expiry.
-    pub expires_at: Option<Option<DateTime<Utc>>>,
-}
-
-/// Applies changes to a key that is not revoked. Returns false when no such unrevoked key exists,
-/// so an edit racing a revoke cannot resurrect anything.
-pub fn update(
-    conn: &mut DbConnection,
-    org_id: &str,
-    id: &str,
-    changes: &KeyChanges,
-    now: DateTime<Utc>,
-) -> StoreResult<bool> {
-    #[derive(AsChangeset)]
-    #[diesel(table_name = api_keys)]
-    struct Changeset {
-        name: Option<String>,
-        name_folded: Option<String>,
-        scopes: Option<String>,
-        allowed_cidrs: Option<String>,
-        expires_at: Option<Option<NaiveDateTime>>,
-        updated_at: NaiveDateTime,
-    }
-    let set = Changeset {
-        name: changes.name.clone(),
-        name_folded: changes.name.as_ref().map(|n| n.to_lowercase()),
-        scopes: changes.scopes.clone(),
-        allowed_cidrs: changes.allowed_cidrs.clone(),
-        expires_at: changes.expires_at.map(|e| e.map(|t| t.naive_utc())),
-        updated_at: now.naive_utc(),
-    };
+/// Writes what a caller may set on a key that is not revoked (the key as a PATCH left it).
+/// Returns false when no such unrevoked key exists, so an edit racing a revoke cannot
+/// resurrect anything.
+pub fn update(conn: &mut DbConnection, key: &Key, now: DateTime<Utc>) -> StoreResult<bool> {
     let n = diesel::update(
         api_keys::table
-            .filter(api_keys::org_id.eq(org_id))
-            .filter(api_keys::id.eq(id))
+            .filter(api_keys::org_id.eq(&key.org_id))
+            .filter(api_keys::id.eq(&key.id))
             .filter(api_keys::revoked_at.is_null()),
     )
-    .set(&set)
+    .set(columns(key, now)?)
     .execute(conn)?;
     Ok(n == 1)
 }

@@ -42,6 +42,7 @@ diesel::table! {
         previous_secret_expires_at -> Nullable<Timestamp>,
         last_used_ip -> Nullable<Text>,
         secret_generation -> Integer,
+        attributes -> Text,
     }
 }
 

@@ -73,26 +73,21 @@ backend_tests! {
         let checker = std::thread::spawn(move || {
             a.transaction::<_, StoreError, _>(|c| {
                 let k = keys::find_locked(c, &org_a, &id_a)?.unwrap();
-                read_tx.send(k.allowed_cidrs).unwrap();
+                read_tx.send(k).unwrap();
                 commit.recv().unwrap();
                 Ok(())
             })
             .unwrap();
         });
-        assert_eq!(read.recv().unwrap(), "");
+        let mut key = read.recv().unwrap();
+        assert!(key.ip_rules.to_strings().is_empty());
         let (done_tx, done) = mpsc::channel();
         let mut b = app.pool.get().unwrap();
         let writer = std::thread::spawn(move || {
-            let changes = keys::KeyChanges {
-                name: None,
-                scopes: None,
-                allowed_cidrs: Some("10.0.0.0/8".to_owned()),
-                expires_at: None,
-            };
-            store::write_tx(&mut b, |c| {
-                keys::update(c, &org, &id, &changes, chrono::Utc::now())
-            })
-            .unwrap();
+            key.ip_rules =
+                latchkey::domain::ip_rules::IpRules::from_canonical(&["10.0.0.0/8".to_owned()])
+                    .unwrap();
+            store::write_tx(&mut b, |c| keys::update(c, &key, chrono::Utc::now())).unwrap();
             done_tx.send(()).unwrap();
         });
         assert!(

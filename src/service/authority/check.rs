@@ -200,7 +200,7 @@ impl Authority {
             Err(Refusal::Throttled(wait)) => return Ok(Err(Refusal::Throttled(wait))),
             Err(refusal) => return Ok(Ok(Decision::deny(refusal.check_reason(), None, &[]))),
         };
-        let key_id = &subject.key.key_id;
+        let key_id = &subject.key.id;
         let refusal = match subject.key.admit(v.ip, now) {
             Err(refusal) => Some(refusal),
             Ok(())

@@ -11,15 +11,14 @@ use super::Authority;
 use super::keycache::CachedKey;
 use super::verified::Verified;
 use crate::crypto::jws::{self, VerifyError};
-use crate::domain::ip_rules::IpRules;
-use crate::domain::principal::{Principal, SecretSlot, Secrets};
+use crate::domain::key::{Key, SecretSlot};
 use crate::domain::refusal::Refusal;
 use crate::domain::scope::{Scope, parse_scope_list};
 use crate::domain::secret::{Secret, SecretDigest};
 use crate::domain::token::{AccessClaims, jti_generation};
 use crate::service::ServiceResult;
-use crate::store::keys::{KeyRecord, StoredDigests};
-use crate::store::{self, Conn, StoreError};
+use crate::store::keys::StoredDigests;
+use crate::store::{self, Conn};
 
 /// A refusal, and the key it concerns when the credential named one: what metering counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,29 +64,8 @@ pub struct VerifiedToken {
     pub key: Arc<CachedKey>,
 }
 
-/// A stored key as authentication sees it.
-fn principal(record: KeyRecord) -> ServiceResult<Principal> {
-    let ip_rules = IpRules::from_canonical(&super::super::keys::split_list(&record.allowed_cidrs))
-        .map_err(|e| StoreError::Corrupt(format!("key {}: allowed_cidrs: {e}", record.id)))?;
-    let scopes = parse_scope_list(&record.scopes)
-        .map_err(|e| StoreError::Corrupt(format!("key {}: scopes: {e}", record.id)))?;
-    Ok(Principal {
-        key_id: record.id,
-        org_id: record.org_id,
-        scopes,
-        ip_rules,
-        revoked: record.revoked_at.is_some(),
-        expires_at: record.expires_at,
-        created_at: record.created_at,
-        secrets: Secrets {
-            generation: record.secret_generation,
-            previous_until: record.previous_secret_expires_at,
-        },
-    })
-}
-
-fn entry(record: KeyRecord, digests: &StoredDigests) -> ServiceResult<Arc<CachedKey>> {
-    Ok(Arc::new(CachedKey::new(principal(record)?, digests)))
+fn entry(key: Key, digests: &StoredDigests) -> Arc<CachedKey> {
+    Arc::new(CachedKey::new(key, digests))
 }
 
 /// Whether `token` is shaped like a JWS rather than an API-key secret.
@@ -145,7 +123,7 @@ impl Authority {
         {
             return Ok(Err(Refusal::BadSecret));
         }
-        let key = entry(found.record, &found.digests)?;
+        let key = entry(found.key, &found.digests);
         self.keys.insert(ticket, key.clone());
         Ok(Ok(KnownSecret {
             key,
@@ -203,16 +181,16 @@ impl Authority {
                 else {
                     return Ok(Err(Denied::anonymous(Refusal::BadToken)));
                 };
-                let key = entry(record, &digests)?;
+                let key = entry(record, &digests);
                 self.keys.insert(ticket, key.clone());
                 key
             }
         };
         if let Err(refusal) = key.admit(None, now) {
-            return Ok(Err(Denied::of(refusal, &key.key_id)));
+            return Ok(Err(Denied::of(refusal, &key.id)));
         }
         if !key.secrets.minted_by_live_secret(verified.generation, now) {
-            return Ok(Err(Denied::of(Refusal::TokenSuperseded, &key.key_id)));
+            return Ok(Err(Denied::of(Refusal::TokenSuperseded, &key.id)));
         }
         let scopes = verified
             .scopes

@@ -79,15 +79,12 @@ impl Authority {
         let key = &found.key;
         // The caller holds this client's valid secret from here on: it may be told why.
         if let Err(refusal) = key.admit(Some(request.ip), now) {
-            return Ok(Err(Denied::of(refusal, &key.key_id)));
+            return Ok(Err(Denied::of(refusal, &key.id)));
         }
         let granted = match narrow_scope(&key.scopes, request.scope.as_deref()) {
             Ok(s) => s,
             Err(detail) => {
-                return Ok(Err(Denied::of(
-                    Refusal::ScopeNotAllowed(detail),
-                    &key.key_id,
-                )));
+                return Ok(Err(Denied::of(Refusal::ScopeNotAllowed(detail), &key.id)));
             }
         };
         let signer = match self.ring.signer(&key.org_id) {
@@ -105,8 +102,8 @@ impl Authority {
         let jti = token::jti(&random_id("", 22), key.secrets.generation_of(found.slot));
         let claims = AccessClaims::<&str> {
             iss: &settings.issuer,
-            sub: &key.key_id,
-            client_id: &key.key_id,
+            sub: &key.id,
+            client_id: &key.id,
             org_id: &key.org_id,
             aud: &settings.audience,
             iat: now.timestamp(),
@@ -121,7 +118,7 @@ impl Authority {
             access_token,
             expires_in: (exp - now.timestamp()).max(0),
             scope,
-            key_id: key.key_id.clone(),
+            key_id: key.id.clone(),
             org_id: key.org_id.clone(),
         }))
     }

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::principal::{Principal, SecretSlot};
+use crate::domain::key::{Key, SecretSlot};
 use crate::store::keys::StoredDigests;
 use crate::store::{self, Pool};
 
@@ -51,9 +51,9 @@ pub const MAX_KEYS: usize = 262_144;
 
 type Digest = [u8; 32];
 
-/// One key row as read: what authentication needs, and the digests of its secrets.
+/// One key row as read, and the digests of its secrets.
 pub struct CachedKey {
-    principal: Principal,
+    key: Key,
     current: Option<Digest>,
     previous: Option<Digest>,
     /// Set (under the write lock) once this entry is no longer the key's entry.
@@ -61,18 +61,18 @@ pub struct CachedKey {
 }
 
 impl Deref for CachedKey {
-    type Target = Principal;
+    type Target = Key;
 
-    fn deref(&self) -> &Principal {
-        &self.principal
+    fn deref(&self) -> &Key {
+        &self.key
     }
 }
 
 impl CachedKey {
     /// The entry for a row; digests that are not 32 bytes (never written so) match nothing.
-    pub fn new(principal: Principal, digests: &StoredDigests) -> Self {
+    pub fn new(key: Key, digests: &StoredDigests) -> Self {
         CachedKey {
-            principal,
+            key,
             current: Digest::try_from(digests.current.as_slice()).ok(),
             previous: digests
                 .previous
@@ -242,7 +242,7 @@ impl KeyCache {
         if self.generation.load(Ordering::Acquire) != ticket.0 {
             return;
         }
-        let id = &entry.principal.key_id;
+        let id = &entry.key.id;
         if maps.by_id.len() >= MAX_KEYS && !maps.by_id.contains_key(id) {
             return;
         }
@@ -252,7 +252,7 @@ impl KeyCache {
         for digest in entry.digests() {
             if let Some(other) = maps.by_digest.insert(*digest, entry.clone())
                 && !Arc::ptr_eq(&other, &entry)
-                && other.principal.key_id != entry.principal.key_id
+                && other.key.id != entry.key.id
             {
                 // Two rows with one digest cannot be told apart: serve neither from memory.
                 maps.by_digest.remove(digest);
@@ -382,7 +382,7 @@ pub fn spawn_follower(cache: &Arc<KeyCache>, pool: Pool) {
 mod tests {
     use super::*;
     use crate::domain::ip_rules::IpRules;
-    use crate::domain::principal::Secrets;
+    use crate::domain::key::{KeyAttributes, Secrets};
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()
@@ -395,14 +395,19 @@ mod tests {
 
     /// Key `id` as a row with current secret `current` and, until `previous_until`, `previous`.
     fn row(id: &str, current: u8, previous: Option<(u8, DateTime<Utc>)>) -> Arc<CachedKey> {
-        let principal = Principal {
-            key_id: id.into(),
+        let key = Key {
+            id: id.into(),
             org_id: "org_a".into(),
+            name: "cached".into(),
             scopes: vec![],
             ip_rules: IpRules::default(),
-            revoked: false,
             expires_at: None,
+            attributes: KeyAttributes::default(),
             created_at: now(),
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+            secret_hint: String::new(),
             secrets: Secrets {
                 generation: 0,
                 previous_until: previous.map(|(_, until)| until),
@@ -412,13 +417,13 @@ mod tests {
             current: vec![current; 32],
             previous: previous.map(|(d, _)| vec![d; 32]),
         };
-        Arc::new(CachedKey::new(principal, &digests))
+        Arc::new(CachedKey::new(key, &digests))
     }
 
     fn found(cache: &KeyCache, digest: u8, at: DateTime<Utc>) -> Option<(String, SecretSlot)> {
         cache
             .by_digest(&[digest; 32], at)
-            .map(|(k, slot)| (k.key_id.clone(), slot))
+            .map(|(k, slot)| (k.id.clone(), slot))
     }
 
     #[test]
@@ -429,7 +434,7 @@ mod tests {
         cache.insert(ticket, row("key_a", 1, None));
         assert!(found(&cache, 1, now()).is_none());
         cache.insert(cache.ticket(), row("key_a", 1, None));
-        assert_eq!(cache.by_id("key_a").unwrap().key_id, "key_a");
+        assert_eq!(cache.by_id("key_a").unwrap().id, "key_a");
         cache.invalidate("key_a");
         assert!(found(&cache, 1, now()).is_none() && cache.by_id("key_a").is_none());
     }

@@ -134,8 +134,8 @@ impl Authority {
                     .and_then(|t| {
                         t.key
                             .admit(Some(ip), now)
-                            .map(|()| actor(&t.key.key_id, &t.key.org_id, t.scopes, ip))
-                            .map_err(|r| Denied::of(r, &t.key.key_id))
+                            .map(|()| actor(&t.key.id, &t.key.org_id, t.scopes, ip))
+                            .map_err(|r| Denied::of(r, &t.key.id))
                     });
                 (outcome, None)
             }
@@ -147,13 +147,13 @@ impl Authority {
                         .admit(Some(ip), now)
                         .map(|()| {
                             actor(
-                                &found.key.key_id,
+                                &found.key.id,
                                 &found.key.org_id,
                                 found.key.scopes.clone(),
                                 ip,
                             )
                         })
-                        .map_err(|r| Denied::of(r, &found.key.key_id)),
+                        .map_err(|r| Denied::of(r, &found.key.id)),
                     Err(refusal) => Err(Denied::anonymous(refusal)),
                 };
                 (outcome, None)
@@ -162,8 +162,8 @@ impl Authority {
                 let outcome = self.client(conn, creds, ip, now)?.and_then(|found| {
                     let key = &found.key;
                     key.admit(Some(ip), now)
-                        .map(|()| actor(&key.key_id, &key.org_id, key.scopes.clone(), ip))
-                        .map_err(|r| Denied::of(r, &key.key_id))
+                        .map(|()| actor(&key.id, &key.org_id, key.scopes.clone(), ip))
+                        .map_err(|r| Denied::of(r, &key.id))
                 });
                 (outcome, Some(creds.client_id.as_str()))
             }
@@ -194,7 +194,7 @@ impl Authority {
         };
         Ok(
             match self.identify_secret(conn, &creds.client_secret, gate, now)? {
-                Ok(found) if found.key.key_id == creds.client_id => Ok(found),
+                Ok(found) if found.key.id == creds.client_id => Ok(found),
                 Err(Refusal::Throttled(wait)) => Err(Denied::anonymous(Refusal::Throttled(wait))),
                 // An unknown secret, or the secret of another key (whatever that key's state): a
                 // bad secret for the client named, metered against it (the flush drops ids that

@@ -70,7 +70,7 @@ impl Authority {
             // Unknown, invalid, already dead or another org's: 200 all the same (§2.2).
             Err(_) => return Ok(Ok(Revoked::Nothing)),
         };
-        if !may_revoke(caller, &subject.key.key_id) {
+        if !may_revoke(caller, &subject.key.id) {
             return Ok(Err(NotRevoked::Error(not_yours())));
         }
         match &subject.token {
@@ -99,8 +99,8 @@ impl Authority {
                 Ok(Ok(Revoked::AccessToken))
             }
             None => {
-                crate::service::keys::revoke(conn, caller, &subject.key.key_id, now)?;
-                self.forget(&subject.key.key_id);
+                crate::service::keys::revoke(conn, caller, &subject.key.id, now)?;
+                self.forget(&subject.key.id);
                 Ok(Ok(Revoked::ApiKey))
             }
         }

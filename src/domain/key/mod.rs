@@ -1,13 +1,66 @@
-//! A key as authentication sees it, and the rules that admit it: status, address, and whether
-//! a token it obtained is still backed by a live secret.
+//! The API key: the one domain type every layer uses (the store parses rows into it, the
+//! authority caches it, the API views it), its status, and the rules that admit it.
+//!
+//! `spec` holds what callers set on a key (request bodies, their validation with field paths,
+//! the typed patch); `standing` holds who may grant or change what (no escalation).
+
+mod spec;
+mod standing;
 
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+use utoipa::ToSchema;
 
 use super::ip_rules::IpRules;
 use super::refusal::Refusal;
 use super::scope::Scope;
+
+pub use spec::{
+    KeyAttributes, KeyDraft, KeyPatch, ValidKey, ValidPatch, validate_create, validate_patch,
+};
+pub use standing::{
+    OWN_RESOURCES, escalation_errors, key_management_warning, patch_standing_errors,
+    standing_errors,
+};
+
+/// Longest key name, in characters after trimming.
+pub const NAME_MAX_CHARS: usize = 200;
+/// Most scopes one key may hold; keeps a key's scope check and its token's `scope` claim small.
+pub const MAX_SCOPES: usize = 50;
+
+/// Derived, never stored: revocation wins over expiry, and expiry is a moment, not a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl KeyStatus {
+    pub fn of(
+        revoked_at: Option<DateTime<Utc>>,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        if revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if expires_at.is_some_and(|e| e <= now) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Revoked => "revoked",
+        }
+    }
+}
 
 /// Which of a key's secrets was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +72,7 @@ pub enum SecretSlot {
 
 /// The key's secrets, without their digests: how many rolls it has had, and until when the
 /// previous secret still works (after a roll with a grace period).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Secrets {
     /// Counts rolls; the current secret is of this generation, the previous one of the one
     /// before.
@@ -57,28 +110,40 @@ impl Secrets {
     }
 }
 
-/// What authenticating a key needs to know about it; never a secret or a digest.
+/// An API key. Never its secret or a digest of it: those stay in the store (and the key
+/// cache's entries), so nothing built from a `Key` can leak them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub key_id: String,
+pub struct Key {
+    /// Public id, also the OAuth `client_id`.
+    pub id: String,
     pub org_id: String,
+    pub name: String,
     pub scopes: Vec<Scope>,
     pub ip_rules: IpRules,
-    pub revoked: bool,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Everything else callers may set (see `spec`).
+    pub attributes: KeyAttributes,
     pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_ip: Option<String>,
+    /// The secret's prefix and last characters, to recognise it (`lk_…9fQx`).
+    pub secret_hint: String,
     pub secrets: Secrets,
 }
 
-impl Principal {
+impl Key {
+    pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
+        KeyStatus::of(self.revoked_at, self.expires_at, now)
+    }
+
     /// Active (not revoked, not expired at `now`) and, when an address is given, used from an
     /// allowed one. Revocation wins over expiry, as in the key's status.
     pub fn admit(&self, ip: Option<IpAddr>, now: DateTime<Utc>) -> Result<(), Refusal> {
-        if self.revoked {
-            return Err(Refusal::KeyRevoked);
-        }
-        if self.expires_at.is_some_and(|e| e <= now) {
-            return Err(Refusal::KeyExpired);
+        match self.status(now) {
+            KeyStatus::Revoked => return Err(Refusal::KeyRevoked),
+            KeyStatus::Expired => return Err(Refusal::KeyExpired),
+            KeyStatus::Active => {}
         }
         match ip {
             Some(ip) if !self.ip_rules.allows(ip) => Err(Refusal::IpNotAllowed),
@@ -107,50 +172,60 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()
     }
 
-    fn principal() -> Principal {
-        Principal {
-            key_id: "key_a".into(),
+    fn key() -> Key {
+        Key {
+            id: "key_a".into(),
             org_id: "org_a".into(),
+            name: "a".into(),
             scopes: vec![],
             ip_rules: IpRules::from_canonical(&["10.0.0.0/8".into()]).unwrap(),
-            revoked: false,
             expires_at: None,
+            attributes: KeyAttributes::default(),
             created_at: now(),
-            secrets: Secrets {
-                generation: 0,
-                previous_until: None,
-            },
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+            secret_hint: "lk_…abcd".into(),
+            secrets: Secrets::default(),
         }
+    }
+    #[test]
+    fn status_prefers_revoked_over_expired() {
+        let past = Some(now() - chrono::Duration::seconds(1));
+        assert_eq!(KeyStatus::of(None, None, now()), KeyStatus::Active);
+        assert_eq!(KeyStatus::of(None, past, now()), KeyStatus::Expired);
+        assert_eq!(KeyStatus::of(None, Some(now()), now()), KeyStatus::Expired);
+        assert_eq!(KeyStatus::of(Some(now()), past, now()), KeyStatus::Revoked);
     }
 
     #[test]
     fn revocation_wins_over_expiry_and_expiry_over_address() {
-        let mut p = principal();
+        let mut k = key();
         let outside = Some("192.0.2.1".parse().unwrap());
-        assert_eq!(p.admit(outside, now()), Err(Refusal::IpNotAllowed));
-        assert_eq!(p.admit(None, now()), Ok(()));
-        p.expires_at = Some(now());
-        assert_eq!(p.admit(outside, now()), Err(Refusal::KeyExpired));
-        p.revoked = true;
-        assert_eq!(p.admit(outside, now()), Err(Refusal::KeyRevoked));
+        assert_eq!(k.admit(outside, now()), Err(Refusal::IpNotAllowed));
+        assert_eq!(k.admit(None, now()), Ok(()));
+        k.expires_at = Some(now());
+        assert_eq!(k.admit(outside, now()), Err(Refusal::KeyExpired));
+        k.revoked_at = Some(now());
+        assert_eq!(k.admit(outside, now()), Err(Refusal::KeyRevoked));
     }
 
     #[test]
     fn a_token_of_the_previous_secret_ends_with_it() {
-        let mut p = principal();
-        p.secrets = Secrets {
+        let mut k = key();
+        k.secrets = Secrets {
             generation: 3,
             previous_until: Some(now() + Duration::seconds(30)),
         };
-        assert_eq!(p.secrets.generation_of(SecretSlot::Previous), 2);
-        assert_eq!(p.token_limit(SecretSlot::Current), None);
+        assert_eq!(k.secrets.generation_of(SecretSlot::Previous), 2);
+        assert_eq!(k.token_limit(SecretSlot::Current), None);
         assert_eq!(
-            p.token_limit(SecretSlot::Previous),
+            k.token_limit(SecretSlot::Previous),
             Some(now() + Duration::seconds(30))
         );
-        p.expires_at = Some(now() + Duration::seconds(10));
+        k.expires_at = Some(now() + Duration::seconds(10));
         assert_eq!(
-            p.token_limit(SecretSlot::Previous),
+            k.token_limit(SecretSlot::Previous),
             Some(now() + Duration::seconds(10))
         );
     }

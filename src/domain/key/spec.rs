@@ -1,0 +1,539 @@
+//! What callers set on a key: the request bodies of create and PATCH, loosely typed so that
+//! every problem is reported with its field path; their validation; and the typed patch that
+//! applies a valid PATCH to a [`Key`].
+//!
+//! A new attribute of a key lives here, whole: its field in [`KeyDraft`] and [`KeyPatch`], its
+//! stored form in [`KeyAttributes`] (kept as one JSON document per key, so no column or store
+//! change is needed), its check in `check_attributes`, and its line in [`ValidPatch::apply`].
+//! The API view shows [`KeyAttributes`] as they are (flattened into the key object).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::standing::key_management_warning;
+use super::{Key, MAX_SCOPES, NAME_MAX_CHARS, Secrets};
+use crate::domain::ip_rules::IpRules;
+use crate::domain::scope::{Action, ResourceFilter, Scope};
+use crate::domain::{FieldError, Warning};
+
+/// `POST /v1/keys` body. Fields are loosely typed here so that every problem is reported with
+/// its field path instead of the first serde error.
+///
+/// The OpenAPI schema states what is accepted (`name` and `scopes` required, each scope an
+/// object or the wire form; see `http/openapi.rs`), not these loose Rust types.
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(description = "The body of `POST /v1/keys`.")]
+pub struct KeyDraft {
+    /// 1–200 characters after trimming, no control characters.
+    #[schema(value_type = String, min_length = 1, example = "billing worker")]
+    pub name: Option<String>,
+    /// At least one, at most 50; each must be covered by the calling key's own scopes.
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 50)]
+    pub scopes: Option<Vec<Value>>,
+    /// IPv4/IPv6 networks (or single addresses) the key may be used from; omitted or empty means
+    /// anywhere. Stored canonical (host bits cleared, with a warning).
+    #[schema(example = json!(["10.0.0.0/8", "2001:db8::/32"]))]
+    pub allowed_cidrs: Option<Vec<String>>,
+    /// RFC 3339 time in the future; omitted or null means the key never expires.
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+}
+
+/// `PATCH /v1/keys/{id}` body: an absent field is left alone; `null` clears the CIDR list (allow
+/// all) or the expiry (never expires).
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPatch {
+    /// 1–200 characters after trimming, no control characters.
+    #[schema(min_length = 1)]
+    pub name: Option<String>,
+    /// Replaces every scope of the key (same rules as on create); applies to the next request.
+    #[schema(value_type = Option<Vec<Object>>, min_items = 1, max_items = 50)]
+    pub scopes: Option<Vec<Value>>,
+    /// Replaces the allow-list; `null` or `[]` allows every address. Applies to the next request.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_cidrs: Option<Option<Vec<String>>>,
+    /// RFC 3339 time in the future, or `null` for no expiry.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Option<String>>,
+}
+
+/// Distinguishes "field absent" (outer None, via `default`) from "field is null".
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The attributes of a key beyond its identity, scopes, addresses and expiry, stored together
+/// as one JSON document (a missing member reads as its default, so adding one needs no
+/// migration) and shown as they are in the key object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct KeyAttributes {}
+
+/// A PATCH of [`KeyAttributes`]: per attribute, absent (`None`) leaves it alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttributesPatch {}
+
+/// A create request that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidKey {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub ip_rules: IpRules,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub attributes: KeyAttributes,
+}
+
+impl ValidKey {
+    /// The new key, with its id and its secret's hint.
+    pub fn into_key(
+        self,
+        id: String,
+        org_id: &str,
+        secret_hint: String,
+        now: DateTime<Utc>,
+    ) -> Key {
+        Key {
+            id,
+            org_id: org_id.to_owned(),
+            name: self.name,
+            scopes: self.scopes,
+            ip_rules: self.ip_rules,
+            expires_at: self.expires_at,
+            attributes: self.attributes,
+            created_at: now,
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+            secret_hint,
+            secrets: Secrets::default(),
+        }
+    }
+}
+
+/// A PATCH that passed validation: `None` leaves a field alone; for `expires_at`, `Some(None)`
+/// removes the expiry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidPatch {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<Scope>>,
+    pub ip_rules: Option<IpRules>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub attributes: AttributesPatch,
+}
+
+impl ValidPatch {
+    /// The key as this patch leaves it.
+    pub fn apply(&self, key: &mut Key) {
+        if let Some(name) = &self.name {
+            key.name = name.clone();
+        }
+        if let Some(scopes) = &self.scopes {
+            key.scopes = scopes.clone();
+        }
+        if let Some(rules) = &self.ip_rules {
+            key.ip_rules = rules.clone();
+        }
+        if let Some(expires_at) = self.expires_at {
+            key.expires_at = expires_at;
+        }
+        let AttributesPatch {} = &self.attributes;
+    }
+}
+
+type Checked<T> = Result<(T, Vec<Warning>), Vec<FieldError>>;
+
+pub fn validate_create(draft: &KeyDraft, now: DateTime<Utc>) -> Checked<ValidKey> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let name = match &draft.name {
+        Some(n) => check_name(n, &mut errors),
+        None => {
+            errors.push(FieldError::new("name", "is required"));
+            None
+        }
+    };
+    let scopes = match &draft.scopes {
+        Some(s) => check_scopes(s, &mut errors, &mut warnings).inspect(|scopes| {
+            warnings.extend(key_management_warning(scopes));
+        }),
+        None => {
+            errors.push(FieldError::new(
+                "scopes",
+                "is required: give at least one scope",
+            ));
+            None
+        }
+    };
+    let ip_rules = check_cidrs(
+        draft.allowed_cidrs.as_deref().unwrap_or(&[]),
+        &mut errors,
+        &mut warnings,
+    );
+    let expires_at = draft
+        .expires_at
+        .as_deref()
+        .and_then(|e| check_expiry(e, now, &mut errors));
+    let attributes = check_attributes(draft, &mut errors);
+    match (name, scopes, ip_rules) {
+        (Some(name), Some(scopes), Some(ip_rules)) if errors.is_empty() => Ok((
+            ValidKey {
+                name,
+                scopes,
+                ip_rules,
+                expires_at,
+                attributes,
+            },
+            warnings,
+        )),
+        _ => Err(errors),
+    }
+}
+
+/// The attributes of a create request.
+fn check_attributes(draft: &KeyDraft, errors: &mut Vec<FieldError>) -> KeyAttributes {
+    let KeyDraft { .. } = draft;
+    let _ = errors;
+    KeyAttributes {}
+}
+
+/// The attributes a PATCH changes.
+fn check_attributes_patch(patch: &KeyPatch, errors: &mut Vec<FieldError>) -> AttributesPatch {
+    let KeyPatch { .. } = patch;
+    let _ = errors;
+    AttributesPatch {}
+}
+
+pub fn validate_patch(patch: &KeyPatch, now: DateTime<Utc>) -> Checked<ValidPatch> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut valid = ValidPatch::default();
+    if let Some(n) = &patch.name {
+        valid.name = check_name(n, &mut errors);
+    }
+    if let Some(s) = &patch.scopes {
+        valid.scopes = check_scopes(s, &mut errors, &mut warnings);
+        warnings.extend(valid.scopes.as_deref().and_then(key_management_warning));
+    }
+    if let Some(c) = &patch.allowed_cidrs {
+        valid.ip_rules = check_cidrs(c.as_deref().unwrap_or(&[]), &mut errors, &mut warnings);
+    }
+    if let Some(e) = &patch.expires_at {
+        valid.expires_at = match e {
+            None => Some(None),
+            Some(text) => check_expiry(text, now, &mut errors).map(Some),
+        };
+    }
+    valid.attributes = check_attributes_patch(patch, &mut errors);
+    if patch.scopes.is_some() || patch.allowed_cidrs.is_some() {
+        warnings.push(Warning {
+            code: "takes_effect_immediately",
+            field: if patch.scopes.is_some() {
+                "scopes"
+            } else {
+                "allowed_cidrs"
+            }
+            .to_owned(),
+            message: "changes to scopes and allowed CIDRs apply to the very next request: calls \
+                      made with this key that the new rules no longer allow will fail"
+                .to_owned(),
+        });
+    }
+    if errors.is_empty() {
+        Ok((valid, warnings))
+    } else {
+        Err(errors)
+    }
+}
+
+fn check_name(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let name = raw.trim();
+    let len = name.chars().count();
+    if len == 0 {
+        errors.push(FieldError::new("name", "must not be empty"));
+        None
+    } else if len > NAME_MAX_CHARS {
+        errors.push(FieldError::new(
+            "name",
+            format!("is {len} characters long; the maximum is {NAME_MAX_CHARS}"),
+        ));
+        None
+    } else if name.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            "name",
+            "must not contain control characters",
+        ));
+        None
+    } else {
+        Some(name.to_owned())
+    }
+}
+
+fn check_scopes(
+    items: &[Value],
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<Warning>,
+) -> Option<Vec<Scope>> {
+    if items.is_empty() {
+        errors.push(FieldError::new("scopes", "must hold at least one scope"));
+        return None;
+    }
+    if items.len() > MAX_SCOPES {
+        errors.push(FieldError::new(
+            "scopes",
+            format!("holds {} scopes; the maximum is {MAX_SCOPES}", items.len()),
+        ));
+        return None;
+    }
+    let before = errors.len();
+    let mut scopes: Vec<Scope> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Some(scope) = parse_scope_item(i, item, errors) else {
+            continue;
+        };
+        if scopes.contains(&scope) {
+            warnings.push(Warning {
+                code: "duplicate_scope",
+                field: format!("scopes[{i}]"),
+                message: format!("`{scope}` is listed twice; it is stored once"),
+            });
+        } else {
+            scopes.push(scope);
+        }
+    }
+    (errors.len() == before).then_some(scopes)
+}
+
+/// A scope is `{"action": "read", "resource": "projects/**"}` or the wire form `"read:projects/**"`.
+fn parse_scope_item(i: usize, item: &Value, errors: &mut Vec<FieldError>) -> Option<Scope> {
+    match item {
+        Value::String(text) => match Scope::parse(text) {
+            Ok(s) => Some(s),
+            Err(m) => {
+                errors.push(FieldError::new(format!("scopes[{i}]"), m));
+                None
+            }
+        },
+        Value::Object(map) => {
+            if let Some(unknown) = map.keys().find(|k| *k != "action" && *k != "resource") {
+                errors.push(FieldError::new(
+                    format!("scopes[{i}].{unknown}"),
+                    "unknown field: a scope has `action` and `resource`",
+                ));
+                return None;
+            }
+            let action = match map.get("action") {
+                Some(Value::String(a)) => Action::parse(a)
+                    .map_err(|m| errors.push(FieldError::new(format!("scopes[{i}].action"), m)))
+                    .ok(),
+                Some(_) => {
+                    errors.push(FieldError::new(
+                        format!("scopes[{i}].action"),
+                        "must be a string",
+                    ));
+                    None
+                }
+                None => {
+                    errors.push(FieldError::new(
+                        format!("scopes[{i}].action"),
+                        "is required",
+                    ));
+                    None
+                }
+            };
+            let resource = match map.get("resource") {
+                None | Some(Value::Null) => Some(ResourceFilter::all()),
+                Some(Value::String(r)) => ResourceFilter::parse(r)
+                    .map_err(|m| errors.push(FieldError::new(format!("scopes[{i}].resource"), m)))
+                    .ok(),
+                Some(_) => {
+                    errors.push(FieldError::new(
+                        format!("scopes[{i}].resource"),
+                        "must be a string",
+                    ));
+                    None
+                }
+            };
+            Some(Scope::new(action?, resource?))
+        }
+        _ => {
+            errors.push(FieldError::new(
+                format!("scopes[{i}]"),
+                "must be an object {\"action\", \"resource\"} or a string like \"read:projects/**\"",
+            ));
+            None
+        }
+    }
+}
+
+fn check_cidrs(
+    entries: &[String],
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<Warning>,
+) -> Option<IpRules> {
+    match IpRules::parse("allowed_cidrs", entries) {
+        Ok((rules, w)) => {
+            warnings.extend(w);
+            Some(rules)
+        }
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    }
+}
+
+fn check_expiry(
+    text: &str,
+    now: DateTime<Utc>,
+    errors: &mut Vec<FieldError>,
+) -> Option<DateTime<Utc>> {
+    match DateTime::parse_from_rfc3339(text.trim()) {
+        Ok(t) => {
+            let t = t.with_timezone(&Utc);
+            if t <= now {
+                errors.push(FieldError::new("expires_at", "must be in the future"));
+                None
+            } else {
+                Some(t)
+            }
+        }
+        Err(_) => {
+            errors.push(FieldError::new(
+                "expires_at",
+                "must be an RFC 3339 date-time such as 2030-01-31T12:00:00Z",
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn draft(v: Value) -> KeyDraft {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn fields(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn a_valid_draft_accepts_both_scope_forms() {
+        let (k, w) = validate_create(
+            &draft(json!({"name": "  ci  ", "scopes": ["read:projects/**", {"action": "write"}]})),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(k.name, "ci");
+        assert_eq!(k.scopes.len(), 2);
+        assert_eq!(k.scopes[1].to_string(), "write:*");
+        assert!(k.ip_rules.is_allow_all());
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field_path() {
+        let long_segment = "x".repeat(129);
+        let errors = validate_create(
+            &draft(json!({
+                "name": "   ",
+                "scopes": [
+                    {"action": "read", "resource": "a//b"},
+                    {"action": "fly", "resource": "**/x"},
+                    {"action": "read", "resource": "a/**/b"},
+                    {"action": "read", "resource": long_segment},
+                    "nope:x",
+                    7
+                ],
+                "allowed_cidrs": ["10.0.0.0/33"],
+                "expires_at": "2020-01-01T00:00:00Z"
+            })),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            fields(&errors),
+            vec![
+                "name",
+                "scopes[0].resource",
+                "scopes[1].action",
+                "scopes[1].resource",
+                "scopes[2].resource",
+                "scopes[3].resource",
+                "scopes[4]",
+                "scopes[5]",
+                "allowed_cidrs[0]",
+                "expires_at"
+            ]
+        );
+    }
+
+    #[test]
+    fn names_are_limited_to_200_characters() {
+        let ok = "é".repeat(200);
+        assert!(validate_create(&draft(json!({"name": ok, "scopes": ["read"]})), now()).is_ok());
+        let long = "a".repeat(201);
+        let e =
+            validate_create(&draft(json!({"name": long, "scopes": ["read"]})), now()).unwrap_err();
+        assert_eq!(fields(&e), vec!["name"]);
+    }
+
+    #[test]
+    fn missing_and_empty_scopes_are_refused() {
+        let e = validate_create(&draft(json!({"name": "x"})), now()).unwrap_err();
+        assert_eq!(fields(&e), vec!["scopes"]);
+        let e = validate_create(&draft(json!({"name": "x", "scopes": []})), now()).unwrap_err();
+        assert_eq!(fields(&e), vec!["scopes"]);
+    }
+
+    #[test]
+    fn duplicate_scopes_are_stored_once_with_a_warning() {
+        let (k, w) = validate_create(
+            &draft(json!({"name": "x", "scopes": ["read:a", "read:a"]})),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(k.scopes.len(), 1);
+        assert_eq!(w[0].code, "duplicate_scope");
+    }
+
+    #[test]
+    fn patch_distinguishes_absent_from_null() {
+        let p: KeyPatch = serde_json::from_value(json!({"expires_at": null})).unwrap();
+        let (v, w) = validate_patch(&p, now()).unwrap();
+        assert_eq!(v.expires_at, Some(None));
+        assert!(v.ip_rules.is_none() && v.scopes.is_none() && w.is_empty());
+
+        let p: KeyPatch = serde_json::from_value(json!({"allowed_cidrs": null})).unwrap();
+        let (v, w) = validate_patch(&p, now()).unwrap();
+        assert!(v.ip_rules.unwrap().is_allow_all());
+        assert_eq!(w[0].code, "takes_effect_immediately");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(
+            serde_json::from_value::<KeyDraft>(json!({"name": "x", "allowed_ips": []})).is_err()
+        );
+    }
+}

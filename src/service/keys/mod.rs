@@ -1,0 +1,286 @@
+//! The API-key lifecycle: create (secret shown once), list, get, update, roll, revoke. Each
+//! change is one transaction with its audit record and its change-feed entry.
+
+mod list;
+mod view;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::actor::Actor;
+use super::{ServiceError, ServiceResult, audit};
+use crate::domain::Warning;
+use crate::domain::key::{self, Key, KeyDraft, KeyPatch, ValidKey, ValidPatch};
+use crate::domain::scope::Scope;
+use crate::domain::secret::{KeyId, Secret};
+use crate::store::{self, DbConnection};
+
+pub use list::{DEFAULT_LIMIT, ListParams, MAX_LIMIT, Page, list};
+pub use view::{KeyView, ScopeView};
+
+/// Result of a create: `secret` is `None` on a dry run.
+#[derive(Debug)]
+pub struct Created {
+    pub key: KeyView,
+    pub secret: Option<Secret>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Validates, applies the no-escalation rule, then (unless `dry_run`) stores the key.
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    draft: &KeyDraft,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> ServiceResult<Created> {
+    let (valid, warnings) = key::validate_create(draft, now).map_err(ServiceError::Validation)?;
+    check_escalation(actor, &valid.scopes)?;
+    if dry_run {
+        let preview = valid.into_key(String::new(), &actor.org_id, String::new(), now);
+        return Ok(Created {
+            key: KeyView::of(&preview, now),
+            secret: None,
+            warnings,
+        });
+    }
+    let (view, secret) = store::write_tx(conn, |conn| {
+        let (view, secret) = insert_new(conn, &actor.org_id, valid.clone(), now)?;
+        let details = serde_json::Value::Object(view.audited());
+        audit::record(
+            conn,
+            actor,
+            audit::action::KEY_CREATED,
+            &view.id,
+            details,
+            now,
+        )?;
+        Ok::<_, ServiceError>((view, secret))
+    })?;
+    Ok(Created {
+        key: view,
+        secret: Some(secret),
+        warnings,
+    })
+}
+
+/// Stores a new key with a fresh id and secret; only the secret's digest is written.
+pub(crate) fn insert_new(
+    conn: &mut DbConnection,
+    org_id: &str,
+    valid: ValidKey,
+    now: DateTime<Utc>,
+) -> ServiceResult<(KeyView, Secret)> {
+    let secret = Secret::generate();
+    let key = valid.into_key(
+        KeyId::generate().as_str().to_owned(),
+        org_id,
+        secret.hint(),
+        now,
+    );
+    store::keys::insert(conn, &key, secret.digest().as_bytes(), now)?;
+    Ok((KeyView::of(&key, now), secret))
+}
+
+fn check_escalation(actor: &Actor, wanted: &[Scope]) -> ServiceResult<()> {
+    let errors = key::escalation_errors(&actor.scopes, wanted);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Escalation(errors))
+    }
+}
+
+/// Refused unless the caller covers all of the stored key's scopes: the standing needed to
+/// roll it (`key::standing_errors`).
+fn require_standing(actor: &Actor, current: &Key) -> ServiceResult<()> {
+    let errors = key::standing_errors(&actor.scopes, &current.scopes);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Escalation(errors))
+    }
+}
+
+/// A caller without standing over the key may only rename it or tighten its limits: not change
+/// its scopes, even to narrow them (`key::patch_standing_errors` says why). Judged on the row
+/// as locked, before the change.
+fn check_patch_standing(actor: &Actor, current: &Key, patch: &ValidPatch) -> ServiceResult<()> {
+    if key::standing_errors(&actor.scopes, &current.scopes).is_empty() {
+        return Ok(());
+    }
+    let errors = key::patch_standing_errors(patch, &current.ip_rules, current.expires_at);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Escalation(errors))
+    }
+}
+
+/// A key of the org, locked until the transaction ends; a revoked key cannot be changed.
+fn find_changeable(conn: &mut DbConnection, org_id: &str, id: &str) -> ServiceResult<Key> {
+    let current = store::keys::find_locked(conn, org_id, id)?
+        .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
+    if current.revoked_at.is_some() {
+        return Err(ServiceError::KeyRevoked(id.to_owned()));
+    }
+    Ok(current)
+}
+
+pub fn get(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<KeyView> {
+    let key = store::keys::find(conn, org_id, id)?
+        .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
+    Ok(KeyView::of(&key, now))
+}
+
+#[derive(Debug)]
+pub struct Updated {
+    pub key: KeyView,
+    pub warnings: Vec<Warning>,
+}
+
+/// Applies a PATCH through the one typed patch (`ValidPatch::apply`). Takes effect at once on
+/// this node, and on the others through the change feed. New scopes must be covered by the
+/// caller (`check_escalation`); changing the key's scopes or loosening its limits needs
+/// standing over it (`check_patch_standing`).
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    patch: &KeyPatch,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> ServiceResult<Updated> {
+    let (valid, warnings) = key::validate_patch(patch, now).map_err(ServiceError::Validation)?;
+    if let Some(scopes) = &valid.scopes {
+        check_escalation(actor, scopes)?;
+    }
+    store::write_tx(conn, |conn| {
+        let current = find_changeable(conn, &actor.org_id, id)?;
+        check_patch_standing(actor, &current, &valid)?;
+        let mut next = current.clone();
+        valid.apply(&mut next);
+        let (before, after) = (KeyView::of(&current, now), KeyView::of(&next, now));
+        if !dry_run {
+            if !store::keys::update(conn, &next, now)? {
+                return Err(ServiceError::KeyRevoked(id.to_owned()));
+            }
+            audit::record(
+                conn,
+                actor,
+                audit::action::KEY_UPDATED,
+                id,
+                changed_fields(&before, &after),
+                now,
+            )?;
+            store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
+        }
+        Ok(Updated {
+            key: after,
+            warnings: warnings.clone(),
+        })
+    })
+}
+
+/// The audit details of an update: `before` and `after` of each field that changed.
+fn changed_fields(before: &KeyView, after: &KeyView) -> serde_json::Value {
+    let (mut old, new) = (before.audited(), after.audited());
+    old.retain(|name, value| new.get(name) != Some(value));
+    let new: serde_json::Map<_, _> = new
+        .into_iter()
+        .filter(|(name, _)| old.contains_key(name))
+        .collect();
+    json!({"before": old, "after": new})
+}
+
+/// Longest grace period for the previous secret after a roll.
+pub const MAX_ROLL_GRACE_SECS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug)]
+pub struct Rolled {
+    pub key: KeyView,
+    pub secret: Secret,
+}
+
+/// A new secret for the same key id (so the same OAuth `client_id`): the old one keeps working
+/// for `grace_seconds` (0 = stops at once), for rotating a secret without downtime, and the
+/// tokens it obtained end with it. No escalation: only a caller whose scopes cover all of the
+/// key's may roll it.
+pub fn roll(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    grace_seconds: Option<i64>,
+    now: DateTime<Utc>,
+) -> ServiceResult<Rolled> {
+    let grace = grace_seconds.unwrap_or(0);
+    if !(0..=MAX_ROLL_GRACE_SECS).contains(&grace) {
+        return Err(ServiceError::Validation(vec![
+            crate::domain::FieldError::new(
+                "grace_seconds",
+                format!(
+                    "must be a whole number of seconds from 0 to {MAX_ROLL_GRACE_SECS} (7 days)"
+                ),
+            ),
+        ]));
+    }
+    let org_id = actor.org_id.as_str();
+    let secret = Secret::generate();
+    let until = (grace > 0).then(|| now + chrono::Duration::seconds(grace));
+    store::write_tx(conn, |conn| {
+        let current = find_changeable(conn, org_id, id)?;
+        // The caller receives the new secret: otherwise an admin of keys could roll a wider key
+        // and become it.
+        require_standing(actor, &current)?;
+        if !store::keys::roll_secret(
+            conn,
+            org_id,
+            id,
+            secret.digest().as_bytes(),
+            &secret.hint(),
+            until,
+            now,
+        )? {
+            return Err(ServiceError::KeyRevoked(id.to_owned()));
+        }
+        let key = get(conn, org_id, id, now)?;
+        let details = json!({"grace_seconds": grace, "previous_secret_expires_at": key.previous_secret_expires_at});
+        audit::record(conn, actor, audit::action::KEY_ROLLED, id, details, now)?;
+        store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
+        Ok(Rolled {
+            key,
+            secret: secret.clone(),
+        })
+    })
+}
+
+/// Permanent and idempotent: revoking a revoked key returns it unchanged.
+pub fn revoke(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<KeyView> {
+    store::write_tx(conn, |conn| {
+        let newly = store::keys::revoke(conn, &actor.org_id, id, now)?;
+        let key = get(conn, &actor.org_id, id, now)?;
+        // A repeated revoke changes nothing, so it records nothing.
+        if newly {
+            audit::record(
+                conn,
+                actor,
+                audit::action::KEY_REVOKED,
+                id,
+                json!({"name": key.name}),
+                now,
+            )?;
+            store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
+        }
+        Ok(key)
+    })
+}
