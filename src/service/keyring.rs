@@ -151,6 +151,16 @@ impl KeyRing {
         self.current().jwks.clone()
     }
 
+    /// Whether [`KeyRing::reload_if_stale`] would read the database now: asked first, so that a
+    /// miss that would not reload needs no connection.
+    pub fn reload_due(&self) -> bool {
+        !self
+            .last_reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|t| t.elapsed() < MIN_RELOAD_INTERVAL)
+    }
+
     /// Reloads unless another reload happened within the last second; for cache misses.
     pub fn reload_if_stale(&self, conn: &mut DbConnection) -> ServiceResult<bool> {
         {

@@ -57,10 +57,18 @@ pub fn head(conn: &mut DbConnection) -> StoreResult<i64> {
     Ok(max.unwrap_or(0))
 }
 
-/// Drops entries older than `before`; caches that fell that far behind start over.
+/// Drops the feed's entries up to the newest one written before `before`: a prefix by sequence,
+/// whatever the writers' clocks said, and never the newest entry of all. Together these make a
+/// purge visible to every follower as a gap before the first entry it reads (`KeyCache::poll`
+/// starts over then): a follower that was away while entries it never read were purged can
+/// never mistake the remaining feed for a complete one.
 pub fn purge(conn: &mut DbConnection, before: DateTime<Utc>) -> StoreResult<usize> {
-    Ok(
-        diesel::delete(change_log::table.filter(change_log::at.lt(before.naive_utc())))
-            .execute(conn)?,
-    )
+    let cutoff: Option<i64> = change_log::table
+        .filter(change_log::at.lt(before.naive_utc()))
+        .select(diesel::dsl::max(change_log::seq))
+        .first(conn)?;
+    let Some(cutoff) = cutoff else {
+        return Ok(0);
+    };
+    Ok(diesel::delete(change_log::table.filter(change_log::seq.lt(cutoff))).execute(conn)?)
 }

@@ -1,4 +1,8 @@
 //! Revoked access tokens (RFC 7009), by `jti`, kept only until the token would have expired.
+//!
+//! A token is accepted while `exp >= now` in whole seconds (`crypto::jws::Verifier::verify`),
+//! that is during the whole second `exp`: an entry must outlive that second, so it is dropped
+//! only from `expires_at + 1 s` on ([`over`]).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -14,7 +18,7 @@ pub fn insert(
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.le(now.naive_utc())))
+    diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.le(over(now))))
         .execute(conn)?;
     if is_revoked(conn, jti)? {
         return Ok(());
@@ -30,6 +34,11 @@ pub fn insert(
     Ok(())
 }
 
+/// Entries with `expires_at` at or before this are of tokens no longer accepted at `now`.
+fn over(now: DateTime<Utc>) -> chrono::NaiveDateTime {
+    (now - chrono::Duration::seconds(1)).naive_utc()
+}
+
 pub fn is_revoked(conn: &mut DbConnection, jti: &str) -> StoreResult<bool> {
     let n: i64 = revoked_tokens::table
         .filter(revoked_tokens::jti.eq(jti))
@@ -42,7 +51,7 @@ pub fn is_revoked(conn: &mut DbConnection, jti: &str) -> StoreResult<bool> {
 /// denylist, small by construction (revocations × token TTL).
 pub fn live(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<Vec<(String, i64)>> {
     let rows: Vec<(String, chrono::NaiveDateTime)> = revoked_tokens::table
-        .filter(revoked_tokens::expires_at.gt(now.naive_utc()))
+        .filter(revoked_tokens::expires_at.gt(over(now)))
         .select((revoked_tokens::jti, revoked_tokens::expires_at))
         .load(conn)?;
     Ok(rows

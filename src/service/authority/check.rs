@@ -145,8 +145,9 @@ impl Authority {
     /// What a caller's credential `presented` is: a live token or a secret of a key of the
     /// caller's org (anything else is just not valid: `BadToken` or `BadSecret`, never told
     /// apart for another org's). A secret's key may be inactive (the caller decides what that
-    /// means); a token's must be active. An unknown secret counts as a failure of the caller's
-    /// address, and a throttled caller gets no database lookups for them: `Throttled`.
+    /// means); a token's must be active. An unknown secret counts against the asking key, and a
+    /// key that has used up that allowance gets no more lookups of secrets the node does not
+    /// hold: `Throttled`.
     pub(super) fn subject(
         &self,
         conn: &mut Conn<'_>,
@@ -157,7 +158,7 @@ impl Authority {
         let ip = caller.ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
         if looks_like_token(presented) {
             return Ok(
-                match self.verify_token(conn, presented, Some(&caller.org_id), now)? {
+                match self.verify_token(conn, presented, Some(&caller.org_id), ip, now)? {
                     Ok(t) => Ok(Subject {
                         key: t.key,
                         scopes: t.scopes,
@@ -167,7 +168,12 @@ impl Authority {
                 },
             );
         }
-        let gate = Gate { ip, claimed: None };
+        let asker = caller.key_id.as_deref();
+        let gate = Gate {
+            ip,
+            claimed: None,
+            asker,
+        };
         Ok(match self.identify_secret(conn, presented, gate, now)? {
             Ok(found) if found.key.org_id == caller.org_id => Ok(Subject {
                 scopes: found.key.scopes.clone(),
@@ -175,11 +181,11 @@ impl Authority {
                 token: None,
             }),
             Ok(_) => Err(Refusal::BadSecret),
-            // It cost a lookup: the caller's failure (`Throttled` if this one is over the limit).
-            Err(Refusal::BadSecret) => Err(self
-                .count_failure(&Refusal::BadSecret, ip, None)
-                .err()
-                .unwrap_or(Refusal::BadSecret)),
+            // It cost a lookup: counted against the asking key (`Throttled` once it is over).
+            Err(Refusal::BadSecret) => match asker.and_then(|a| self.throttle.asked_unknown(a)) {
+                Some(wait) => Err(Refusal::Throttled(wait.0)),
+                None => Err(Refusal::BadSecret),
+            },
             Err(refusal) => Err(refusal),
         })
     }

@@ -40,13 +40,15 @@ impl Denied {
     }
 }
 
-/// Who may make the database look up an unknown secret: the request's address, and the key id
-/// it claims to be (client authentication). See `throttle` for why a refused lookup is the
-/// only thing a throttled source loses.
+/// Who may make the database look up an unknown secret: the request's address and the key id
+/// it claims to be (client authentication), or, for a secret an authenticated key asks about
+/// (introspection, `/v1/check`), that asking key. See `throttle` for why a refused lookup is
+/// the only thing a throttled source loses.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Gate<'a> {
     pub ip: IpAddr,
     pub claimed: Option<&'a str>,
+    pub asker: Option<&'a str>,
 }
 
 /// A secret of a key, and which of its secrets.
@@ -78,6 +80,9 @@ impl Authority {
     /// its address is over its allowance of failures, or (while the key cache can tell the
     /// owner's cached secret from a guess) the key id it claims is.
     fn refuse_lookup(&self, gate: Gate<'_>) -> Option<u64> {
+        if let Some(asker) = gate.asker {
+            return self.throttle.asker_limited(asker).map(|w| w.0);
+        }
         if let Some(wait) = self.throttle.source_blocked(gate.ip) {
             return Some(wait.0);
         }
@@ -140,11 +145,12 @@ impl Authority {
         conn: &mut Conn<'_>,
         token: &str,
         org: Option<&str>,
+        ip: IpAddr,
         now: DateTime<Utc>,
     ) -> ServiceResult<Result<VerifiedToken, Denied>> {
         let verified = match self.verified.get(token, &self.ring) {
             Some(v) => v,
-            None => match self.verify_signature(conn, token, now)? {
+            None => match self.verify_signature(conn, token, ip, now)? {
                 Ok(v) => {
                     let v = Arc::new(v);
                     self.verified.insert(token, v.clone(), now.timestamp());
@@ -211,6 +217,7 @@ impl Authority {
         &self,
         conn: &mut Conn<'_>,
         token: &str,
+        ip: IpAddr,
         now: DateTime<Utc>,
     ) -> ServiceResult<Result<Verified, Refusal>> {
         let Ok((kid, _)) = jws::peek_header(token) else {
@@ -218,7 +225,16 @@ impl Authority {
         };
         let verifier = match self.ring.verifier(&kid) {
             Some(v) => v,
+            // An unknown kid may be a key another node just published: the keyring is re-read,
+            // at most once a second, and never for an address that has used up its failures
+            // (each such request would take a pooled connection for nothing).
             None => {
+                if !self.ring.reload_due() {
+                    return Ok(Err(Refusal::BadToken));
+                }
+                if let Some(wait) = self.throttle.source_blocked(ip) {
+                    return Ok(Err(Refusal::Throttled(wait.0)));
+                }
                 self.ring.reload_if_stale(conn.get()?)?;
                 match self.ring.verifier(&kid) {
                     Some(v) => v,

@@ -61,7 +61,7 @@ impl Authority {
             outcome,
             |issued| (&issued.key_id, UsageEvent::TokenIssued),
             request.ip,
-            Some(&request.client.client_id),
+            super::claimed(&request.client),
             now,
         ))
     }

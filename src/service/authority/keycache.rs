@@ -312,7 +312,11 @@ impl KeyCache {
         let from = self.seq.load(Ordering::Acquire);
         let changes = store::change_log::since(conn, from)?;
         // A gap (purged entries we never saw) means changes may have been missed: start over.
-        if from > 0 && changes.first().is_some_and(|(seq, _, _)| *seq > from + 1) {
+        // The purge deletes a prefix of the feed and never its newest entry
+        // (`change_log::purge`), so a missed entry always shows as a gap before the first one
+        // returned, from any position, 0 included. (A sequence number lost to a rolled-back
+        // transaction looks the same: clearing then costs reloads, never correctness.)
+        if changes.first().is_some_and(|(seq, _, _)| *seq > from + 1) {
             if !self.is_empty() {
                 self.clear();
             }
@@ -329,10 +333,11 @@ impl KeyCache {
             }
             self.seq.store(*seq, Ordering::Release);
         }
+        // A token is accepted during the whole second `exp`: keep its entry through it.
         let now = crate::service::now().timestamp();
         let mut list = self.denylist();
         if !list.is_empty() {
-            list.retain(|_, exp| *exp > now);
+            list.retain(|_, exp| *exp >= now);
         }
         drop(list);
         // A full batch may have left entries behind: fresh only once the feed is drained.

@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::oauth::ClientCredentials;
 use crate::domain::refusal::Refusal;
-use crate::domain::secret::SECRET_PREFIX;
+use crate::domain::secret::{KeyId, SECRET_PREFIX};
 use crate::domain::usage::UsageEvent;
 use crate::service::ServiceResult;
 use crate::service::actor::Actor;
@@ -130,7 +130,7 @@ impl Authority {
                 if !credential.starts_with(SECRET_PREFIX) && looks_like_token(credential) =>
             {
                 let outcome = self
-                    .verify_token(conn, credential, None, now)?
+                    .verify_token(conn, credential, None, ip, now)?
                     .and_then(|t| {
                         t.key
                             .admit(Some(ip), now)
@@ -140,7 +140,11 @@ impl Authority {
                 (outcome, None)
             }
             Presented::Bearer(secret) => {
-                let gate = Gate { ip, claimed: None };
+                let gate = Gate {
+                    ip,
+                    claimed: None,
+                    asker: None,
+                };
                 let outcome = match self.identify_secret(conn, secret, gate, now)? {
                     Ok(found) => found
                         .key
@@ -165,7 +169,7 @@ impl Authority {
                         .map(|()| actor(&key.id, &key.org_id, key.scopes.clone(), ip))
                         .map_err(|r| Denied::of(r, &key.id))
                 });
-                (outcome, Some(creds.client_id.as_str()))
+                (outcome, claimed(creds))
             }
         };
         Ok(self.settle(
@@ -188,9 +192,16 @@ impl Authority {
         ip: IpAddr,
         now: DateTime<Utc>,
     ) -> ServiceResult<Result<KnownSecret, Denied>> {
+        // An id that cannot be a key id is nobody's: refused as a bad client at once, and
+        // neither metered nor throttled under that id (it could be 64 KiB long, and new each
+        // time).
+        let Some(client_id) = claimed(creds) else {
+            return Ok(Err(Denied::anonymous(Refusal::BadClient)));
+        };
         let gate = Gate {
             ip,
-            claimed: Some(&creds.client_id),
+            claimed: Some(client_id),
+            asker: None,
         };
         Ok(
             match self.identify_secret(conn, &creds.client_secret, gate, now)? {
@@ -221,6 +232,13 @@ impl Authority {
                 Ok(value)
             }
             Err(Denied { refusal, key }) => {
+                // An address that has used up its failures is answered 429 for every further
+                // one, before anything about it is recorded.
+                if refusal.is_guess()
+                    && let Some(wait) = self.throttle.source_blocked(ip)
+                {
+                    return Err(Refusal::Throttled(wait.0));
+                }
                 if let (Some(key), Some(reason)) = (&key, refusal.deny_reason()) {
                     self.usage
                         .record(key, UsageEvent::Denied(reason), now, Some(ip));
@@ -247,6 +265,13 @@ impl Authority {
             None => Ok(()),
         }
     }
+}
+
+/// The client id a request claims, when it can be a key id at all.
+fn claimed(creds: &ClientCredentials) -> Option<&str> {
+    KeyId::parse(&creds.client_id)
+        .is_ok()
+        .then_some(creds.client_id.as_str())
 }
 
 fn actor(

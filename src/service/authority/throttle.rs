@@ -1,11 +1,17 @@
-//! Throttling of failed client authentication (SPEC: `429` + `Retry-After`), per source address
-//! and per claimed key id, in memory on each node.
+//! Throttling of failed client authentication (SPEC: `429` + `Retry-After`), per source address,
+//! per claimed key id, and per asking key, in memory on each node. The authority applies it
+//! (`authority::credential`'s gate and `Authority::settle`); this module only keeps the books.
 //!
 //! Rules:
 //! - Only failures count: a bad, unknown or malformed secret or token. A valid secret of a
 //!   revoked key is not a guess.
-//! - An address whose bucket is empty is refused before any work, whatever it sends; IPv6
-//!   addresses count per /64, the block one subscriber gets.
+//! - An address whose bucket is empty loses every database lookup of an unknown secret, and
+//!   its further failures are answered 429 before anything about them is recorded; what
+//!   verifies without the database (a cached key's secret, a valid token) is still served, so
+//!   one guesser behind a NAT does not lock out everyone there. IPv6 addresses count per /64,
+//!   the block one subscriber gets.
+//! - Unknown secrets that an authenticated key asks about (introspection, `/v1/check`) count
+//!   against that key: once its bucket is empty, such lookups are refused with 429 for it.
 //! - A key id whose bucket is empty never locks its owner out. Requests for it from addresses
 //!   that have failed recently are answered from the key cache alone (the owner's current secret
 //!   is there once used), and what would need the database — an unknown secret — is refused with
@@ -125,6 +131,8 @@ pub struct Throttle {
     rate: Rate,
     sources: Table<Source>,
     keys: Table<String>,
+    /// Per calling key: unknown secrets it asked about (introspection, `/v1/check`).
+    askers: Table<String>,
     /// Shared by failures nobody has room to track (see the module comment).
     overflow: Mutex<Bucket>,
     epoch: Instant,
@@ -136,6 +144,7 @@ impl Throttle {
             rate,
             sources: Table::new(capacity),
             keys: Table::new(capacity),
+            askers: Table::new(capacity),
             // Room for a burst per shard before the spraying shows.
             overflow: Mutex::new(Bucket::full(rate, 0)),
             epoch: Instant::now(),
@@ -189,9 +198,33 @@ impl Throttle {
         (!overflow.take(self.rate, now)).then(|| RetryAfter(overflow.retry_after(self.rate, now)))
     }
 
+    /// Before looking up a secret that an authenticated key asks about: `Some(wait)` when that
+    /// key has used up its allowance of unknown ones. Keyed by the asking key, not its address:
+    /// a resource server that forwards what its own clients send should not lose, to one of
+    /// them, everything else that comes from its address.
+    pub fn asker_limited(&self, asker: &str) -> Option<RetryAfter> {
+        if self.rate.is_off() {
+            return None;
+        }
+        self.askers.exhausted(asker, self.rate, self.now_ms())
+    }
+
+    /// Records an unknown secret asked about by `asker`; `Some(wait)` when its allowance is
+    /// used up (or there is no room to track it: the table is bounded like the others).
+    pub fn asked_unknown(&self, asker: &str) -> Option<RetryAfter> {
+        if self.rate.is_off() {
+            return None;
+        }
+        let now = self.now_ms();
+        match self.askers.fail(&asker.to_owned(), self.rate, now) {
+            Ok(()) => None,
+            Err(()) => Some(RetryAfter(1)),
+        }
+    }
+
     /// Entries held (addresses, key ids): what the memory bound is about.
     pub fn tracked(&self) -> (usize, usize) {
-        (self.sources.len(), self.keys.len())
+        (self.sources.len(), self.keys.len() + self.askers.len())
     }
 }
 
