@@ -3,7 +3,7 @@
 //!   cargo bench --bench hot_paths               # all
 //!   cargo bench --bench hot_paths -- secret     # one group
 //!
-//! Figures are in the README's performance section; nothing here is a test.
+//! Figures are in docs/performance.md; nothing here is a test.
 
 use std::hint::black_box;
 use std::net::IpAddr;
