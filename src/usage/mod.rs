@@ -3,46 +3,19 @@
 //! more on shutdown. A failed flush puts the counts back, so an unavailable database delays
 //! them but does not lose them.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::usage::{Counts, UsageEvent, hour_of};
+use crate::domain::usage::{Batch, UsageEvent};
 use crate::store::{self, Pool};
 
 const SHARDS: usize = 16;
 
-/// Counts and last use of keys since the previous flush.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Batch {
-    pub counts: HashMap<(String, DateTime<Utc>), Counts>,
-    /// Latest use per key: when, and from which address.
-    pub last_used: HashMap<String, (DateTime<Utc>, Option<IpAddr>)>,
-}
-
-impl Batch {
-    pub fn is_empty(&self) -> bool {
-        self.counts.is_empty() && self.last_used.is_empty()
-    }
-
-    fn merge(&mut self, other: Batch) {
-        for (k, c) in other.counts {
-            self.counts.entry(k).or_default().add(&c);
-        }
-        for (k, used) in other.last_used {
-            match self.last_used.get(&k) {
-                Some(existing) if existing.0 >= used.0 => {}
-                _ => {
-                    self.last_used.insert(k, used);
-                }
-            }
-        }
-    }
-}
-
+/// The in-memory counters: one [`Batch`] per shard, so concurrent requests for different keys
+/// rarely wait on the same lock.
 pub struct UsageRecorder {
     shards: [Mutex<Batch>; SHARDS],
     /// Off only to measure what metering costs (`--usage-metering off`).
@@ -83,21 +56,7 @@ impl UsageRecorder {
         if !self.enabled {
             return;
         }
-        let mut shard = self.shard(key_id);
-        shard
-            .counts
-            .entry((key_id.to_owned(), hour_of(at)))
-            .or_default()
-            .add_event(event);
-        if !matches!(event, UsageEvent::Denied(_)) {
-            match shard.last_used.get_mut(key_id) {
-                Some(used) if used.0 >= at => {}
-                Some(used) => *used = (at, ip),
-                None => {
-                    shard.last_used.insert(key_id.to_owned(), (at, ip));
-                }
-            }
-        }
+        self.shard(key_id).record(key_id, event, at, ip);
     }
 
     /// Everything counted so far; the recorder starts afresh.
@@ -181,7 +140,7 @@ pub fn spawn_retention(
                 if weak.upgrade().is_none() {
                     return;
                 }
-                let now = crate::service::now();
+                let now = store::now();
                 let cutoff = |d: Duration| {
                     now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
                 };
