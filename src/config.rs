@@ -5,13 +5,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::PossibleValue;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::domain::bucket::Rate;
 use crate::domain::client_ip::ForwardedHeader;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/latchkey.db";
+
+/// Default access-token lifetime: of `serve`, and the one `signing-keys rotate` assumes the
+/// servers use.
+const DEFAULT_TOKEN_TTL: &str = "600s";
+
+/// Default extra time a retired signing key stays published beyond the token TTL (`serve`,
+/// `signing-keys rotate`). A minute covers the other nodes' key refresh (1 s), clock skew
+/// between nodes and verifiers (NTP keeps it well under a second), and `exp` being a whole
+/// second.
+const DEFAULT_ROTATION_LEEWAY: &str = "60s";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,7 +115,7 @@ pub struct ServeArgs {
     #[arg(long, env = "LATCHKEY_AUDIENCE")]
     pub audience: Option<String>,
     /// Access-token lifetime, e.g. 600s, 10m, 1h.
-    #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = "600s", value_parser = parse_duration)]
+    #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = DEFAULT_TOKEN_TTL, value_parser = parse_duration)]
     pub token_ttl: Duration,
     /// Peers whose forwarding header (--forwarded-header) is believed (repeat, or
     /// comma-separate).
@@ -146,7 +156,7 @@ pub struct ServeArgs {
     pub key_refresh: Duration,
     /// How long a retired signing key stays published beyond the token TTL (other nodes'
     /// refresh, clock skew).
-    #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = DEFAULT_ROTATION_LEEWAY, value_parser = parse_duration)]
     pub rotation_leeway: Duration,
     /// Usage metering (per-key and org-wide counts); `off` only to measure what it costs.
     #[arg(long, env = "LATCHKEY_USAGE_METERING", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
@@ -163,6 +173,32 @@ pub struct ServeArgs {
     /// HTTP worker threads. Default: one per CPU.
     #[arg(long, env = "LATCHKEY_WORKERS")]
     pub workers: Option<usize>,
+}
+
+impl ServeArgs {
+    /// What `latchkey serve` with no arguments parses to, environment ignored: the `#[arg]`
+    /// attributes above are the one source of every default, and this is how code other than
+    /// the command line (`Settings::local`) reads them.
+    pub fn defaults() -> Self {
+        let command = without_env(ServeArgs::augment_args(clap::Command::new("serve")));
+        let parsed = command
+            .try_get_matches_from(["serve"])
+            .and_then(|matches| ServeArgs::from_arg_matches(&matches));
+        match parsed {
+            Ok(defaults) => defaults,
+            // No input reaches this: the defaults are literals of this file, all parsed by the
+            // unit tests, so a failure here is a bug in them and not an error to handle.
+            Err(e) => panic!("the defaults of `serve` do not parse: {e}"),
+        }
+    }
+}
+
+/// `command` with the environment variables of its arguments (and its subcommands') ignored,
+/// so that parsing it gives the defaults whatever `LATCHKEY_*` variables are set.
+fn without_env(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| arg.env(None::<&str>))
+        .mut_subcommands(without_env)
 }
 
 #[derive(Debug, Subcommand)]
@@ -298,10 +334,10 @@ pub enum SigningKeysCommand {
         #[arg(long, value_parser = ["EdDSA", "RS256", "ES256"])]
         alg: Option<String>,
         /// The access-token lifetime the servers use (`serve --token-ttl`).
-        #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = "600s", value_parser = parse_duration)]
+        #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = DEFAULT_TOKEN_TTL, value_parser = parse_duration)]
         token_ttl: Duration,
         /// Extra time the old key stays published beyond the token TTL.
-        #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = "60s", value_parser = parse_duration)]
+        #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = DEFAULT_ROTATION_LEEWAY, value_parser = parse_duration)]
         rotation_leeway: Duration,
         #[arg(long)]
         json: bool,
@@ -309,7 +345,7 @@ pub enum SigningKeysCommand {
 }
 
 /// Everything `serve` needs, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub listen: SocketAddr,
     pub database_url: String,
@@ -340,44 +376,57 @@ pub struct Settings {
     pub workers: Option<usize>,
 }
 
+/// `Settings::local`'s database pool: smaller than `serve`'s, see there.
+const LOCAL_DB_POOL_SIZE: u32 = 4;
+/// `Settings::local`'s HTTP workers: fixed instead of one per CPU, see there.
+const LOCAL_WORKERS: usize = 2;
+
 impl Settings {
-    /// The `serve` defaults for a database and keys folder, listening on a free loopback port:
-    /// what embedding applications and tests start from.
+    /// `serve`'s defaults ([`ServeArgs::defaults`]) for a database and keys folder: what
+    /// embedding applications and tests start from. They differ from `latchkey serve` with no
+    /// arguments in these settings only, on purpose (`local_settings_are_the_serve_defaults`
+    /// fails on any other difference):
+    /// - `listen`: port 0 on `serve`'s default address, so every server gets a free port (tests
+    ///   run many at once; `Application::port` says which).
+    /// - `database_url`, `keys_dir`: the caller's, so each test has its own database and keys.
+    /// - `master_key`: `None`, because nothing here reads the environment (the defaults are
+    ///   parsed without it too): a test must not pick up an operator's `LATCHKEY_*` variables,
+    ///   least of all the master key.
+    /// - `db_pool_size` 4 and `workers` 2, not 8 and one per CPU: a test binary runs dozens of
+    ///   servers side by side, each with its own pool (on PostgreSQL, connections to one shared
+    ///   server) and its own worker threads, which one per CPU multiplies on a large CI machine.
+    ///   `tests/api/ops.rs` reads the pool size back from `/metrics`.
     pub fn local(database_url: impl Into<String>, keys_dir: impl Into<PathBuf>) -> Self {
+        let serve = ServeArgs::defaults();
         Settings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: database_url.into(),
-            keys_dir: keys_dir.into(),
-            master_key: None,
-            issuer: None,
-            audience: None,
-            token_ttl: Duration::from_secs(600),
-            trusted_proxies: Vec::new(),
-            forwarded_header: ForwardedHeader::default(),
-            auth_throttle: Rate {
-                burst: 20,
-                per_sec: 1.0,
-            },
-            auth_throttle_capacity: crate::service::authority::throttle::DEFAULT_CAPACITY,
-            db_pool_size: 4,
-            db_connect_timeout: Duration::from_secs(2),
-            db_statement_timeout: Duration::from_secs(5),
-            key_refresh: Duration::from_secs(1),
-            rotation_leeway: crate::service::signing_keys::DEFAULT_ROTATION_LEEWAY,
-            usage_metering: true,
-            usage_flush_interval: Duration::from_secs(1),
-            usage_hourly_retention: Duration::from_secs(35 * 86_400),
-            usage_daily_retention: Duration::from_secs(400 * 86_400),
-            workers: Some(2),
+            listen: SocketAddr::new(serve.listen.ip(), 0),
+            db_pool_size: LOCAL_DB_POOL_SIZE,
+            workers: Some(LOCAL_WORKERS),
+            ..Settings::from_serve_args(database_url.into(), keys_dir.into(), None, &serve)
         }
     }
 
     pub fn from_cli(cli: &Cli, serve: &ServeArgs) -> Self {
+        Settings::from_serve_args(
+            cli.database_url.clone(),
+            cli.keys_dir.clone(),
+            master_key_from_env(),
+            serve,
+        )
+    }
+
+    /// The one mapping from parsed arguments to settings, shared by `from_cli` and `local`.
+    fn from_serve_args(
+        database_url: String,
+        keys_dir: PathBuf,
+        master_key: Option<String>,
+        serve: &ServeArgs,
+    ) -> Self {
         Settings {
             listen: serve.listen,
-            database_url: cli.database_url.clone(),
-            keys_dir: cli.keys_dir.clone(),
-            master_key: master_key_from_env(),
+            database_url,
+            keys_dir,
+            master_key,
             issuer: serve.issuer.clone(),
             audience: serve.audience.clone(),
             token_ttl: serve.token_ttl,
@@ -495,6 +544,71 @@ mod tests {
             let e = serve_settings(&["--forwarded-header", bad]).unwrap_err();
             assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue, "{bad}");
         }
+    }
+
+    /// `latchkey ARGS…` as parsed with no environment, as `ServeArgs::defaults` parses.
+    fn parse_without_env(args: &[&str]) -> Cli {
+        use clap::CommandFactory;
+        let matches = without_env(Cli::command())
+            .try_get_matches_from(args)
+            .unwrap();
+        Cli::from_arg_matches(&matches).unwrap()
+    }
+
+    #[test]
+    fn local_settings_are_the_serve_defaults() {
+        let cli = parse_without_env(&["latchkey", "serve"]);
+        let Command::Serve(args) = &cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        let serve = Settings::from_cli(&cli, args);
+        let local = Settings::local("sqlite://elsewhere.db", "elsewhere");
+
+        // The settings `local` sets on purpose (see its doc), as it sets them…
+        assert_eq!(local.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(local.database_url, "sqlite://elsewhere.db");
+        assert_eq!(local.keys_dir, PathBuf::from("elsewhere"));
+        assert_eq!(local.master_key, None);
+        assert_eq!((local.db_pool_size, local.workers), (4, Some(2)));
+        // …and every other setting, including any added later, exactly as `serve`'s.
+        let expected = Settings {
+            listen: local.listen,
+            database_url: local.database_url.clone(),
+            keys_dir: local.keys_dir.clone(),
+            master_key: local.master_key.clone(),
+            db_pool_size: local.db_pool_size,
+            workers: local.workers,
+            ..serve
+        };
+        assert_eq!(local, expected);
+    }
+
+    #[test]
+    fn shared_defaults_agree_across_commands_and_the_store() {
+        let serve = ServeArgs::defaults();
+        let cli = parse_without_env(&["latchkey", "signing-keys", "rotate", "--org", "acme"]);
+        let Command::SigningKeys(SigningKeysCommand::Rotate {
+            token_ttl,
+            rotation_leeway,
+            ..
+        }) = cli.command
+        else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!(
+            (token_ttl, rotation_leeway),
+            (serve.token_ttl, serve.rotation_leeway)
+        );
+        // The store's own defaults (for tools that open a pool without settings) follow `serve`.
+        let pool = crate::store::PoolOptions::default();
+        assert_eq!(
+            (pool.max_size, pool.connect_timeout, pool.statement_timeout),
+            (
+                serve.db_pool_size,
+                serve.db_connect_timeout,
+                serve.db_statement_timeout
+            )
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //!
 //! Layers, each depending only on those below it: `http` and `cli` (adapters) → `service` (use
 //! cases) → `store` (the only diesel code) and `crypto`; `domain` holds the pure rules.
+//! `usage` (the in-memory usage counters) sits between `store` and `service`; `background` runs
+//! the periodic jobs of any of them and depends on none.
 
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod crypto;

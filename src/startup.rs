@@ -146,13 +146,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         let (usage, pool) = (self.usage, self.pool);
-        let flushed = actix_web::web::block(move || usage.flush(&pool)).await;
-        match flushed {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "usage counts could not be flushed at shutdown")
-            }
-            Err(e) => tracing::error!(error = %e, "usage flush at shutdown did not run"),
+        let flushed =
+            actix_web::web::block(move || crate::usage::flush_at_shutdown(&usage, &pool)).await;
+        if let Err(e) = flushed {
+            tracing::error!(error = %e, "usage flush at shutdown did not run");
         }
         served
     }

@@ -1,4 +1,10 @@
-//! Usage counting rules: what is counted, the UTC hour/day buckets, and adding counts up.
+//! Usage counting rules: what is counted, the UTC hour/day buckets, adding counts up, and the
+//! [`Batch`] of counts and last uses that the recorder (`crate::usage`) fills and the store
+//! writes. The batch is plain data and lives here, below both, so that the store can take it
+//! without depending on the recorder (dependencies point one way: domain ← store ← usage).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Serialize;
@@ -52,10 +58,35 @@ pub enum UsageEvent {
 pub struct Counts {
     pub tokens_issued: u64,
     pub requests: u64,
-    pub denied: [u64; 5],
+    /// Indexed in [`DenyReason::ALL`] order.
+    pub denied: [u64; DenyReason::ALL.len()],
 }
 
 impl Counts {
+    /// How many counters there are: tokens issued, requests, and one per [`DenyReason`].
+    pub const LEN: usize = 2 + DenyReason::ALL.len();
+
+    /// The counters in their one fixed order: tokens issued, requests, then the denials in
+    /// [`DenyReason::ALL`] order. The store names its columns in this order, so code that
+    /// moves counts to or from storage walks this array instead of naming each field.
+    pub fn to_array(&self) -> [u64; Counts::LEN] {
+        let mut all = [0; Counts::LEN];
+        all[0] = self.tokens_issued;
+        all[1] = self.requests;
+        all[2..].copy_from_slice(&self.denied);
+        all
+    }
+
+    /// The inverse of [`Counts::to_array`].
+    pub fn from_array(all: [u64; Counts::LEN]) -> Self {
+        let [tokens_issued, requests, denied @ ..] = all;
+        Counts {
+            tokens_issued,
+            requests,
+            denied,
+        }
+    }
+
     pub fn add_event(&mut self, e: UsageEvent) {
         match e {
             UsageEvent::TokenIssued => self.tokens_issued += 1,
@@ -115,6 +146,65 @@ pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
     Granularity::Hour.start_of(t)
 }
 
+/// When a key was last used, and from which address (`None`: not known, e.g. no peer address).
+pub type LastUse = (DateTime<Utc>, Option<IpAddr>);
+
+/// Counts and last use of keys since the previous flush: what one shard of the recorder
+/// accumulates, and what the store writes in one transaction.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// Per key and UTC hour ([`hour_of`]).
+    pub counts: HashMap<(String, DateTime<Utc>), Counts>,
+    /// Latest use per key.
+    pub last_used: HashMap<String, LastUse>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty() && self.last_used.is_empty()
+    }
+
+    /// Counts one event in its key's hour. A use (token, request) also moves the key's last use
+    /// forward; a denial does not: a refused attempt is not a use of the key.
+    pub fn record(
+        &mut self,
+        key_id: &str,
+        event: UsageEvent,
+        at: DateTime<Utc>,
+        ip: Option<IpAddr>,
+    ) {
+        self.counts
+            .entry((key_id.to_owned(), hour_of(at)))
+            .or_default()
+            .add_event(event);
+        if !matches!(event, UsageEvent::Denied(_)) {
+            match self.last_used.get_mut(key_id) {
+                Some(used) if used.0 >= at => {}
+                Some(used) => *used = (at, ip),
+                None => {
+                    self.last_used.insert(key_id.to_owned(), (at, ip));
+                }
+            }
+        }
+    }
+
+    /// Adds `other` in: counts are summed and the later last use of a key is kept, so batches
+    /// merge to the same result in any order (shards taken one by one, a failed flush put back).
+    pub fn merge(&mut self, other: Batch) {
+        for (k, c) in other.counts {
+            self.counts.entry(k).or_default().add(&c);
+        }
+        for (k, used) in other.last_used {
+            match self.last_used.get(&k) {
+                Some(existing) if existing.0 >= used.0 => {}
+                _ => {
+                    self.last_used.insert(k, used);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -163,5 +253,41 @@ mod tests {
             (2, 2, 4)
         );
         assert_eq!(total.denied_of(DenyReason::Expired), 4);
+    }
+
+    #[test]
+    fn counts_round_trip_through_their_array_in_column_order() {
+        let mut c = Counts {
+            tokens_issued: 1,
+            requests: 2,
+            ..Counts::default()
+        };
+        for (i, r) in DenyReason::ALL.iter().enumerate() {
+            c.denied[r.index()] = 10 + i as u64;
+        }
+        assert_eq!(c.to_array(), [1, 2, 10, 11, 12, 13, 14]);
+        assert_eq!(Counts::from_array(c.to_array()), c);
+    }
+
+    #[test]
+    fn a_last_use_never_moves_back_whatever_the_merge_order() {
+        let (early, late) = (t("2026-03-01T10:00:00Z"), t("2026-03-01T10:05:00Z"));
+        let ip = Some(IpAddr::from([10, 0, 0, 1]));
+        let mut a = Batch::default();
+        a.record("key_a", UsageEvent::TokenIssued, late, ip);
+        let mut b = Batch::default();
+        b.record("key_a", UsageEvent::Request, early, None);
+        b.record("key_a", UsageEvent::Denied(DenyReason::Revoked), late, None);
+
+        let mut ab = a.clone();
+        ab.merge(b.clone());
+        let mut ba = b;
+        ba.merge(a);
+        assert_eq!(ab, ba);
+        assert_eq!(ab.last_used["key_a"], (late, ip));
+        assert_eq!(
+            ab.counts[&("key_a".to_owned(), hour_of(late))].to_array(),
+            [1, 1, 0, 1, 0, 0, 0]
+        );
     }
 }

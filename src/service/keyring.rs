@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::{ServiceError, ServiceResult};
+use crate::background::{self, Job};
 use crate::crypto::MasterKey;
 use crate::crypto::jws::{Signer, Verifier};
 use crate::crypto::signing::SigningAlg;
@@ -239,26 +240,18 @@ impl KeyRing {
 }
 
 /// Re-reads the signing keys every `interval` while the ring is alive, so a rotation made on
-/// another node is signed with and verified here within that interval.
+/// another node is signed with and verified here within that interval. A failed read keeps the
+/// keys already held.
 pub fn spawn_refresher(ring: &Arc<KeyRing>, pool: Pool, interval: Duration) {
-    let weak = Arc::downgrade(ring);
-    let spawned = std::thread::Builder::new().name("keyring-refresh".into()).spawn(move || {
-        loop {
-            std::thread::sleep(interval);
-            let Some(ring) = weak.upgrade() else { return };
-            let result = pool
-                .get()
-                .map_err(StoreError::from)
-                .map_err(ServiceError::from)
-                .and_then(|mut conn| ring.reload(&mut conn, super::now()));
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "signing keys not refreshed; keeping the cached ones");
-            }
-        }
+    let job = Job::every(
+        "keyring-refresh",
+        interval,
+        "signing keys not refreshed; keeping the cached ones",
+    );
+    background::spawn(job, ring, move |ring, _| -> ServiceResult<()> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        ring.reload(&mut conn, super::now())
     });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the signing-key refresher");
-    }
 }
 
 #[cfg(test)]

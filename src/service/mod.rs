@@ -10,8 +10,6 @@ pub mod orgs;
 pub mod signing_keys;
 pub mod usage;
 
-use chrono::{DateTime, SubsecRound, Utc};
-
 use crate::domain::FieldError;
 use crate::domain::signing_key::{MAX_PUBLISHED_SIGNING_KEYS, TooManyPublished};
 use crate::store::StoreError;
@@ -79,8 +77,6 @@ pub(crate) fn page_limit(text: Option<&str>, errors: &mut Vec<FieldError>) -> i6
     }
 }
 
-/// Wall-clock now at the precision both backends store (microseconds), so a value read back
-/// equals the value written.
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
+/// Wall-clock now at the precision both backends store; defined by the store, which knows that
+/// precision, and re-exported here where most callers look for it.
+pub use crate::store::now;

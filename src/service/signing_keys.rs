@@ -26,11 +26,6 @@ use crate::domain::signing_key;
 use crate::store::signing_keys::StoredSigningKey;
 use crate::store::{self, DbConnection};
 
-/// Default extra time a retired key stays published beyond the token TTL. A minute covers the
-/// other nodes' key refresh (1 s), clock skew between nodes and verifiers (NTP keeps it well
-/// under a second), and `exp` being a whole second.
-pub const DEFAULT_ROTATION_LEEWAY: Duration = Duration::from_secs(60);
-
 /// JWK members that carry private key material (RFC 7518 §6.2.2, §6.3.2 and §6.4; RFC 8037
 /// §2). None is ever stored in `public_jwk`; they are stripped again before a key is shown, so
 /// no future change can leak one through the listing.

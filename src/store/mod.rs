@@ -13,6 +13,8 @@ pub mod usage;
 use std::path::Path;
 use std::time::Duration;
 
+use chrono::{DateTime, SubsecRound, Utc};
+
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::{Connection, PgConnection, SqliteConnection};
@@ -303,6 +305,12 @@ where
             Err(e)
         }
     }
+}
+
+/// Wall-clock now at the precision both backends store (microseconds), so a value read back
+/// equals the value written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 /// Database reachable? Used by `/readyz`.

@@ -12,8 +12,7 @@ use diesel::sqlite::Sqlite;
 
 use super::schema::{usage_daily, usage_hourly};
 use super::{Backend, DbConnection, StoreResult, write_tx};
-use crate::domain::usage::Counts;
-use crate::usage::Batch;
+use crate::domain::usage::{Batch, Counts, LastUse};
 
 /// Rows per statement: well under SQLite's bind-variable limit (32766; 9 binds a row).
 const CHUNK: usize = 1000;
@@ -73,15 +72,68 @@ fn values_cte(backend: Backend, columns: &[&str], rows: usize) -> String {
     )
 }
 
-const COUNT_COLUMNS: [&str; 7] = [
-    "tokens_issued",
-    "requests",
-    "denied_bad_secret",
-    "denied_revoked",
-    "denied_expired",
-    "denied_ip_not_allowed",
-    "denied_scope_not_allowed",
-];
+/// THE counter columns of `usage_hourly` and `usage_daily`, named once, in
+/// [`Counts::to_array`] order. Everything that writes or reads them is generated from this list:
+/// the upsert's SQL ([`COUNT_COLUMNS`]), the typed selects of the reports and of the roll-up
+/// (`count_selection!`) and the row they load into ([`Row`]). A new counter is one name here,
+/// one field of `Counts`, and a migration on each backend (the selects check `schema.rs` at
+/// compile time; `count_columns_follow_the_counts_order` checks the order).
+///
+/// A macro and not a `const` because diesel's typed columns are paths, not values: a `const`
+/// array can name them in SQL text but not select them. It hands the list to another macro:
+/// `with_count_columns!(m!(args))` expands to `m!(args tokens_issued, requests, …)`.
+macro_rules! with_count_columns {
+    ($then:ident!($($args:tt)*)) => {
+        $then! {
+            $($args)*
+            tokens_issued,
+            requests,
+            denied_bad_secret,
+            denied_revoked,
+            denied_expired,
+            denied_ip_not_allowed,
+            denied_scope_not_allowed
+        }
+    };
+}
+
+macro_rules! column_names {
+    ($($column:ident),*) => {
+        [$(stringify!($column)),*]
+    };
+}
+
+/// The counter columns as SQL names, for the upsert.
+const COUNT_COLUMNS: [&str; Counts::LEN] = with_count_columns!(column_names!());
+
+/// `(key_id, bucket, <counters>)` of `$table`, in [`Row`]'s field order.
+macro_rules! count_selection {
+    ($table:ident; $($column:ident),*) => {
+        ($table::key_id, $table::bucket, $($table::$column),*)
+    };
+}
+
+macro_rules! row_struct {
+    ($($column:ident),*) => {
+        /// A usage row as loaded: key, bucket, then one field per counter column.
+        #[derive(Queryable)]
+        struct Row {
+            key_id: String,
+            bucket: NaiveDateTime,
+            $($column: i64),*
+        }
+
+        impl From<Row> for UsageRow {
+            fn from(r: Row) -> Self {
+                let u = |n: i64| u64::try_from(n).unwrap_or(0);
+                let counts = Counts::from_array([$(u(r.$column)),*]);
+                (r.key_id, r.bucket.and_utc(), counts)
+            }
+        }
+    };
+}
+
+with_count_columns!(row_struct!());
 
 /// One multi-row upsert. Rows of unknown keys fall out of the join (a token request may name any
 /// client_id), and each row takes the org of its key. The same SQL runs on both backends
@@ -120,11 +172,8 @@ fn upsert_chunk(
                 q = q
                     .bind::<Text, _>(key.to_string())
                     .bind::<Timestamp, _>(bucket.naive_utc());
-                q = q
-                    .bind::<BigInt, _>(clamp(counts.tokens_issued))
-                    .bind::<BigInt, _>(clamp(counts.requests));
-                for d in counts.denied {
-                    q = q.bind::<BigInt, _>(clamp(d));
+                for n in counts.to_array() {
+                    q = q.bind::<BigInt, _>(clamp(n));
                 }
             }
             q.execute($c)?
@@ -142,7 +191,7 @@ fn clamp(n: u64) -> i64 {
 }
 
 /// `(key id, (when, from where))` as the recorder keeps it.
-type LastUsed<'a> = (&'a String, &'a (DateTime<Utc>, Option<std::net::IpAddr>));
+type LastUsed<'a> = (&'a String, &'a LastUse);
 
 /// Moves `last_used_at`/`last_used_ip` forward (never back: two nodes flush in any order).
 fn last_used_chunk(conn: &mut DbConnection, rows: &[LastUsed<'_>]) -> StoreResult<()> {
@@ -193,54 +242,13 @@ pub fn flush(conn: &mut DbConnection, batch: &Batch) -> StoreResult<()> {
     })
 }
 
-#[derive(Queryable)]
-struct Row {
-    key_id: String,
-    bucket: NaiveDateTime,
-    tokens_issued: i64,
-    requests: i64,
-    denied_bad_secret: i64,
-    denied_revoked: i64,
-    denied_expired: i64,
-    denied_ip_not_allowed: i64,
-    denied_scope_not_allowed: i64,
-}
-
-impl From<Row> for UsageRow {
-    fn from(r: Row) -> Self {
-        let u = |n: i64| u64::try_from(n).unwrap_or(0);
-        let counts = Counts {
-            tokens_issued: u(r.tokens_issued),
-            requests: u(r.requests),
-            denied: [
-                u(r.denied_bad_secret),
-                u(r.denied_revoked),
-                u(r.denied_expired),
-                u(r.denied_ip_not_allowed),
-                u(r.denied_scope_not_allowed),
-            ],
-        };
-        (r.key_id, r.bucket.and_utc(), counts)
-    }
-}
-
 macro_rules! select_rows {
     ($table:ident, $conn:expr, $org:expr, $key:expr, $from:expr, $to:expr) => {{
         let mut q = $table::table
             .filter($table::org_id.eq($org.to_owned()))
             .filter($table::bucket.ge($from.naive_utc()))
             .filter($table::bucket.lt($to.naive_utc()))
-            .select((
-                $table::key_id,
-                $table::bucket,
-                $table::tokens_issued,
-                $table::requests,
-                $table::denied_bad_secret,
-                $table::denied_revoked,
-                $table::denied_expired,
-                $table::denied_ip_not_allowed,
-                $table::denied_scope_not_allowed,
-            ))
+            .select(with_count_columns!(count_selection!($table;)))
             .into_boxed();
         if let Some(k) = $key {
             q = q.filter($table::key_id.eq(k.to_owned()));
@@ -279,17 +287,7 @@ pub fn roll_up(
         }
         let old: Vec<UsageRow> = usage_hourly::table
             .filter(usage_hourly::bucket.lt(hourly_before.naive_utc()))
-            .select((
-                usage_hourly::key_id,
-                usage_hourly::bucket,
-                usage_hourly::tokens_issued,
-                usage_hourly::requests,
-                usage_hourly::denied_bad_secret,
-                usage_hourly::denied_revoked,
-                usage_hourly::denied_expired,
-                usage_hourly::denied_ip_not_allowed,
-                usage_hourly::denied_scope_not_allowed,
-            ))
+            .select(with_count_columns!(count_selection!(usage_hourly;)))
             .load::<Row>(conn)?
             .into_iter()
             .map(UsageRow::from)
@@ -318,6 +316,18 @@ pub fn roll_up(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::usage::DenyReason;
+
+    #[test]
+    fn count_columns_follow_the_counts_order() {
+        let mut expected = vec!["tokens_issued".to_owned(), "requests".to_owned()];
+        expected.extend(
+            DenyReason::ALL
+                .iter()
+                .map(|r| format!("denied_{}", r.as_str())),
+        );
+        assert_eq!(COUNT_COLUMNS.to_vec(), expected);
+    }
 
     #[test]
     fn bound_rows_use_each_backends_placeholders() {

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::background::{self, Job};
 use crate::domain::key::{Key, SecretSlot};
 use crate::store::keys::StoredDigests;
 use crate::store::{self, Pool};
@@ -358,28 +359,22 @@ impl KeyCache {
     }
 }
 
-/// Polls the change feed every `POLL_INTERVAL` while the cache is alive.
+/// Polls the change feed every `POLL_INTERVAL` while the cache is alive, and now and then
+/// purges the feed. A failed poll leaves the cache to age into distrust (rule 4).
 pub fn spawn_follower(cache: &Arc<KeyCache>, pool: Pool) {
-    let weak = Arc::downgrade(cache);
-    let spawned = std::thread::Builder::new().name("keycache-follow".into()).spawn(move || {
-        for round in 1u64.. {
-            std::thread::sleep(POLL_INTERVAL);
-            let Some(cache) = weak.upgrade() else { return };
-            let result = pool.get().map_err(store::StoreError::from).and_then(|mut c| {
-                // Now and then, drop feed entries every node has long applied.
-                if round % PURGE_EVERY == 0 {
-                    store::change_log::purge(&mut c, crate::service::now() - FEED_RETENTION)?;
-                }
-                cache.poll(&mut c)
-            });
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "key cache cannot follow changes; bypassing it until it can");
-            }
+    let job = Job::every(
+        "keycache-follow",
+        POLL_INTERVAL,
+        "key cache cannot follow changes; bypassing it until it can",
+    );
+    background::spawn(job, cache, move |cache, round| {
+        let mut conn = pool.get().map_err(store::StoreError::from)?;
+        // Now and then, drop feed entries every node has long applied.
+        if round % PURGE_EVERY == 0 {
+            store::change_log::purge(&mut conn, crate::service::now() - FEED_RETENTION)?;
         }
+        cache.poll(&mut conn).map(drop)
     });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the key cache follower");
-    }
 }
 
 #[cfg(test)]
