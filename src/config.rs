@@ -1,11 +1,13 @@
-//! Command line and environment: one validated `Settings` passed down explicitly; no globals.
+//! Settings: the options of `serve` (clap-derived, each also read from the environment), their
+//! defaults, and one validated `Settings` passed down explicitly; no globals. The command-line
+//! grammar of the other commands lives with their handlers in `cli/`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::PossibleValue;
-use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches, ValueEnum};
 use ipnet::IpNet;
 
 use crate::domain::bucket::Rate;
@@ -15,93 +17,13 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/latchkey.db";
 
 /// Default access-token lifetime: of `serve`, and the one `signing-keys rotate` assumes the
 /// servers use.
-const DEFAULT_TOKEN_TTL: &str = "600s";
+pub const DEFAULT_TOKEN_TTL: &str = "600s";
 
 /// Default extra time a retired signing key stays published beyond the token TTL (`serve`,
 /// `signing-keys rotate`). A minute covers the other nodes' key refresh (1 s), clock skew
 /// between nodes and verifiers (NTP keeps it well under a second), and `exp` being a whole
 /// second.
-const DEFAULT_ROTATION_LEEWAY: &str = "60s";
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "latchkey",
-    version,
-    about = "API keys that are also OAuth 2.0 clients"
-)]
-pub struct Cli {
-    /// sqlite://PATH (created on demand) or postgres://USER@HOST/DB.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
-    pub database_url: String,
-    /// Folder holding master.key, which seals signing private keys at rest.
-    /// LATCHKEY_MASTER_KEY (base64, 32 bytes) overrides the file so several nodes can share one.
-    #[arg(long, env = "LATCHKEY_KEYS_DIR", default_value = "keys", global = true)]
-    pub keys_dir: PathBuf,
-    /// Log format on stderr.
-    #[arg(long, env = "LATCHKEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
-    pub log_format: LogFormat,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Migrate the database, then serve the API (bootstraps org `default` on an empty database).
-    Serve(ServeArgs),
-    /// Run pending database migrations and exit.
-    Migrate,
-    /// Organizations.
-    #[command(subcommand)]
-    Org(OrgCommand),
-    /// API keys of an organization.
-    #[command(subcommand)]
-    Keys(KeysCommand),
-    /// Usage of an organization, or of one key.
-    Usage {
-        #[arg(long)]
-        org: String,
-        /// One key instead of the whole organization.
-        #[arg(long)]
-        key: Option<String>,
-        /// RFC 3339 start (default: 24 hours, or 30 days for --granularity day, before --to).
-        #[arg(long)]
-        from: Option<String>,
-        /// RFC 3339 end (default: now).
-        #[arg(long)]
-        to: Option<String>,
-        /// hour (default) or day.
-        #[arg(long)]
-        granularity: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// The audit trail of an organization, newest first.
-    Audit {
-        #[arg(long)]
-        org: String,
-        /// Only this action, e.g. key.revoked.
-        #[arg(long)]
-        action: Option<String>,
-        /// Only events about this key id or kid.
-        #[arg(long)]
-        target: Option<String>,
-        #[arg(long)]
-        limit: Option<String>,
-        #[arg(long)]
-        cursor: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Signing keys of an organization: list them, rotate to a new one.
-    #[command(subcommand)]
-    SigningKeys(SigningKeysCommand),
-}
+pub const DEFAULT_ROTATION_LEEWAY: &str = "60s";
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -195,153 +117,10 @@ impl ServeArgs {
 
 /// `command` with the environment variables of its arguments (and its subcommands') ignored,
 /// so that parsing it gives the defaults whatever `LATCHKEY_*` variables are set.
-fn without_env(command: clap::Command) -> clap::Command {
+pub(crate) fn without_env(command: clap::Command) -> clap::Command {
     command
         .mut_args(|arg| arg.env(None::<&str>))
         .mut_subcommands(without_env)
-}
-
-#[derive(Debug, Subcommand)]
-pub enum OrgCommand {
-    /// Create an organization (not yet bootstrapped).
-    Create {
-        slug: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Provision the org's signing key and first admin key (`*:*`); prints the secret once.
-    Bootstrap {
-        slug: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// List organizations.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// Create a key; prints its secret once.
-    Create {
-        #[arg(long)]
-        org: String,
-        #[arg(long)]
-        name: String,
-        /// ACTION:FILTER, e.g. read:projects/** (repeat for several).
-        #[arg(long = "scope", required = true)]
-        scopes: Vec<String>,
-        /// Allowed client network, e.g. 10.0.0.0/8 (repeat; none = allow all).
-        #[arg(long = "cidr")]
-        cidrs: Vec<String>,
-        /// RFC 3339 expiry, e.g. 2030-01-01T00:00:00Z.
-        #[arg(long)]
-        expires_at: Option<String>,
-        /// Validate and show warnings without creating.
-        #[arg(long)]
-        dry_run: bool,
-        #[arg(long)]
-        json: bool,
-    },
-    /// List keys, newest first.
-    List {
-        #[arg(long)]
-        org: String,
-        /// active (default), expired, revoked or all.
-        #[arg(long)]
-        status: Option<String>,
-        /// Case-insensitive substring of the name.
-        #[arg(long)]
-        search: Option<String>,
-        #[arg(long)]
-        limit: Option<String>,
-        #[arg(long)]
-        cursor: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show one key.
-    Show {
-        #[arg(long)]
-        org: String,
-        id: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Change a key; scope and CIDR changes apply to the very next request.
-    Update {
-        #[arg(long)]
-        org: String,
-        id: String,
-        #[arg(long)]
-        name: Option<String>,
-        /// Replaces all scopes (repeat for several).
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// Replaces the allow-list (repeat for several).
-        #[arg(long = "cidr", conflicts_with = "allow_all_ips")]
-        cidrs: Vec<String>,
-        /// Remove the allow-list (allow every address).
-        #[arg(long)]
-        allow_all_ips: bool,
-        #[arg(long, conflicts_with = "no_expiry")]
-        expires_at: Option<String>,
-        /// Remove the expiry.
-        #[arg(long)]
-        no_expiry: bool,
-        #[arg(long)]
-        dry_run: bool,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Give a key a new secret (same id); the old one keeps working for the grace period.
-    Roll {
-        #[arg(long)]
-        org: String,
-        id: String,
-        /// Seconds the previous secret keeps working (0 to 604800).
-        #[arg(long, default_value_t = 0)]
-        grace_seconds: i64,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke a key, permanently.
-    Revoke {
-        #[arg(long)]
-        org: String,
-        id: String,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SigningKeysCommand {
-    /// List the org's signing keys, newest first (public halves only).
-    List {
-        #[arg(long)]
-        org: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Make a new key current; the old one stays published until token TTL + leeway has passed.
-    Rotate {
-        #[arg(long)]
-        org: String,
-        /// Algorithm of the new key. Default: that of the current key.
-        #[arg(long, value_parser = ["EdDSA", "RS256", "ES256"])]
-        alg: Option<String>,
-        /// The access-token lifetime the servers use (`serve --token-ttl`).
-        #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = DEFAULT_TOKEN_TTL, value_parser = parse_duration)]
-        token_ttl: Duration,
-        /// Extra time the old key stays published beyond the token TTL.
-        #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = DEFAULT_ROTATION_LEEWAY, value_parser = parse_duration)]
-        rotation_leeway: Duration,
-        #[arg(long)]
-        json: bool,
-    },
 }
 
 /// Everything `serve` needs, validated.
@@ -406,16 +185,13 @@ impl Settings {
         }
     }
 
-    pub fn from_cli(cli: &Cli, serve: &ServeArgs) -> Self {
-        Settings::from_serve_args(
-            cli.database_url.clone(),
-            cli.keys_dir.clone(),
-            master_key_from_env(),
-            serve,
-        )
+    /// `serve`'s settings: its arguments, the global database URL and keys folder, and the
+    /// master key from the environment.
+    pub fn from_serve(database_url: String, keys_dir: PathBuf, serve: &ServeArgs) -> Self {
+        Settings::from_serve_args(database_url, keys_dir, master_key_from_env(), serve)
     }
 
-    /// The one mapping from parsed arguments to settings, shared by `from_cli` and `local`.
+    /// The one mapping from parsed arguments to settings, shared by `from_serve` and `local`.
     fn from_serve_args(
         database_url: String,
         keys_dir: PathBuf,
@@ -514,106 +290,5 @@ mod tests {
         for bad in ["", "0s", "10x", "s", "-1", "99999999999999999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-    }
-
-    fn serve_settings(args: &[&str]) -> Result<Settings, clap::Error> {
-        let cli = Cli::try_parse_from(["latchkey", "serve"].iter().chain(args))?;
-        match &cli.command {
-            Command::Serve(serve) => Ok(Settings::from_cli(&cli, serve)),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn the_forwarded_header_defaults_to_x_forwarded_for_and_names_one_header() {
-        // LATCHKEY_FORWARDED_HEADER would override the default; CI does not set it.
-        if std::env::var_os("LATCHKEY_FORWARDED_HEADER").is_none() {
-            let s = serve_settings(&[]).unwrap();
-            assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
-        }
-        for (arg, header) in [
-            ("forwarded", ForwardedHeader::Forwarded),
-            ("Forwarded", ForwardedHeader::Forwarded),
-            ("x-forwarded-for", ForwardedHeader::XForwardedFor),
-            ("X-Forwarded-For", ForwardedHeader::XForwardedFor),
-        ] {
-            let s = serve_settings(&["--forwarded-header", arg]).unwrap();
-            assert_eq!(s.forwarded_header, header, "{arg}");
-        }
-        for bad in ["x-real-ip", "both", ""] {
-            let e = serve_settings(&["--forwarded-header", bad]).unwrap_err();
-            assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue, "{bad}");
-        }
-    }
-
-    /// `latchkey ARGS…` as parsed with no environment, as `ServeArgs::defaults` parses.
-    fn parse_without_env(args: &[&str]) -> Cli {
-        use clap::CommandFactory;
-        let matches = without_env(Cli::command())
-            .try_get_matches_from(args)
-            .unwrap();
-        Cli::from_arg_matches(&matches).unwrap()
-    }
-
-    #[test]
-    fn local_settings_are_the_serve_defaults() {
-        let cli = parse_without_env(&["latchkey", "serve"]);
-        let Command::Serve(args) = &cli.command else {
-            panic!("{:?}", cli.command)
-        };
-        let serve = Settings::from_cli(&cli, args);
-        let local = Settings::local("sqlite://elsewhere.db", "elsewhere");
-
-        // The settings `local` sets on purpose (see its doc), as it sets them…
-        assert_eq!(local.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
-        assert_eq!(local.database_url, "sqlite://elsewhere.db");
-        assert_eq!(local.keys_dir, PathBuf::from("elsewhere"));
-        assert_eq!(local.master_key, None);
-        assert_eq!((local.db_pool_size, local.workers), (4, Some(2)));
-        // …and every other setting, including any added later, exactly as `serve`'s.
-        let expected = Settings {
-            listen: local.listen,
-            database_url: local.database_url.clone(),
-            keys_dir: local.keys_dir.clone(),
-            master_key: local.master_key.clone(),
-            db_pool_size: local.db_pool_size,
-            workers: local.workers,
-            ..serve
-        };
-        assert_eq!(local, expected);
-    }
-
-    #[test]
-    fn shared_defaults_agree_across_commands_and_the_store() {
-        let serve = ServeArgs::defaults();
-        let cli = parse_without_env(&["latchkey", "signing-keys", "rotate", "--org", "acme"]);
-        let Command::SigningKeys(SigningKeysCommand::Rotate {
-            token_ttl,
-            rotation_leeway,
-            ..
-        }) = cli.command
-        else {
-            panic!("{:?}", cli.command)
-        };
-        assert_eq!(
-            (token_ttl, rotation_leeway),
-            (serve.token_ttl, serve.rotation_leeway)
-        );
-        // The store's own defaults (for tools that open a pool without settings) follow `serve`.
-        let pool = crate::store::PoolOptions::default();
-        assert_eq!(
-            (pool.max_size, pool.connect_timeout, pool.statement_timeout),
-            (
-                serve.db_pool_size,
-                serve.db_connect_timeout,
-                serve.db_statement_timeout
-            )
-        );
-    }
-
-    #[test]
-    fn the_cli_definition_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
     }
 }

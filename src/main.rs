@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use latchkey::config::{Cli, LogFormat};
+use latchkey::cli::{Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {

@@ -3,12 +3,109 @@
 
 use serde_json::{Value, json};
 
-use crate::config::{Cli, KeysCommand};
+use clap::Subcommand;
+
+use super::Cli;
 use crate::domain::Warning;
 use crate::domain::key::{KeyDraft, KeyPatch};
 use crate::service::actor::Actor;
 use crate::service::keys::{self as svc, KeyView, ListParams};
 use crate::service::{now, orgs};
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; prints its secret once.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// ACTION:FILTER, e.g. read:projects/** (repeat for several).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Allowed client network, e.g. 10.0.0.0/8 (repeat; none = allow all).
+        #[arg(long = "cidr")]
+        cidrs: Vec<String>,
+        /// RFC 3339 expiry, e.g. 2030-01-01T00:00:00Z.
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// Validate and show warnings without creating.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys, newest first.
+    List {
+        #[arg(long)]
+        org: String,
+        /// active (default), expired, revoked or all.
+        #[arg(long)]
+        status: Option<String>,
+        /// Case-insensitive substring of the name.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        limit: Option<String>,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one key.
+    Show {
+        #[arg(long)]
+        org: String,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a key; scope and CIDR changes apply to the very next request.
+    Update {
+        #[arg(long)]
+        org: String,
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Replaces all scopes (repeat for several).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Replaces the allow-list (repeat for several).
+        #[arg(long = "cidr", conflicts_with = "allow_all_ips")]
+        cidrs: Vec<String>,
+        /// Remove the allow-list (allow every address).
+        #[arg(long)]
+        allow_all_ips: bool,
+        #[arg(long, conflicts_with = "no_expiry")]
+        expires_at: Option<String>,
+        /// Remove the expiry.
+        #[arg(long)]
+        no_expiry: bool,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a key a new secret (same id); the old one keeps working for the grace period.
+    Roll {
+        #[arg(long)]
+        org: String,
+        id: String,
+        /// Seconds the previous secret keeps working (0 to 604800).
+        #[arg(long, default_value_t = 0)]
+        grace_seconds: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key, permanently.
+    Revoke {
+        #[arg(long)]
+        org: String,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
     let mut conn = super::open(cli)?;

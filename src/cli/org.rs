@@ -2,9 +2,32 @@
 
 use serde_json::json;
 
-use crate::config::{Cli, OrgCommand};
+use clap::Subcommand;
+
+use super::Cli;
 use crate::service::{self, now};
 use crate::store::orgs::Org;
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization (not yet bootstrapped).
+    Create {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Provision the org's signing key and first admin key (`*:*`); prints the secret once.
+    Bootstrap {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List organizations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 pub fn run(cli: &Cli, cmd: &OrgCommand) -> anyhow::Result<()> {
     let mut conn = super::open(cli)?;

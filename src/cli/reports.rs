@@ -1,6 +1,6 @@
 //! `latchkey usage` and `latchkey audit`: read-only reports of an organization.
 
-use crate::config::{Cli, Command};
+use super::{Cli, Command};
 use crate::service::audit::{self, AuditParams};
 use crate::service::usage::{self, UsageParams};
 use crate::service::{now, orgs};

@@ -2,11 +2,12 @@
 
 use std::io::Write;
 
-use crate::config::{Cli, ServeArgs, Settings};
+use super::Cli;
+use crate::config::{ServeArgs, Settings};
 use crate::startup::Application;
 
 pub fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
-    let settings = Settings::from_cli(cli, args);
+    let settings = Settings::from_serve(cli.database_url.clone(), cli.keys_dir.clone(), args);
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings)?;
         if let Some(b) = &app.bootstrapped {

@@ -4,9 +4,41 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::config::{Cli, SigningKeysCommand};
+use std::time::Duration;
+
+use clap::Subcommand;
+
+use super::Cli;
+use crate::config::{DEFAULT_ROTATION_LEEWAY, DEFAULT_TOKEN_TTL, parse_duration};
 use crate::service::signing_keys::{self as svc, SigningKeyView};
 use crate::service::{now, orgs};
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeysCommand {
+    /// List the org's signing keys, newest first (public halves only).
+    List {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a new key current; the old one stays published until token TTL + leeway has passed.
+    Rotate {
+        #[arg(long)]
+        org: String,
+        /// Algorithm of the new key. Default: that of the current key.
+        #[arg(long, value_parser = ["EdDSA", "RS256", "ES256"])]
+        alg: Option<String>,
+        /// The access-token lifetime the servers use (`serve --token-ttl`).
+        #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = DEFAULT_TOKEN_TTL, value_parser = parse_duration)]
+        token_ttl: Duration,
+        /// Extra time the old key stays published beyond the token TTL.
+        #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = DEFAULT_ROTATION_LEEWAY, value_parser = parse_duration)]
+        rotation_leeway: Duration,
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 pub fn run(cli: &Cli, cmd: &SigningKeysCommand) -> anyhow::Result<()> {
     let mut conn = super::open(cli)?;
