@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tempfile::{TempDir, tempdir};
 
 /// The key object's fields, sorted.
-const KEY_FIELDS: &str = "allowed_cidrs created_at expires_at id last_used_at name previous_secret_expires_at revoked_at scopes secret_hint status";
+const KEY_FIELDS: &str = "allowed_cidrs created_at expires_at id last_used_at metadata name previous_secret_expires_at revoked_at scopes secret_hint status";
 
 /// The binary with a clean environment: nothing from the developer's shell leaks in.
 fn command() -> Command {
@@ -676,4 +676,40 @@ fn every_command_works_on_postgresql_too() {
         1
     );
     assert_eq!(run("org list --json").as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn metadata_is_set_shown_replaced_and_cleared_from_the_command_line() {
+    let (dir, _) = bootstrapped();
+    let created = json_of(
+        &dir,
+        "keys create --org acme --name meta --scope read --metadata team=billing --metadata note=a=b --json",
+    );
+    let id = id_of(&created);
+    assert_eq!(
+        created["key"]["metadata"],
+        json!({"team": "billing", "note": "a=b"})
+    );
+    let text = stdout_of(&dir, &format!("keys show --org acme {id}"));
+    assert!(text.contains("metadata:   team=billing"), "{text}");
+    let updated = json_of(
+        &dir,
+        &format!("keys update --org acme {id} --metadata tier=2 --json"),
+    );
+    assert_eq!(updated["key"]["metadata"], json!({"tier": "2"}));
+    let cleared = json_of(
+        &dir,
+        &format!("keys update --org acme {id} --clear-metadata --json"),
+    );
+    assert_eq!(cleared["key"]["metadata"], json!({}));
+    // A malformed pair is refused by the argument parser, naming the expected form.
+    let out = latchkey(
+        &dir,
+        &format!("keys update --org acme {id} --metadata novalue"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("KEY=VALUE"),
+        "{stderr}"
+    );
 }

@@ -401,7 +401,7 @@ const REQUIRED_STEPS: &[&str] = &[
     "keyboard: the create dialog opens, Escape closes it, focus returns",
     "validation errors appear next to their fields",
     "admin over every resource warns that the key could manage keys",
-    "create a key with two scopes and a CIDR",
+    "create a key with two scopes, a CIDR and metadata",
     "the secret is shown once and the dialog needs the tick",
     "the secret is not retrievable afterwards",
     "the secret gets a token (curl-equivalent HTTP)",
@@ -513,6 +513,7 @@ async fn console_end_to_end_in_headless_chromium() {
         ])
     );
     assert_eq!(key["allowed_cidrs"], json!(["127.0.0.1/32"]));
+    assert_eq!(key["metadata"], json!({"team": "billing"}));
     assert_eq!(key["status"], "revoked");
     // …its secret was real (the server explains a refusal only to a valid secret: "revoked")…
     let r = server

@@ -29,6 +29,9 @@ pub enum KeysCommand {
         /// RFC 3339 expiry, e.g. 2030-01-01T00:00:00Z.
         #[arg(long)]
         expires_at: Option<String>,
+        /// A metadata member, KEY=VALUE (the value a string; repeat for several).
+        #[arg(long = "metadata", value_parser = metadata_pair)]
+        metadata: Vec<(String, String)>,
         /// Validate and show warnings without creating.
         #[arg(long)]
         dry_run: bool,
@@ -81,6 +84,12 @@ pub enum KeysCommand {
         /// Remove the expiry.
         #[arg(long)]
         no_expiry: bool,
+        /// Replaces the metadata with these members, KEY=VALUE (repeat for several).
+        #[arg(long = "metadata", value_parser = metadata_pair, conflicts_with = "clear_metadata")]
+        metadata: Vec<(String, String)>,
+        /// Remove every metadata member.
+        #[arg(long)]
+        clear_metadata: bool,
         #[arg(long)]
         dry_run: bool,
         #[arg(long)]
@@ -126,6 +135,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             scopes,
             cidrs,
             expires_at,
+            metadata,
             dry_run,
             json,
             ..
@@ -135,6 +145,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 scopes: Some(scopes.iter().map(|s| Value::String(s.clone())).collect()),
                 allowed_cidrs: Some(cidrs.clone()),
                 expires_at: expires_at.clone(),
+                metadata: (!metadata.is_empty()).then(|| metadata_object(metadata)),
             };
             let created = svc::create(conn, &actor, &draft, *dry_run, now())?;
             let secret = created.secret.as_ref().map(|s| s.expose().to_owned());
@@ -210,6 +221,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             allow_all_ips,
             expires_at,
             no_expiry,
+            metadata,
+            clear_metadata,
             dry_run,
             json,
             ..
@@ -228,14 +241,20 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 } else {
                     expires_at.clone().map(Some)
                 },
+                metadata: if *clear_metadata {
+                    Some(None)
+                } else {
+                    (!metadata.is_empty()).then(|| Some(metadata_object(metadata)))
+                },
             };
             if patch.name.is_none()
                 && patch.scopes.is_none()
                 && patch.allowed_cidrs.is_none()
                 && patch.expires_at.is_none()
+                && patch.metadata.is_none()
             {
                 anyhow::bail!(
-                    "nothing to change: give --name, --scope, --cidr, --allow-all-ips, --expires-at or --no-expiry"
+                    "nothing to change: give --name, --scope, --cidr, --allow-all-ips, --expires-at, --no-expiry, --metadata or --clear-metadata"
                 );
             }
             let updated = svc::update(conn, &actor, id, &patch, *dry_run, now())?;
@@ -329,6 +348,29 @@ fn print_key(k: &KeyView) {
         println!("revoked:    {}", r.to_rfc3339());
     }
     println!("hint:       {}", k.secret_hint);
+    for (name, value) in &k.attributes.metadata {
+        match value {
+            Value::String(text) => println!("metadata:   {name}={text}"),
+            other => println!("metadata:   {name}={other}"),
+        }
+    }
+}
+
+/// `--metadata KEY=VALUE`: a member whose value is the string after the first `=`.
+fn metadata_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+fn metadata_object(pairs: &[(String, String)]) -> Value {
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+            .collect(),
+    )
 }
 
 fn print_warnings(warnings: &[Warning]) {

@@ -9,6 +9,7 @@ mod cache;
 mod feed;
 mod keys;
 mod lifecycle;
+mod metadata;
 mod oauth;
 mod openapi;
 mod ops;

@@ -285,9 +285,13 @@ async function run(problems, tokenRequests) {
       && !document.getElementById('key-dialog').dataset.validating);
   });
 
-  await step('create a key with two scopes and a CIDR', async () => {
+  await step('create a key with two scopes, a CIDR and metadata', async () => {
     await page.fill('#scope-1-resource', ''); // cleared filter: `*`
     await page.fill('#cidr-0', '127.0.0.1/32');
+    await page.click('#metadata-add');
+    assert(await page.evaluate(() => document.activeElement.id) === 'metadata-0-name', 'focus moves to the new row');
+    await page.fill('#metadata-0-name', 'team');
+    await page.fill('#metadata-0-value', 'billing');
     await until('no errors left', () => [...document.querySelectorAll('#key-form .field-error')].every((e) => e.hidden)
       && !document.getElementById('key-dialog').dataset.validating);
     await page.click('#key-submit');

@@ -21,6 +21,7 @@ const dialog = $('key-dialog');
 const form = $('key-form');
 const scopeRows = $('scope-rows');
 const cidrRows = $('cidr-rows');
+const metadataRows = metadataFieldset();
 
 /** `{kind: 'create'}` or `{kind: 'edit', key}`. */
 let mode = { kind: 'create' };
@@ -41,6 +42,10 @@ export function initKeyForm(callbacks) {
   $('cidr-add').addEventListener('click', () => {
     addCidrRow('').querySelector('input').focus();
     touch('allowed_cidrs');
+  });
+  $('metadata-add').addEventListener('click', () => {
+    addMetadataRow('', '').querySelector('input').focus();
+    touch('metadata');
   });
   $('key-cancel').addEventListener('click', () => dialog.close('cancel'));
   form.addEventListener('input', (event) => {
@@ -82,6 +87,7 @@ export function openEdit(key) {
   $('key-expires').value = toLocalInput(key.expires_at);
   for (const scope of key.scopes) addScopeRow(scope);
   for (const cidr of key.allowed_cidrs) addCidrRow(cidr);
+  for (const [name, value] of Object.entries(key.metadata || {})) addMetadataRow(name, value);
   changed();
   openDialog(dialog, $('key-name'));
 }
@@ -93,6 +99,7 @@ function reset() {
   dryRunSeq += 1;
   scopeRows.replaceChildren();
   cidrRows.replaceChildren();
+  metadataRows.replaceChildren();
   $('key-expires-hint').textContent = `(your local time, ${utcOffset()}; blank = never expires)`;
   showErrors([]);
   alertIn($('key-form-errors'), '');
@@ -159,6 +166,50 @@ function addCidrRow(value) {
   return row;
 }
 
+/**
+ * The metadata editor: key/value rows, after the CIDRs (built here, so that a key attribute
+ * stays one file of the console). Values are text; a value that was not text (a number, a
+ * list) is shown as JSON and kept as it was unless its text is changed.
+ */
+function metadataFieldset() {
+  const rows = h('ol', { id: 'metadata-rows', className: 'rows' });
+  $('cidr-set').after(h('fieldset', { id: 'metadata-set' },
+    h('legend', {}, 'Metadata'),
+    h('p', { className: 'hint', id: 'metadata-hint' },
+      'Your own key/value notes (owner, customer, plan…), returned with the key, by /v1/check and by introspection; never in tokens. At most 4 KiB.'),
+    rows,
+    h('p', { className: 'field-error', id: 'metadata-error', hidden: true, dataset: { field: 'metadata' } }),
+    h('button', { type: 'button', id: 'metadata-add', className: 'secondary' }, 'Add metadata'),
+  ));
+  return rows;
+}
+
+function addMetadataRow(name, value) {
+  const row = h('li', { className: 'row metadata-row' });
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  if (typeof value !== 'string') row.dataset.original = JSON.stringify(value);
+  const nameInput = h('input', { value: name, placeholder: 'name', autocomplete: 'off', spellcheck: false,
+    dataset: { field: 'metadata' } });
+  const valueInput = h('input', { value: text, placeholder: 'value', autocomplete: 'off', spellcheck: false,
+    dataset: { field: 'metadata' } });
+  const remove = h('button', { type: 'button', className: 'secondary small' }, 'Remove');
+  remove.addEventListener('click', () => {
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    renumber();
+    touch('metadata');
+    (next?.querySelector('input') || $('metadata-add')).focus();
+  });
+  row.append(
+    h('label', { className: 'visually-hidden' }, 'Name'), nameInput,
+    h('label', { className: 'visually-hidden' }, 'Value'), valueInput,
+    remove,
+  );
+  metadataRows.append(row);
+  renumber();
+  return row;
+}
+
 /** Gives every row's controls ids, labels and error slots for its current position. */
 function renumber() {
   [...scopeRows.children].forEach((row, i) => {
@@ -188,6 +239,18 @@ function renumber() {
     input.dataset.field = `allowed_cidrs[${i}]`;
     error.dataset.field = `allowed_cidrs[${i}]`;
     input.setAttribute('aria-describedby', `${warning.id} ${error.id}`);
+  });
+  [...metadataRows.children].forEach((row, i) => {
+    const [nameLabel, name, valueLabel, value, remove] = row.children;
+    name.id = `metadata-${i}-name`;
+    value.id = `metadata-${i}-value`;
+    nameLabel.htmlFor = name.id;
+    nameLabel.textContent = `Name of metadata ${i + 1}`;
+    valueLabel.htmlFor = value.id;
+    valueLabel.textContent = `Value of metadata ${i + 1}`;
+    remove.setAttribute('aria-label', `Remove metadata ${i + 1}`);
+    name.setAttribute('aria-describedby', 'metadata-error');
+    value.setAttribute('aria-describedby', 'metadata-error');
   });
   show($('cidr-hint'), true);
   $('cidr-hint').textContent = cidrRows.children.length
@@ -219,6 +282,18 @@ function cidrsOf() {
   return values;
 }
 
+/** The rows as one object; rows without a name are not sent. */
+function metadataOf() {
+  const metadata = {};
+  for (const row of metadataRows.children) {
+    const [, name, , value] = row.children;
+    if (!name.value.trim()) continue;
+    const original = row.dataset.original;
+    metadata[name.value.trim()] = original === value.value ? JSON.parse(original) : value.value;
+  }
+  return metadata;
+}
+
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 /** The body of the create or update call (an update sends only what changed). */
@@ -227,9 +302,11 @@ function body() {
   const expires = fromLocalInput($('key-expires').value);
   const scopes = scopesOf();
   const cidrs = cidrsOf();
+  const metadata = metadataOf();
   if (mode.kind === 'create') {
     const draft = { name, scopes, allowed_cidrs: cidrs };
     if (expires) draft.expires_at = expires;
+    if (Object.keys(metadata).length) draft.metadata = metadata;
     return draft;
   }
   const key = mode.key;
@@ -238,6 +315,7 @@ function body() {
   if ($('key-expires').value !== toLocalInput(key.expires_at)) patch.expires_at = expires;
   if (!same(scopes, key.scopes)) patch.scopes = scopes;
   if (!same(cidrs, key.allowed_cidrs)) patch.allowed_cidrs = cidrs;
+  if (!same(metadata, key.metadata || {})) patch.metadata = metadata;
   return patch;
 }
 
@@ -380,6 +458,7 @@ function parents(field) {
 function messageFor(field, message) {
   if (field === 'name') return `Name ${message}.`;
   if (field === 'expires_at') return `Expiry ${message}.`;
+  if (field === 'metadata') return `Metadata ${message}.`;
   if (field.endsWith('.action')) return `Action ${message}.`;
   if (field.endsWith('.resource')) return `Resource filter: ${message}.`;
   return `${message}.`;

@@ -40,6 +40,11 @@ pub struct KeyDraft {
     /// RFC 3339 time in the future; omitted or null means the key never expires.
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
+    /// Free-form JSON object for your own use (owner, plan, customer id…), at most 4 KiB
+    /// serialised. Returned with the key, by `/v1/check` and by introspection; never put in
+    /// tokens.
+    #[schema(value_type = Option<Object>, example = json!({"team": "billing", "tier": 2}))]
+    pub metadata: Option<Value>,
 }
 
 /// `PATCH /v1/keys/{id}` body: an absent field is left alone; `null` clears the CIDR list (allow
@@ -61,6 +66,10 @@ pub struct KeyPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Option<String>>,
+    /// Replaces the whole object; `null` or `{}` removes every member.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Option<Value>>,
 }
 
 /// Distinguishes "field absent" (outer None, via `default`) from "field is null".
@@ -77,11 +86,23 @@ where
 /// migration) and shown as they are in the key object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
-pub struct KeyAttributes {}
+pub struct KeyAttributes {
+    /// Free-form JSON object set by the key's owners (at most 4 KiB serialised); `{}` when none.
+    #[schema(value_type = Object, example = json!({"team": "billing", "tier": 2}))]
+    pub metadata: Metadata,
+}
+
+/// Largest `metadata`, serialised as compact JSON.
+pub const METADATA_MAX_BYTES: usize = 4096;
+
+/// A key's metadata: a JSON object.
+pub type Metadata = serde_json::Map<String, Value>;
 
 /// A PATCH of [`KeyAttributes`]: per attribute, absent (`None`) leaves it alone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AttributesPatch {}
+pub struct AttributesPatch {
+    pub metadata: Option<Metadata>,
+}
 
 /// A create request that passed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +167,9 @@ impl ValidPatch {
         if let Some(expires_at) = self.expires_at {
             key.expires_at = expires_at;
         }
-        let AttributesPatch {} = &self.attributes;
+        if let Some(metadata) = &self.attributes.metadata {
+            key.attributes.metadata = metadata.clone();
+        }
     }
 }
 
@@ -201,16 +224,51 @@ pub fn validate_create(draft: &KeyDraft, now: DateTime<Utc>) -> Checked<ValidKey
 
 /// The attributes of a create request.
 fn check_attributes(draft: &KeyDraft, errors: &mut Vec<FieldError>) -> KeyAttributes {
-    let KeyDraft { .. } = draft;
-    let _ = errors;
-    KeyAttributes {}
+    KeyAttributes {
+        metadata: draft
+            .metadata
+            .as_ref()
+            .and_then(|m| check_metadata(m, errors))
+            .unwrap_or_default(),
+    }
 }
 
 /// The attributes a PATCH changes.
 fn check_attributes_patch(patch: &KeyPatch, errors: &mut Vec<FieldError>) -> AttributesPatch {
-    let KeyPatch { .. } = patch;
-    let _ = errors;
-    AttributesPatch {}
+    AttributesPatch {
+        metadata: match &patch.metadata {
+            None => None,
+            Some(None) => Some(Metadata::new()),
+            Some(Some(m)) => check_metadata(m, errors),
+        },
+    }
+}
+
+/// `metadata`: a JSON object (`null` means none) of at most [`METADATA_MAX_BYTES`] serialised.
+/// Any JSON inside; NUL and other control characters are escaped by the serialisation, so
+/// every value stores on both databases as it came.
+fn check_metadata(value: &Value, errors: &mut Vec<FieldError>) -> Option<Metadata> {
+    match value {
+        Value::Null => Some(Metadata::new()),
+        Value::Object(map) => {
+            let size = serde_json::to_string(map).map_or(usize::MAX, |s| s.len());
+            if size > METADATA_MAX_BYTES {
+                errors.push(FieldError::new(
+                    "metadata",
+                    format!("is {size} bytes as JSON; the maximum is {METADATA_MAX_BYTES}"),
+                ));
+                return None;
+            }
+            Some(map.clone())
+        }
+        _ => {
+            errors.push(FieldError::new(
+                "metadata",
+                "must be a JSON object, such as {\"team\": \"billing\"}",
+            ));
+            None
+        }
+    }
 }
 
 pub fn validate_patch(patch: &KeyPatch, now: DateTime<Utc>) -> Checked<ValidPatch> {
@@ -535,5 +593,71 @@ mod tests {
         assert!(
             serde_json::from_value::<KeyDraft>(json!({"name": "x", "allowed_ips": []})).is_err()
         );
+    }
+
+    #[test]
+    fn metadata_is_an_object_of_at_most_4_kib() {
+        let (k, _) = validate_create(
+            &draft(json!({"name": "x", "scopes": ["read"], "metadata": {"team": "a\u{0}b", "n": [1, {"x": null}]}})),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(k.attributes.metadata["team"], json!("a\u{0}b"));
+        let (k, _) =
+            validate_create(&draft(json!({"name": "x", "scopes": ["read"]})), now()).unwrap();
+        assert!(k.attributes.metadata.is_empty());
+        for bad in [json!([1]), json!("x"), json!(3)] {
+            let e = validate_create(
+                &draft(json!({"name": "x", "scopes": ["read"], "metadata": bad})),
+                now(),
+            )
+            .unwrap_err();
+            assert_eq!(fields(&e), ["metadata"], "{bad}");
+        }
+        let big = json!({"k": "v".repeat(METADATA_MAX_BYTES)});
+        let e = validate_create(
+            &draft(json!({"name": "x", "scopes": ["read"], "metadata": big})),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(fields(&e), ["metadata"]);
+        assert!(e[0].message.contains("4096"), "{}", e[0].message);
+        // Exactly at the limit is accepted: `{"k":"…"}` is 8 bytes around the value.
+        let edge = json!({"k": "v".repeat(METADATA_MAX_BYTES - 8)});
+        assert!(
+            validate_create(
+                &draft(json!({"name": "x", "scopes": ["read"], "metadata": edge})),
+                now()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_patch_replaces_or_clears_the_metadata_and_absent_leaves_it() {
+        let patch = |v: Value| {
+            validate_patch(&serde_json::from_value(v).unwrap(), now())
+                .unwrap()
+                .0
+        };
+        let mut key = validate_create(
+            &draft(json!({"name": "x", "scopes": ["read"], "metadata": {"a": 1}})),
+            now(),
+        )
+        .unwrap()
+        .0
+        .into_key("key_x".into(), "org", String::new(), now());
+        patch(json!({"name": "y"})).apply(&mut key);
+        assert_eq!(
+            key.attributes.metadata,
+            json!({"a": 1}).as_object().unwrap().clone()
+        );
+        patch(json!({"metadata": {"b": 2}})).apply(&mut key);
+        assert_eq!(
+            serde_json::Value::Object(key.attributes.metadata.clone()),
+            json!({"b": 2})
+        );
+        patch(json!({"metadata": null})).apply(&mut key);
+        assert!(key.attributes.metadata.is_empty());
     }
 }

@@ -52,6 +52,10 @@ pub struct Decision {
     pub key_id: Option<String>,
     /// The scopes the credential carries now (for a token: its scopes still covered by the key's).
     pub scopes: Vec<String>,
+    /// The key's metadata, when the credential is a valid one of this org.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Decision {
@@ -61,6 +65,7 @@ impl Decision {
             reason,
             key_id,
             scopes: scope_strings(scopes),
+            metadata: None,
         }
     }
 }
@@ -224,14 +229,19 @@ impl Authority {
             None => UsageEvent::Request,
         };
         self.usage.record(key_id, event, now, v.ip);
-        Ok(Ok(match refusal {
+        let decision = match refusal {
             Some(r) => Decision::deny(r.check_reason(), Some(key_id.clone()), &subject.scopes),
             None => Decision {
                 allowed: true,
                 reason: CheckReason::Allowed,
                 key_id: Some(key_id.clone()),
                 scopes: scope_strings(&subject.scopes),
+                metadata: None,
             },
+        };
+        Ok(Ok(Decision {
+            metadata: Some(subject.key.attributes.metadata.clone()),
+            ..decision
         }))
     }
 }

@@ -43,6 +43,10 @@ pub struct Introspection {
     /// Access tokens only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The key's metadata, when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Authority {
@@ -65,6 +69,7 @@ impl Authority {
         }
         let key = &subject.key;
         let scope = Some(format_scope_list(&subject.scopes));
+        let metadata = Some(key.attributes.metadata.clone()).filter(|m| !m.is_empty());
         Ok(Ok(match &subject.token {
             Some(t) => {
                 let c = &t.claims;
@@ -80,6 +85,7 @@ impl Authority {
                     iss: Some(c.iss.clone()),
                     aud: Some(c.aud.clone()),
                     jti: Some(c.jti.clone()),
+                    metadata,
                 }
             }
             None => Introspection {
@@ -91,6 +97,7 @@ impl Authority {
                 org_id: Some(key.org_id.clone()),
                 exp: key.expires_at.map(|e| e.timestamp()),
                 iat: Some(key.created_at.timestamp()),
+                metadata,
                 ..Introspection::default()
             },
         }))
