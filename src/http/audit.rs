@@ -7,10 +7,7 @@ use super::auth::Caller;
 use super::body::query;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
-use super::problem::responses::{
-    BadRequest, Forbidden, InternalError, ServiceUnavailable, TooManyRequests, Unauthorized,
-    ValidationFailed,
-};
+use super::problem::responses::{AdminErrors, QueryErrors};
 use super::router::Router;
 use crate::domain::scope::Action;
 use crate::service::audit::{self, AuditPage, AuditParams};
@@ -31,13 +28,8 @@ pub fn routes(router: &mut Router) {
     params(AuditParams),
     responses(
         (status = 200, description = "One page of events", body = AuditPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        AdminErrors,
+        QueryErrors,
     ),
     security(("bearer" = [])),
 )]

@@ -7,10 +7,7 @@ use super::auth::Caller;
 use super::body::JsonBody;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
-use super::problem::responses::{
-    BadRequest, InternalError, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
-    ValidationFailed,
-};
+use super::problem::responses::{BodyErrors, CallerErrors};
 use super::router::Router;
 use crate::service::authority::{CheckRequest, Decision};
 use crate::service::now;
@@ -37,13 +34,8 @@ pub fn routes(router: &mut Router) {
     request_body = CheckRequest,
     responses(
         (status = 200, description = "The decision; `Cache-Control: no-store`", body = Decision),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        CallerErrors,
+        BodyErrors,
     ),
     security(("bearer" = [])),
 )]

@@ -9,10 +9,7 @@ use super::auth::Caller;
 use super::body::{JsonBody, query};
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
-use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, ServiceUnavailable,
-    TooManyRequests, Unauthorized, ValidationFailed,
-};
+use super::problem::responses::{AdminErrors, BodyErrors, Conflict, NotFound, QueryErrors};
 use super::router::Router;
 use crate::domain::Warning;
 use crate::domain::key::{KeyDraft, KeyPatch};
@@ -96,14 +93,8 @@ struct CreatedBody {
         (status = 201, description = "Created; `Cache-Control: no-store`, as the body holds the secret", body = CreatedBody,
             headers(("Location" = String, description = "`/v1/keys/{id}` of the new key"))),
         (status = 200, description = "`dry_run=true`: the key as it would be created (empty `id`, `null` secret) and the warnings; nothing written", body = CreatedBody),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        AdminErrors,
+        BodyErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -150,13 +141,8 @@ async fn create(
     params(ListParams),
     responses(
         (status = 200, description = "One page of keys", body = Page),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        AdminErrors,
+        QueryErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -183,12 +169,8 @@ async fn list(
     params(KeyPath),
     responses(
         (status = 200, description = "The key", body = KeyView),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        AdminErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -230,16 +212,10 @@ struct UpdatedBody {
     request_body = KeyPatch,
     responses(
         (status = 200, description = "The key as updated (or, with `dry_run=true`, as it would be) and the warnings", body = UpdatedBody),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        AdminErrors,
+        BodyErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -278,12 +254,8 @@ async fn update(
     params(KeyPath),
     responses(
         (status = 200, description = "The revoked key", body = KeyView),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        AdminErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -314,12 +286,8 @@ async fn revoke(
     params(KeyPath),
     responses(
         (status = 200, description = "The revoked key", body = KeyView),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        AdminErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -383,16 +351,10 @@ struct RolledBody {
     request_body(content = Option<RollRequest>, description = "Optional; an empty body means no grace period"),
     responses(
         (status = 200, description = "The key and its new secret; `Cache-Control: no-store`", body = RolledBody),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        AdminErrors,
+        BodyErrors,
     ),
     security(("bearer" = [])),
 )]

@@ -13,7 +13,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 
 use super::AppState;
-use super::router::Router;
+use super::ops::method_not_allowed;
+use super::router::{RouteId, Router};
 
 /// Upper bounds (seconds) of the latency histogram buckets.
 const BUCKETS: [f64; 12] = [
@@ -24,12 +25,6 @@ const BUCKETS: [f64; 12] = [
 const METHODS: [&str; 8] = [
     "GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS", "other",
 ];
-
-/// Which resource of the route table served a request: `Router::register` attaches it to each
-/// resource as app data, so the middleware finds the route pattern without matching the path
-/// again (what `match_pattern()` does) or allocating a label.
-#[derive(Debug, Clone, Copy)]
-pub struct RouteId(pub usize);
 
 /// Counts of one route and method: atomics, plus a short list of the statuses seen.
 #[derive(Default)]
@@ -263,7 +258,7 @@ fn method_index(m: &actix_web::http::Method) -> usize {
 
 pub fn routes(router: &mut Router) {
     router
-        .section(super::ops::method_not_allowed)
+        .section(method_not_allowed)
         .add(__path_scrape, scrape);
 }
 

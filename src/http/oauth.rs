@@ -10,10 +10,7 @@ use serde_json::json;
 use super::AppState;
 use super::auth::{bearer, client_ip};
 use super::body::read_limited;
-use super::oauth_doc::{
-    OAuthBadRequest, OAuthInvalidClient, OAuthServerError, OAuthTooManyRequests, OAuthUnavailable,
-    TokenQuery, TokenRequest, TokenResponse,
-};
+use super::oauth_doc::{OAuthErrors, TokenQuery, TokenRequest, TokenResponse};
 use super::problem::ApiError;
 use super::router::Router;
 use crate::domain::oauth::{self, OAuthError, OAuthErrorCode, Params};
@@ -189,11 +186,7 @@ async fn form_params(
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The token; `Cache-Control: no-store`, `Pragma: no-cache`", body = TokenResponse),
-        (status = 400, response = OAuthBadRequest),
-        (status = 401, response = OAuthInvalidClient),
-        (status = 429, response = OAuthTooManyRequests),
-        (status = 500, response = OAuthServerError),
-        (status = 503, response = OAuthUnavailable),
+        OAuthErrors,
     ),
     security(("basic" = []), ()),
 )]
@@ -263,11 +256,7 @@ impl From<ServiceError> for OAuthFailure {
     request_body(content = TokenQuery, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "What the token is, or `{\"active\": false}`; `Cache-Control: no-store`", body = Introspection),
-        (status = 400, response = OAuthBadRequest),
-        (status = 401, response = OAuthInvalidClient),
-        (status = 429, response = OAuthTooManyRequests),
-        (status = 500, response = OAuthServerError),
-        (status = 503, response = OAuthUnavailable),
+        OAuthErrors,
     ),
     security(("basic" = []), ("bearer" = []), ()),
 )]
@@ -341,11 +330,7 @@ async fn authenticate_caller(
     request_body(content = TokenQuery, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2); empty body"),
-        (status = 400, response = OAuthBadRequest),
-        (status = 401, response = OAuthInvalidClient),
-        (status = 429, response = OAuthTooManyRequests),
-        (status = 500, response = OAuthServerError),
-        (status = 503, response = OAuthUnavailable),
+        OAuthErrors,
     ),
     security(("basic" = []), ("bearer" = []), ()),
 )]

@@ -4,7 +4,7 @@
 //! (`tests/interop/openapi_validate.py`) checks real responses against these schemas.
 #![expect(dead_code, reason = "schemas of bodies read and written elsewhere")]
 
-use utoipa::{ToResponse, ToSchema};
+use utoipa::{IntoResponses, ToResponse, ToSchema};
 
 /// The only grant this server supports (RFC 6749 §4.4).
 #[derive(ToSchema)]
@@ -112,3 +112,19 @@ pub struct OAuthUnavailable(OAuthError);
 #[derive(ToResponse)]
 #[response(headers(("Retry-After" = u32, description = "Seconds to wait before retrying")))]
 pub struct OAuthTooManyRequests(OAuthError);
+
+/// Every error the OAuth endpoints answer, as `$ref`s to the responses above: each operation
+/// lists its success response and this set.
+#[derive(IntoResponses)]
+pub enum OAuthErrors {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] OAuthBadRequest),
+    #[response(status = 401)]
+    InvalidClient(#[ref_response] OAuthInvalidClient),
+    #[response(status = 429)]
+    TooManyRequests(#[ref_response] OAuthTooManyRequests),
+    #[response(status = 500)]
+    ServerError(#[ref_response] OAuthServerError),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] OAuthUnavailable),
+}

@@ -18,11 +18,16 @@ use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
 use utoipa::openapi::path::{HttpMethod, Paths};
 use utoipa::openapi::{RefOr, Schema};
 
-use super::metrics::RouteId;
-
 /// The answer for a known path asked with a method it does not serve. The router adds the
 /// `Allow` header (RFC 9110 §15.5.6) from the methods registered on the path.
 pub type Fallback = fn() -> HttpResponse;
+
+/// Which resource of the route table served a request: `Router::register` attaches it to each
+/// resource as app data, so a middleware (the metrics' `track`) finds the route pattern without
+/// matching the path again (what `match_pattern()` does) or allocating a label. It is the index
+/// of the resource's path in `Router::resource_paths`.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteId(pub usize);
 
 /// Where the undocumented static files live (`Router::static_file`): the web console.
 pub const STATIC_PREFIX: &str = "/console";

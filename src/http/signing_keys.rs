@@ -10,10 +10,7 @@ use super::auth::Caller;
 use super::body::{parse_json, read_limited};
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
-use super::problem::responses::{
-    BadRequest, Forbidden, InternalError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
-    TooManySigningKeys, Unauthorized, ValidationFailed,
-};
+use super::problem::responses::{AdminErrors, BodyErrors, RotationErrors};
 use super::router::Router;
 use crate::domain::scope::Action;
 use crate::service::now;
@@ -45,11 +42,7 @@ struct ListBody {
     operation_id = "listSigningKeys",
     responses(
         (status = 200, description = "The org's signing keys, public halves only", body = ListBody),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 403, response = Forbidden),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        AdminErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -88,14 +81,8 @@ struct RotateBody {
     responses(
         (status = 201, description = "The new current key and the one it retired", body = Rotated,
             headers(("Location" = String, description = "`/v1/signing-keys`"))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManySigningKeys),
-        (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        RotationErrors,
+        BodyErrors,
     ),
     security(("bearer" = [])),
 )]

@@ -8,10 +8,7 @@ use super::body::query;
 use super::keys::KeyPath;
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
-use super::problem::responses::{
-    BadRequest, Forbidden, InternalError, NotFound, ServiceUnavailable, TooManyRequests,
-    Unauthorized, ValidationFailed,
-};
+use super::problem::responses::{AdminErrors, NotFound, QueryErrors};
 use super::router::Router;
 use crate::domain::scope::Action;
 use crate::domain::secret::KeyId;
@@ -37,14 +34,9 @@ pub fn routes(router: &mut Router) {
     params(KeyPath, UsageParams),
     responses(
         (status = 200, description = "The key's usage report", body = UsageReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        AdminErrors,
+        QueryErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -78,13 +70,8 @@ async fn key_usage(
     params(UsageParams),
     responses(
         (status = 200, description = "The org's usage report", body = UsageReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = TooManyRequests),
-        (status = 403, response = Forbidden),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = InternalError),
-        (status = 503, response = ServiceUnavailable),
+        AdminErrors,
+        QueryErrors,
     ),
     security(("bearer" = [])),
 )]

@@ -8,6 +8,7 @@ mod audit;
 mod cache;
 mod feed;
 mod keys;
+mod layers;
 mod lifecycle;
 mod metadata;
 mod oauth;
