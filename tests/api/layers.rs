@@ -24,21 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Edges of an import cycle that exist today, `(from, to, why)`, each to remove with its cause.
-const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
-    (
-        "store",
-        "usage",
-        "store/usage.rs flushes `usage::Batch`, a type of the in-memory counters above it \
-         (STYLE.md: the usage files' type imported upward); plain data, it could live in \
-         `domain::usage` beside `Counts`",
-    ),
-    (
-        "usage",
-        "service",
-        "usage/mod.rs takes the clock from `service::now` for its roll-up, while \
-         `service::authority` holds the `UsageRecorder`",
-    ),
-];
+const KNOWN_CYCLES: &[(&str, &str, &str)] = &[];
 
 /// One source file of src/.
 struct Source {

@@ -20,7 +20,7 @@ pub use spec::{
     KeyAttributes, KeyDraft, KeyPatch, ValidKey, ValidPatch, validate_create, validate_patch,
 };
 pub use standing::{
-    OWN_RESOURCES, escalation_errors, key_management_warning, patch_standing_errors,
+    Changes, OWN_RESOURCES, escalation_errors, key_management_warning, patch_standing_errors,
     standing_errors,
 };
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::standing::key_management_warning;
+use super::standing::{Changes, key_management_warning};
 use super::{Key, MAX_SCOPES, NAME_MAX_CHARS, Secrets};
 use crate::domain::ip_rules::IpRules;
 use crate::domain::scope::{Action, ResourceFilter, Scope};
@@ -153,6 +153,15 @@ pub struct ValidPatch {
 }
 
 impl ValidPatch {
+    /// What this patch changes that standing is about (`standing::patch_standing_errors`).
+    pub fn changes(&self) -> Changes<'_> {
+        Changes {
+            scopes: self.scopes.is_some(),
+            ip_rules: self.ip_rules.as_ref(),
+            expires_at: self.expires_at,
+        }
+    }
+
     /// The key as this patch leaves it.
     pub fn apply(&self, key: &mut Key) {
         if let Some(name) = &self.name {
@@ -659,5 +668,23 @@ mod tests {
         );
         patch(json!({"metadata": null})).apply(&mut key);
         assert!(key.attributes.metadata.is_empty());
+    }
+
+    #[test]
+    fn create_and_patch_warn_about_key_management_scopes() {
+        let (_, w) =
+            validate_create(&draft(json!({"name": "x", "scopes": ["admin:*"]})), now()).unwrap();
+        assert_eq!(
+            w.iter().map(|w| w.code).collect::<Vec<_>>(),
+            ["grants_key_management"]
+        );
+        let p: KeyPatch = serde_json::from_value(json!({"scopes": ["*:keys"]})).unwrap();
+        let (_, w) = validate_patch(&p, now()).unwrap();
+        assert_eq!(
+            w.iter().map(|w| w.code).collect::<Vec<_>>(),
+            ["grants_key_management", "takes_effect_immediately"]
+        );
+        let p: KeyPatch = serde_json::from_value(json!({"name": "y"})).unwrap();
+        assert!(validate_patch(&p, now()).unwrap().1.is_empty());
     }
 }

@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Utc};
 
-use super::spec::ValidPatch;
 use crate::domain::ip_rules::IpRules;
 use crate::domain::scope::{Action, ResourceFilter, Scope};
 use crate::domain::{FieldError, Warning};
@@ -128,18 +127,18 @@ pub fn standing_errors(held: &[Scope], target: &[Scope]) -> Vec<FieldError> {
 ///   address-bound secret could be made usable anywhere.
 /// - **a later expiry, or none**: the same, in time.
 pub fn patch_standing_errors(
-    patch: &ValidPatch,
+    patch: &Changes<'_>,
     current_rules: &IpRules,
     current_expiry: Option<DateTime<Utc>>,
 ) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    if patch.scopes.is_some() {
+    if patch.scopes {
         errors.push(FieldError::new(
             "scopes",
             "only a caller covering all of the key's current scopes may change them, even to narrow them: narrowing changes who covers the key, so it would let a caller narrow a stronger key down to its own scopes and then loosen or roll it",
         ));
     }
-    if let Some(rules) = &patch.ip_rules
+    if let Some(rules) = patch.ip_rules
         && !rules.within(current_rules)
     {
         errors.push(FieldError::new(
@@ -159,6 +158,15 @@ pub fn patch_standing_errors(
         ));
     }
     errors
+}
+
+/// What a PATCH changes that standing is about (`ValidPatch::changes`): whether it sets the
+/// scopes, the addresses it sets, the expiry it sets (`Some(None)`: none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Changes<'a> {
+    pub scopes: bool,
+    pub ip_rules: Option<&'a IpRules>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
 }
 
 /// No escalation: a caller may only grant what its own scopes cover (`field` is `scopes`).
@@ -182,19 +190,13 @@ pub fn escalation_errors(held: &[Scope], wanted: &[Scope]) -> Vec<FieldError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::domain::key::{KeyDraft, KeyPatch, validate_create, validate_patch};
     use crate::domain::scope::format_scope_list;
     use proptest::prelude::*;
-    use serde_json::{Value, json};
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
-    }
-
-    fn draft(v: Value) -> KeyDraft {
-        serde_json::from_value(v).unwrap()
     }
 
     fn fields(errors: &[FieldError]) -> Vec<&str> {
@@ -275,24 +277,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn create_and_patch_warn_about_key_management_scopes() {
-        let (_, w) =
-            validate_create(&draft(json!({"name": "x", "scopes": ["admin:*"]})), now()).unwrap();
-        assert_eq!(
-            w.iter().map(|w| w.code).collect::<Vec<_>>(),
-            ["grants_key_management"]
-        );
-        let p: KeyPatch = serde_json::from_value(json!({"scopes": ["*:keys"]})).unwrap();
-        let (_, w) = validate_patch(&p, now()).unwrap();
-        assert_eq!(
-            w.iter().map(|w| w.code).collect::<Vec<_>>(),
-            ["grants_key_management", "takes_effect_immediately"]
-        );
-        let p: KeyPatch = serde_json::from_value(json!({"name": "y"})).unwrap();
-        assert!(validate_patch(&p, now()).unwrap().1.is_empty());
-    }
-
     fn rules(cidrs: &[&str]) -> IpRules {
         let cidrs: Vec<String> = cidrs.iter().map(|c| c.to_string()).collect();
         IpRules::from_canonical(&cidrs).unwrap()
@@ -304,8 +288,8 @@ mod tests {
 
     #[test]
     fn without_standing_even_narrowing_the_scopes_is_refused() {
-        let narrowed = ValidPatch {
-            scopes: Some(scopes(&["read:projects/1"])),
+        let narrowed = Changes {
+            scopes: true,
             ..Default::default()
         };
         let errors = patch_standing_errors(&narrowed, &rules(&["10.0.0.0/8"]), None);
@@ -320,22 +304,22 @@ mod tests {
     #[test]
     fn without_standing_a_key_may_still_be_renamed_or_tightened() {
         let later = now() + chrono::Duration::days(30);
-        let tighter = ValidPatch {
-            name: Some("renamed".into()),
-            ip_rules: Some(rules(&["10.1.0.0/16"])),
+        let tighter_rules = rules(&["10.1.0.0/16"]);
+        let tighter = Changes {
+            scopes: false,
+            ip_rules: Some(&tighter_rules),
             expires_at: Some(Some(now() + chrono::Duration::days(1))),
-            ..Default::default()
         };
         assert!(patch_standing_errors(&tighter, &rules(&["10.0.0.0/8"]), Some(later)).is_empty());
     }
 
     #[test]
     fn every_change_that_needs_standing_is_reported() {
-        let looser = ValidPatch {
-            scopes: Some(scopes(&["read:a"])),
-            ip_rules: Some(rules(&[])),
+        let anywhere = rules(&[]);
+        let looser = Changes {
+            scopes: true,
+            ip_rules: Some(&anywhere),
             expires_at: Some(None),
-            ..Default::default()
         };
         let errors = patch_standing_errors(&looser, &rules(&["10.0.0.0/8"]), Some(now()));
         assert_eq!(fields(&errors), ["scopes", "allowed_cidrs", "expires_at"]);
@@ -381,7 +365,7 @@ mod tests {
             key in scope_set(),
             new in scope_set(),
         ) {
-            let patch = ValidPatch { scopes: Some(new.clone()), ..Default::default() };
+            let patch = Changes { scopes: true, ..Default::default() };
             let had_standing = standing_errors(&held, &key).is_empty();
             let permitted = escalation_errors(&held, &new).is_empty()
                 && (had_standing || patch_standing_errors(&patch, &rules(&[]), None).is_empty());

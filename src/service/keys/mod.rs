@@ -109,7 +109,8 @@ fn check_patch_standing(actor: &Actor, current: &Key, patch: &ValidPatch) -> Ser
     if key::standing_errors(&actor.scopes, &current.scopes).is_empty() {
         return Ok(());
     }
-    let errors = key::patch_standing_errors(patch, &current.ip_rules, current.expires_at);
+    let errors =
+        key::patch_standing_errors(&patch.changes(), &current.ip_rules, current.expires_at);
     if errors.is_empty() {
         Ok(())
     } else {
