@@ -140,6 +140,17 @@ fn parse(p: &AuditParams) -> ServiceResult<Filter> {
             format!("{a:?} is not one of {}", action::ALL.join(", ")),
         ));
     }
+    // Targets are key ids and kids: no control characters (and PostgreSQL's text cannot even
+    // carry a NUL to compare).
+    if p.target
+        .as_deref()
+        .is_some_and(|t| t.chars().any(char::is_control))
+    {
+        errors.push(FieldError::new(
+            "target",
+            "must not contain control characters (no key id or kid does)",
+        ));
+    }
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors));
     }

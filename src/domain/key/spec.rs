@@ -211,6 +211,9 @@ pub fn validate_create(draft: &KeyDraft, now: DateTime<Utc>) -> Checked<ValidKey
         &mut errors,
         &mut warnings,
     );
+    if draft.allowed_cidrs.as_deref().is_none_or(<[_]>::is_empty) {
+        warnings.push(anywhere_warning());
+    }
     let expires_at = draft
         .expires_at
         .as_deref()
@@ -293,6 +296,9 @@ pub fn validate_patch(patch: &KeyPatch, now: DateTime<Utc>) -> Checked<ValidPatc
     }
     if let Some(c) = &patch.allowed_cidrs {
         valid.ip_rules = check_cidrs(c.as_deref().unwrap_or(&[]), &mut errors, &mut warnings);
+        if c.as_deref().is_none_or(<[_]>::is_empty) {
+            warnings.push(anywhere_warning());
+        }
     }
     if let Some(e) = &patch.expires_at {
         valid.expires_at = match e {
@@ -319,6 +325,18 @@ pub fn validate_patch(patch: &KeyPatch, now: DateTime<Utc>) -> Checked<ValidPatc
         Ok((valid, warnings))
     } else {
         Err(errors)
+    }
+}
+
+/// No allow-list means every address (SPEC: omitted or empty = `0.0.0.0/0` + `::/0`), and
+/// that is flagged as the explicit wildcard ranges are: a leaked secret works from anywhere.
+fn anywhere_warning() -> Warning {
+    Warning {
+        code: "wildcard_cidr",
+        field: "allowed_cidrs".to_owned(),
+        message: "no allowed_cidrs: the key may be used from every IPv4 and IPv6 address; list \
+                  the networks it is used from to limit where a leaked secret works"
+            .to_owned(),
     }
 }
 

@@ -29,7 +29,7 @@ fn a_valid_draft_accepts_both_scope_forms() {
     assert_eq!(k.scopes.len(), 2);
     assert_eq!(k.scopes[1].to_string(), "write:*");
     assert!(k.ip_rules.is_allow_all());
-    assert!(w.is_empty());
+    assert_eq!(w.iter().map(|w| w.code).collect::<Vec<_>>(), ["wildcard_cidr"]);
 }
 
 #[test]
@@ -107,7 +107,10 @@ fn patch_distinguishes_absent_from_null() {
     let p: KeyPatch = serde_json::from_value(json!({"allowed_cidrs": null})).unwrap();
     let (v, w) = validate_patch(&p, now()).unwrap();
     assert!(v.ip_rules.unwrap().is_allow_all());
-    assert_eq!(w[0].code, "takes_effect_immediately");
+    assert_eq!(
+        w.iter().map(|w| w.code).collect::<Vec<_>>(),
+        ["wildcard_cidr", "takes_effect_immediately"]
+    );
 }
 
 #[test]
@@ -182,8 +185,11 @@ fn a_patch_replaces_or_clears_the_metadata_and_absent_leaves_it() {
 
 #[test]
 fn create_and_patch_warn_about_key_management_scopes() {
-    let (_, w) =
-        validate_create(&draft(json!({"name": "x", "scopes": ["admin:*"]})), now()).unwrap();
+    let (_, w) = validate_create(
+        &draft(json!({"name": "x", "scopes": ["admin:*"], "allowed_cidrs": ["10.0.0.0/8"]})),
+        now(),
+    )
+    .unwrap();
     assert_eq!(
         w.iter().map(|w| w.code).collect::<Vec<_>>(),
         ["grants_key_management"]
@@ -196,4 +202,30 @@ fn create_and_patch_warn_about_key_management_scopes() {
     );
     let p: KeyPatch = serde_json::from_value(json!({"name": "y"})).unwrap();
     assert!(validate_patch(&p, now()).unwrap().1.is_empty());
+}
+
+#[test]
+fn a_key_without_an_allow_list_is_flagged_like_the_wildcard_ranges() {
+    let codes = |w: &[Warning]| {
+        w.iter()
+            .map(|w| (w.code, w.field.clone()))
+            .collect::<Vec<_>>()
+    };
+    let anywhere = vec![("wildcard_cidr", "allowed_cidrs".to_owned())];
+    for body in [
+        json!({"name": "x", "scopes": ["read"]}),
+        json!({"name": "x", "scopes": ["read"], "allowed_cidrs": []}),
+    ] {
+        let (_, w) = validate_create(&draft(body), now()).unwrap();
+        assert_eq!(codes(&w), anywhere);
+    }
+    let (_, w) = validate_create(
+        &draft(json!({"name": "x", "scopes": ["read"], "allowed_cidrs": ["10.0.0.0/8"]})),
+        now(),
+    )
+    .unwrap();
+    assert!(w.is_empty());
+    let p: KeyPatch = serde_json::from_value(json!({"allowed_cidrs": null})).unwrap();
+    let (_, w) = validate_patch(&p, now()).unwrap();
+    assert_eq!(w[0].code, "wildcard_cidr");
 }

@@ -107,6 +107,17 @@ fn parse_list_params(p: &ListParams) -> ServiceResult<ListQuery> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_lowercase);
+    // Names hold no control characters (`key::validate_create`), so a search with one could
+    // match nothing; and PostgreSQL's text cannot even carry a NUL to compare.
+    if search
+        .as_ref()
+        .is_some_and(|s| s.chars().any(char::is_control))
+    {
+        errors.push(FieldError::new(
+            "search",
+            "must not contain control characters (no key name does)",
+        ));
+    }
     if search
         .as_ref()
         .is_some_and(|s| s.chars().count() > key::NAME_MAX_CHARS)
