@@ -234,13 +234,7 @@ fn a_revoked_token_is_accepted_again_in_its_last_second() {
         let mut conn = sys.pool.get().unwrap();
         let r = sys
             .node
-            .revoke(
-                &mut conn,
-                &caller,
-                &token,
-                None,
-                real - Duration::seconds(1),
-            )
+            .revoke(&mut conn, &caller, &token, real - Duration::seconds(1))
             .unwrap();
         assert!(r.is_ok());
     }

@@ -4,7 +4,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-/// RFC 6749 §5.2 error codes (and RFC 7009 §2.2.1's `unsupported_token_type`).
+/// RFC 6749 §5.2 error codes. No `unsupported_token_type` (RFC 7009 §2.2.1): revocation takes
+/// every kind of token this server issues, and a `token_type_hint` is only a hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthErrorCode {
     /// The request is missing a required parameter, includes an unsupported parameter value,
@@ -23,8 +24,6 @@ pub enum OAuthErrorCode {
     /// The server cannot handle the request now (RFC 6749 §4.1.2.1, used here for the token
     /// endpoint when the database is unavailable: fail closed).
     TemporarilyUnavailable,
-    /// RFC 7009 §2.2.1.
-    UnsupportedTokenType,
     /// Not an RFC 6749 code: sent with `429` when failed client authentications from this
     /// address, or for this client id, are throttled.
     TooManyRequests,
@@ -39,7 +38,6 @@ impl OAuthErrorCode {
             OAuthErrorCode::InvalidScope => "invalid_scope",
             OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
-            OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
             OAuthErrorCode::TooManyRequests => "too_many_requests",
         }
     }

@@ -356,13 +356,10 @@ async fn revocation(
     let params = form_params(req, payload).await?;
     let caller = authenticate_caller(req, state, &params).await?;
     let token = required_token(&params)?;
-    let hint = params.get("token_type_hint").map(str::to_owned);
+    // `token_type_hint` is not read: RFC 7009 §2.1, a hint never stops the search.
     let st = state.clone();
     match state
-        .db(move |conn| {
-            st.authority
-                .revoke(conn, &caller, &token, hint.as_deref(), now())
-        })
+        .db(move |conn| st.authority.revoke(conn, &caller, &token, now()))
         .await?
     {
         Ok(_) => Ok(()),

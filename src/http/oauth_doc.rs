@@ -54,14 +54,14 @@ pub struct TokenQuery {
     /// An access token or an API-key secret. Empty is the same as absent (RFC 6749 §3.1).
     #[schema(min_length = 1)]
     token: String,
-    /// `access_token` or `api_key`; a hint only (`refresh_token` is refused at revocation).
+    /// `access_token`, `api_key` or anything else: ignored, since a hint must never stop the
+    /// search (RFC 7009 §2.1) and the server tells tokens from secrets by their shape.
     token_type_hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
 }
 
-/// RFC 6749 §5.2 error codes, with RFC 7009's `unsupported_token_type`, and `server_error` and
-/// `temporarily_unavailable` for 500 and 503.
+/// RFC 6749 §5.2 error codes, and `server_error` and `temporarily_unavailable` for 500 and 503.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum OAuthErrorCode {
@@ -70,7 +70,6 @@ pub enum OAuthErrorCode {
     InvalidScope,
     UnsupportedGrantType,
     UnauthorizedClient,
-    UnsupportedTokenType,
     TemporarilyUnavailable,
     ServerError,
 }
@@ -83,8 +82,8 @@ pub struct OAuthError {
     error_description: String,
 }
 
-/// `invalid_request`, `invalid_scope`, `unsupported_grant_type`, `unauthorized_client` or
-/// `unsupported_token_type` (RFC 6749 §5.2, RFC 7009 §2.2.1).
+/// `invalid_request`, `invalid_scope`, `unsupported_grant_type` or `unauthorized_client` (RFC
+/// 6749 §5.2; RFC 7009 §2.1 for another client's token).
 #[derive(ToResponse)]
 #[response(headers(("Cache-Control" = String, description = "`no-store`")))]
 pub struct OAuthBadRequest(OAuthError);
