@@ -97,6 +97,12 @@ pub struct OAuthBadRequest(OAuthError);
 ))]
 pub struct OAuthInvalidClient(OAuthError);
 
+/// `invalid_request` with `413`: the body is over 64 KiB (65,536 bytes); nothing was read
+/// beyond that.
+#[derive(ToResponse)]
+#[response(headers(("Cache-Control" = String, description = "`no-store`")))]
+pub struct OAuthPayloadTooLarge(OAuthError);
+
 /// `server_error`: the cause is logged on the server, never sent.
 #[derive(ToResponse)]
 pub struct OAuthServerError(OAuthError);
@@ -120,6 +126,8 @@ pub enum OAuthErrors {
     BadRequest(#[ref_response] OAuthBadRequest),
     #[response(status = 401)]
     InvalidClient(#[ref_response] OAuthInvalidClient),
+    #[response(status = 413)]
+    PayloadTooLarge(#[ref_response] OAuthPayloadTooLarge),
     #[response(status = 429)]
     TooManyRequests(#[ref_response] OAuthTooManyRequests),
     #[response(status = 500)]
