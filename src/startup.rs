@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::config::Settings;
 use crate::crypto::MasterKey;
+use crate::domain::issuer::Issuer;
 use crate::http::{self, AppState};
 use crate::service::authority::keycache::{Clock, KeyCache};
 use crate::service::authority::throttle::Throttle;
@@ -37,6 +38,15 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Exactly as configured, a trailing `/` included (clients compare it as a string), and
+        // refused before anything is touched when it cannot be served.
+        let configured_issuer = match &settings.issuer {
+            Some(text) => Some(
+                Issuer::parse(text)
+                    .map_err(|why| anyhow::anyhow!("--issuer {text}: the issuer {why}"))?,
+            ),
+            None => None,
+        };
         let master = MasterKey::resolve(settings.master_key.as_deref(), &settings.keys_dir)?;
         let pool = store::connect(
             &settings.database_url,
@@ -56,12 +66,11 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let port = listener.local_addr()?.port();
-        let issuer = settings
-            .issuer
-            .clone()
-            .unwrap_or_else(|| format!("http://{}:{port}", host_for_url(&settings.listen)))
-            .trim_end_matches('/')
-            .to_owned();
+        let issuer = match configured_issuer {
+            Some(issuer) => issuer,
+            None => Issuer::parse(&format!("http://{}:{port}", host_for_url(&settings.listen)))
+                .map_err(|why| anyhow::anyhow!("the default issuer {why}"))?,
+        };
         let keyring = Arc::new(keyring);
         let keys = KeyCache::load(&mut *pool.get()?, Clock::Real(std::time::Instant::now()))?;
         keyring::spawn_refresher(&keyring, pool.clone(), settings.key_refresh);
@@ -88,7 +97,10 @@ impl Application {
             Throttle::new(settings.auth_throttle, settings.auth_throttle_capacity),
             usage.clone(),
             TokenSettings {
-                audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
+                audience: settings
+                    .audience
+                    .clone()
+                    .unwrap_or_else(|| issuer.to_string()),
                 issuer: issuer.clone(),
                 ttl: settings.token_ttl,
             },
@@ -126,7 +138,7 @@ impl Application {
         }
         Ok(Self {
             port,
-            issuer,
+            issuer: issuer.to_string(),
             server: server.run(),
             usage: shutdown_usage,
             pool: shutdown_pool,

@@ -45,7 +45,7 @@ fn authority(
         Throttle::new(rate, 1024),
         Arc::new(UsageRecorder::disabled()),
         TokenSettings {
-            issuer: "http://latchkey.test".into(),
+            issuer: latchkey::domain::issuer::Issuer::parse("http://latchkey.test").unwrap(),
             audience: "http://latchkey.test".into(),
             ttl: std::time::Duration::from_secs(600),
         },
@@ -338,7 +338,7 @@ fn a_blocked_address_keeps_growing_memory_with_long_client_ids() {
         ),
         usage.clone(),
         TokenSettings {
-            issuer: "http://latchkey.test".into(),
+            issuer: latchkey::domain::issuer::Issuer::parse("http://latchkey.test").unwrap(),
             audience: "http://latchkey.test".into(),
             ttl: std::time::Duration::from_secs(600),
         },

@@ -314,7 +314,7 @@ fn node(conn: &mut DbConnection, ring: &Arc<KeyRing>, ms: &Arc<AtomicU64>) -> Au
         ),
         Arc::new(UsageRecorder::disabled()),
         TokenSettings {
-            issuer: "http://latchkey.test".into(),
+            issuer: latchkey::domain::issuer::Issuer::parse("http://latchkey.test").unwrap(),
             audience: "http://latchkey.test".into(),
             ttl: std::time::Duration::from_secs(600),
         },

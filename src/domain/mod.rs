@@ -3,6 +3,7 @@
 pub mod bucket;
 pub mod client_ip;
 pub mod ip_rules;
+pub mod issuer;
 pub mod key;
 pub mod oauth;
 pub mod org;

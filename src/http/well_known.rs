@@ -113,11 +113,11 @@ fn metadata(state: &AppState) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .json(Metadata {
-            issuer: issuer.clone(),
-            token_endpoint: format!("{issuer}/oauth/token"),
-            jwks_uri: format!("{issuer}/.well-known/jwks.json"),
-            introspection_endpoint: format!("{issuer}/oauth/introspect"),
-            revocation_endpoint: format!("{issuer}/oauth/revoke"),
+            issuer: issuer.to_string(),
+            token_endpoint: issuer.url("/oauth/token"),
+            jwks_uri: issuer.url("/.well-known/jwks.json"),
+            introspection_endpoint: issuer.url("/oauth/introspect"),
+            revocation_endpoint: issuer.url("/oauth/revoke"),
             grant_types_supported: vec!["client_credentials"],
             token_endpoint_auth_methods_supported: auth_methods.clone(),
             introspection_endpoint_auth_methods_supported: auth_methods.clone(),
@@ -125,7 +125,7 @@ fn metadata(state: &AppState) -> HttpResponse {
             id_token_signing_alg_values_supported: signing_algs,
             subject_types_supported: vec!["public"],
             scopes_supported: vec!["read", "write", "admin", "*"],
-            service_documentation: format!("{issuer}/v1/openapi.json"),
+            service_documentation: issuer.url("/v1/openapi.json"),
         })
 }
 

@@ -1725,7 +1725,7 @@ async fn a_bad_secret_and_an_unknown_key_id_take_the_same_path(backend) {
     let conn: &mut latchkey::store::DbConnection = &mut pooled;
     let ring = Arc::new(KeyRing::load(conn, app.master.clone()).unwrap());
     let settings = TokenSettings {
-        issuer: app.address.clone(),
+        issuer: latchkey::domain::issuer::Issuer::parse(&app.address).unwrap(),
         audience: app.address.clone(),
         ttl: Duration::from_secs(600),
     };

@@ -7,6 +7,7 @@ mod attacks;
 mod audit;
 mod cache;
 mod feed;
+mod issuer;
 mod keys;
 mod layers;
 mod lifecycle;

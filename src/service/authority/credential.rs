@@ -243,7 +243,7 @@ impl Authority {
             }
         };
         let claims: AccessClaims =
-            match verifier.verify(token, &self.tokens.issuer, now.timestamp()) {
+            match verifier.verify(token, self.tokens.issuer.as_str(), now.timestamp()) {
                 Ok(c) => c,
                 Err(VerifyError::Expired) => return Ok(Err(Refusal::TokenExpired)),
                 Err(_) => return Ok(Err(Refusal::BadToken)),

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::credential::Denied;
 use super::{Authority, Refusal};
+use crate::domain::issuer::Issuer;
 use crate::domain::oauth::ClientCredentials;
 use crate::domain::scope::{Scope, format_scope_list, parse_scope_list};
 use crate::domain::secret::random_id;
@@ -18,7 +19,8 @@ use crate::store::Conn;
 
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
-    pub issuer: String,
+    /// `iss` of every token, exactly as configured, and the issuer tokens are verified against.
+    pub issuer: Issuer,
     pub audience: String,
     pub ttl: Duration,
 }
@@ -101,7 +103,7 @@ impl Authority {
         let scope = format_scope_list(&granted);
         let jti = token::jti(&random_id("", 22), key.secrets.generation_of(found.slot));
         let claims = AccessClaims::<&str> {
-            iss: &settings.issuer,
+            iss: settings.issuer.as_str(),
             sub: &key.id,
             client_id: &key.id,
             org_id: &key.org_id,
