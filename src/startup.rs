@@ -90,7 +90,9 @@ impl Application {
         // The route table is built once here for the metrics labels and the OpenAPI document,
         // and once more per worker (actix routes are not `Clone`): all from the same function,
         // so the document describes exactly what is routed and counted.
-        let routes = http::router();
+        // Under an issuer with a path, every route is served there too (`Router::under`).
+        let mount = issuer.path().to_owned();
+        let routes = http::router_under(&mount);
         let authority = Arc::new(Authority::new(
             keys,
             keyring.clone(),
@@ -123,7 +125,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(http::logging::trace))
                 .app_data(state.clone())
                 .app_data(openapi.clone())
-                .configure(|cfg| http::router().register(cfg))
+                .configure(|cfg| http::router_under(&mount).register(cfg))
                 .default_service(web::to(http::ops::not_found))
         })
         // Slow clients: the request head must arrive within CLIENT_REQUEST_TIMEOUT (else 408),

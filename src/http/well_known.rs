@@ -17,8 +17,8 @@ pub fn routes(router: &mut Router) {
     router
         .section(super::ops::method_not_allowed)
         .add(__path_jwks, jwks)
-        .add(__path_oauth_metadata, oauth_metadata)
-        .add(__path_openid_configuration, openid_configuration);
+        .add_well_known(__path_oauth_metadata, oauth_metadata)
+        .add_well_known(__path_openid_configuration, openid_configuration);
 }
 
 /// An RFC 7517 JSON Web Key Set. Documentation only: the key ring serves the set
