@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::config::Settings;
 use crate::crypto::MasterKey;
+use crate::domain::audience::Audiences;
 use crate::domain::issuer::Issuer;
 use crate::http::{self, AppState};
 use crate::service::authority::keycache::{Clock, KeyCache};
@@ -47,6 +48,13 @@ impl Application {
             ),
             None => None,
         };
+        let configured_audiences = match settings.audiences.as_slice() {
+            [] => None,
+            list => Some(
+                Audiences::parse(list.to_vec())
+                    .map_err(|why| anyhow::anyhow!("--audience: {why}"))?,
+            ),
+        };
         let master = MasterKey::resolve(settings.master_key.as_deref(), &settings.keys_dir)?;
         let pool = store::connect(
             &settings.database_url,
@@ -70,6 +78,11 @@ impl Application {
             Some(issuer) => issuer,
             None => Issuer::parse(&format!("http://{}:{port}", host_for_url(&settings.listen)))
                 .map_err(|why| anyhow::anyhow!("the default issuer {why}"))?,
+        };
+        let audiences = match configured_audiences {
+            Some(audiences) => audiences,
+            None => Audiences::parse(vec![issuer.to_string()])
+                .map_err(|why| anyhow::anyhow!("the default audience: {why}"))?,
         };
         let keyring = Arc::new(keyring);
         let keys = KeyCache::load(&mut *pool.get()?, Clock::Real(std::time::Instant::now()))?;
@@ -99,10 +112,7 @@ impl Application {
             Throttle::new(settings.auth_throttle, settings.auth_throttle_capacity),
             usage.clone(),
             TokenSettings {
-                audience: settings
-                    .audience
-                    .clone()
-                    .unwrap_or_else(|| issuer.to_string()),
+                audiences,
                 issuer: issuer.clone(),
                 ttl: settings.token_ttl,
             },

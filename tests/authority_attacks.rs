@@ -46,7 +46,10 @@ fn authority(
         Arc::new(UsageRecorder::disabled()),
         TokenSettings {
             issuer: latchkey::domain::issuer::Issuer::parse("http://latchkey.test").unwrap(),
-            audience: "http://latchkey.test".into(),
+            audiences: latchkey::domain::audience::Audiences::parse(vec![
+                "http://latchkey.test".into(),
+            ])
+            .unwrap(),
             ttl: std::time::Duration::from_secs(600),
         },
     )
@@ -127,6 +130,7 @@ impl Sys {
                 method: AuthMethod::ClientSecretBasic,
             },
             scope: None,
+            target: Default::default(),
             ip: "10.0.0.1".parse().unwrap(),
         };
         self.read(|c| self.node.grant(c, &request, now))
@@ -339,7 +343,10 @@ fn a_blocked_address_keeps_growing_memory_with_long_client_ids() {
         usage.clone(),
         TokenSettings {
             issuer: latchkey::domain::issuer::Issuer::parse("http://latchkey.test").unwrap(),
-            audience: "http://latchkey.test".into(),
+            audiences: latchkey::domain::audience::Audiences::parse(vec![
+                "http://latchkey.test".into(),
+            ])
+            .unwrap(),
             ttl: std::time::Duration::from_secs(600),
         },
     );
@@ -355,6 +362,7 @@ fn a_blocked_address_keeps_growing_memory_with_long_client_ids() {
                 method: AuthMethod::ClientSecretPost,
             },
             scope: None,
+            target: Default::default(),
             ip,
         };
         // Offline: no database needed at all.

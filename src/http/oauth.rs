@@ -237,9 +237,16 @@ async fn issue_token(
 ) -> Result<TokenResponse, OAuthFailure> {
     let params = form_params(req, payload).await?;
     oauth::check_grant_type(&params)?;
+    // RFC 8707: like the grant type, checked against the configuration before any credential.
+    let target = state
+        .authority
+        .tokens()
+        .audiences
+        .target(params.get_all("resource"))?;
     let request = GrantRequest {
         client: oauth::client_credentials(authorization(req), &params)?,
         scope: params.get("scope").map(str::to_owned),
+        target,
         ip: client_ip(req, state),
     };
     let st = state.clone();

@@ -15,7 +15,7 @@ pub enum GrantType {
 
 /// `POST /oauth/token` (RFC 6749 §4.4.2). Authenticate with HTTP Basic (`client_secret_basic`,
 /// form-encoded id and secret, RFC 6749 §2.3.1) or with `client_id` and `client_secret` here
-/// (`client_secret_post`), never both. Every parameter at most once.
+/// (`client_secret_post`), never both. Every parameter at most once, but `resource`.
 #[derive(ToSchema)]
 pub struct TokenRequest {
     grant_type: GrantType,
@@ -23,6 +23,12 @@ pub struct TokenRequest {
     /// omitted means all of them.
     #[schema(example = "read:projects/42/**")]
     scope: Option<String>,
+    /// RFC 8707 resource indicators, repeated once per resource (`resource=…&resource=…`): each
+    /// an absolute URI that is, byte for byte, one of the server's audiences (`--audience`),
+    /// else `invalid_target`. The token's `aud` is the one asked for (a string), or all of them
+    /// (an array); omitted means the first audience.
+    #[schema(example = json!(["https://api.example.com"]))]
+    resource: Option<Vec<String>>,
     /// The key id, for `client_secret_post`.
     client_id: Option<String>,
     /// The key's secret, for `client_secret_post`.
@@ -61,13 +67,15 @@ pub struct TokenQuery {
     client_secret: Option<String>,
 }
 
-/// RFC 6749 §5.2 error codes, and `server_error` and `temporarily_unavailable` for 500 and 503.
+/// RFC 6749 §5.2 error codes, RFC 8707's `invalid_target`, and `server_error` and
+/// `temporarily_unavailable` for 500 and 503.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum OAuthErrorCode {
     InvalidRequest,
     InvalidClient,
     InvalidScope,
+    InvalidTarget,
     UnsupportedGrantType,
     UnauthorizedClient,
     TemporarilyUnavailable,
@@ -82,8 +90,9 @@ pub struct OAuthError {
     error_description: String,
 }
 
-/// `invalid_request`, `invalid_scope`, `unsupported_grant_type` or `unauthorized_client` (RFC
-/// 6749 §5.2; RFC 7009 §2.1 for another client's token).
+/// `invalid_request`, `invalid_scope`, `invalid_target`, `unsupported_grant_type` or
+/// `unauthorized_client` (RFC 6749 §5.2; RFC 8707 §2 for a resource that is not an audience;
+/// RFC 7009 §2.1 for another client's token).
 #[derive(ToResponse)]
 #[response(headers(("Cache-Control" = String, description = "`no-store`")))]
 pub struct OAuthBadRequest(OAuthError);

@@ -17,6 +17,7 @@ mod openapi;
 mod ops;
 #[path = "../support/postgres.rs"]
 mod postgres;
+mod resource;
 mod robustness;
 mod signing_key_limit;
 mod signing_keys;
