@@ -93,7 +93,7 @@ fn claims(c: &mut Criterion) {
         sub: "key_01JABCDEFGHJKMNPQRSTVWXYZ",
         client_id: "key_01JABCDEFGHJKMNPQRSTVWXYZ",
         org_id: "org_01JABCDEFGHJKMNPQRSTVWXYZ",
-        aud: "https://auth.example.com",
+        aud: latchkey::domain::audience::Audience::One("https://auth.example.com"),
         iat: 1_800_000_000,
         exp: 1_800_000_600,
         jti: "AbCdEfGhIjKlMnOpQrStUv",

@@ -33,9 +33,11 @@ pub struct ServeArgs {
     /// Issuer URL (`iss` of tokens, base of discovery URLs). Default: http://<listen address>.
     #[arg(long, env = "LATCHKEY_ISSUER")]
     pub issuer: Option<String>,
-    /// Audience (`aud`) of access tokens. Default: the issuer.
-    #[arg(long, env = "LATCHKEY_AUDIENCE")]
-    pub audience: Option<String>,
+    /// Audiences tokens may be issued for (repeat, or comma-separate): the first is the `aud`
+    /// of a token requested without `resource`, the others (absolute URIs) are asked for with
+    /// RFC 8707 `resource`. Default: the issuer.
+    #[arg(long = "audience", env = "LATCHKEY_AUDIENCE", value_delimiter = ',')]
+    pub audiences: Vec<String>,
     /// Access-token lifetime, e.g. 600s, 10m, 1h.
     #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = DEFAULT_TOKEN_TTL, value_parser = parse_duration)]
     pub token_ttl: Duration,
@@ -133,7 +135,8 @@ pub struct Settings {
     pub master_key: Option<String>,
     /// `None` = derived from the bound address.
     pub issuer: Option<String>,
-    pub audience: Option<String>,
+    /// Empty = the issuer alone.
+    pub audiences: Vec<String>,
     pub token_ttl: Duration,
     pub trusted_proxies: Vec<IpNet>,
     /// Which header names the client when the peer is a trusted proxy.
@@ -204,7 +207,7 @@ impl Settings {
             keys_dir,
             master_key,
             issuer: serve.issuer.clone(),
-            audience: serve.audience.clone(),
+            audiences: serve.audiences.clone(),
             token_ttl: serve.token_ttl,
             trusted_proxies: serve.trusted_proxies.clone(),
             forwarded_header: serve.forwarded_header,

@@ -10,6 +10,8 @@ use actix_web::{App, HttpServer, web};
 
 use crate::config::Settings;
 use crate::crypto::MasterKey;
+use crate::domain::audience::Audiences;
+use crate::domain::issuer::Issuer;
 use crate::http::{self, AppState};
 use crate::service::authority::keycache::{Clock, KeyCache};
 use crate::service::authority::throttle::Throttle;
@@ -37,6 +39,22 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Exactly as configured, a trailing `/` included (clients compare it as a string), and
+        // refused before anything is touched when it cannot be served.
+        let configured_issuer = match &settings.issuer {
+            Some(text) => Some(
+                Issuer::parse(text)
+                    .map_err(|why| anyhow::anyhow!("--issuer {text}: the issuer {why}"))?,
+            ),
+            None => None,
+        };
+        let configured_audiences = match settings.audiences.as_slice() {
+            [] => None,
+            list => Some(
+                Audiences::parse(list.to_vec())
+                    .map_err(|why| anyhow::anyhow!("--audience: {why}"))?,
+            ),
+        };
         let master = MasterKey::resolve(settings.master_key.as_deref(), &settings.keys_dir)?;
         let pool = store::connect(
             &settings.database_url,
@@ -56,12 +74,16 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let port = listener.local_addr()?.port();
-        let issuer = settings
-            .issuer
-            .clone()
-            .unwrap_or_else(|| format!("http://{}:{port}", host_for_url(&settings.listen)))
-            .trim_end_matches('/')
-            .to_owned();
+        let issuer = match configured_issuer {
+            Some(issuer) => issuer,
+            None => Issuer::parse(&format!("http://{}:{port}", host_for_url(&settings.listen)))
+                .map_err(|why| anyhow::anyhow!("the default issuer {why}"))?,
+        };
+        let audiences = match configured_audiences {
+            Some(audiences) => audiences,
+            None => Audiences::parse(vec![issuer.to_string()])
+                .map_err(|why| anyhow::anyhow!("the default audience: {why}"))?,
+        };
         let keyring = Arc::new(keyring);
         let keys = KeyCache::load(&mut *pool.get()?, Clock::Real(std::time::Instant::now()))?;
         keyring::spawn_refresher(&keyring, pool.clone(), settings.key_refresh);
@@ -81,14 +103,16 @@ impl Application {
         // The route table is built once here for the metrics labels and the OpenAPI document,
         // and once more per worker (actix routes are not `Clone`): all from the same function,
         // so the document describes exactly what is routed and counted.
-        let routes = http::router();
+        // Under an issuer with a path, every route is served there too (`Router::under`).
+        let mount = issuer.path().to_owned();
+        let routes = http::router_under(&mount);
         let authority = Arc::new(Authority::new(
             keys,
             keyring.clone(),
             Throttle::new(settings.auth_throttle, settings.auth_throttle_capacity),
             usage.clone(),
             TokenSettings {
-                audience: settings.audience.clone().unwrap_or_else(|| issuer.clone()),
+                audiences,
                 issuer: issuer.clone(),
                 ttl: settings.token_ttl,
             },
@@ -111,7 +135,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(http::logging::trace))
                 .app_data(state.clone())
                 .app_data(openapi.clone())
-                .configure(|cfg| http::router().register(cfg))
+                .configure(|cfg| http::router_under(&mount).register(cfg))
                 .default_service(web::to(http::ops::not_found))
         })
         // Slow clients: the request head must arrive within CLIENT_REQUEST_TIMEOUT (else 408),
@@ -126,7 +150,7 @@ impl Application {
         }
         Ok(Self {
             port,
-            issuer,
+            issuer: issuer.to_string(),
             server: server.run(),
             usage: shutdown_usage,
             pool: shutdown_pool,

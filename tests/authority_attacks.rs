@@ -45,8 +45,11 @@ fn authority(
         Throttle::new(rate, 1024),
         Arc::new(UsageRecorder::disabled()),
         TokenSettings {
-            issuer: "http://latchkey.test".into(),
-            audience: "http://latchkey.test".into(),
+            issuer: latchkey::domain::issuer::Issuer::parse("http://latchkey.test").unwrap(),
+            audiences: latchkey::domain::audience::Audiences::parse(vec![
+                "http://latchkey.test".into(),
+            ])
+            .unwrap(),
             ttl: std::time::Duration::from_secs(600),
         },
     )
@@ -127,6 +130,7 @@ impl Sys {
                 method: AuthMethod::ClientSecretBasic,
             },
             scope: None,
+            target: Default::default(),
             ip: "10.0.0.1".parse().unwrap(),
         };
         self.read(|c| self.node.grant(c, &request, now))
@@ -234,13 +238,7 @@ fn a_revoked_token_is_accepted_again_in_its_last_second() {
         let mut conn = sys.pool.get().unwrap();
         let r = sys
             .node
-            .revoke(
-                &mut conn,
-                &caller,
-                &token,
-                None,
-                real - Duration::seconds(1),
-            )
+            .revoke(&mut conn, &caller, &token, real - Duration::seconds(1))
             .unwrap();
         assert!(r.is_ok());
     }
@@ -344,8 +342,11 @@ fn a_blocked_address_keeps_growing_memory_with_long_client_ids() {
         ),
         usage.clone(),
         TokenSettings {
-            issuer: "http://latchkey.test".into(),
-            audience: "http://latchkey.test".into(),
+            issuer: latchkey::domain::issuer::Issuer::parse("http://latchkey.test").unwrap(),
+            audiences: latchkey::domain::audience::Audiences::parse(vec![
+                "http://latchkey.test".into(),
+            ])
+            .unwrap(),
             ttl: std::time::Duration::from_secs(600),
         },
     );
@@ -361,6 +362,7 @@ fn a_blocked_address_keeps_growing_memory_with_long_client_ids() {
                 method: AuthMethod::ClientSecretPost,
             },
             scope: None,
+            target: Default::default(),
             ip,
         };
         // Offline: no database needed at all.

@@ -2,7 +2,8 @@
 //! Interoperability: third-party OAuth 2.0 / JOSE client libraries against a real server.
 //!
 //! Every test starts its own server in process (loopback, fresh SQLite file, issuer
-//! `http://127.0.0.1:PORT`), creates a key through the admin API and points one client at it:
+//! `http://127.0.0.1:PORT`, or `…/tenant` and several `--audience`s where a test says so),
+//! creates a key through the admin API and points one client at it:
 //!
 //! - Python (tests/interop/*.py, run with the venv's python): authlib, requests-oauthlib, PyJWT,
 //!   plain requests for introspection, openapi-spec-validator and jsonschema for the OpenAPI
@@ -70,11 +71,25 @@ struct Server {
 /// Same recipe as tests/api/helpers.rs: port 0 on loopback, a temporary SQLite file, the default
 /// issuer (`http://127.0.0.1:PORT`); then one key through the admin API.
 async fn spawn_server() -> Server {
+    spawn_server_with("", &[]).await
+}
+
+/// `spawn_server` with the issuer `http://127.0.0.1:PORT{path}` and `audiences` (`--audience`;
+/// none = the issuer). An issuer with a path must name the port before the server binds it, so
+/// the port is taken from a listener the OS picked and closed just before.
+async fn spawn_server_with(path: &str, audiences: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::local(
+    let mut settings = Settings::local(
         format!("sqlite://{}", dir.path().join("latchkey.db").display()),
         dir.path().join("keys"),
     );
+    if !path.is_empty() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        settings.listen = free.local_addr().unwrap();
+        drop(free);
+        settings.issuer = Some(format!("http://{}{path}", settings.listen));
+    }
+    settings.audiences = audiences.iter().map(|a| (*a).to_owned()).collect();
     let app = Application::build(settings).expect("application builds");
     let admin_secret = app
         .bootstrapped
@@ -84,7 +99,7 @@ async fn spawn_server() -> Server {
         .expose()
         .to_owned();
     let issuer = app.issuer().to_owned();
-    assert_eq!(issuer, format!("http://127.0.0.1:{}", app.port()));
+    assert_eq!(issuer, format!("http://127.0.0.1:{}{path}", app.port()));
     tokio::spawn(app.run_until_stopped());
 
     let http = reqwest::Client::builder()
@@ -299,6 +314,76 @@ async fn openid_client_grant_and_jose_verification() {
     assert_eq!(out["introspection"]["active"], true);
     assert_eq!(out["errors"]["invalid_client"]["error"], "invalid_client");
     assert_eq!(out["errors"]["invalid_scope"]["error"], "invalid_scope");
+}
+
+/// An issuer with a path, through openid-client's two discovery algorithms: OpenID Connect's
+/// appended `/tenant/.well-known/openid-configuration` and RFC 8414 §3.1's path-insertion
+/// `/.well-known/oauth-authorization-server/tenant`; then the grant, jose's verification (`iss`
+/// and `aud` the issuer with its path), introspection and the errors, all at the advertised
+/// `/tenant/…` endpoints.
+#[tokio::test]
+async fn openid_client_discovers_and_uses_an_issuer_with_a_path() {
+    let server = spawn_server_with("/tenant", &[]).await;
+    let out = run_node("openid_client.mjs", &server).await;
+    assert!(server.issuer.ends_with("/tenant"), "{}", server.issuer);
+    assert_eq!(out["discovery"]["issuer"], server.issuer.as_str());
+    assert_eq!(
+        out["discovery"]["jwks_uri"],
+        format!("{}/.well-known/jwks.json", server.issuer)
+    );
+    assert_eq!(out["full"]["scope"], ALL_SCOPES);
+    assert_eq!(out["jose"]["sub"], server.client_id.as_str());
+    assert_eq!(out["introspection"]["active"], true);
+    assert_eq!(out["errors"]["invalid_client"]["error"], "invalid_client");
+    // Each algorithm asked the URL its specification gives, and the endpoints under the path
+    // served the rest.
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.issuer))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for route in [
+        "/tenant/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server/tenant",
+        "/tenant/oauth/token",
+        "/tenant/oauth/introspect",
+        "/tenant/.well-known/jwks.json",
+    ] {
+        assert!(
+            metrics.contains(&format!("route=\"{route}\",method=")),
+            "{route} was not asked:\n{metrics}"
+        );
+    }
+    assert!(!metrics.contains("route=\"/oauth/token\""), "{metrics}");
+}
+
+/// RFC 8707 through openid-client: `resource` repeated in one grant, jose accepting the token
+/// for either audience of the array, a single `resource` giving a string `aud`, and
+/// `invalid_target` for a resource that is not an audience.
+#[tokio::test]
+async fn openid_client_requests_tokens_for_resources() {
+    let server = spawn_server_with(
+        "",
+        &["https://api.example.com", "https://billing.example.com"],
+    )
+    .await;
+    let out = run_node("openid_client_resource.mjs", &server).await;
+    assert_eq!(out["default_aud"], "https://api.example.com");
+    assert_eq!(out["one_aud"], "https://billing.example.com");
+    assert_eq!(
+        out["both_aud"],
+        json!(["https://api.example.com", "https://billing.example.com"])
+    );
+    assert_eq!(
+        out["both_verified_for"],
+        json!(["https://api.example.com", "https://billing.example.com"])
+    );
+    assert_eq!(out["unknown"]["error"], "invalid_target");
+    assert_eq!(out["unknown"]["status"], 400);
 }
 
 /// jose as a resource server across a rotation: the token signed before it still verifies

@@ -314,8 +314,11 @@ fn node(conn: &mut DbConnection, ring: &Arc<KeyRing>, ms: &Arc<AtomicU64>) -> Au
         ),
         Arc::new(UsageRecorder::disabled()),
         TokenSettings {
-            issuer: "http://latchkey.test".into(),
-            audience: "http://latchkey.test".into(),
+            issuer: latchkey::domain::issuer::Issuer::parse("http://latchkey.test").unwrap(),
+            audiences: latchkey::domain::audience::Audiences::parse(vec![
+                "http://latchkey.test".into(),
+            ])
+            .unwrap(),
             ttl: std::time::Duration::from_secs(600),
         },
     )
@@ -390,6 +393,7 @@ impl System {
                 method: AuthMethod::ClientSecretBasic,
             },
             scope: None,
+            target: Default::default(),
             ip: ip.parse().unwrap(),
         };
         self.nodes[node]

@@ -5,7 +5,8 @@
 //! header and a form body; skipped when either is empty), then the raw form body (any bytes).
 //!
 //! Checks: `Params::parse`, `check_grant_type`, `parse_basic` and `client_credentials` never
-//! panic on any body or header; a body is refused exactly when a parameter name repeats;
+//! panic on any body or header; a body is refused exactly when a parameter name other than
+//! `resource` (RFC 8707, `REPEATABLE`) repeats, and `get_all` returns every non-empty value;
 //! any accepted Basic credential round-trips when re-encoded per RFC 6749 §2.3.1
 //! (form-urlencode each half, join with `:`, base64), and so does any non-empty id and secret
 //! the harness encodes itself (including `:`, `+`, `%`, `&`, `=`, spaces and non-ASCII);
@@ -16,8 +17,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use latchkey::domain::oauth::{
-    AuthMethod, CLIENT_CREDENTIALS, OAuthErrorCode, Params, check_grant_type, client_credentials,
-    parse_basic,
+    AuthMethod, CLIENT_CREDENTIALS, OAuthErrorCode, Params, REPEATABLE, check_grant_type,
+    client_credentials, parse_basic,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -38,15 +39,25 @@ fn check_request(body: &[u8], authorization: Option<&str>) {
             return;
         }
     };
-    // The same decoder, read without the repetition rule: names must have been unique.
+    // The same decoder, read without the repetition rule: names must have been unique, but
+    // the repeatable one, whose values `get_all` gives back in order.
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap();
     for (i, (k, v)) in pairs.iter().enumerate() {
+        if k == REPEATABLE {
+            continue;
+        }
         assert!(
             !pairs[..i].iter().any(|(j, _)| j == k),
             "repeated {k:?} accepted"
         );
         assert_eq!(params.get(k), (!v.is_empty()).then_some(v.as_str()));
     }
+    let repeatable: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, v)| k == REPEATABLE && !v.is_empty())
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(params.get_all(REPEATABLE).collect::<Vec<_>>(), repeatable);
 
     match check_grant_type(&params) {
         Ok(()) => assert_eq!(params.get("grant_type"), Some(CLIENT_CREDENTIALS)),

@@ -1,8 +1,10 @@
 //! Pure rules of the product: no actix, no diesel. Everything here is unit-tested in place.
 
+pub mod audience;
 pub mod bucket;
 pub mod client_ip;
 pub mod ip_rules;
+pub mod issuer;
 pub mod key;
 pub mod oauth;
 pub mod org;

@@ -4,7 +4,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-/// RFC 6749 §5.2 error codes (and RFC 7009 §2.2.1's `unsupported_token_type`).
+/// RFC 6749 §5.2 error codes. No `unsupported_token_type` (RFC 7009 §2.2.1): revocation takes
+/// every kind of token this server issues, and a `token_type_hint` is only a hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthErrorCode {
     /// The request is missing a required parameter, includes an unsupported parameter value,
@@ -17,14 +18,14 @@ pub enum OAuthErrorCode {
     UnsupportedGrantType,
     /// The requested scope is invalid, unknown, malformed, or exceeds the scope granted.
     InvalidScope,
+    /// RFC 8707 §2: the requested resource is invalid, missing, unknown, or malformed.
+    InvalidTarget,
     /// The authenticated client is not authorized for this (RFC 7009 §2.1: revoking a token
     /// issued to another client).
     UnauthorizedClient,
     /// The server cannot handle the request now (RFC 6749 §4.1.2.1, used here for the token
     /// endpoint when the database is unavailable: fail closed).
     TemporarilyUnavailable,
-    /// RFC 7009 §2.2.1.
-    UnsupportedTokenType,
     /// Not an RFC 6749 code: sent with `429` when failed client authentications from this
     /// address, or for this client id, are throttled.
     TooManyRequests,
@@ -37,9 +38,9 @@ impl OAuthErrorCode {
             OAuthErrorCode::InvalidClient => "invalid_client",
             OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::InvalidTarget => "invalid_target",
             OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
-            OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
             OAuthErrorCode::TooManyRequests => "too_many_requests",
         }
     }
@@ -95,8 +96,11 @@ impl std::fmt::Debug for ClientCredentials {
 /// check over a longer list would be quadratic work chosen by the client.
 pub const MAX_FORM_FIELDS: usize = 32;
 
-/// Form parameters with RFC 6749 §3.2's rules applied: a repeated parameter is an error and an
-/// empty value counts as omitted.
+/// The one parameter that may be repeated: RFC 8707 §2 `resource`, once per resource.
+pub const REPEATABLE: &str = "resource";
+
+/// Form parameters with RFC 6749 §3.2's rules applied: a repeated parameter is an error (but
+/// `REPEATABLE`) and an empty value counts as omitted.
 #[derive(Debug, Default)]
 pub struct Params(Vec<(String, String)>);
 
@@ -112,7 +116,7 @@ impl Params {
         // U+FFFD (WHATWG URL), which no client id, secret or scope contains.
         let mut seen: Vec<(String, String)> = Vec::with_capacity(fields);
         for (k, v) in form_urlencoded::parse(body) {
-            if seen.iter().any(|(s, _)| *s == k) {
+            if k != REPEATABLE && seen.iter().any(|(s, _)| *s == k) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter `{k}` is repeated"
                 )));
@@ -122,10 +126,20 @@ impl Params {
         Ok(Params(seen))
     }
 
+    /// The value of a parameter that cannot repeat.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every non-empty value of a parameter, in order: for `REPEATABLE`.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     }
@@ -276,6 +290,22 @@ mod tests {
         assert_eq!(p.get("grant_type"), Some("client_credentials"));
         // Invalid UTF-8 is decoded lossily, never a panic.
         assert!(Params::parse(&[0xff, 0xfe]).is_ok());
+    }
+
+    #[test]
+    fn only_resource_may_repeat() {
+        let p =
+            Params::parse(b"resource=https%3A%2F%2Fa&scope=x&resource=&resource=urn%3Ab").unwrap();
+        assert_eq!(
+            p.get_all("resource").collect::<Vec<_>>(),
+            ["https://a", "urn:b"]
+        );
+        assert_eq!(p.get_all("scope").collect::<Vec<_>>(), ["x"]);
+        assert_eq!(p.get_all("nothing").count(), 0);
+        for repeated in ["scope=a&scope=b", "client_id=a&resource=x&client_id=a"] {
+            let err = Params::parse(repeated.as_bytes()).unwrap_err();
+            assert_eq!(err.code, OAuthErrorCode::InvalidRequest, "{repeated}");
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audience::Audience;
+
 /// RFC 9068 §2.1: the `typ` header of a JWT access token.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
@@ -15,7 +17,8 @@ pub struct AccessClaims<S = String> {
     pub sub: S,
     pub client_id: S,
     pub org_id: S,
-    pub aud: S,
+    /// One audience as a string, several (RFC 8707 resources) as an array.
+    pub aud: Audience<S>,
     pub iat: i64,
     pub exp: i64,
     pub jti: S,

@@ -43,6 +43,16 @@ where
     Ok(body)
 }
 
+/// Whether the request's `Content-Length` is over `MAX_BODY_BYTES`: refused (413) before any of
+/// the body is read.
+pub fn declares_too_large(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES)
+}
+
 /// Query parameters of type `T`; a malformed query string is a 400 problem.
 pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     serde_urlencoded::from_str(req.query_string())
@@ -57,12 +67,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let declared_too_large = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            .is_some_and(|n| n > MAX_BODY_BYTES);
+        let declared_too_large = declares_too_large(req);
         let mut payload = payload.take();
         Box::pin(async move {
             if declared_too_large {

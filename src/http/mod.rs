@@ -86,7 +86,13 @@ impl AppState {
 /// Every route of the service with its OpenAPI operation: actix serves this table
 /// (`Router::register`) and `GET /v1/openapi.json` documents it (`openapi::document`).
 pub fn router() -> Router {
-    let mut router = Router::default();
+    router_under("")
+}
+
+/// `router()`, every route also served under `mount`, the issuer's path (`Router::under`): what
+/// the server routes. The document is the same as `router()`'s.
+pub fn router_under(mount: &str) -> Router {
+    let mut router = Router::under(mount);
     ops::routes(&mut router);
     metrics::routes(&mut router);
     well_known::routes(&mut router);

@@ -7,12 +7,12 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::AppState;
 use super::auth::{bearer, client_ip};
-use super::body::read_limited;
+use super::body::{declares_too_large, read_limited};
 use super::oauth_doc::{OAuthErrors, TokenQuery, TokenRequest, TokenResponse};
 use super::problem::ApiError;
 use super::router::Router;
+use super::{AppState, MAX_BODY_BYTES};
 use crate::domain::oauth::{self, OAuthError, OAuthErrorCode, Params};
 use crate::domain::refusal::Refusal;
 use crate::service::actor::Actor;
@@ -37,6 +37,9 @@ struct OAuthFailure {
     reason: &'static str,
     /// For `too_many_requests`: the `Retry-After` seconds.
     retry_after: u64,
+    /// The status when it is not the one the error code implies: `413` for a body over
+    /// `MAX_BODY_BYTES`, whose code stays `invalid_request` (RFC 6749 has none for it).
+    status: Option<StatusCode>,
 }
 
 impl From<OAuthError> for OAuthFailure {
@@ -50,6 +53,7 @@ impl From<OAuthError> for OAuthFailure {
             challenge: "Basic",
             reason,
             retry_after: 1,
+            status: None,
         }
     }
 }
@@ -65,6 +69,7 @@ impl OAuthFailure {
                 Refusal::Throttled(wait) => wait,
                 _ => 1,
             },
+            status: None,
         }
     }
 }
@@ -72,7 +77,12 @@ impl OAuthFailure {
 impl From<ApiError> for OAuthFailure {
     fn from(e: ApiError) -> Self {
         match e {
-            ApiError::PayloadTooLarge(_) | ApiError::BadRequest(_) | ApiError::RequestTimeout => {
+            ApiError::PayloadTooLarge(_) => OAuthFailure {
+                status: Some(StatusCode::PAYLOAD_TOO_LARGE),
+                reason: "payload_too_large",
+                ..OAuthError::invalid_request(e.to_string()).into()
+            },
+            ApiError::BadRequest(_) | ApiError::RequestTimeout => {
                 OAuthError::invalid_request(e.to_string()).into()
             }
             ApiError::Service(ServiceError::Store(StoreError::Pool(_))) => OAuthError::new(
@@ -88,6 +98,7 @@ impl From<ApiError> for OAuthFailure {
                     challenge: "server_error",
                     reason: "server_error",
                     retry_after: 1,
+                    status: None,
                 }
             }
         }
@@ -100,12 +111,12 @@ impl OAuthFailure {
             return no_store(HttpResponse::InternalServerError())
                 .json(json!({"error": "server_error", "error_description": "internal error"}));
         }
-        let status = match self.error.code {
+        let status = self.status.unwrap_or(match self.error.code {
             OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             OAuthErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
-        };
+        });
         let mut r = no_store(HttpResponse::build(status));
         if status == StatusCode::UNAUTHORIZED {
             r.insert_header((
@@ -144,11 +155,16 @@ fn post_only() -> HttpResponse {
     r
 }
 
-/// Form body with the RFC 6749 §3.2 rules; credentials in the query string are refused.
+/// Form body with the RFC 6749 §3.2 rules; credentials in the query string are refused. A body
+/// over `MAX_BODY_BYTES` is a 413, refused from its `Content-Length` before anything is read,
+/// or once that much has arrived.
 async fn form_params(
     req: &HttpRequest,
     payload: &mut web::Payload,
 ) -> Result<Params, OAuthFailure> {
+    if declares_too_large(req) {
+        return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES).into());
+    }
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -221,9 +237,16 @@ async fn issue_token(
 ) -> Result<TokenResponse, OAuthFailure> {
     let params = form_params(req, payload).await?;
     oauth::check_grant_type(&params)?;
+    // RFC 8707: like the grant type, checked against the configuration before any credential.
+    let target = state
+        .authority
+        .tokens()
+        .audiences
+        .target(params.get_all("resource"))?;
     let request = GrantRequest {
         client: oauth::client_credentials(authorization(req), &params)?,
         scope: params.get("scope").map(str::to_owned),
+        target,
         ip: client_ip(req, state),
     };
     let st = state.clone();
@@ -356,13 +379,10 @@ async fn revocation(
     let params = form_params(req, payload).await?;
     let caller = authenticate_caller(req, state, &params).await?;
     let token = required_token(&params)?;
-    let hint = params.get("token_type_hint").map(str::to_owned);
+    // `token_type_hint` is not read: RFC 7009 §2.1, a hint never stops the search.
     let st = state.clone();
     match state
-        .db(move |conn| {
-            st.authority
-                .revoke(conn, &caller, &token, hint.as_deref(), now())
-        })
+        .db(move |conn| st.authority.revoke(conn, &caller, &token, now()))
         .await?
     {
         Ok(_) => Ok(()),

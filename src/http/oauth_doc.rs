@@ -15,7 +15,7 @@ pub enum GrantType {
 
 /// `POST /oauth/token` (RFC 6749 §4.4.2). Authenticate with HTTP Basic (`client_secret_basic`,
 /// form-encoded id and secret, RFC 6749 §2.3.1) or with `client_id` and `client_secret` here
-/// (`client_secret_post`), never both. Every parameter at most once.
+/// (`client_secret_post`), never both. Every parameter at most once, but `resource`.
 #[derive(ToSchema)]
 pub struct TokenRequest {
     grant_type: GrantType,
@@ -23,6 +23,12 @@ pub struct TokenRequest {
     /// omitted means all of them.
     #[schema(example = "read:projects/42/**")]
     scope: Option<String>,
+    /// RFC 8707 resource indicators, repeated once per resource (`resource=…&resource=…`): each
+    /// an absolute URI that is, byte for byte, one of the server's audiences (`--audience`),
+    /// else `invalid_target`. The token's `aud` is the one asked for (a string), or all of them
+    /// (an array); omitted means the first audience.
+    #[schema(example = json!(["https://api.example.com"]))]
+    resource: Option<Vec<String>>,
     /// The key id, for `client_secret_post`.
     client_id: Option<String>,
     /// The key's secret, for `client_secret_post`.
@@ -54,13 +60,14 @@ pub struct TokenQuery {
     /// An access token or an API-key secret. Empty is the same as absent (RFC 6749 §3.1).
     #[schema(min_length = 1)]
     token: String,
-    /// `access_token` or `api_key`; a hint only (`refresh_token` is refused at revocation).
+    /// `access_token`, `api_key` or anything else: ignored, since a hint must never stop the
+    /// search (RFC 7009 §2.1) and the server tells tokens from secrets by their shape.
     token_type_hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
 }
 
-/// RFC 6749 §5.2 error codes, with RFC 7009's `unsupported_token_type`, and `server_error` and
+/// RFC 6749 §5.2 error codes, RFC 8707's `invalid_target`, and `server_error` and
 /// `temporarily_unavailable` for 500 and 503.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
@@ -68,9 +75,9 @@ pub enum OAuthErrorCode {
     InvalidRequest,
     InvalidClient,
     InvalidScope,
+    InvalidTarget,
     UnsupportedGrantType,
     UnauthorizedClient,
-    UnsupportedTokenType,
     TemporarilyUnavailable,
     ServerError,
 }
@@ -83,8 +90,9 @@ pub struct OAuthError {
     error_description: String,
 }
 
-/// `invalid_request`, `invalid_scope`, `unsupported_grant_type`, `unauthorized_client` or
-/// `unsupported_token_type` (RFC 6749 §5.2, RFC 7009 §2.2.1).
+/// `invalid_request`, `invalid_scope`, `invalid_target`, `unsupported_grant_type` or
+/// `unauthorized_client` (RFC 6749 §5.2; RFC 8707 §2 for a resource that is not an audience;
+/// RFC 7009 §2.1 for another client's token).
 #[derive(ToResponse)]
 #[response(headers(("Cache-Control" = String, description = "`no-store`")))]
 pub struct OAuthBadRequest(OAuthError);
@@ -97,6 +105,12 @@ pub struct OAuthBadRequest(OAuthError);
     ("Cache-Control" = String, description = "`no-store`"),
 ))]
 pub struct OAuthInvalidClient(OAuthError);
+
+/// `invalid_request` with `413`: the body is over 64 KiB (65,536 bytes); nothing was read
+/// beyond that.
+#[derive(ToResponse)]
+#[response(headers(("Cache-Control" = String, description = "`no-store`")))]
+pub struct OAuthPayloadTooLarge(OAuthError);
 
 /// `server_error`: the cause is logged on the server, never sent.
 #[derive(ToResponse)]
@@ -121,6 +135,8 @@ pub enum OAuthErrors {
     BadRequest(#[ref_response] OAuthBadRequest),
     #[response(status = 401)]
     InvalidClient(#[ref_response] OAuthInvalidClient),
+    #[response(status = 413)]
+    PayloadTooLarge(#[ref_response] OAuthPayloadTooLarge),
     #[response(status = 429)]
     TooManyRequests(#[ref_response] OAuthTooManyRequests),
     #[response(status = 500)]

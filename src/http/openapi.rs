@@ -16,8 +16,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr, Required, Schema};
 
 use super::oauth_doc::{
-    OAuthBadRequest, OAuthError, OAuthInvalidClient, OAuthServerError, OAuthTooManyRequests,
-    OAuthUnavailable,
+    OAuthBadRequest, OAuthError, OAuthInvalidClient, OAuthPayloadTooLarge, OAuthServerError,
+    OAuthTooManyRequests, OAuthUnavailable,
 };
 use super::problem::Problem;
 use super::problem::responses::{
@@ -57,6 +57,7 @@ documents. The OAuth endpoints (`/oauth/…`) take form bodies and answer RFC 67
         TooManySigningKeys,
         OAuthBadRequest,
         OAuthInvalidClient,
+        OAuthPayloadTooLarge,
         OAuthServerError,
         OAuthUnavailable,
         OAuthTooManyRequests,

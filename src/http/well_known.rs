@@ -17,8 +17,8 @@ pub fn routes(router: &mut Router) {
     router
         .section(super::ops::method_not_allowed)
         .add(__path_jwks, jwks)
-        .add(__path_oauth_metadata, oauth_metadata)
-        .add(__path_openid_configuration, openid_configuration);
+        .add_well_known(__path_oauth_metadata, oauth_metadata)
+        .add_well_known(__path_openid_configuration, openid_configuration);
 }
 
 /// An RFC 7517 JSON Web Key Set. Documentation only: the key ring serves the set
@@ -75,7 +75,15 @@ async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .body(state.keyring.jwks().as_str().to_owned())
 }
 
-/// Authorization-server metadata (RFC 8414 §2).
+/// Authorization-server metadata (RFC 8414 §2): what this server does, and nothing it does not.
+///
+/// Left out on purpose: `response_types_supported` (RFC 8414 marks it REQUIRED, but there is no
+/// authorization endpoint and so no response type, and §2 forbids an empty array; the `["token"]`
+/// once sent here read as the implicit flow) and `token_endpoint_auth_signing_alg_values_supported`
+/// (no JWT client authentication). The same document is served for OpenID Connect discovery:
+/// the clients it is there for (openid-client / oauth4webapi) check only `issuer` and read the
+/// endpoints (tests/interop.rs); an OpenID Provider document could not be complete anyway
+/// without an authorization endpoint.
 #[derive(Serialize, ToSchema)]
 #[schema(as = ServerMetadata)]
 struct Metadata {
@@ -84,15 +92,13 @@ struct Metadata {
     jwks_uri: String,
     introspection_endpoint: String,
     revocation_endpoint: String,
+    /// `["client_credentials"]`: the default (`authorization_code`, `implicit`) would be wrong.
     grant_types_supported: Vec<&'static str>,
-    /// REQUIRED by RFC 8414 although no response type applies to a client-credentials-only
-    /// server; `["token"]` is the value the interop libraries accept.
-    response_types_supported: Vec<&'static str>,
     token_endpoint_auth_methods_supported: Vec<&'static str>,
     introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     revocation_endpoint_auth_methods_supported: Vec<&'static str>,
-    /// Every algorithm an org may sign with: a rotation can switch any org to any of them.
-    token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// Every algorithm an org may sign with (a rotation can switch any org to any of them). No
+    /// ID tokens are issued: this is where verifiers and tests read the access tokens' algorithms.
     id_token_signing_alg_values_supported: Vec<&'static str>,
     subject_types_supported: Vec<&'static str>,
     scopes_supported: Vec<&'static str>,
@@ -107,21 +113,19 @@ fn metadata(state: &AppState) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .json(Metadata {
-            issuer: issuer.clone(),
-            token_endpoint: format!("{issuer}/oauth/token"),
-            jwks_uri: format!("{issuer}/.well-known/jwks.json"),
-            introspection_endpoint: format!("{issuer}/oauth/introspect"),
-            revocation_endpoint: format!("{issuer}/oauth/revoke"),
+            issuer: issuer.to_string(),
+            token_endpoint: issuer.url("/oauth/token"),
+            jwks_uri: issuer.url("/.well-known/jwks.json"),
+            introspection_endpoint: issuer.url("/oauth/introspect"),
+            revocation_endpoint: issuer.url("/oauth/revoke"),
             grant_types_supported: vec!["client_credentials"],
-            response_types_supported: vec!["token"],
             token_endpoint_auth_methods_supported: auth_methods.clone(),
             introspection_endpoint_auth_methods_supported: auth_methods.clone(),
             revocation_endpoint_auth_methods_supported: auth_methods,
-            token_endpoint_auth_signing_alg_values_supported: signing_algs.clone(),
             id_token_signing_alg_values_supported: signing_algs,
             subject_types_supported: vec!["public"],
             scopes_supported: vec!["read", "write", "admin", "*"],
-            service_documentation: format!("{issuer}/v1/openapi.json"),
+            service_documentation: issuer.url("/v1/openapi.json"),
         })
 }
 

@@ -1725,8 +1725,8 @@ async fn a_bad_secret_and_an_unknown_key_id_take_the_same_path(backend) {
     let conn: &mut latchkey::store::DbConnection = &mut pooled;
     let ring = Arc::new(KeyRing::load(conn, app.master.clone()).unwrap());
     let settings = TokenSettings {
-        issuer: app.address.clone(),
-        audience: app.address.clone(),
+        issuer: latchkey::domain::issuer::Issuer::parse(&app.address).unwrap(),
+        audiences: latchkey::domain::audience::Audiences::parse(vec![app.address.clone()]).unwrap(),
         ttl: Duration::from_secs(600),
     };
     let now = chrono::Utc::now();
@@ -1760,6 +1760,7 @@ async fn a_bad_secret_and_an_unknown_key_id_take_the_same_path(backend) {
             let request = GrantRequest {
                 client: creds(id, secret),
                 scope: None,
+                target: Default::default(),
                 ip,
             };
             let authority = fresh();

@@ -7,6 +7,7 @@ mod attacks;
 mod audit;
 mod cache;
 mod feed;
+mod issuer;
 mod keys;
 mod layers;
 mod lifecycle;
@@ -16,6 +17,7 @@ mod openapi;
 mod ops;
 #[path = "../support/postgres.rs"]
 mod postgres;
+mod resource;
 mod robustness;
 mod signing_key_limit;
 mod signing_keys;

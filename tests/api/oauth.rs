@@ -815,5 +815,29 @@ async fn discovery_documents_describe_the_endpoints(backend) {
         a["introspection_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
     );
+    // Only what is supported: no JWT client authentication
+    // (`token_endpoint_auth_signing_alg_values_supported`), no authorization endpoint and so no
+    // response type (`["token"]` read as the implicit flow).
+    let mut members: Vec<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
+    members.sort_unstable();
+    assert_eq!(
+        members,
+        [
+            "grant_types_supported",
+            "id_token_signing_alg_values_supported",
+            "introspection_endpoint",
+            "introspection_endpoint_auth_methods_supported",
+            "issuer",
+            "jwks_uri",
+            "revocation_endpoint",
+            "revocation_endpoint_auth_methods_supported",
+            "scopes_supported",
+            "service_documentation",
+            "subject_types_supported",
+            "token_endpoint",
+            "token_endpoint_auth_methods_supported",
+        ],
+        "{a}"
+    );
 }
 }

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 /// Every method a probe tries on every documented path.
 const METHODS: [&str; 8] = [
@@ -235,6 +235,69 @@ backend_tests! {
         }
         assert!(!metrics.contains("route=\"unmatched\""), "{metrics}");
     }
+
+    /// With an issuer that has a path, every documented operation is also served under it: the
+    /// route table adds it there (`Router::under`), so the answers, the 405s and their `Allow`
+    /// are the root's, and the metrics label the pattern under the path. The document stays the
+    /// root's, without duplicates.
+    async fn under_an_issuer_path_every_operation_answers_as_at_the_root(backend) {
+        const MOUNT: &str = "/t/x";
+        let app = spawn_app_with(backend, |s| s.issuer = Some(format!("https://auth.example.com{MOUNT}/"))).await;
+        let root = latchkey::http::router();
+        let mounted = latchkey::http::router_under(MOUNT);
+        let documented: BTreeSet<(String, String)> =
+            root.routes().map(|(p, m)| (p.to_owned(), m.to_string())).collect();
+        assert_eq!(
+            documented,
+            mounted.routes().map(|(p, m)| (p.to_owned(), m.to_string())).collect(),
+            "the same document"
+        );
+        assert_eq!(
+            serde_json::to_value(root.paths()).unwrap(),
+            serde_json::to_value(mounted.paths()).unwrap(),
+        );
+        let doc: Value = app.client.get(app.url(&format!("{MOUNT}/v1/openapi.json"))).send().await.unwrap().json().await.unwrap();
+        assert_eq!(
+            operations(&doc).into_keys().collect::<BTreeSet<_>>(),
+            documented,
+            "served under the path, the document is the root's"
+        );
+
+        let paths: BTreeSet<&String> = documented.iter().map(|(p, _)| p).collect();
+        let mut expected_lines = Vec::new();
+        for path in paths {
+            let path = path.replace("{id}", SAMPLE_ID);
+            for method in METHODS {
+                let ask = |at: String| {
+                    let request = app.client.request(method.parse().unwrap(), app.url(&at));
+                    async move {
+                        let r = request.send().await.unwrap();
+                        let allow = r.headers().get("allow").map(|v| v.to_str().unwrap().to_owned());
+                        (r.status().as_u16(), allow)
+                    }
+                };
+                let at_root = ask(path.clone()).await;
+                let under = ask(format!("{MOUNT}{path}")).await;
+                assert_eq!(under, at_root, "{method} {MOUNT}{path} and {method} {path}");
+            }
+        }
+        for (path, method) in &documented {
+            expected_lines.push(format!("route=\"{MOUNT}{path}\",method=\"{}\"", method_label(method)));
+        }
+        let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        for line in expected_lines {
+            assert!(metrics.contains(&line), "missing `{line}` in:\n{metrics}");
+        }
+        assert!(!metrics.contains("route=\"unmatched\""), "{metrics}");
+        // The console's files are there too, and only for GET and HEAD.
+        let aliases: Vec<(String, String)> = mounted
+            .alias_routes()
+            .map(|(p, m)| (p.to_owned(), m.to_string()))
+            .collect();
+        for (path, method) in root.static_routes() {
+            assert!(aliases.contains(&(format!("{MOUNT}{path}"), method.to_string())), "{method} {path}");
+        }
+    }
 }
 
 /// Part 2 of the guarantee in the module comment: the only place that registers actix routes
@@ -306,6 +369,36 @@ fn no_route_is_registered_outside_the_route_table() {
         "register routes through `http::router()` (src/http/router.rs) so they are documented:\n{}",
         offending.join("\n")
     );
+}
+
+/// An issuer path that repeats the start of the root's own paths still gives every copy a path
+/// of its own (`Router::route` panics at startup on a collision), and copies every route once.
+#[test]
+fn issuer_paths_that_look_like_routes_do_not_collide_with_them() {
+    let root = latchkey::http::router();
+    let (documented, statics) = (root.routes().count(), root.static_routes().count());
+    for mount in [
+        "/v1",
+        "/v1/keys",
+        "/oauth",
+        "/console",
+        "/healthz",
+        "/t/.well-known",
+        "/a/b/c",
+    ] {
+        let mounted = latchkey::http::router_under(mount);
+        let aliases: Vec<(&str, &actix_web::http::Method)> = mounted.alias_routes().collect();
+        // Each route once under the mount, and the two metadata documents at their
+        // path-insertion URLs.
+        assert_eq!(aliases.len(), documented + statics + 2, "{mount}");
+        assert!(
+            aliases
+                .iter()
+                .all(|(p, _)| p.starts_with(mount) || p.starts_with("/.well-known/")),
+            "{mount}"
+        );
+    }
+    assert_eq!(root.alias_routes().count(), 0);
 }
 
 /// The `grants_key_management` warning knows Latchkey's own resources by their roots

@@ -182,6 +182,42 @@ async fn bodies_over_64_kib_are_refused_with_413(backend) {
     );
 }
 
+async fn oauth_bodies_over_64_kib_are_refused_with_413_and_an_rfc_6749_error(backend) {
+    let app = spawn_app(backend).await;
+    let (doc, big) = (
+        app.get("/v1/openapi.json", "").await.json::<serde_json::Value>().await.unwrap(),
+        format!("grant_type=client_credentials&token=x&scope={}", "a".repeat(70 * 1024)),
+    );
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        // With a Content-Length, as clients send forms.
+        let r = app
+            .client
+            .post(app.url(path))
+            .basic_auth(&app.admin_key_id, Some(&app.admin_secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413, "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+        assert_eq!(r.headers()["pragma"], "no-cache", "{path}");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        let (_, body) = status_json(r).await;
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+        assert!(body["error_description"].as_str().unwrap().contains("65536"), "{body}");
+        // Chunked, with no length announced: refused once 64 KiB have arrived.
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+            big.len()
+        );
+        assert_eq!(raw_status(&app.address, &request).await, 413, "{path}, chunked");
+        // And the document says so.
+        let documented = &doc["paths"][path]["post"]["responses"]["413"];
+        assert!(documented.is_object(), "413 of POST {path} is not documented");
+    }
+}
+
 async fn unknown_routes_and_methods_answer_with_problem_documents(backend) {
     let app = spawn_app(backend).await;
     let (status, problem) = status_json(app.get("/v2/nothing", &app.admin_secret).await).await;

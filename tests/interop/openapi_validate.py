@@ -176,8 +176,9 @@ def run():
 
     # Revocation of an access token, then the signing keys.
     c.call("POST", "/oauth/revoke", 200, data={"token": token}, auth=basic)
-    c.call("POST", "/oauth/revoke", 400, data={"token": token,
+    c.call("POST", "/oauth/revoke", 200, data={"token": token,
                                                "token_type_hint": "refresh_token"}, auth=basic)
+    c.call("POST", "/oauth/revoke", 400, data={"token_type_hint": "access_token"}, auth=basic)
     c.call("POST", "/oauth/revoke", 401, data={"token": token})
     c.call("GET", "/v1/signing-keys", 200, headers=admin())
     c.call("POST", "/v1/signing-keys/rotate", 201, headers=admin(), json={"alg": "ES256"})

@@ -136,7 +136,7 @@ impl Authority {
         }))
     }
 
-    /// Signature, `alg`, `typ`, `kid`, `exp`, `iss`, org binding (to `org` too, when given:
+    /// Signature, `alg`, `typ`, `kid`, `exp`, `iss`, `aud`, org binding (to `org` too, when given:
     /// another org's token is just not valid here, and costs no lookup), the denylist, the
     /// key's live state, and that the secret which obtained the token still works. The
     /// signature of a token seen before is not checked again (`verified`).
@@ -212,7 +212,8 @@ impl Authority {
     }
 
     /// What does not change over a token's life: its signature by a published key of the
-    /// right algorithm, `typ`, `iss`, the org binding, and a `jti` we issued.
+    /// right algorithm, `typ`, `iss`, the org binding, an `aud` among the configured
+    /// audiences, and a `jti` we issued.
     fn verify_signature(
         &self,
         conn: &mut Conn<'_>,
@@ -243,12 +244,16 @@ impl Authority {
             }
         };
         let claims: AccessClaims =
-            match verifier.verify(token, &self.tokens.issuer, now.timestamp()) {
+            match verifier.verify(token, self.tokens.issuer.as_str(), now.timestamp()) {
                 Ok(c) => c,
                 Err(VerifyError::Expired) => return Ok(Err(Refusal::TokenExpired)),
                 Err(_) => return Ok(Err(Refusal::BadToken)),
             };
         if claims.org_id != verifier.org_id || claims.sub != claims.client_id {
+            return Ok(Err(Refusal::BadToken));
+        }
+        // A token of any configured audience is for this server; one for none of them is not.
+        if !self.tokens.audiences.accepts(&claims.aud) {
             return Ok(Err(Refusal::BadToken));
         }
         let Some(generation) = jti_generation(&claims.jti) else {

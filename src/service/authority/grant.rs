@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::credential::Denied;
 use super::{Authority, Refusal};
+use crate::domain::audience::{Audiences, Target};
+use crate::domain::issuer::Issuer;
 use crate::domain::oauth::ClientCredentials;
 use crate::domain::scope::{Scope, format_scope_list, parse_scope_list};
 use crate::domain::secret::random_id;
@@ -18,15 +20,22 @@ use crate::store::Conn;
 
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
-    pub issuer: String,
-    pub audience: String,
+    /// `iss` of every token, exactly as configured, and the issuer tokens are verified against.
+    pub issuer: Issuer,
+    /// What a token's `aud` may be (RFC 8707); a token is taken only when one of its audiences
+    /// is among them.
+    pub audiences: Audiences,
     pub ttl: Duration,
 }
 
-/// A token request: who the client says it is, the scope it asks for, where it comes from.
+/// A token request: who the client says it is, the scope and the audiences it asks for, where
+/// it comes from.
 pub struct GrantRequest {
     pub client: ClientCredentials,
     pub scope: Option<String>,
+    /// The RFC 8707 resources asked for, checked against `TokenSettings::audiences` before the
+    /// request gets here (`Audiences::target`); the default audience when none.
+    pub target: Target,
     pub ip: IpAddr,
 }
 
@@ -101,11 +110,11 @@ impl Authority {
         let scope = format_scope_list(&granted);
         let jti = token::jti(&random_id("", 22), key.secrets.generation_of(found.slot));
         let claims = AccessClaims::<&str> {
-            iss: &settings.issuer,
+            iss: settings.issuer.as_str(),
             sub: &key.id,
             client_id: &key.id,
             org_id: &key.org_id,
-            aud: &settings.audience,
+            aud: settings.audiences.audience(&request.target),
             iat: now.timestamp(),
             exp,
             jti: &jti,

@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Authority, Refusal};
+use crate::domain::audience::Audience;
 use crate::domain::scope::format_scope_list;
 use crate::service::ServiceResult;
 use crate::service::actor::Actor;
@@ -37,9 +38,11 @@ pub struct Introspection {
     /// Access tokens only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
-    /// Access tokens only.
+    /// Access tokens only: as in the token, a string or (requested for several resources, RFC
+    /// 8707) an array.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    #[schema(value_type = Option<AudienceDoc>)]
+    pub aud: Option<Audience>,
     /// Access tokens only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
@@ -47,6 +50,19 @@ pub struct Introspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+// The `aud` claim's two shapes, for the document only: `domain::audience::Audience` is what is
+// serialised.
+/// An access token's `aud`: a string, or an array for a token requested for several resources
+/// (RFC 8707).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Audience)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "describes a body serialised elsewhere")]
+enum AudienceDoc {
+    One(String),
+    Many(Vec<String>),
 }
 
 impl Authority {

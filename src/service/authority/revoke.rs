@@ -13,8 +13,8 @@ use crate::store::{self, Conn, DbConnection};
 /// Why nothing was revoked, other than there being nothing to revoke.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotRevoked {
-    /// RFC 7009 §2.2.1: `unsupported_token_type`, or `unauthorized_client` for another
-    /// client's token.
+    /// `unauthorized_client`: the token is another client's, and the caller has no `admin` over
+    /// its key (RFC 7009 §2.1).
     Error(OAuthError),
     /// The caller is throttled and the token would need a database lookup: it must ask again
     /// (a revocation silently dropped would be worse than a 429).
@@ -46,22 +46,17 @@ fn not_yours() -> OAuthError {
 }
 
 impl Authority {
-    /// RFC 7009 §2.1 for an authenticated caller. Writes (the denylist or the key) and
+    /// RFC 7009 §2.1 for an authenticated caller. There is no `token_type_hint` parameter: a
+    /// hint "MUST NOT" stop the search (§2.1), and telling a token from a secret costs nothing
+    /// (a secret has no `.`), so a hint, whatever it says, changes nothing. Writes (the denylist or the key) and
     /// forgets on this node what it revoked; other nodes learn it from the change feed.
     pub fn revoke(
         &self,
         conn: &mut DbConnection,
         caller: &Actor,
         token: &str,
-        hint: Option<&str>,
         now: DateTime<Utc>,
     ) -> ServiceResult<Result<Revoked, NotRevoked>> {
-        if hint == Some("refresh_token") {
-            return Ok(Err(NotRevoked::Error(OAuthError::new(
-                OAuthErrorCode::UnsupportedTokenType,
-                "this server issues no refresh tokens",
-            ))));
-        }
         let subject = match self.subject(&mut Conn::Attached(conn), caller, token, now)? {
             Ok(s) => s,
             Err(Refusal::Throttled(wait)) => {
