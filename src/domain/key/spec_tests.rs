@@ -29,7 +29,10 @@ fn a_valid_draft_accepts_both_scope_forms() {
     assert_eq!(k.scopes.len(), 2);
     assert_eq!(k.scopes[1].to_string(), "write:*");
     assert!(k.ip_rules.is_allow_all());
-    assert_eq!(w.iter().map(|w| w.code).collect::<Vec<_>>(), ["wildcard_cidr"]);
+    assert_eq!(
+        w.iter().map(|w| w.code).collect::<Vec<_>>(),
+        ["wildcard_cidr"]
+    );
 }
 
 #[test]
