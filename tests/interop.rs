@@ -8,7 +8,9 @@
 //! - Python (tests/interop/*.py, run with the venv's python): authlib, requests-oauthlib, PyJWT,
 //!   plain requests for introspection, openapi-spec-validator and jsonschema for the OpenAPI
 //!   document;
-//! - Node.js (tests/interop/*.mjs): openid-client v6 and jose v6;
+//! - Node.js (tests/interop/*.mjs): openid-client v6, jose v6, oauth4webapi v3, and as resource
+//!   servers Auth0's express-oauth2-jwt-bearer and jwks-rsa with jsonwebtoken;
+//! - Python resource servers: PyJWT and joserfc;
 //! - Rust: the `oauth2` crate, with tokens verified by `jsonwebtoken` against the served JWKS.
 //!
 //! The scripts get the server through `INTEROP_ISSUER`, `INTEROP_CLIENT_ID` and
@@ -64,6 +66,9 @@ struct Server {
     admin_secret: String,
     client_id: String,
     client_secret: String,
+    /// When set, the scripts that read `INTEROP_RESOURCE` request tokens for it (RFC 8707) and
+    /// expect it as the audience.
+    resource: Option<String>,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
@@ -109,7 +114,7 @@ async fn spawn_server_with(path: &str, audiences: &[&str]) -> Server {
         .build()
         .unwrap();
     let r = http
-        .post(format!("{issuer}/v1/keys"))
+        .post(format!("{}/v1/keys", issuer.trim_end_matches('/')))
         .bearer_auth(&admin_secret)
         .json(&json!({"name": "interop", "scopes": KEY_SCOPES}))
         .send()
@@ -123,6 +128,7 @@ async fn spawn_server_with(path: &str, audiences: &[&str]) -> Server {
         admin_secret,
         client_id: body["key"]["id"].as_str().unwrap().to_owned(),
         client_secret: body["secret"].as_str().unwrap().to_owned(),
+        resource: None,
         http,
         _dir: dir,
     }
@@ -135,6 +141,10 @@ impl Server {
             ("INTEROP_CLIENT_ID", self.client_id.clone()),
             ("INTEROP_CLIENT_SECRET", self.client_secret.clone()),
             ("INTEROP_ADMIN_SECRET", self.admin_secret.clone()),
+            (
+                "INTEROP_RESOURCE",
+                self.resource.clone().unwrap_or_default(),
+            ),
         ]
     }
 }
@@ -301,6 +311,52 @@ async fn openapi_document_is_valid_openapi_3_1_and_real_responses_match_it() {
 // ---------------------------------------------------------------------------------------------
 // Node.js
 // ---------------------------------------------------------------------------------------------
+
+/// The deployments every resource-server library is run against: the issuer at the root with
+/// tokens for a configured audience (RFC 8707 `resource`), an issuer with a path (discovery with
+/// no proxy), and an issuer with a trailing slash (kept as typed, in `iss` too).
+async fn deployments() -> Vec<(&'static str, Server)> {
+    let mut root = spawn_server_with("", &["https://api.example.com"]).await;
+    root.resource = Some("https://api.example.com".into());
+    vec![
+        ("root issuer, resource", root),
+        (
+            "issuer with a path",
+            spawn_server_with("/tenant", &[]).await,
+        ),
+        (
+            "issuer with a trailing slash",
+            spawn_server_with("/", &[]).await,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn joserfc_verifies_tokens_in_every_deployment() {
+    for (what, server) in deployments().await {
+        let out = run_python("joserfc_verify.py", &server).await;
+        assert_eq!(out["sub"], server.client_id.as_str(), "{what}");
+        assert_eq!(out["alg"], "EdDSA", "{what}");
+    }
+}
+
+#[tokio::test]
+async fn oauth4webapi_grants_introspects_revokes_and_validates_in_every_deployment() {
+    for (what, server) in deployments().await {
+        let out = run_node("oauth4webapi_client.mjs", &server).await;
+        assert_eq!(out["issuer"], server.issuer.as_str(), "{what}");
+        assert_eq!(out["validated_sub"], server.client_id.as_str(), "{what}");
+        assert_eq!(out["revoked"], true, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn express_oauth2_jwt_bearer_accepts_tokens_in_every_deployment() {
+    for (what, server) in deployments().await {
+        let out = run_node("express_jwt_bearer.mjs", &server).await;
+        assert_eq!(out["accepted"], server.client_id.as_str(), "{what}");
+    }
+}
 
 #[tokio::test]
 async fn openid_client_grant_and_jose_verification() {

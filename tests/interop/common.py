@@ -34,9 +34,18 @@ def check_eq(actual, expected, what):
     check(actual == expected, f"{what}: expected {expected!r}, got {actual!r}")
 
 
+def metadata_url(issuer=ISSUER):
+    """RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path (its
+    terminating "/" removed), so an issuer with a path or a trailing slash is found too."""
+    scheme, rest = issuer.split("://", 1)
+    host, _, path = rest.partition("/")
+    path = path.rstrip("/")
+    return f"{scheme}://{host}/.well-known/oauth-authorization-server{'/' + path if path else ''}"
+
+
 def metadata():
     """RFC 8414 authorization-server metadata."""
-    r = requests.get(f"{ISSUER}/.well-known/oauth-authorization-server", timeout=TIMEOUT)
+    r = requests.get(metadata_url(), timeout=TIMEOUT)
     check_eq(r.status_code, 200, "metadata status")
     md = r.json()
     check_eq(md["issuer"], ISSUER, "metadata issuer")

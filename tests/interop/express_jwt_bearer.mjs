@@ -1,0 +1,58 @@
+// Auth0's express-oauth2-jwt-bearer with its default settings, as a resource server in front of
+// an Express route: discovery from the issuer, JWKS fetched and cached by the library. Run by
+// tests/interop.rs from target/interop/node with INTEROP_ISSUER, INTEROP_CLIENT_ID and
+// INTEROP_CLIENT_SECRET set. Prints one JSON line on success.
+import express from 'express';
+import { auth } from 'express-oauth2-jwt-bearer';
+
+const ISSUER = process.env.INTEROP_ISSUER;
+// RFC 8707: when set, tokens are asked for this resource, which is then their audience.
+const RESOURCE = process.env.INTEROP_RESOURCE || undefined;
+const AUDIENCE = RESOURCE || ISSUER;
+const CLIENT_ID = process.env.INTEROP_CLIENT_ID;
+const CLIENT_SECRET = process.env.INTEROP_CLIENT_SECRET;
+
+function check(condition, message, context) {
+  if (!condition) {
+    throw new Error(`CHECK FAILED: ${message}${context === undefined ? '' : ` ${JSON.stringify(context)}`}`);
+  }
+}
+
+async function token() {
+  // RFC 8414 §3.1: the well-known segment goes before the issuer's path (trailing "/" removed).
+  const issuer = new URL(ISSUER);
+  const md = await (await fetch(`${issuer.origin}/.well-known/oauth-authorization-server${issuer.pathname.replace(/\/$/, '')}`)).json();
+  const r = await fetch(md.token_endpoint, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', ...(RESOURCE ? { resource: RESOURCE } : {}) }),
+  });
+  const body = await r.json();
+  check(r.status === 200, 'token status', body);
+  return body.access_token;
+}
+
+const app = express();
+app.use(auth({ issuerBaseURL: ISSUER, audience: AUDIENCE }));
+app.get('/projects/42', (req, res) => res.json({ sub: req.auth.payload.sub, scope: req.auth.payload.scope }));
+app.use((err, req, res, next) => res.status(err.status || 500).json({ error: err.code || err.message }));
+const server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
+const api = `http://127.0.0.1:${server.address().port}/projects/42`;
+
+try {
+  const jwt = await token();
+  const ok = await fetch(api, { headers: { authorization: `Bearer ${jwt}` } });
+  const body = await ok.json();
+  check(ok.status === 200 && body.sub === CLIENT_ID, 'a Latchkey token is accepted', body);
+  const tampered = `${jwt.slice(0, -2)}${jwt.endsWith('AA') ? 'BB' : 'AA'}`;
+  const bad = await fetch(api, { headers: { authorization: `Bearer ${tampered}` } });
+  check(bad.status === 401, 'a tampered token is refused', bad.status);
+  const none = await fetch(api);
+  check(none.status === 401, 'no token is refused', none.status);
+  console.log(JSON.stringify({ accepted: body.sub, scope: body.scope }));
+} finally {
+  server.close();
+}
