@@ -11,6 +11,7 @@ mod keys;
 mod layers;
 mod lifecycle;
 mod metadata;
+mod next_keys;
 mod oauth;
 mod openapi;
 mod ops;
