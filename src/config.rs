@@ -25,6 +25,12 @@ pub const DEFAULT_TOKEN_TTL: &str = "600s";
 /// second.
 pub const DEFAULT_ROTATION_LEEWAY: &str = "60s";
 
+/// Default `max-age` of the JWKS (`serve`, `signing-keys rotate`): how long verifiers may cache
+/// it, and so how long a staged signing key is published before it signs (plus the leeway, for
+/// the other nodes' key refresh and clock skew). Five minutes: a rotation to another algorithm
+/// takes six, and a verifier refetches the key set every five at most.
+pub const DEFAULT_JWKS_MAX_AGE: &str = "300s";
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -82,6 +88,10 @@ pub struct ServeArgs {
     /// refresh, clock skew).
     #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = DEFAULT_ROTATION_LEEWAY, value_parser = parse_duration)]
     pub rotation_leeway: Duration,
+    /// `Cache-Control: max-age` of the JWKS; a signing key staged by a rotation to another
+    /// algorithm is published this long (plus the rotation leeway) before it signs.
+    #[arg(long, env = "LATCHKEY_JWKS_MAX_AGE", default_value = DEFAULT_JWKS_MAX_AGE, value_parser = parse_duration)]
+    pub jwks_max_age: Duration,
     /// Usage metering (per-key and org-wide counts); `off` only to measure what it costs.
     #[arg(long, env = "LATCHKEY_USAGE_METERING", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub usage_metering: bool,
@@ -151,6 +161,9 @@ pub struct Settings {
     pub key_refresh: Duration,
     /// Extra time a retired signing key stays published beyond `token_ttl`.
     pub rotation_leeway: Duration,
+    /// The JWKS `max-age`, and with the leeway how long a staged signing key is published
+    /// before it signs.
+    pub jwks_max_age: Duration,
     pub usage_metering: bool,
     pub usage_flush_interval: Duration,
     pub usage_hourly_retention: Duration,
@@ -225,6 +238,7 @@ impl Settings {
             usage_hourly_retention: serve.usage_hourly_retention,
             usage_daily_retention: serve.usage_daily_retention,
             rotation_leeway: serve.rotation_leeway,
+            jwks_max_age: serve.jwks_max_age,
             workers: serve.workers,
         }
     }

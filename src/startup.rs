@@ -68,6 +68,8 @@ impl Application {
         let (bootstrapped, keyring) = {
             let mut conn = pool.get()?;
             let bootstrapped = service::orgs::ensure_default(&mut conn, &master, service::now())?;
+            // Orgs of a database from before next keys get theirs before this node signs.
+            service::signing_keys::ensure_next_keys(&mut conn, &master, service::now())?;
             (bootstrapped, KeyRing::load(&mut conn, master)?)
         };
 
@@ -123,6 +125,7 @@ impl Application {
             keyring,
             authority,
             rotation_leeway: settings.rotation_leeway,
+            jwks_max_age: settings.jwks_max_age,
             metrics: Arc::new(http::metrics::Metrics::new(routes.resource_paths())),
             usage,
             trusted_proxies: settings.trusted_proxies.clone(),

@@ -17,6 +17,7 @@ fn latchkey(dir: &TempDir, args: &str, env: &[(&str, &str)]) -> Output {
         "LATCHKEY_LOG",
         "LATCHKEY_TOKEN_TTL",
         "LATCHKEY_ROTATION_LEEWAY",
+        "LATCHKEY_JWKS_MAX_AGE",
     ] {
         cmd.env_remove(var);
     }
@@ -66,51 +67,86 @@ fn window_secs(rotated: &Value) -> i64 {
 }
 
 #[test]
-fn rotate_makes_a_new_current_key_and_list_shows_both() {
+fn rotate_promotes_the_next_key_stages_another_alg_or_replaces_the_key_at_once() {
     let dir = bootstrapped();
     let first = json_of(&dir, "signing-keys list --org acme --json");
     let first = &first["signing_keys"];
-    assert_eq!(first.as_array().unwrap().len(), 1);
-    assert_eq!(
-        (first[0]["alg"].as_str(), first[0]["status"].as_str()),
-        (Some("EdDSA"), Some("current"))
-    );
+    let seen: Vec<(&str, &str)> = first
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["alg"].as_str().unwrap(), k["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, [("EdDSA", "next"), ("EdDSA", "current")]);
 
-    let rotated = json_of(&dir, "signing-keys rotate --org acme --alg RS256 --json");
-    assert_eq!(rotated["signing_key"]["alg"], "RS256");
-    assert_eq!(rotated["signing_key"]["public_jwk"]["kty"], "RSA");
-    assert_eq!(rotated["retired"]["kid"], first[0]["kid"]);
+    // Without --alg: the next key is promoted, and a new one published.
+    let promoted = json_of(&dir, "signing-keys rotate --org acme --json");
+    assert_eq!(promoted["signing_key"]["kid"], first[0]["kid"]);
+    assert_eq!(promoted["retired"]["kid"], first[1]["kid"]);
+    assert_eq!(promoted["next"]["status"], "next");
     assert_eq!(
-        window_secs(&rotated),
+        window_secs(&promoted),
         660,
         "default TTL 600 s + leeway 60 s"
     );
 
-    // Without --alg the current key's algorithm is kept.
-    let again = json_of(&dir, "signing-keys rotate --org acme --json");
-    assert_eq!(again["signing_key"]["alg"], "RS256");
+    // Another --alg: staged, signing from max-age + leeway (300 s + 60 s) later.
+    let before = Utc::now();
+    let staged = json_of(&dir, "signing-keys rotate --org acme --alg RS256 --json");
+    let members: Vec<&String> = staged.as_object().unwrap().keys().collect();
+    assert_eq!(members, ["next"], "{staged}");
+    assert_eq!(staged["next"]["alg"], "RS256");
+    assert_eq!(staged["next"]["public_jwk"]["kty"], "RSA");
+    let wait = (time(&staged["next"]["activates_at"]) - before).num_seconds();
+    assert!((359..=361).contains(&wait), "{wait}");
+
+    // --immediate: a fresh key signs at once, with the warning.
+    let immediate = json_of(
+        &dir,
+        "signing-keys rotate --org acme --immediate --alg ES256 --json",
+    );
+    assert_eq!(immediate["signing_key"]["alg"], "ES256");
+    assert_eq!(immediate["signing_key"]["status"], "current");
+    assert_ne!(immediate["signing_key"]["kid"], staged["next"]["kid"]);
+    assert_eq!(immediate["warnings"][0]["code"], "verifiers_may_refuse");
 
     let text = stdout_of(&dir, "signing-keys list --org acme");
-    let rows: Vec<&str> = text.lines().skip(1).collect();
-    assert_eq!(rows.len(), 3, "{text}");
-    assert!(
-        rows[0].contains("RS256") && rows[0].contains("current"),
-        "{text}"
-    );
-    assert!(
-        rows[1].contains("RS256") && rows[1].contains("retired"),
-        "{text}"
-    );
-    assert!(
-        rows[2].contains("EdDSA") && rows[2].contains("retired"),
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    assert!(header.contains("ACTIVATES_AT"), "{header}");
+    let statuses: Vec<&str> = lines
+        .map(|l| l.split_whitespace().nth(2).unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "next",        // the immediate rotation's next key
+            "current",     // its fresh key
+            "unpublished", // the staged key and the next key after it, replaced by it
+            "unpublished",
+            "unpublished", // the promotion's next key, replaced by the staging
+            "retired",     // bootstrap's next key, promoted, then retired at once
+            "retired",     // bootstrap's current key
+        ],
         "{text}"
     );
     let listed = stdout_of(&dir, "signing-keys list --org acme --json");
     assert!(!listed.contains("\"d\""), "{listed}");
 
-    let human = stdout_of(&dir, "signing-keys rotate --org acme --alg ES256");
+    let human = stdout_of(&dir, "signing-keys rotate --org acme");
     assert!(
         human.contains("ES256") && human.contains("signs from now on"),
+        "{human}"
+    );
+    assert!(human.contains("Next key, published now"), "{human}");
+    let human = stdout_of(&dir, "signing-keys rotate --org acme --alg EdDSA");
+    assert!(
+        human.contains("Staged") && human.contains("signs from 20"),
+        "{human}"
+    );
+    let human = stdout_of(&dir, "signing-keys rotate --org acme --immediate");
+    assert!(
+        human.contains("Warning: the new key signs at once"),
         "{human}"
     );
 }
@@ -134,6 +170,24 @@ fn the_publish_window_follows_token_ttl_and_leeway_options_and_environment() {
     assert!(out.status.success());
     let rotated: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(window_secs(&rotated), 3720);
+
+    // A staged key signs --jwks-max-age + leeway after the rotation.
+    let before = Utc::now();
+    let staged = json_of(
+        &dir,
+        "signing-keys rotate --org acme --alg ES256 --jwks-max-age 1m --rotation-leeway 30s --json",
+    );
+    let wait = (time(&staged["next"]["activates_at"]) - before).num_seconds();
+    assert!((89..=91).contains(&wait), "{wait}");
+    let out = latchkey(
+        &dir,
+        "signing-keys rotate --org acme --alg RS256 --json",
+        &[("LATCHKEY_JWKS_MAX_AGE", "10m")],
+    );
+    assert!(out.status.success());
+    let staged: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let wait = (time(&staged["next"]["activates_at"]) - before).num_seconds();
+    assert!((659..=662).contains(&wait), "{wait}");
 }
 
 #[test]
@@ -148,14 +202,17 @@ fn rotation_errors_are_one_clear_sentence() {
     assert!(e.contains("HS256"), "{e}");
     let e = error_of(&dir, "signing-keys rotate --org acme --token-ttl 0s");
     assert!(e.contains("0s"), "{e}");
+    let e = error_of(&dir, "signing-keys rotate --org acme --jwks-max-age 5x");
+    assert!(e.contains("5x"), "{e}");
     let listed = json_of(&dir, "signing-keys list --org acme --json");
-    assert_eq!(listed["signing_keys"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["signing_keys"].as_array().unwrap().len(), 2);
 }
 
 #[test]
 fn a_rotation_beyond_ten_published_keys_is_refused_in_one_sentence() {
     let dir = bootstrapped();
-    for _ in 0..9 {
+    // Bootstrap published two keys; each promotion one more.
+    for _ in 0..8 {
         stdout_of(&dir, "signing-keys rotate --org acme --json");
     }
     let out = latchkey(&dir, "signing-keys rotate --org acme --alg ES256", &[]);
@@ -173,4 +230,8 @@ fn a_rotation_beyond_ten_published_keys_is_refused_in_one_sentence() {
     assert!(out.stdout.is_empty());
     let listed = json_of(&dir, "signing-keys list --org acme --json");
     assert_eq!(listed["signing_keys"].as_array().unwrap().len(), 10);
+
+    // A compromise rotation goes through, taking the oldest retired key out early.
+    let human = stdout_of(&dir, "signing-keys rotate --org acme --immediate");
+    assert!(human.contains("left the JWKS now"), "{human}");
 }

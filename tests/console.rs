@@ -410,7 +410,7 @@ const REQUIRED_STEPS: &[&str] = &[
     "revoke with confirmation, then see it under Revoked",
     "the chart updates after token requests",
     "the audit tab",
-    "the signing keys tab: rotate to ES256",
+    "the signing keys tab: promote the next key, then stage ES256",
     "the token is renewed before it expires, without the pasted secret",
     "a 401 signs out",
     "sign in again, then sign out: the session key is revoked",

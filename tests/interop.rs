@@ -273,10 +273,13 @@ async fn pyjwt_verifies_tokens_with_the_discovered_jwks() {
 async fn pyjwt_verifies_rs256_and_es256_tokens_across_rotations() {
     let server = spawn_server().await;
     let out = run_python("pyjwt_rotation.py", &server).await;
-    assert_eq!(out["algs"], json!(["EdDSA", "RS256", "ES256"]));
+    assert_eq!(out["algs"], json!(["EdDSA", "EdDSA", "RS256", "ES256"]));
     assert_eq!(out["kids_distinct"], true);
-    assert_eq!(out["published"], 3);
-    assert_eq!(out["earlier_tokens_verified"], json!([1, 2]));
+    // Bootstrap's two keys, one more per promotion, one more per immediate rotation (two new
+    // keys, the next key unpublished).
+    assert_eq!(out["published"], 5);
+    assert_eq!(out["earlier_tokens_verified"], json!([2, 3]));
+    assert_eq!(out["promoted_from_cache"], true, "{out}");
     assert_eq!(out["wrong_alg_refused"], true);
     assert_eq!(out["sub"], server.client_id.as_str());
 }
@@ -442,18 +445,25 @@ async fn openid_client_requests_tokens_for_resources() {
     assert_eq!(out["unknown"]["status"], 400);
 }
 
-/// jose as a resource server across a rotation: the token signed before it still verifies
-/// against the JWKS served after it, next to the new key's token.
+/// jose as a resource server across rotations, with `createRemoteJWKSet`'s defaults: after a
+/// promotion the new key's token verifies from the key set cached before it (no refetch, so the
+/// 30 s cooldown never bites); after an immediate rotation the cached set refuses the fresh
+/// key's token and a fresh fetch accepts it; the token signed before both still verifies.
 #[tokio::test]
 async fn jose_verifies_a_token_signed_before_a_rotation() {
     let server = spawn_server().await;
     let out = run_node("jose_rotation.mjs", &server).await;
     assert_eq!(out["before"]["alg"], "EdDSA");
-    assert_eq!(out["after"]["alg"], "ES256");
+    assert_eq!(out["after"]["alg"], "EdDSA");
     assert_ne!(out["before"]["kid"], out["after"]["kid"]);
-    assert_eq!(out["before"]["sub"], server.client_id.as_str());
-    assert_eq!(out["after"]["sub"], server.client_id.as_str());
-    assert_eq!(out["published"], 2);
+    assert_eq!(out["immediate"]["alg"], "ES256");
+    // The cached key set refuses the fresh key within jose's 30 s cooldown.
+    assert_eq!(out["cached_refused"], "ERR_JWKS_NO_MATCHING_KEY", "{out}");
+    assert_eq!(out["before_again"]["kid"], out["before"]["kid"]);
+    for name in ["before", "after", "immediate"] {
+        assert_eq!(out[name]["sub"], server.client_id.as_str());
+    }
+    assert_eq!(out["published"], 4);
 }
 
 // ---------------------------------------------------------------------------------------------

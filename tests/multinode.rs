@@ -247,8 +247,9 @@ async fn three_nodes_on_one_postgresql_act_as_one_service() {
         .await;
     }
 
-    // Rotated on A (to ES256): C signs with the new key within its 1 s key refresh, and a token
-    // signed before the rotation stays valid on every node.
+    // Rotated on A (the next key, published since bootstrap, is promoted): C signs with it
+    // within its 1 s key refresh, and a token signed before the rotation stays valid on every
+    // node.
     let kid_of = |jwt: &str| -> String {
         let header = URL_SAFE_NO_PAD
             .decode(jwt.split('.').next().unwrap())
@@ -270,10 +271,18 @@ async fn three_nodes_on_one_postgresql_act_as_one_service() {
         }
     };
     let before = admin_token(c.base.clone()).await;
+    let c_jwks_before = client
+        .get(format!("{}/.well-known/jwks.json", c.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let rotated: Value = client
         .post(format!("{}/v1/signing-keys/rotate", a.base))
         .bearer_auth(&admin)
-        .json(&json!({"alg": "ES256"}))
+        .json(&json!({}))
         .send()
         .await
         .unwrap()
@@ -281,6 +290,10 @@ async fn three_nodes_on_one_postgresql_act_as_one_service() {
         .await
         .unwrap();
     let new_kid = rotated["signing_key"]["kid"].as_str().unwrap().to_owned();
+    assert!(
+        c_jwks_before.contains(&new_kid),
+        "the promoted key was in C's JWKS before the rotation"
+    );
     assert_eq!(
         rotated["retired"]["kid"].as_str(),
         Some(kid_of(&before).as_str())

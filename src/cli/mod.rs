@@ -219,14 +219,15 @@ mod tests {
         let Command::SigningKeys(signing_keys::SigningKeysCommand::Rotate {
             token_ttl,
             rotation_leeway,
+            jwks_max_age,
             ..
         }) = cli.command
         else {
             panic!("{:?}", cli.command)
         };
         assert_eq!(
-            (token_ttl, rotation_leeway),
-            (serve.token_ttl, serve.rotation_leeway)
+            (token_ttl, rotation_leeway, jwks_max_age),
+            (serve.token_ttl, serve.rotation_leeway, serve.jwks_max_age)
         );
         // The store's own defaults (for tools that open a pool without settings) follow `serve`.
         let pool = crate::store::PoolOptions::default();

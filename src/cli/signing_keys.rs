@@ -1,5 +1,6 @@
 //! `latchkey signing-keys list|rotate --org SLUG`, straight on the database. Running servers pick
-//! a rotation made here up on their next key refresh (`serve --key-refresh`, 1 s by default).
+//! a promotion made here up on their next key refresh (`serve --key-refresh`, 1 s by default), and
+//! a staged key long before it activates.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -9,8 +10,12 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::Cli;
-use crate::config::{DEFAULT_ROTATION_LEEWAY, DEFAULT_TOKEN_TTL, parse_duration};
-use crate::service::signing_keys::{self as svc, SigningKeyView};
+use crate::config::{
+    DEFAULT_JWKS_MAX_AGE, DEFAULT_ROTATION_LEEWAY, DEFAULT_TOKEN_TTL, parse_duration,
+};
+use crate::service::signing_keys::{
+    self as svc, RotateOutcome, RotateRequest, RotationWindows, SigningKeyView,
+};
 use crate::service::{now, orgs};
 
 #[derive(Debug, Subcommand)]
@@ -22,19 +27,28 @@ pub enum SigningKeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Make a new key current; the old one stays published until token TTL + leeway has passed.
+    /// Promote the next key (or stage one of another --alg, or replace the current key at once
+    /// with --immediate); the old one stays published until token TTL + leeway has passed.
     Rotate {
         #[arg(long)]
         org: String,
-        /// Algorithm of the new key. Default: that of the current key.
+        /// Algorithm to sign with. Default or the next key's: promote the next key now. Another:
+        /// publish a next key of it now, signing from --jwks-max-age + leeway later.
         #[arg(long, value_parser = ["EdDSA", "RS256", "ES256"])]
         alg: Option<String>,
+        /// A fresh key signs at once (a compromised key; caching verifiers may refuse its
+        /// tokens until their JWKS copy expires).
+        #[arg(long)]
+        immediate: bool,
         /// The access-token lifetime the servers use (`serve --token-ttl`).
         #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = DEFAULT_TOKEN_TTL, value_parser = parse_duration)]
         token_ttl: Duration,
         /// Extra time the old key stays published beyond the token TTL.
         #[arg(long, env = "LATCHKEY_ROTATION_LEEWAY", default_value = DEFAULT_ROTATION_LEEWAY, value_parser = parse_duration)]
         rotation_leeway: Duration,
+        /// The JWKS max-age the servers use (`serve --jwks-max-age`).
+        #[arg(long, env = "LATCHKEY_JWKS_MAX_AGE", default_value = DEFAULT_JWKS_MAX_AGE, value_parser = parse_duration)]
+        jwks_max_age: Duration,
         #[arg(long)]
         json: bool,
     },
@@ -53,8 +67,8 @@ pub fn run(cli: &Cli, cmd: &SigningKeysCommand) -> anyhow::Result<()> {
                 return super::print_json(&json!({ "signing_keys": keys }));
             }
             println!(
-                "{:<44} {:<6} {:<12} {:<21} {:<21} UNPUBLISH_AT",
-                "KID", "ALG", "STATUS", "CREATED_AT", "RETIRED_AT"
+                "{:<44} {:<6} {:<12} {:<21} {:<21} {:<21} UNPUBLISH_AT",
+                "KID", "ALG", "STATUS", "CREATED_AT", "ACTIVATES_AT", "RETIRED_AT"
             );
             for k in &keys {
                 print_row(k);
@@ -63,47 +77,75 @@ pub fn run(cli: &Cli, cmd: &SigningKeysCommand) -> anyhow::Result<()> {
         }
         SigningKeysCommand::Rotate {
             alg,
+            immediate,
             token_ttl,
             rotation_leeway,
+            jwks_max_age,
             json,
             ..
         } => {
             let master = super::master_key(cli)?;
-            let window = svc::publish_window(*token_ttl, *rotation_leeway);
-            let rotated = svc::rotate(
+            let windows = RotationWindows::new(*token_ttl, *rotation_leeway, *jwks_max_age);
+            let request = RotateRequest {
+                alg: alg.clone(),
+                immediate: *immediate,
+            };
+            let outcome = svc::rotate(
                 &mut conn,
                 &master,
                 &crate::service::actor::Actor::cli(&org.id),
-                alg.as_deref(),
-                window,
-                now(),
+                &request,
+                windows,
+                &now,
             )?;
             if *json {
-                return super::print_json(&rotated);
+                return super::print_json(&outcome);
             }
+            print_outcome(&org.slug, &outcome);
+            Ok(())
+        }
+    }
+}
+
+fn print_outcome(slug: &str, outcome: &RotateOutcome) {
+    match outcome {
+        RotateOutcome::Rotated(r) => {
             println!(
-                "Rotated the signing key of `{}`: {} ({}) signs from now on.",
-                org.slug, rotated.signing_key.kid, rotated.signing_key.alg
+                "Rotated the signing key of `{slug}`: {} ({}) signs from now on.",
+                r.signing_key.kid, r.signing_key.alg
             );
             println!(
                 "The previous key {} ({}) stays in the JWKS until {} (token TTL + leeway).",
-                rotated.retired.kid,
-                rotated.retired.alg,
-                time(rotated.retired.unpublish_at)
+                r.retired.kid,
+                r.retired.alg,
+                time(r.retired.unpublish_at)
             );
+            println!("Next key, published now: {} ({}).", r.next.kid, r.next.alg);
+            for w in &r.warnings {
+                println!("Warning: {}.", w.message);
+            }
             println!("Running servers switch to the new key within their key-refresh interval.");
-            Ok(())
+        }
+        RotateOutcome::Staged(s) => {
+            println!(
+                "Staged a signing key of `{slug}`: {} ({}) is published now and signs from {}.",
+                s.next.kid,
+                s.next.alg,
+                time(s.next.activates_at)
+            );
+            println!("Until then the current key signs; every server switches at that time.");
         }
     }
 }
 
 fn print_row(k: &SigningKeyView) {
     println!(
-        "{:<44} {:<6} {:<12} {:<21} {:<21} {}",
+        "{:<44} {:<6} {:<12} {:<21} {:<21} {:<21} {}",
         k.kid,
         k.alg,
         k.status.as_str(),
         time(Some(k.created_at)),
+        time(k.activates_at),
         time(k.retired_at),
         time(k.unpublish_at)
     );

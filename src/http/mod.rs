@@ -28,6 +28,7 @@ use crate::domain::client_ip::ForwardedHeader;
 use crate::service::ServiceError;
 use crate::service::authority::Authority;
 use crate::service::keyring::KeyRing;
+use crate::service::signing_keys::RotationWindows;
 use crate::store::{Conn, DbConnection, Pool, StoreError};
 use problem::ApiError;
 use router::Router;
@@ -44,6 +45,9 @@ pub struct AppState {
     pub authority: Arc<Authority>,
     /// Extra time a retired signing key stays published beyond the token TTL.
     pub rotation_leeway: Duration,
+    /// The JWKS `max-age`: how long verifiers may cache it, and (plus the leeway) how long a
+    /// staged signing key is published before it signs.
+    pub jwks_max_age: Duration,
     pub trusted_proxies: Vec<IpNet>,
     /// The one header believed from `trusted_proxies` (`Copy`: read on every request for free).
     pub forwarded_header: ForwardedHeader,
@@ -52,6 +56,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The windows of a signing-key rotation made through the API.
+    pub fn rotation_windows(&self) -> RotationWindows {
+        RotationWindows::new(
+            self.authority.tokens().ttl,
+            self.rotation_leeway,
+            self.jwks_max_age,
+        )
+    }
+
     /// Runs storage work on actix's blocking pool, never on the async executor.
     pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where

@@ -9,10 +9,6 @@ use super::AppState;
 use super::router::Router;
 use crate::crypto::signing::SigningAlg;
 
-/// How long verifiers may cache the JWKS. Short next to the token TTL, so a rotated-in key is
-/// picked up well before the old one leaves.
-pub const JWKS_MAX_AGE_SECS: u32 = 300;
-
 pub fn routes(router: &mut Router) {
     router
         .section(super::ops::method_not_allowed)
@@ -54,22 +50,24 @@ struct Jwk {
 
 /// JSON Web Key Set
 ///
-/// Every organization's current and still-published public signing keys. Verifiers should
-/// refetch it when a token names a `kid` they do not know (a rotation just happened).
+/// Every organization's current, next and still-published retired public signing keys. A key is
+/// published here for at least `max-age` (`--jwks-max-age`, 300 s by default) before it signs,
+/// except after an immediate (compromise) rotation: verifiers should still refetch it when a
+/// token names a `kid` they do not know.
 #[utoipa::path(
     get,
     path = "/.well-known/jwks.json",
     tag = "discovery",
     operation_id = "jwks",
     responses(
-        (status = 200, description = "The key set; `Cache-Control: public, max-age=300`", body = JwkSet),
+        (status = 200, description = "The key set; `Cache-Control: public, max-age=<--jwks-max-age>` (300 by default)", body = JwkSet),
     ),
 )]
 async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((
             header::CACHE_CONTROL,
-            format!("public, max-age={JWKS_MAX_AGE_SECS}"),
+            format!("public, max-age={}", state.jwks_max_age.as_secs()),
         ))
         .content_type("application/json")
         .body(state.keyring.jwks().as_str().to_owned())

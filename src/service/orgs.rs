@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 
 use super::actor::Actor;
 use super::keys::{self, KeyView};
+use super::signing_keys;
 use super::{ServiceError, ServiceResult, audit};
-use crate::crypto::{MasterKey, signing};
+use crate::crypto::MasterKey;
 use crate::domain::ip_rules::IpRules;
 use crate::domain::key::{KeyAttributes, ValidKey};
 use crate::domain::org::validate_slug;
@@ -57,38 +58,31 @@ pub fn find_bootstrapped(conn: &mut DbConnection, slug: &str) -> ServiceResult<O
     Ok(org)
 }
 
-/// Provisions the org's Ed25519 signing key (sealed with the master key) and its first admin key
-/// (`*:*`), all in one transaction. A second bootstrap fails, even when two race.
+/// Provisions the org's Ed25519 signing key, its next key (both sealed with the master key) and
+/// its first admin key (`*:*`), all in one transaction. A second bootstrap fails, even when two race.
 pub fn bootstrap(
     conn: &mut DbConnection,
     master: &MasterKey,
     slug: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<Bootstrapped> {
-    let generated = signing::generate_ed25519().map_err(|e| ServiceError::Crypto(e.to_string()))?;
-    let stored = StoredSigningKey {
-        private_sealed: master.seal(&generated.private_pkcs8, generated.kid.as_bytes()),
-        kid: generated.kid.clone(),
-        org_id: String::new(),
-        alg: generated.alg.to_owned(),
-        public_jwk: generated.public_jwk.clone(),
-        created_at: now,
-        retired_at: None,
-        unpublish_at: None,
-    };
+    // Outside the transaction; the org's id is filled in once it is found inside.
+    let [current, next] = signing_keys::first_keys(master, "", now)?;
     store::write_tx(conn, |conn| {
         let mut org = find(conn, slug)?;
         if !store::orgs::mark_bootstrapped(conn, &org.id, now)? {
             return Err(ServiceError::AlreadyBootstrapped(org.slug));
         }
         org.bootstrapped_at = Some(now);
-        store::signing_keys::insert(
-            conn,
-            &StoredSigningKey {
-                org_id: org.id.clone(),
-                ..stored
-            },
-        )?;
+        for key in [&current, &next] {
+            store::signing_keys::insert(
+                conn,
+                &StoredSigningKey {
+                    org_id: org.id.clone(),
+                    ..key.clone()
+                },
+            )?;
+        }
         let admin = keys::insert_new(
             conn,
             &org.id,
@@ -101,7 +95,9 @@ pub fn bootstrap(
             },
             now,
         )?;
-        let details = serde_json::json!({"admin_key_id": admin.0.id, "kid": generated.kid});
+        let details = serde_json::json!({
+            "admin_key_id": admin.0.id, "kid": current.kid, "next_kid": next.kid,
+        });
         audit::record(
             conn,
             &Actor::cli(&org.id),
@@ -114,7 +110,7 @@ pub fn bootstrap(
             org,
             key: admin.0,
             secret: admin.1,
-            kid: generated.kid.clone(),
+            kid: current.kid.clone(),
         })
     })
 }

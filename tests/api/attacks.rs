@@ -180,9 +180,10 @@ async fn snapshot(app: &TestApp, target: &str) -> Value {
 /// forgeries whose signature is valid.
 fn signing_key_of(app: &TestApp, org_id: &str) -> (String, ed25519_dalek::SigningKey) {
     let mut conn = app.pool.get().unwrap();
-    let stored = latchkey::store::signing_keys::find_current(&mut conn, org_id)
-        .unwrap()
-        .unwrap();
+    let stored =
+        latchkey::store::signing_keys::find_current(&mut conn, org_id, latchkey::service::now())
+            .unwrap()
+            .unwrap();
     assert_eq!(stored.alg, "EdDSA");
     let der = app
         .master

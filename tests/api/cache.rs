@@ -48,10 +48,21 @@ async fn token(app: &TestApp, id: &str, secret: &str) -> String {
 /// A second node on `a`'s database. Nodes of one service share the issuer (so each accepts the
 /// other's tokens) and the master key.
 async fn second_node(a: &TestApp, backend: crate::helpers::Backend) -> TestApp {
+    second_node_with(a, backend, |_| {}).await
+}
+
+/// [`second_node`] with its other settings `customise`d (those of `a`, such as the token TTL,
+/// are not copied).
+pub(crate) async fn second_node_with(
+    a: &TestApp,
+    backend: crate::helpers::Backend,
+    customise: impl FnOnce(&mut latchkey::config::Settings),
+) -> TestApp {
     let db = a.database_url.clone();
     let keys_dir = a.keys_dir.clone();
     let issuer = a.address.clone();
     spawn_app_with(backend, |s| {
+        customise(s);
         s.database_url = db;
         s.keys_dir = keys_dir;
         s.issuer = Some(issuer);

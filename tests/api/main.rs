@@ -12,6 +12,7 @@ mod keys;
 mod layers;
 mod lifecycle;
 mod metadata;
+mod next_keys;
 mod oauth;
 mod openapi;
 mod ops;

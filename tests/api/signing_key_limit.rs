@@ -1,7 +1,8 @@
-//! At most `MAX_PUBLISHED_SIGNING_KEYS` (10) published signing keys per org: the JWKS is one
-//! document for every org, so one org rotating in a loop must not grow it for all. A rotation
-//! beyond the bound answers `429 too_many_signing_keys` with `Retry-After`, changes nothing, and
-//! holds under concurrency on both backends.
+//! At most `MAX_PUBLISHED_SIGNING_KEYS` (10) published signing keys per org, next keys counted:
+//! the JWKS is one document for every org, so one org rotating in a loop must not grow it for
+//! all. A promotion or staged rotation beyond the bound answers `429 too_many_signing_keys` with
+//! `Retry-After`, changes nothing, and holds under concurrency on both backends; an immediate
+//! (compromise) rotation is never refused and takes the oldest retired key out early instead.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use latchkey::crypto::signing::{self, SigningAlg};
-use latchkey::domain::signing_key::MAX_PUBLISHED_SIGNING_KEYS;
+use latchkey::domain::signing_key::{KeyTimes, MAX_PUBLISHED_SIGNING_KEYS};
 use latchkey::store::schema::signing_keys;
 use latchkey::store::signing_keys::StoredSigningKey;
 use latchkey::store::{self, StoreError};
@@ -22,14 +23,18 @@ use crate::signing_keys::{ROTATE, jwks, jwks_kids, listing, rotate};
 /// wrongly goes ahead finishes in milliseconds.
 const HELD: Duration = Duration::from_millis(300);
 
-/// Rotates the default org `n` times as its admin, asserting success.
+/// Promotes the default org's next key `n` times as its admin, asserting success: each adds
+/// one published key (the new next key; the retired one stays).
 async fn rotate_times(app: &TestApp, n: usize) {
     for i in 0..n {
-        let alg = ["EdDSA", "ES256"][i % 2];
-        let (status, v) = rotate(app, &app.admin_secret, Some(json!({"alg": alg}))).await;
+        let body = [json!({}), json!({"alg": "EdDSA"})][i % 2].clone();
+        let (status, v) = rotate(app, &app.admin_secret, Some(body)).await;
         assert_eq!(status, 201, "rotation {i}: {v}");
     }
 }
+
+/// Bootstrap publishes two keys, the current and the next one.
+const BOOTSTRAP_KEYS: usize = 2;
 
 /// The `unpublish_at` of the org's oldest published retired key, and its kid.
 async fn oldest_retired(app: &TestApp) -> (String, DateTime<Utc>) {
@@ -106,15 +111,18 @@ fn retired_key(app: &TestApp, org_id: &str) -> StoredSigningKey {
         alg: generated.alg.to_owned(),
         public_jwk: generated.public_jwk,
         created_at: now,
-        retired_at: Some(now),
-        unpublish_at: Some(now + TimeDelta::seconds(600)),
+        times: KeyTimes {
+            activates_at: Some(now),
+            retired_at: Some(now),
+            unpublish_at: Some(now + TimeDelta::seconds(600)),
+        },
     }
 }
 
 backend_tests! {
 async fn the_eleventh_published_signing_key_is_refused_until_a_retired_one_leaves(backend) {
     let app = spawn_app(backend).await;
-    rotate_times(&app, MAX_PUBLISHED_SIGNING_KEYS - 1).await;
+    rotate_times(&app, MAX_PUBLISHED_SIGNING_KEYS - BOOTSTRAP_KEYS).await;
     let (_, listed) = listing(&app, &app.admin_secret).await;
     assert_eq!(published(&listed), 10);
     let full_jwks = jwks(&app).await;
@@ -122,6 +130,8 @@ async fn the_eleventh_published_signing_key_is_refused_until_a_retired_one_leave
 
     // The 11th: refused, with the time until the oldest retired key leaves the JWKS.
     let (_, leaves_first) = oldest_retired(&app).await;
+    // A promotion, with or without the next key's alg, and a staged rotation (which publishes
+    // the staged key and the next key for after it, and unpublishes the next key).
     for body in [json!({}), json!({"alg": "RS256"}), json!({"alg": "EdDSA"})] {
         let before = Utc::now();
         let r = app
@@ -148,7 +158,7 @@ async fn the_eleventh_published_signing_key_is_refused_until_a_retired_one_leave
     let (_, after) = listing(&app, &app.admin_secret).await;
     assert_eq!(after, listed);
     assert_eq!(jwks(&app).await, full_jwks, "the JWKS stays bounded");
-    assert_eq!(rotation_events(&app).await, 9);
+    assert_eq!(rotation_events(&app).await, 8);
 
     // The bound is per org: another org rotates freely.
     let (theirs, _) = app.other_org("acme");
@@ -169,6 +179,21 @@ async fn the_eleventh_published_signing_key_is_refused_until_a_retired_one_leave
     let r = app.client.post(app.url(ROTATE)).bearer_auth(&app.admin_secret).send().await.unwrap();
     assert_refused(r).await;
 
+    // A compromised key is replaced at once even so: the retired key that would leave first
+    // leaves now, and the answer says so.
+    let (leaving, _) = oldest_retired(&app).await;
+    let (status, v) = rotate(&app, &app.admin_secret, Some(json!({"immediate": true}))).await;
+    assert_eq!(status, 201, "{v}");
+    let codes: Vec<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["verifiers_may_refuse", "retired_key_unpublished_early"], "{v}");
+    assert!(v["warnings"][1]["message"].as_str().unwrap().contains(&leaving), "{v}");
+    let (_, listed) = listing(&app, &app.admin_secret).await;
+    assert_eq!(published(&listed), 10);
+    let ours: Vec<&str> = listed["signing_keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    let served = jwks_kids(&jwks(&app).await);
+    assert!(!served.contains(&leaving));
+    assert_eq!(served.iter().filter(|k| ours.contains(&k.as_str())).count(), 10);
+
     // The document says so.
     let doc: Value = app.client.get(app.url("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
     let documented = &doc["paths"][ROTATE]["post"]["responses"]["429"]["$ref"];
@@ -184,7 +209,7 @@ async fn the_eleventh_published_signing_key_is_refused_until_a_retired_one_leave
 /// wait, which then counts that key and is refused.
 async fn a_rotation_waits_for_one_in_flight_and_counts_its_key(backend) {
     let app = spawn_app(backend).await;
-    rotate_times(&app, MAX_PUBLISHED_SIGNING_KEYS - 2).await;
+    rotate_times(&app, MAX_PUBLISHED_SIGNING_KEYS - BOOTSTRAP_KEYS - 1).await;
     let org = app.org_id();
     let key = retired_key(&app, &org);
     let (inserted_tx, inserted) = mpsc::channel();
@@ -221,7 +246,7 @@ async fn a_rotation_waits_for_one_in_flight_and_counts_its_key(backend) {
 
 async fn concurrent_rotations_fill_the_last_place_once(backend) {
     let app = spawn_app(backend).await;
-    rotate_times(&app, MAX_PUBLISHED_SIGNING_KEYS - 2).await;
+    rotate_times(&app, MAX_PUBLISHED_SIGNING_KEYS - BOOTSTRAP_KEYS - 1).await;
     let results = futures_util::future::join_all(
         (0..4).map(|_| rotate(&app, &app.admin_secret, None)),
     )

@@ -88,9 +88,11 @@ pub(crate) async fn rotate(app: &TestApp, secret: &str, body: Option<Value>) -> 
     status_json(r.send().await.unwrap()).await
 }
 
-/// Rotates the default org to `alg` as its admin, asserting success; returns the response.
+/// Rotates the default org to a fresh key of `alg` at once (`immediate`) as its admin, asserting
+/// success; returns the response.
 async fn rotate_to(app: &TestApp, alg: &str) -> Value {
-    let (status, v) = rotate(app, &app.admin_secret, Some(json!({"alg": alg}))).await;
+    let body = json!({"alg": alg, "immediate": true});
+    let (status, v) = rotate(app, &app.admin_secret, Some(body)).await;
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["signing_key"]["alg"], alg);
     v
@@ -126,11 +128,15 @@ async fn rotation_switches_the_kid_and_earlier_tokens_keep_working(backend) {
     let app = spawn_app(backend).await;
     let before = admin_token(&app).await;
     let old_kid = kid(&before);
+    let (_, listed) = listing(&app, &app.admin_secret).await;
+    assert_eq!(listed["signing_keys"][0]["status"], "next");
+    let next_kid = listed["signing_keys"][0]["kid"].as_str().unwrap().to_owned();
 
     let (status, rotated) = rotate(&app, &app.admin_secret, None).await;
     assert_eq!(status, 201, "{rotated}");
     let new_kid = rotated["signing_key"]["kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);
+    assert_eq!(new_kid, next_kid, "the next key is promoted");
     assert_eq!(
         rotated["signing_key"]["alg"], "EdDSA",
         "the current key's alg by default"
@@ -167,10 +173,16 @@ async fn rotation_switches_the_kid_and_earlier_tokens_keep_working(backend) {
         .iter()
         .map(|k| (k["kid"].as_str().unwrap(), k["status"].as_str().unwrap()))
         .collect();
+    let next_kid = rotated["next"]["kid"].as_str().unwrap();
     assert_eq!(
         seen,
-        vec![(new_kid.as_str(), "current"), (old_kid.as_str(), "retired")]
+        vec![
+            (next_kid, "next"),
+            (new_kid.as_str(), "current"),
+            (old_kid.as_str(), "retired")
+        ]
     );
+    assert!(published.contains(&next_kid.to_owned()), "{published:?}");
 }
 
 async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(backend) {
@@ -181,7 +193,8 @@ async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(backend) {
     .await;
     let before = admin_token(&app).await;
     let old_kid = kid(&before);
-    let rotated = rotate_to(&app, "EdDSA").await;
+    let (status, rotated) = rotate(&app, &app.admin_secret, Some(json!({"alg": "EdDSA"}))).await;
+    assert_eq!(status, 201, "{rotated}");
     let unpublish_at = time(&rotated["retired"]["unpublish_at"]);
     assert_eq!(
         (unpublish_at - time(&rotated["retired"]["retired_at"])).num_seconds(),
@@ -202,12 +215,13 @@ async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(backend) {
     assert!(Utc::now() >= unpublish_at, "not before its unpublish time");
     assert!(!active(&app, &before).await);
     let (_, listed) = listing(&app, &app.admin_secret).await;
-    assert_eq!(listed["signing_keys"][1]["kid"], old_kid.as_str());
-    assert_eq!(listed["signing_keys"][1]["status"], "unpublished");
-    // The org keeps signing with, and publishing, its new key.
+    assert_eq!(listed["signing_keys"][2]["kid"], old_kid.as_str());
+    assert_eq!(listed["signing_keys"][2]["status"], "unpublished");
+    // The org keeps signing with, and publishing, its new key, and publishing its next key.
     let after = admin_token(&app).await;
     assert_eq!(kid(&after), rotated["signing_key"]["kid"].as_str().unwrap());
-    assert_eq!(jwks_kids(&jwks(&app).await), vec![kid(&after)]);
+    let next_kid = rotated["next"]["kid"].as_str().unwrap().to_owned();
+    assert_eq!(jwks_kids(&jwks(&app).await), vec![next_kid, kid(&after)]);
     assert!(active(&app, &after).await);
 }
 
@@ -378,7 +392,7 @@ async fn signing_keys_need_admin_over_signing_keys(backend) {
             .as_array()
             .unwrap()
             .len(),
-        1
+        2
     );
 
     let (id, secret) = app
@@ -413,15 +427,19 @@ async fn another_orgs_signing_keys_are_invisible_and_untouched(backend) {
     let (theirs, _) = app.other_org("acme");
     let (_, mine) = listing(&app, &app.admin_secret).await;
     let (_, other) = listing(&app, &theirs).await;
-    let my_kid = mine["signing_keys"][0]["kid"].as_str().unwrap().to_owned();
-    let their_kid = other["signing_keys"][0]["kid"].as_str().unwrap().to_owned();
-    assert_eq!(mine["signing_keys"].as_array().unwrap().len(), 1);
-    assert_eq!(other["signing_keys"].as_array().unwrap().len(), 1);
+    let my_kid = mine["signing_keys"][1]["kid"].as_str().unwrap().to_owned();
+    let their_kid = other["signing_keys"][1]["kid"].as_str().unwrap().to_owned();
+    assert_eq!(mine["signing_keys"].as_array().unwrap().len(), 2);
+    assert_eq!(other["signing_keys"].as_array().unwrap().len(), 2);
     assert_ne!(my_kid, their_kid);
 
-    let (status, v) = rotate(&app, &theirs, Some(json!({"alg": "ES256"}))).await;
-    assert_eq!(status, 201);
-    assert_eq!(v["retired"]["kid"], their_kid.as_str());
+    for body in [json!({"alg": "ES256", "immediate": true}), json!({}), json!({"alg": "RS256"})] {
+        let (status, v) = rotate(&app, &theirs, Some(body.clone())).await;
+        assert!(status == 201 || status == 202, "{body}: {v}");
+    }
+    let (_, other_after) = listing(&app, &theirs).await;
+    let retired: Vec<&Value> = other_after["signing_keys"].as_array().unwrap().iter().filter(|k| k["status"] == "retired").collect();
+    assert!(retired.iter().any(|k| k["kid"] == their_kid.as_str()), "{other_after}");
     let (_, mine_after) = listing(&app, &app.admin_secret).await;
     assert_eq!(mine_after, mine, "our keys did not change");
     let token = admin_token(&app).await;
@@ -438,6 +456,9 @@ async fn a_bad_rotation_request_is_refused_and_changes_nothing(backend) {
         (json!({"alg": "rs256"}), "alg"),
         (json!({"alg": 256}), "alg"),
         (json!({"algorithm": "RS256"}), "algorithm"),
+        (json!({"immediate": "yes"}), "immediate"),
+        (json!({"immediate": 1}), "immediate"),
+        (json!({"alg": "HS256", "immediate": true}), "alg"),
     ] {
         let (status, v) = rotate(&app, &app.admin_secret, Some(body.clone())).await;
         assert_eq!(status, 422, "{body}: {v}");
@@ -472,13 +493,15 @@ async fn the_listing_never_shows_private_key_material(backend) {
         .unwrap();
     let listed: Value = serde_json::from_str(&text).unwrap();
     let keys = listed["signing_keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 4);
+    // Bootstrap made two keys; each immediate rotation two more (and unpublished a next key).
+    assert_eq!(keys.len(), 8);
     for k in keys {
         let mut fields: Vec<&str> = k.as_object().unwrap().keys().map(String::as_str).collect();
         fields.sort_unstable();
         assert_eq!(
             fields,
             [
+                "activates_at",
                 "alg",
                 "created_at",
                 "kid",
@@ -503,10 +526,8 @@ async fn the_listing_never_shows_private_key_material(backend) {
 
 async fn concurrent_rotations_queue_and_leave_one_current_key(backend) {
     let app = spawn_app(backend).await;
-    let algs = ["RS256", "ES256", "EdDSA", "ES256"];
     let results = futures_util::future::join_all(
-        algs.iter()
-            .map(|alg| rotate(&app, &app.admin_secret, Some(json!({"alg": alg})))),
+        (0..4).map(|_| rotate(&app, &app.admin_secret, None)),
     )
     .await;
     for (status, v) in &results {
@@ -514,20 +535,29 @@ async fn concurrent_rotations_queue_and_leave_one_current_key(backend) {
     }
     let (_, listed) = listing(&app, &app.admin_secret).await;
     let keys = listed["signing_keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 5);
-    let current: Vec<&Value> = keys.iter().filter(|k| k["status"] == "current").collect();
-    assert_eq!(current.len(), 1, "{listed}");
-    // Each rotation retired the key the previous one made: the retired kids are all distinct.
-    let mut retired: Vec<&str> = results
-        .iter()
-        .map(|(_, v)| v["retired"]["kid"].as_str().unwrap())
-        .collect();
-    retired.sort_unstable();
-    retired.dedup();
-    assert_eq!(retired.len(), algs.len());
+    assert_eq!(keys.len(), 6, "bootstrap's two and one next key per promotion");
+    let with = |status: &str| -> Vec<&Value> { keys.iter().filter(|k| k["status"] == status).collect() };
+    assert_eq!(with("current").len(), 1, "{listed}");
+    assert_eq!(with("next").len(), 1, "{listed}");
+    // Each rotation promoted the next key the previous one published and retired the key the
+    // previous one made current: a chain, with no kid twice.
+    let field = |name: &str| -> Vec<&str> {
+        let mut kids: Vec<&str> = results.iter().map(|(_, v)| v[name]["kid"].as_str().unwrap()).collect();
+        kids.sort_unstable();
+        kids.dedup();
+        kids
+    };
+    assert_eq!(field("retired").len(), 4);
+    assert_eq!(field("signing_key").len(), 4);
+    for (_, v) in &results {
+        let promoted = &v["signing_key"]["kid"];
+        let chained = results.iter().any(|(_, w)| &w["next"]["kid"] == promoted)
+            || keys.iter().any(|k| &k["kid"] == promoted && k["created_at"] == keys.last().unwrap()["created_at"]);
+        assert!(chained, "{promoted} was neither a rotation's next key nor bootstrap's");
+    }
     assert_eq!(
         kid(&admin_token(&app).await),
-        current[0]["kid"].as_str().unwrap()
+        with("current")[0]["kid"].as_str().unwrap()
     );
 }
 }

@@ -464,19 +464,42 @@ async function run(problems, tokenRequests) {
     await shot('15-audit');
   });
 
-  await step('the signing keys tab: rotate to ES256', async () => {
+  await step('the signing keys tab: promote the next key, then stage ES256', async () => {
     await page.click('#tab-signing');
-    await until('the current key', () => document.querySelectorAll('#signing-table tbody tr[data-status="current"]').length === 1);
-    const before = await page.locator('#signing-table tbody tr').count();
+    const rows = (status) => `#signing-table tbody tr[data-status="${status}"]`;
+    await until('the current and the next key', (r) => document.querySelectorAll(r.current).length === 1
+      && document.querySelectorAll(r.next).length === 1, { current: rows('current'), next: rows('next') });
+    const nextKid = await text(`${rows('next')} code`);
+    // Promote: the dialog offers the next key's algorithm, and the next key becomes current.
+    await page.click('#rotate-open');
+    await page.locator('#rotate-dialog[open]').waitFor();
+    assert(await page.inputValue('#rotate-alg') === 'EdDSA', 'the next key\'s algorithm is offered');
+    assert((await text('#rotate-what')).includes(nextKid), 'the dialog names the key it promotes');
+    await page.click('#rotate-confirm');
+    await until('the next key is current', (a) => {
+      const row = document.querySelector(a.current);
+      return row && row.textContent.includes(a.kid) && document.querySelectorAll(a.next).length === 1;
+    }, { current: rows('current'), next: rows('next'), kid: nextKid });
+    assert((await text('#signing-notice')).includes('signs from now on'), 'the notice says what happened');
+    await shot('16-signing-keys');
+    // Another algorithm: staged, the current key keeps signing.
     await page.click('#rotate-open');
     await page.locator('#rotate-dialog[open]').waitFor();
     await page.selectOption('#rotate-alg', 'ES256');
+    assert((await text('#rotate-what')).includes('published now'), 'the dialog says it is staged');
     await page.click('#rotate-confirm');
-    await until('the new key', (n) => document.querySelectorAll('#signing-table tbody tr').length === n + 1, before);
-    const currentRow = await text('#signing-table tbody tr[data-status="current"]');
-    assert(currentRow.includes('ES256'), `current: ${currentRow}`);
-    assert(await page.locator('#signing-table tbody tr[data-status="retired"]').count() >= 1, 'the old key is retired');
-    await shot('16-signing-keys');
+    await until('the staged ES256 key', (r) => [...document.querySelectorAll(r)]
+      .some((row) => row.textContent.includes('ES256') && row.textContent.includes('staged')), rows('next'));
+    const currentRow = await text(rows('current'));
+    assert(currentRow.includes(nextKid) && currentRow.includes('EdDSA'), `current: ${currentRow}`);
+    assert(await page.locator(rows('retired')).count() >= 1, 'the old key is retired');
+    assert((await text('#signing-notice')).includes('ES256'), 'the notice says when it signs');
+    // The compromise option warns before it is used.
+    await page.click('#rotate-open');
+    await page.locator('#rotate-dialog[open]').waitFor();
+    await page.check('#rotate-immediate');
+    assert(await page.isVisible('#rotate-immediate-warning'), 'the immediate warning shows');
+    await page.click('#rotate-cancel');
   });
 
   await step('the token is renewed before it expires, without the pasted secret', async () => {

@@ -67,12 +67,16 @@ def raw_token(scope=None):
     return r.json()
 
 
-def rotate_signing_key(alg):
-    """POST /v1/signing-keys/rotate as the org's admin; returns the new key's view."""
+def rotate_signing_key(alg=None, immediate=False):
+    """POST /v1/signing-keys/rotate as the org's admin, for a rotation that signs at once (a
+    promotion of the next key, or `immediate`); returns the new key's view."""
     check(ADMIN_SECRET, "INTEROP_ADMIN_SECRET is set")
+    body = {"immediate": immediate}
+    if alg is not None:
+        body["alg"] = alg
     r = requests.post(
         f"{ISSUER}/v1/signing-keys/rotate",
-        json={"alg": alg},
+        json=body,
         headers={"Authorization": f"Bearer {ADMIN_SECRET}"},
         timeout=TIMEOUT,
     )

@@ -1,11 +1,13 @@
-"""PyJWT as a resource server across signing-key rotations: the org moves EdDSA -> RS256 -> ES256.
-PyJWKClient (created once, before any rotation) refetches the JWKS when a token names a kid it has
-not seen; every token is verified with the algorithm of its JWK only, and tokens signed before
-each rotation keep verifying while their key is published.
+"""PyJWT as a resource server across signing-key rotations: the org's next key is promoted, then
+the org moves to RS256 and ES256 at once (immediate rotations). Every token is verified with the
+algorithm of its JWK only, and tokens signed before each rotation keep verifying while their key
+is published.
 
-A rotated-in key signs at once, so the client is told not to wait between refetches
-(cooldown_duration=0): by default PyJWKClient (like jose's createRemoteJWKSet) refetches for an
-unknown kid at most every 30 s. The README says so."""
+A promotion signs with the next key, which was in the JWKS before the rotation: a PyJWKClient with
+its defaults, whose cached key set predates the rotation, verifies the promoted key's first token
+without fetching the JWKS again. An immediate rotation signs with a fresh key at once, so for those
+the client is told not to wait between refetches (cooldown_duration=0): by default PyJWKClient
+(like jose's createRemoteJWKSet) refetches for an unknown kid at most every 30 s."""
 
 import jwt
 from jwt import PyJWKClient
@@ -46,9 +48,24 @@ def run():
 
     tokens = [raw_token()["access_token"]]
     verify(tokens[0], jwks_client)
+
+    # A caching verifier with PyJWKClient's defaults, its key set fetched before the promotion.
+    cached = PyJWKClient(md["jwks_uri"], timeout=TIMEOUT)
+    fetches = []
+    fetch_data = cached.fetch_data
+    cached.fetch_data = lambda: fetches.append(1) or fetch_data()
+    verify(tokens[0], cached)
+    check_eq(len(fetches), 1, "the caching client fetched the JWKS once")
+    promoted = rotate_signing_key()
+    token = raw_token()["access_token"]
+    check_eq(jwt.get_unverified_header(token).get("kid"), promoted["kid"], "the next key signs")
+    verify(token, cached)
+    promoted_from_cache = len(fetches) == 1
+    tokens.append(token)
+
     earlier_verified = []
     for alg in ["RS256", "ES256"]:
-        new_key = rotate_signing_key(alg)
+        new_key = rotate_signing_key(alg, immediate=True)
         token = raw_token()["access_token"]
         header = jwt.get_unverified_header(token)
         check_eq(header.get("alg"), alg, "header alg after the rotation")
@@ -60,16 +77,16 @@ def run():
         # Every token signed before this rotation still verifies.
         for earlier in tokens[:-1]:
             verify(earlier, jwks_client)
-        earlier_verified.append(len(tokens) - 1)  # after rotation n: n earlier tokens
+        earlier_verified.append(len(tokens) - 1)  # how many tokens signed before it verify
 
     kids = [jwt.get_unverified_header(t)["kid"] for t in tokens]
     published = {k.key_id for k in jwks_client.get_signing_keys(refresh=True)}
     check(set(kids) <= published, "every kid is published", kids=kids, published=published)
 
     # An RS256 token verified as ES256 (what a confused verifier might try) must fail.
-    rs256_key = jwks_client.get_signing_key(kids[1])
+    rs256_key = jwks_client.get_signing_key(kids[2])
     try:
-        jwt.decode(tokens[1], rs256_key.key, algorithms=["ES256"], issuer=ISSUER, audience=ISSUER)
+        jwt.decode(tokens[2], rs256_key.key, algorithms=["ES256"], issuer=ISSUER, audience=ISSUER)
     except jwt.InvalidAlgorithmError:
         wrong_alg_refused = True
     else:
@@ -80,6 +97,7 @@ def run():
         "kids_distinct": len(set(kids)) == len(kids),
         "published": len(published),
         "earlier_tokens_verified": earlier_verified,
+        "promoted_from_cache": promoted_from_cache,
         "wrong_alg_refused": wrong_alg_refused,
         "sub": CLIENT_ID,
     }

@@ -1,18 +1,18 @@
-//! How many signing keys one org may have in the JWKS at once, and when a rotation refused for
-//! it may be tried again.
+//! How many signing keys one org may have in the JWKS at once, when a rotation refused for it
+//! may be tried again, and which retired keys an immediate (compromise) rotation, which is never
+//! refused, takes out early to stay within the bound.
 
 use chrono::{DateTime, Utc};
 
-/// At most this many signing keys of one org are published at once: its current key and the
-/// retired ones still inside their publish window (and a pre-published next key, should one
-/// exist).
+/// At most this many signing keys of one org are published at once: its current key, its next
+/// key and the retired ones still inside their publish window.
 ///
 /// The JWKS is one document for every org, served to every verifier and re-read by every node
 /// each second, so without a bound one org rotating in a loop bloats it for all (300 rotations
-/// in 1.5 s took it from 936 B to 48 KB). Ten leaves room for nine rotations within one publish
-/// window (token TTL + leeway, 11 minutes by default), more than a planned rotation or a series
-/// of emergency ones needs, while one org's share stays under about 5 KB (an RSA-2048 JWK is the
-/// largest, ~450 B).
+/// in 1.5 s took it from 936 B to 48 KB). Ten leaves room for eight promotions within one
+/// publish window (token TTL + leeway, 11 minutes by default), more than a planned rotation or a
+/// series of emergency ones needs, while one org's share stays under about 5 KB (an RSA-2048
+/// JWK is the largest, ~450 B).
 pub const MAX_PUBLISHED_SIGNING_KEYS: usize = 10;
 
 /// A rotation refused because the org would have more than [`MAX_PUBLISHED_SIGNING_KEYS`]
@@ -54,6 +54,28 @@ pub fn room_for(
         published,
         retry_after_secs,
     })
+}
+
+/// The retired keys to take out of the JWKS now so that `adding` more keys fit beside the
+/// `published` ones: those leaving first, as many as the bound is exceeded by. `retired` holds
+/// each retired, still published key with its `unpublish_at`.
+///
+/// Only an immediate rotation does this: it replaces a key believed compromised and is never
+/// refused, so the tokens of the oldest retired key (which would have left first anyway) stop
+/// verifying before they expire. The rotation says so in its warnings.
+pub fn unpublish_early<K: Clone>(
+    retired: &[(K, DateTime<Utc>)],
+    published: usize,
+    adding: usize,
+) -> Vec<K> {
+    let excess = (published + adding).saturating_sub(MAX_PUBLISHED_SIGNING_KEYS);
+    let mut leaving: Vec<&(K, DateTime<Utc>)> = retired.iter().collect();
+    leaving.sort_by_key(|(_, at)| *at);
+    leaving
+        .into_iter()
+        .take(excess)
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 /// Whole seconds from `now` until `at`, rounded up, at least 1.
@@ -111,6 +133,21 @@ mod tests {
         assert_eq!(room_for(&full, 1, now()).unwrap_err().retry_after_secs, 1);
         full[5] = Some(now() - TimeDelta::seconds(3));
         assert_eq!(room_for(&full, 1, now()).unwrap_err().retry_after_secs, 1);
+    }
+
+    #[test]
+    fn an_immediate_rotation_takes_out_the_retired_keys_leaving_first_and_only_as_many_as_needed() {
+        let retired: Vec<(&str, DateTime<Utc>)> = vec![
+            ("c", now() + TimeDelta::seconds(300)),
+            ("a", now() + TimeDelta::seconds(100)),
+            ("b", now() + TimeDelta::seconds(200)),
+        ];
+        assert!(unpublish_early(&retired, 9, 1).is_empty(), "it fits");
+        assert_eq!(unpublish_early(&retired, 10, 1), ["a"]);
+        assert_eq!(unpublish_early(&retired, 10, 2), ["a", "b"]);
+        // Over the bound from before there was one: only as many as there are.
+        assert_eq!(unpublish_early(&retired, 20, 2), ["a", "b", "c"]);
+        assert!(unpublish_early::<&str>(&[], 10, 1).is_empty());
     }
 
     #[test]
