@@ -31,6 +31,9 @@
 
 #[path = "support/provision.rs"]
 mod provision;
+/// README's Rust snippet, compiled and run as it is shown.
+#[path = "interop/readme/verify.rs"]
+mod readme_verify;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -334,6 +337,16 @@ async fn deployments() -> Vec<(&'static str, Server)> {
     ]
 }
 
+/// jwks-rsa with jsonwebtoken (Node's classic pair, no EdDSA) across immediate rotations to
+/// RS256 and ES256.
+#[tokio::test]
+async fn jwks_rsa_and_jsonwebtoken_verify_rs256_and_es256_tokens() {
+    let server = spawn_server().await;
+    let out = run_node("jwks_rsa_verify.mjs", &server).await;
+    assert_eq!(out["RS256"], server.client_id.as_str());
+    assert_eq!(out["ES256"], server.client_id.as_str());
+}
+
 #[tokio::test]
 async fn joserfc_verifies_tokens_in_every_deployment() {
     for (what, server) in deployments().await {
@@ -350,6 +363,7 @@ async fn oauth4webapi_grants_introspects_revokes_and_validates_in_every_deployme
         assert_eq!(out["issuer"], server.issuer.as_str(), "{what}");
         assert_eq!(out["validated_sub"], server.client_id.as_str(), "{what}");
         assert_eq!(out["revoked"], true, "{what}");
+        assert_eq!(out["rotated_without_refetch"], true, "{what}");
     }
 }
 
@@ -358,6 +372,7 @@ async fn express_oauth2_jwt_bearer_accepts_tokens_in_every_deployment() {
     for (what, server) in deployments().await {
         let out = run_node("express_jwt_bearer.mjs", &server).await;
         assert_eq!(out["accepted"], server.client_id.as_str(), "{what}");
+        assert_eq!(out["after_rotation"], true, "{what}");
     }
 }
 
@@ -648,4 +663,105 @@ async fn openid_client_revokes_at_the_advertised_revocation_endpoint() {
     let out = run_node("openid_client_revocation.mjs", &server).await;
     assert_eq!(out["revoked"], true);
     assert_eq!(out["after"], json!({"active": false}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// README's "Verify Latchkey tokens in your API" snippets
+// ---------------------------------------------------------------------------------------------
+
+/// An access token of the server's interop key (client credentials, Basic).
+async fn token_of(server: &Server) -> String {
+    let v: Value = server
+        .http
+        .post(format!("{}/oauth/token", server.issuer))
+        .basic_auth(&server.client_id, Some(&server.client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The snippet files README shows, verbatim: what the suite runs is what users copy.
+const README_SNIPPETS: [&str; 3] = ["express.mjs", "pyjwt.py", "verify.rs"];
+
+#[test]
+fn readme_shows_the_snippets_the_suite_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for name in README_SNIPPETS {
+        let snippet = std::fs::read_to_string(interop_src().join("readme").join(name)).unwrap();
+        assert!(
+            readme.contains(snippet.trim_end()),
+            "README.md does not show tests/interop/readme/{name} as it is"
+        );
+    }
+}
+
+#[tokio::test]
+async fn readme_snippets_verify_latchkey_tokens() {
+    let server = spawn_server().await;
+    let token = token_of(&server).await;
+
+    // Python: the PyJWT snippet, driven as a resource server would call it.
+    let out = run_python("readme_pyjwt_driver.py", &server).await;
+    assert_eq!(out["sub"], server.client_id.as_str());
+
+    // Rust: the jsonwebtoken snippet.
+    let jwks: JwkSet = server
+        .http
+        .get(format!("{}/.well-known/jwks.json", server.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims = readme_verify::verify(&token, &jwks, &server.issuer, &server.issuer).unwrap();
+    assert_eq!(claims["sub"], server.client_id.as_str());
+    assert!(readme_verify::verify(&token, &jwks, &server.issuer, "https://elsewhere").is_err());
+    let forged = format!(
+        "{}{}",
+        &token[..token.len() - 2],
+        if token.ends_with("AA") { "BB" } else { "AA" }
+    );
+    assert!(readme_verify::verify(&forged, &jwks, &server.issuer, &server.issuer).is_err());
+
+    // Node: the Express app, started as shown, asked with and without the token.
+    let dir = provisioned(&NODE, || WORKSPACE.node_modules(&interop_src(), "node/1")).await;
+    let script = dir.join("readme_express.mjs");
+    std::fs::copy(interop_src().join("readme/express.mjs"), &script).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new("node")
+        .arg(&script)
+        .current_dir(&dir)
+        .env("LATCHKEY_ISSUER", &server.issuer)
+        .env("LATCHKEY_AUDIENCE", &server.issuer)
+        .env("PORT", port.to_string())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let api = format!("http://127.0.0.1:{port}/projects/42");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        match server.http.get(&api).bearer_auth(&token).send().await {
+            Ok(r) => break r,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the README's Express app did not start: {e}"),
+        }
+    };
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["caller"], server.client_id.as_str());
+    assert_eq!(server.http.get(&api).send().await.unwrap().status(), 401);
+    child.kill().await.unwrap();
 }

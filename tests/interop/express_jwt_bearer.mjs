@@ -18,10 +18,11 @@ function check(condition, message, context) {
   }
 }
 
+// RFC 8414 §3.1: the well-known segment goes before the issuer's path (trailing "/" removed).
+const issuer = new URL(ISSUER);
+const md = await (await fetch(`${issuer.origin}/.well-known/oauth-authorization-server${issuer.pathname.replace(/\/$/, '')}`)).json();
+
 async function token() {
-  // RFC 8414 §3.1: the well-known segment goes before the issuer's path (trailing "/" removed).
-  const issuer = new URL(ISSUER);
-  const md = await (await fetch(`${issuer.origin}/.well-known/oauth-authorization-server${issuer.pathname.replace(/\/$/, '')}`)).json();
   const r = await fetch(md.token_endpoint, {
     method: 'POST',
     headers: {
@@ -52,7 +53,17 @@ try {
   check(bad.status === 401, 'a tampered token is refused', bad.status);
   const none = await fetch(api);
   check(none.status === 401, 'no token is refused', none.status);
-  console.log(JSON.stringify({ accepted: body.sub, scope: body.scope }));
+  // A rotation with the library's JWKS cache warm: the promoted key was published already, so
+  // its first token is accepted (the library would otherwise wait out its 30 s cooldown).
+  const rotated = await fetch(`${new URL(md.token_endpoint).href.replace(/oauth\/token$/, '')}v1/signing-keys/rotate`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${process.env.INTEROP_ADMIN_SECRET}` },
+  });
+  check(rotated.status === 201, 'rotate (promote the next key)', await rotated.text());
+  const promoted = await token();
+  check((await fetch(api, { headers: { authorization: `Bearer ${promoted}` } })).status === 200,
+    'the promoted key\'s first token is accepted with the cache warm');
+  console.log(JSON.stringify({ accepted: body.sub, scope: body.scope, after_rotation: true }));
 } finally {
   server.close();
 }

@@ -69,6 +69,19 @@ const request = (token) => new Request('http://rs.example/projects/42', { header
 const claims = await oauth.validateJwtAccessToken(as, request(basic.access_token), AUDIENCE, rs);
 check(claims.client_id === client.client_id && claims.scope === 'read:projects/**', 'validateJwtAccessToken', claims);
 
+// A rotation: the promoted key was published before this cache was filled, so the first token
+// it signs verifies from the cache (oauth4webapi refuses an unknown kid for 60 s otherwise).
+const uat = cache.uat;
+const rotated = await fetch(as.token_endpoint.replace(/oauth\/token$/, 'v1/signing-keys/rotate'), {
+  method: 'POST',
+  headers: { authorization: `Bearer ${process.env.INTEROP_ADMIN_SECRET}` },
+});
+check(rotated.status === 201, 'rotate (promote the next key)', await rotated.text());
+const fresh = await grant(oauth.ClientSecretBasic(secret));
+const freshClaims = await oauth.validateJwtAccessToken(as, request(fresh.access_token), AUDIENCE, rs);
+check(freshClaims.client_id === client.client_id, 'the new key\'s token verifies from the cache', freshClaims);
+check(cache.uat === uat, 'without refetching the key set', { before: uat, after: cache.uat });
+
 // Revocation: RFC 7009 §2.1, a hint never stops the search (even one for a kind not issued).
 await oauth.processRevocationResponse(
   await oauth.revocationRequest(as, client, auth, post.access_token, {
@@ -86,4 +99,5 @@ console.log(JSON.stringify({
   introspected: introspected.active,
   validated_sub: claims.sub,
   revoked: !after.active,
+  rotated_without_refetch: cache.uat === uat,
 }));
