@@ -111,7 +111,14 @@ async fn an_issuer_with_a_path_is_served_under_it_and_at_the_root(backend) {
         assert_eq!(app.get(&format!("{prefix}/v1/keys"), &token).await.status(), 200, "{prefix}/v1/keys");
         let (status, jwks) = get(&app, &format!("{prefix}/.well-known/jwks.json")).await;
         assert_eq!(status, 200);
-        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+        // The org's current key (which signed the token) and its pre-published next key.
+        let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(kids.len(), 2, "{jwks}");
+        let header: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token.split('.').next().unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert!(kids.contains(&header["kid"].as_str().unwrap()), "{jwks}");
         assert_eq!(get(&app, &format!("{prefix}/healthz")).await.0, 200);
         let r = app
             .client
