@@ -79,7 +79,8 @@ async fn hostile_inputs_never_produce_a_server_error(backend) {
 /// valid one where the document constrains it (as `search=` and `cursor=` are: any string).
 /// Finding 8 of the standards issue: on PostgreSQL `GET /v1/keys?search=%00` was a 500 (text
 /// columns cannot hold NUL). Every query parameter of every route, with a NUL and other control
-/// characters in it, gets a 4xx or is taken literally: never a 5xx, on both databases.
+/// characters in it, gets a 4xx or is taken literally (a search or audit target with one
+/// matches nothing): never a 5xx, on both databases.
 async fn nul_bytes_in_query_parameters_never_produce_a_server_error(backend) {
     let app = spawn_app(backend).await;
     let (id, _) = app.create_key("victim", json!(["read"])).await;
@@ -97,6 +98,12 @@ async fn nul_bytes_in_query_parameters_never_produce_a_server_error(backend) {
                 assert!(status < 500, "{url}: {status}");
             }
         }
+    }
+    // Taken literally: nothing has such a name or id.
+    for path in ["/v1/keys?search=vic%00tim", "/v1/audit?target=a%00b"] {
+        let (status, v) = status_json(app.get(path, &app.admin_secret).await).await;
+        assert_eq!(status, 200, "{path}: {v}");
+        assert_eq!(v.as_object().unwrap().values().next().unwrap(), &json!([]), "{path}: {v}");
     }
     // A NUL in a path segment, too.
     for path in ["/v1/keys/key_%00aaaaaaaaaaaaaaaaaa", "/v1/keys/%00"] {

@@ -5,36 +5,11 @@
 import express from 'express';
 import { auth } from 'express-oauth2-jwt-bearer';
 
-const ISSUER = process.env.INTEROP_ISSUER;
-// RFC 8707: when set, tokens are asked for this resource, which is then their audience.
-const RESOURCE = process.env.INTEROP_RESOURCE || undefined;
+import { ISSUER, CLIENT_ID, RESOURCE, check, metadata, rotate, token as tokenAt } from './common.mjs';
+
 const AUDIENCE = RESOURCE || ISSUER;
-const CLIENT_ID = process.env.INTEROP_CLIENT_ID;
-const CLIENT_SECRET = process.env.INTEROP_CLIENT_SECRET;
-
-function check(condition, message, context) {
-  if (!condition) {
-    throw new Error(`CHECK FAILED: ${message}${context === undefined ? '' : ` ${JSON.stringify(context)}`}`);
-  }
-}
-
-// RFC 8414 §3.1: the well-known segment goes before the issuer's path (trailing "/" removed).
-const issuer = new URL(ISSUER);
-const md = await (await fetch(`${issuer.origin}/.well-known/oauth-authorization-server${issuer.pathname.replace(/\/$/, '')}`)).json();
-
-async function token() {
-  const r = await fetch(md.token_endpoint, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', ...(RESOURCE ? { resource: RESOURCE } : {}) }),
-  });
-  const body = await r.json();
-  check(r.status === 200, 'token status', body);
-  return body.access_token;
-}
+const md = await metadata();
+const token = () => tokenAt(md.token_endpoint);
 
 const app = express();
 app.use(auth({ issuerBaseURL: ISSUER, audience: AUDIENCE }));
@@ -55,11 +30,8 @@ try {
   check(none.status === 401, 'no token is refused', none.status);
   // A rotation with the library's JWKS cache warm: the promoted key was published already, so
   // its first token is accepted (the library would otherwise wait out its 30 s cooldown).
-  const rotated = await fetch(`${new URL(md.token_endpoint).href.replace(/oauth\/token$/, '')}v1/signing-keys/rotate`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${process.env.INTEROP_ADMIN_SECRET}` },
-  });
-  check(rotated.status === 201, 'rotate (promote the next key)', await rotated.text());
+  const rotated = await rotate(md.token_endpoint);
+  check(rotated.status === 201, 'rotate (promote the next key)', rotated.body);
   const promoted = await token();
   check((await fetch(api, { headers: { authorization: `Bearer ${promoted}` } })).status === 200,
     'the promoted key\'s first token is accepted with the cache warm');

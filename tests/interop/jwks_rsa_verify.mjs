@@ -7,45 +7,20 @@
 import jwksClient from 'jwks-rsa';
 import jwt from 'jsonwebtoken';
 
-const ISSUER = process.env.INTEROP_ISSUER;
-const CLIENT_ID = process.env.INTEROP_CLIENT_ID;
-const CLIENT_SECRET = process.env.INTEROP_CLIENT_SECRET;
-const ADMIN_SECRET = process.env.INTEROP_ADMIN_SECRET;
-const base = ISSUER.replace(/\/$/, '');
 
-function check(condition, message, context) {
-  if (!condition) {
-    throw new Error(`CHECK FAILED: ${message}${context === undefined ? '' : ` ${JSON.stringify(context)}`}`);
-  }
-}
+import { ISSUER, CLIENT_ID, check, metadata, rotate as rotateKey, token as tokenAt } from './common.mjs';
 
-async function token() {
-  const r = await fetch(`${base}/oauth/token`, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: 'grant_type=client_credentials',
-  });
-  const body = await r.json();
-  check(r.status === 200, 'token status', body);
-  return body.access_token;
-}
+const md = await metadata();
+const token = () => tokenAt(md.token_endpoint);
 
 async function rotate(alg) {
-  const r = await fetch(`${base}/v1/signing-keys/rotate`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_SECRET}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ alg, immediate: true }),
-  });
-  const body = await r.json();
-  check(r.status === 201 && body.signing_key.alg === alg, `immediate rotation to ${alg}`, body);
+  const { status, body } = await rotateKey(md.token_endpoint, { alg, immediate: true });
+  check(status === 201 && body.signing_key.alg === alg, `immediate rotation to ${alg}`, body);
   return body.signing_key.kid;
 }
 
 // Defaults, as the README of jwks-rsa shows them (cache and rate limit on).
-const client = jwksClient({ jwksUri: `${base}/.well-known/jwks.json` });
+const client = jwksClient({ jwksUri: md.jwks_uri });
 const getKey = (header, callback) => client.getSigningKey(header.kid, (err, key) => callback(err, key?.getPublicKey()));
 const verify = (jws) => new Promise((resolve, reject) => jwt.verify(jws, getKey, {
   algorithms: ['RS256', 'ES256'], issuer: ISSUER, audience: ISSUER,
