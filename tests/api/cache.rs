@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with, status_json};
 use latchkey::service::authority::keycache::{MAX_STALENESS, POLL_INTERVAL};
@@ -28,21 +28,6 @@ async fn seen_within(since: Instant, what: &str, mut probe: impl AsyncFnMut() ->
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn token(app: &TestApp, id: &str, secret: &str) -> String {
-    let v: Value = app
-        .client
-        .post(app.url("/oauth/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
 }
 
 /// A second node on `a`'s database. Nodes of one service share the issuer (so each accepts the
@@ -75,7 +60,7 @@ backend_tests! {
         let a = spawn_app(backend).await;
         let b = second_node(&a, backend).await;
         let (id, secret) = a.create_key("cached", json!(["admin:keys"])).await;
-        let jwt = token(&a, &id, &secret).await;
+        let jwt = a.access_token(&id, &secret).await;
         // Both nodes now hold the key in their caches, by secret and by id.
         for node in [&a, &b] {
             for credential in [&secret, &jwt] {
@@ -113,8 +98,8 @@ backend_tests! {
         let keys_dir = a.keys_dir.clone();
         let issuer = a.address.clone();
         let (id, secret) = a.create_key("revoking", json!(["admin:keys"])).await;
-        let jwt = token(&a, &id, &secret).await;
-        let other = token(&a, &id, &secret).await;
+        let jwt = a.access_token(&id, &secret).await;
+        let other = a.access_token(&id, &secret).await;
         // A token revoked before B starts is in B's denylist from the start.
         let revoke = |app: &TestApp, t: String| {
             let req = app

@@ -148,6 +148,22 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An access token of key `id` (client credentials, HTTP Basic).
+    pub async fn access_token(&self, id: &str, secret: &str) -> String {
+        let v: Value = self
+            .client
+            .post(self.url("/oauth/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["access_token"].as_str().unwrap().to_owned()
+    }
+
     /// Creates a key as the bootstrap admin; returns `(id, secret)`.
     pub async fn create_key(&self, name: &str, scopes: Value) -> (String, String) {
         self.create_key_with(json!({"name": name, "scopes": scopes}))

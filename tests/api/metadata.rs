@@ -7,21 +7,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_fields, spawn_app, status_json};
 
-async fn token(app: &TestApp, id: &str, secret: &str) -> String {
-    let v: Value = app
-        .client
-        .post(app.url("/oauth/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn introspect(app: &TestApp, subject: &str) -> Value {
     app.client
         .post(app.url("/oauth/introspect"))
@@ -53,7 +38,7 @@ backend_tests! {
         assert_eq!(page["keys"][0]["metadata"], metadata);
 
         // /v1/check, for the secret and for a token; introspection, for both.
-        let jwt = token(&app, &id, &secret).await;
+        let jwt = app.access_token(&id, &secret).await;
         for subject in [&secret, &jwt] {
             let (_, d) = status_json(app.post("/v1/check", &app.admin_secret,
                 &json!({"token": subject, "action": "read", "resource": "projects/1"})).await).await;
