@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod ip_rules;
 pub mod issuer;
 pub mod key;
+pub mod limits;
 pub mod oauth;
 pub mod org;
 pub mod refusal;
