@@ -10,83 +10,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use latchkey::crypto::MasterKey;
 use latchkey::domain::bucket::Rate;
 use latchkey::domain::oauth::{AuthMethod, ClientCredentials};
 use latchkey::domain::refusal::Refusal;
 use latchkey::domain::secret::Secret;
 use latchkey::service::actor::Actor;
-use latchkey::service::authority::keycache::{Clock, KeyCache};
-use latchkey::service::authority::throttle::Throttle;
-use latchkey::service::authority::{
-    Authority, CheckRequest, GrantRequest, Presented, TokenSettings,
-};
-use latchkey::service::keyring::KeyRing;
-use latchkey::store::{self, Conn, DbConnection, Pool, PoolOptions};
+use latchkey::service::authority::{Authority, CheckRequest, GrantRequest, Presented};
+use latchkey::store::{self, Conn, Pool};
 use latchkey::usage::UsageRecorder;
 
+#[path = "support/authority.rs"]
+mod support;
+
+use support::{Database, THROTTLE_OFF as OFF};
+
 struct Sys {
+    _db: Database,
     pool: Pool,
     node: Authority,
     ms: Arc<AtomicU64>,
     org_id: String,
-    _dir: tempfile::TempDir,
 }
-
-fn authority(
-    conn: &mut DbConnection,
-    ring: &Arc<KeyRing>,
-    ms: &Arc<AtomicU64>,
-    rate: Rate,
-) -> Authority {
-    Authority::new(
-        KeyCache::load(conn, Clock::Manual(ms.clone())).unwrap(),
-        ring.clone(),
-        Throttle::new(rate, 1024),
-        Arc::new(UsageRecorder::disabled()),
-        TokenSettings {
-            issuer: latchkey::domain::issuer::Issuer::parse("http://latchkey.test").unwrap(),
-            audiences: latchkey::domain::audience::Audiences::parse(vec![
-                "http://latchkey.test".into(),
-            ])
-            .unwrap(),
-            ttl: std::time::Duration::from_secs(600),
-        },
-    )
-}
-
-const OFF: Rate = Rate {
-    burst: 0,
-    per_sec: 1.0,
-};
 
 fn start(rate: Rate) -> Sys {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("r.db").display());
-    let pool = store::connect(
-        &url,
-        &PoolOptions {
-            max_size: 2,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    store::migrate(&pool).unwrap();
-    let master = MasterKey::resolve(None, &dir.path().join("keys")).unwrap();
-    let now = latchkey::service::now();
-    let mut conn = pool.get().unwrap();
-    let org = latchkey::service::orgs::create(&mut conn, "r", now).unwrap();
-    latchkey::service::orgs::bootstrap(&mut conn, &master, "r", now).unwrap();
-    let ring = Arc::new(KeyRing::load(&mut conn, master).unwrap());
-    let ms = Arc::new(AtomicU64::new(1_000_000));
-    let node = authority(&mut conn, &ring, &ms, rate);
-    drop(conn);
+    let db = Database::start(None);
     Sys {
-        pool,
-        node,
-        ms,
-        org_id: org.id,
-        _dir: dir,
+        pool: db.pool.clone(),
+        node: db.plain_node(rate),
+        ms: db.ms.clone(),
+        org_id: db.org_id.clone(),
+        _db: db,
     }
 }
 
@@ -314,43 +267,16 @@ fn forged_subjects_at_check_do_not_lock_out_the_resource_servers_address() {
 /// refused before anything is recorded.
 #[test]
 fn a_blocked_address_keeps_growing_memory_with_long_client_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("r.db").display());
-    let pool = store::connect(
-        &url,
-        &PoolOptions {
-            max_size: 2,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    store::migrate(&pool).unwrap();
-    let master = MasterKey::resolve(None, &dir.path().join("keys")).unwrap();
-    let mut conn = pool.get().unwrap();
-    let ring = Arc::new(KeyRing::load(&mut conn, master).unwrap());
-    let ms = Arc::new(AtomicU64::new(1_000_000));
+    let db = Database::start(None);
     let usage = Arc::new(UsageRecorder::default());
-    let node = Authority::new(
-        KeyCache::load(&mut conn, Clock::Manual(ms.clone())).unwrap(),
-        ring,
-        Throttle::new(
-            Rate {
-                burst: 3,
-                per_sec: 0.001,
-            },
-            65_536,
-        ),
-        usage.clone(),
-        TokenSettings {
-            issuer: latchkey::domain::issuer::Issuer::parse("http://latchkey.test").unwrap(),
-            audiences: latchkey::domain::audience::Audiences::parse(vec![
-                "http://latchkey.test".into(),
-            ])
-            .unwrap(),
-            ttl: std::time::Duration::from_secs(600),
+    let node = db.node(
+        Rate {
+            burst: 3,
+            per_sec: 0.001,
         },
+        65_536,
+        usage.clone(),
     );
-    drop(conn);
     let now = latchkey::service::now();
     let ip: IpAddr = "203.0.113.9".parse().unwrap();
     let mut throttled = 0;

@@ -14,6 +14,10 @@
 
 #[path = "support/postgres.rs"]
 mod postgres;
+#[path = "support/authority.rs"]
+mod support;
+
+use support::{Database, THROTTLE_OFF};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,19 +29,14 @@ use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use latchkey::crypto::MasterKey;
-use latchkey::domain::bucket::Rate;
 use latchkey::domain::oauth::{AuthMethod, ClientCredentials};
 use latchkey::domain::refusal::Refusal;
 use latchkey::domain::scope::format_scope_list;
 use latchkey::domain::secret::Secret;
 use latchkey::service::actor::Actor;
-use latchkey::service::authority::keycache::{Clock, KeyCache, MAX_STALENESS};
-use latchkey::service::authority::throttle::Throttle;
-use latchkey::service::authority::{Authority, GrantRequest, Presented, TokenSettings};
-use latchkey::service::keyring::KeyRing;
-use latchkey::store::{self, Conn, DbConnection, Pool, PoolOptions};
-use latchkey::usage::UsageRecorder;
+use latchkey::service::authority::keycache::MAX_STALENESS;
+use latchkey::service::authority::{Authority, GrantRequest, Presented};
+use latchkey::store::{self, Conn, Pool};
 
 // ---------------------------------------------------------------------------------------------
 // The operations.
@@ -297,63 +296,19 @@ struct System {
     ms: Arc<AtomicU64>,
     now: DateTime<Utc>,
     org_id: String,
-    _dir: tempfile::TempDir,
-}
-
-fn node(conn: &mut DbConnection, ring: &Arc<KeyRing>, ms: &Arc<AtomicU64>) -> Authority {
-    Authority::new(
-        KeyCache::load(conn, Clock::Manual(ms.clone())).unwrap(),
-        ring.clone(),
-        // Off: failures must not turn answers into 429s here (the throttle has its own tests).
-        Throttle::new(
-            Rate {
-                burst: 0,
-                per_sec: 1.0,
-            },
-            16,
-        ),
-        Arc::new(UsageRecorder::disabled()),
-        TokenSettings {
-            issuer: latchkey::domain::issuer::Issuer::parse("http://latchkey.test").unwrap(),
-            audiences: latchkey::domain::audience::Audiences::parse(vec![
-                "http://latchkey.test".into(),
-            ])
-            .unwrap(),
-            ttl: std::time::Duration::from_secs(600),
-        },
-    )
+    _db: Database,
 }
 
 impl System {
     fn start(database_url: Option<String>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = database_url
-            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("model.db").display()));
-        let pool = store::connect(
-            &url,
-            &PoolOptions {
-                max_size: 2,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        store::migrate(&pool).unwrap();
-        let master = MasterKey::resolve(None, &dir.path().join("keys")).unwrap();
-        let now = latchkey::service::now();
-        let mut conn = pool.get().unwrap();
-        let org = latchkey::service::orgs::create(&mut conn, "model", now).unwrap();
-        latchkey::service::orgs::bootstrap(&mut conn, &master, "model", now).unwrap();
-        let ring = Arc::new(KeyRing::load(&mut conn, master).unwrap());
-        let ms = Arc::new(AtomicU64::new(1_000_000));
-        let nodes = [node(&mut conn, &ring, &ms), node(&mut conn, &ring, &ms)];
-        drop(conn);
+        let db = Database::start(database_url);
         System {
-            pool,
-            nodes,
-            ms,
-            now,
-            org_id: org.id,
-            _dir: dir,
+            pool: db.pool.clone(),
+            nodes: [db.plain_node(THROTTLE_OFF), db.plain_node(THROTTLE_OFF)],
+            ms: db.ms.clone(),
+            now: latchkey::service::now(),
+            org_id: db.org_id.clone(),
+            _db: db,
         }
     }
 
