@@ -32,6 +32,8 @@ pub struct Application {
     server: Server,
     /// Flushed once more after the server stops, so a graceful stop loses no counts.
     usage: Arc<UsageRecorder>,
+    /// Gives back the quota credits this node holds when the server stops.
+    budget: Arc<crate::service::authority::Budget>,
     pool: store::Pool,
     /// Set when this start bootstrapped org `default` on an empty database.
     pub bootstrapped: Option<Bootstrapped>,
@@ -120,6 +122,7 @@ impl Application {
             },
         ));
         authority.follow_changes(pool.clone());
+        let budget = authority.budget().clone();
         let state = web::Data::new(AppState {
             pool,
             keyring,
@@ -156,6 +159,7 @@ impl Application {
             issuer: issuer.to_string(),
             server: server.run(),
             usage: shutdown_usage,
+            budget,
             pool: shutdown_pool,
             bootstrapped,
         })
@@ -172,9 +176,19 @@ impl Application {
     /// Serves until SIGINT/SIGTERM (actix handles both with a graceful stop).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        let (usage, pool) = (self.usage, self.pool);
-        let flushed =
-            actix_web::web::block(move || crate::usage::flush_at_shutdown(&usage, &pool)).await;
+        let (usage, budget, pool) = (self.usage, self.budget, self.pool);
+        let flushed = actix_web::web::block(move || {
+            crate::usage::flush_at_shutdown(&usage, &pool);
+            let returned = pool
+                .get()
+                .map_err(store::StoreError::from)
+                .map_err(crate::service::ServiceError::from)
+                .and_then(|mut conn| budget.stop(&mut conn));
+            if let Err(e) = returned {
+                tracing::error!(error = %e, "quota credits held by this node were not given back");
+            }
+        })
+        .await;
         if let Err(e) = flushed {
             tracing::error!(error = %e, "usage flush at shutdown did not run");
         }

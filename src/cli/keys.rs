@@ -146,6 +146,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 allowed_cidrs: Some(cidrs.clone()),
                 expires_at: expires_at.clone(),
                 metadata: (!metadata.is_empty()).then(|| metadata_object(metadata)),
+                rate_limits: None,
+                quota: None,
             };
             let created = svc::create(conn, &actor, &draft, *dry_run, now())?;
             let secret = created.secret.as_ref().map(|s| s.expose().to_owned());
@@ -246,6 +248,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 } else {
                     (!metadata.is_empty()).then(|| Some(metadata_object(metadata)))
                 },
+                rate_limits: None,
+                quota: None,
             };
             if patch.name.is_none()
                 && patch.scopes.is_none()

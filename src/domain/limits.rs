@@ -6,6 +6,8 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::FieldError;
+
 /// Most rate limits one key may carry.
 pub const MAX_RATE_LIMITS: usize = 5;
 /// Longest window of a rate limit: a day.
@@ -95,6 +97,318 @@ fn clamped_date(year: i32, month: u32, day: u32) -> NaiveDate {
         .rev()
         .find_map(|d| NaiveDate::from_ymd_opt(year, month, d))
         .unwrap_or(NaiveDate::MIN)
+}
+
+/// Largest credit count a quota may hold (fits both databases' BIGINT with room to add).
+pub const MAX_CREDITS: u64 = 1_000_000_000_000_000;
+/// Largest `limit` of a rate limit.
+pub const MAX_LIMIT: u32 = 1_000_000_000;
+/// Largest `cost` of one `/v1/check`.
+pub const MAX_COST: u32 = 10_000;
+
+/// A key's usage quota: credits that tokens issued and checks spend, refilled on a calendar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Quota {
+    /// Credits left. The credits are counted apart from the key (`store::limits`, across
+    /// nodes): this is `None` in the key's stored attributes and in the key cache, and set in
+    /// requests (the credits to start with) and in views (as counted now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = u64, example = 1000)]
+    pub remaining: Option<u64>,
+    /// `null`: credits come back only when added or set (`POST /v1/keys/{id}/quota`).
+    #[serde(default)]
+    pub refill: Option<Refill>,
+}
+
+impl Quota {
+    /// The refill due at or before `now` since the last one at `refilled_at`: the latest such
+    /// instant, if any.
+    pub fn refill_due(
+        &self,
+        refilled_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let refill = self.refill.as_ref()?;
+        let mut due = refill.next_after(refilled_at);
+        if due > now {
+            return None;
+        }
+        loop {
+            let next = refill.next_after(due);
+            if next > now {
+                return Some(due);
+            }
+            due = next;
+        }
+    }
+
+    /// Whole seconds until the next refill after `refilled_at` (at least 1), if it refills.
+    pub fn seconds_to_refill(&self, refilled_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<u64> {
+        let next = self.refill.as_ref()?.next_after(refilled_at);
+        let ms = (next - now).num_milliseconds().max(0);
+        Some(u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1))
+    }
+}
+
+/// Where one rate limit stands for a caller, as `/v1/check` and the headers tell it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct LimitState {
+    #[schema(example = "default")]
+    pub name: String,
+    pub limit: u32,
+    #[serde(skip)]
+    pub window_seconds: u32,
+    /// Units left in the current window (on several nodes, as this node knows it).
+    pub remaining: u64,
+    /// Seconds until the current window ends.
+    pub reset_seconds: u32,
+}
+
+impl LimitState {
+    /// The most restrictive of several: least remaining, then the later reset.
+    pub fn most_restrictive(states: impl IntoIterator<Item = LimitState>) -> Option<LimitState> {
+        states.into_iter().min_by(|a, b| {
+            a.remaining
+                .cmp(&b.remaining)
+                .then(b.reset_seconds.cmp(&a.reset_seconds))
+        })
+    }
+
+    /// `RateLimit-Policy` and `RateLimit` for this state.
+    pub fn headers(&self) -> (String, String) {
+        let limit = RateLimit {
+            name: self.name.clone(),
+            limit: self.limit,
+            window_seconds: self.window_seconds,
+        };
+        ratelimit_headers(
+            &limit,
+            u32::try_from(self.remaining).unwrap_or(u32::MAX),
+            self.reset_seconds,
+        )
+    }
+}
+
+/// `rate_limits` of a create or PATCH body: at most [`MAX_RATE_LIMITS`] objects
+/// `{name?, limit, window_seconds}` with unique names; `null` means none.
+pub fn check_rate_limits(
+    value: &serde_json::Value,
+    errors: &mut Vec<FieldError>,
+) -> Option<Vec<RateLimit>> {
+    use serde_json::Value;
+    let items = match value {
+        Value::Null => return Some(Vec::new()),
+        Value::Array(items) => items,
+        _ => {
+            errors.push(FieldError::new(
+                "rate_limits",
+                "must be a list of {name, limit, window_seconds}, e.g. [{\"limit\": 100, \"window_seconds\": 60}]",
+            ));
+            return None;
+        }
+    };
+    if items.len() > MAX_RATE_LIMITS {
+        errors.push(FieldError::new(
+            "rate_limits",
+            format!(
+                "has {} limits; a key may have at most {MAX_RATE_LIMITS}",
+                items.len()
+            ),
+        ));
+        return None;
+    }
+    let before = errors.len();
+    let mut limits: Vec<RateLimit> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |field: &str| format!("rate_limits[{i}].{field}");
+        let Value::Object(map) = item else {
+            errors.push(FieldError::new(
+                format!("rate_limits[{i}]"),
+                "must be an object {name, limit, window_seconds}",
+            ));
+            continue;
+        };
+        for unknown in map
+            .keys()
+            .filter(|k| !["name", "limit", "window_seconds"].contains(&k.as_str()))
+        {
+            errors.push(FieldError::new(
+                at(unknown),
+                "is not a field of a rate limit (name, limit, window_seconds)",
+            ));
+        }
+        let name = match map.get("name") {
+            None | Some(Value::Null) => Some(DEFAULT_LIMIT_NAME.to_owned()),
+            Some(Value::String(n)) if is_limit_name(n) => Some(n.clone()),
+            Some(_) => {
+                errors.push(FieldError::new(
+                    at("name"),
+                    "must be 1–64 characters of A–Z, a–z, 0–9, '.', '_' or '-'",
+                ));
+                None
+            }
+        };
+        let limit = whole(map.get("limit"), 1, u64::from(MAX_LIMIT))
+            .map_err(|m| errors.push(FieldError::new(at("limit"), m)))
+            .ok();
+        let window = whole(map.get("window_seconds"), 1, u64::from(MAX_WINDOW_SECONDS))
+            .map_err(|m| errors.push(FieldError::new(at("window_seconds"), m)))
+            .ok();
+        if let Some(name) = &name
+            && limits.iter().any(|l| &l.name == name)
+        {
+            errors.push(FieldError::new(
+                at("name"),
+                format!("`{name}` is the name of another limit of this key; names must be unique"),
+            ));
+            continue;
+        }
+        if let (Some(name), Some(limit), Some(window_seconds)) = (name, limit, window) {
+            limits.push(RateLimit {
+                name,
+                limit: u32::try_from(limit).unwrap_or(MAX_LIMIT),
+                window_seconds: u32::try_from(window_seconds).unwrap_or(MAX_WINDOW_SECONDS),
+            });
+        }
+    }
+    (errors.len() == before).then_some(limits)
+}
+
+/// `quota` of a create or PATCH body: `null` (none) or `{remaining, refill}`. `remaining` is
+/// required unless `keep_remaining` (a PATCH of a key that has a quota may change only its
+/// refill). `Some(None)` means no quota.
+pub fn check_quota(
+    value: &serde_json::Value,
+    keep_remaining: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<Option<Quota>> {
+    use serde_json::Value;
+    let map = match value {
+        Value::Null => return Some(None),
+        Value::Object(map) => map,
+        _ => {
+            errors.push(FieldError::new(
+                "quota",
+                "must be null or {remaining, refill}, e.g. {\"remaining\": 1000, \"refill\": {\"amount\": 1000, \"interval\": \"monthly\"}}",
+            ));
+            return None;
+        }
+    };
+    let before = errors.len();
+    for unknown in map
+        .keys()
+        .filter(|k| !["remaining", "refill"].contains(&k.as_str()))
+    {
+        errors.push(FieldError::new(
+            format!("quota.{unknown}"),
+            "is not a field of a quota (remaining, refill)",
+        ));
+    }
+    let remaining = match map.get("remaining") {
+        None | Some(Value::Null) if keep_remaining => None,
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new(
+                "quota.remaining",
+                "is required: the credits to start with",
+            ));
+            None
+        }
+        v => whole(v, 0, MAX_CREDITS)
+            .map_err(|m| errors.push(FieldError::new("quota.remaining", m)))
+            .ok(),
+    };
+    let refill = match map.get("refill") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(r)) => check_refill(r, errors),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "quota.refill",
+                "must be null or {amount, interval: \"daily\"|\"monthly\", day_of_month?}",
+            ));
+            None
+        }
+    };
+    (errors.len() == before).then_some(Some(Quota { remaining, refill }))
+}
+
+fn check_refill(
+    map: &serde_json::Map<String, serde_json::Value>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Refill> {
+    use serde_json::Value;
+    let before = errors.len();
+    for unknown in map
+        .keys()
+        .filter(|k| !["amount", "interval", "day_of_month"].contains(&k.as_str()))
+    {
+        errors.push(FieldError::new(
+            format!("quota.refill.{unknown}"),
+            "is not a field of a refill (amount, interval, day_of_month)",
+        ));
+    }
+    let amount = whole(map.get("amount"), 1, MAX_CREDITS)
+        .map_err(|m| errors.push(FieldError::new("quota.refill.amount", m)))
+        .ok();
+    let interval = match map.get("interval") {
+        Some(Value::String(s)) if s == "daily" => Some(Interval::Daily),
+        Some(Value::String(s)) if s == "monthly" => Some(Interval::Monthly),
+        None => {
+            errors.push(FieldError::new(
+                "quota.refill.interval",
+                "is required: \"daily\" or \"monthly\"",
+            ));
+            None
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                "quota.refill.interval",
+                "must be \"daily\" or \"monthly\"",
+            ));
+            None
+        }
+    };
+    let day_of_month = match map.get("day_of_month") {
+        None | Some(Value::Null) => None,
+        v if interval == Some(Interval::Daily) => {
+            let _ = v;
+            errors.push(FieldError::new(
+                "quota.refill.day_of_month",
+                "applies only to a monthly refill",
+            ));
+            None
+        }
+        v => whole(v, 1, 31)
+            .map_err(|m| errors.push(FieldError::new("quota.refill.day_of_month", m)))
+            .ok()
+            .and_then(|d| u8::try_from(d).ok()),
+    };
+    match (amount, interval) {
+        (Some(amount), Some(interval)) if errors.len() == before => Some(Refill {
+            amount,
+            interval,
+            day_of_month,
+        }),
+        _ => None,
+    }
+}
+
+/// A limit's name: 1–64 characters of `[A-Za-z0-9._-]` (it is echoed in HTTP header values).
+fn is_limit_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A whole number in `min..=max`, or why not.
+fn whole(value: Option<&serde_json::Value>, min: u64, max: u64) -> Result<u64, String> {
+    match value {
+        None | Some(serde_json::Value::Null) => Err("is required".into()),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| format!("must be a whole number from {min} to {max}")),
+    }
 }
 
 /// The IETF rate-limit header fields (draft-ietf-httpapi-ratelimit-headers) for one limit:

@@ -29,6 +29,10 @@ pub enum OAuthErrorCode {
     /// Not an RFC 6749 code: sent with `429` when failed client authentications from this
     /// address, or for this client id, are throttled.
     TooManyRequests,
+    /// Not an RFC 6749 code: `429`, the client's key is over one of its rate limits.
+    RateLimited,
+    /// Not an RFC 6749 code: `429`, the client's key has no quota credit left.
+    QuotaExhausted,
 }
 
 impl OAuthErrorCode {
@@ -42,6 +46,8 @@ impl OAuthErrorCode {
             OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthErrorCode::TooManyRequests => "too_many_requests",
+            OAuthErrorCode::RateLimited => "rate_limited",
+            OAuthErrorCode::QuotaExhausted => "quota_exhausted",
         }
     }
 }

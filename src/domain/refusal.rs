@@ -6,6 +6,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::limits::LimitState;
 use super::oauth::{OAuthError, OAuthErrorCode};
 use super::usage::DenyReason;
 
@@ -41,6 +42,14 @@ pub enum Refusal {
     /// The credential is valid but no scope of it allows what was asked (`/v1/check`), or the
     /// requested scope is not covered (token endpoint: `invalid_scope`, with the detail).
     ScopeNotAllowed(String),
+    /// Over one of the key's rate limits: where that limit stands (for the rate-limit headers).
+    RateLimited(LimitState),
+    /// The key's quota has no credit left; `retry_after` when a refill is coming, and the most
+    /// restrictive rate limit for the headers.
+    QuotaExhausted {
+        retry_after: Option<u64>,
+        ratelimit: Option<LimitState>,
+    },
 }
 
 impl Refusal {
@@ -67,6 +76,27 @@ impl Refusal {
             Refusal::TokenExpired | Refusal::KeyExpired => Some(DenyReason::Expired),
             Refusal::IpNotAllowed => Some(DenyReason::IpNotAllowed),
             Refusal::ScopeNotAllowed(_) => Some(DenyReason::ScopeNotAllowed),
+            Refusal::RateLimited(_) => Some(DenyReason::RateLimited),
+            Refusal::QuotaExhausted { .. } => Some(DenyReason::QuotaExhausted),
+        }
+    }
+
+    /// Seconds a client should wait before trying again (`Retry-After`), when it is known.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Refusal::Throttled(wait) => Some(*wait),
+            Refusal::RateLimited(state) => Some(u64::from(state.reset_seconds)),
+            Refusal::QuotaExhausted { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The rate limit the answer's `RateLimit` headers describe, for a refusal by a limit.
+    pub fn ratelimit(&self) -> Option<&LimitState> {
+        match self {
+            Refusal::RateLimited(state) => Some(state),
+            Refusal::QuotaExhausted { ratelimit, .. } => ratelimit.as_ref(),
+            _ => None,
         }
     }
 
@@ -91,6 +121,15 @@ impl Refusal {
             Refusal::KeyExpired => "the API key has expired".into(),
             Refusal::IpNotAllowed => "the API key may not be used from this IP address".into(),
             Refusal::ScopeNotAllowed(detail) => detail.clone(),
+            Refusal::RateLimited(state) => format!(
+                "rate limit `{}` of this key ({} per {} s) is used up; retry after {} s",
+                state.name, state.limit, state.window_seconds, state.reset_seconds
+            ),
+            Refusal::QuotaExhausted {
+                retry_after: Some(wait),
+                ..
+            } => format!("the quota of this key has no credit left; it refills in {wait} s"),
+            Refusal::QuotaExhausted { .. } => "the quota of this key has no credit left".into(),
         }
     }
 
@@ -99,6 +138,8 @@ impl Refusal {
         let code = match self {
             Refusal::Throttled(_) => OAuthErrorCode::TooManyRequests,
             Refusal::ScopeNotAllowed(_) => OAuthErrorCode::InvalidScope,
+            Refusal::RateLimited(_) => OAuthErrorCode::RateLimited,
+            Refusal::QuotaExhausted { .. } => OAuthErrorCode::QuotaExhausted,
             _ => OAuthErrorCode::InvalidClient,
         };
         OAuthError::new(code, self.describe())
@@ -119,6 +160,8 @@ impl Refusal {
             }
             Refusal::IpNotAllowed => CheckReason::IpNotAllowed,
             Refusal::ScopeNotAllowed(_) => CheckReason::ScopeNotAllowed,
+            Refusal::RateLimited(_) => CheckReason::RateLimited,
+            Refusal::QuotaExhausted { .. } => CheckReason::QuotaExhausted,
         }
     }
 
@@ -144,6 +187,8 @@ pub enum CheckReason {
     Expired,
     IpNotAllowed,
     ScopeNotAllowed,
+    RateLimited,
+    QuotaExhausted,
 }
 
 #[cfg(test)]

@@ -17,15 +17,21 @@ pub enum DenyReason {
     Expired,
     IpNotAllowed,
     ScopeNotAllowed,
+    /// Over one of the key's rate limits.
+    RateLimited,
+    /// The key's quota has no credit left.
+    QuotaExhausted,
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 5] = [
+    pub const ALL: [DenyReason; 7] = [
         DenyReason::BadSecret,
         DenyReason::Revoked,
         DenyReason::Expired,
         DenyReason::IpNotAllowed,
         DenyReason::ScopeNotAllowed,
+        DenyReason::RateLimited,
+        DenyReason::QuotaExhausted,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -35,6 +41,8 @@ impl DenyReason {
             DenyReason::Expired => "expired",
             DenyReason::IpNotAllowed => "ip_not_allowed",
             DenyReason::ScopeNotAllowed => "scope_not_allowed",
+            DenyReason::RateLimited => "rate_limited",
+            DenyReason::QuotaExhausted => "quota_exhausted",
         }
     }
 
@@ -265,7 +273,7 @@ mod tests {
         for (i, r) in DenyReason::ALL.iter().enumerate() {
             c.denied[r.index()] = 10 + i as u64;
         }
-        assert_eq!(c.to_array(), [1, 2, 10, 11, 12, 13, 14]);
+        assert_eq!(c.to_array(), [1, 2, 10, 11, 12, 13, 14, 15, 16]);
         assert_eq!(Counts::from_array(c.to_array()), c);
     }
 
@@ -287,7 +295,7 @@ mod tests {
         assert_eq!(ab.last_used["key_a"], (late, ip));
         assert_eq!(
             ab.counts[&("key_a".to_owned(), hour_of(late))].to_array(),
-            [1, 1, 0, 1, 0, 0, 0]
+            [1, 1, 0, 1, 0, 0, 0, 0, 0]
         );
     }
 }

@@ -27,6 +27,7 @@ pub fn routes(router: &mut Router) {
         .add(__path_update, update)
         .add(__path_delete, delete)
         .add(__path_roll, roll)
+        .add(__path_change_quota, change_quota)
         .add(__path_revoke, revoke);
 }
 
@@ -154,8 +155,13 @@ async fn list(
     caller.require(Action::Admin, "keys")?;
     let params: ListParams = query(&req)?;
     let org = caller.org_id.clone();
+    // This node's part of the credits counted exactly (see `Budget::report_all`).
+    let budget = state.authority.budget().clone();
     let page = state
-        .db(move |conn| svc::list(conn, &org, &params, now()))
+        .db(move |conn| {
+            budget.report_all(conn)?;
+            svc::list(conn, &org, &params, now())
+        })
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -182,8 +188,13 @@ async fn get(
     let id = key_id(&path.id)?;
     caller.require(Action::Admin, &format!("keys/{id}"))?;
     let org = caller.org_id.clone();
+    // This node's part of the credits counted exactly (see `Budget::report_all`).
+    let budget = state.authority.budget().clone();
     let key = state
-        .db(move |conn| svc::get(conn, &org, &id, now()))
+        .db(move |conn| {
+            budget.report_all(conn)?;
+            svc::get(conn, &org, &id, now())
+        })
         .await?;
     Ok(HttpResponse::Ok().json(key))
 }
@@ -231,8 +242,13 @@ async fn update(
     let dry_run = query::<DryRun>(&req)?.parse()?;
     let actor = caller.actor();
     let target = id.clone();
+    // This node's part of the credits counted exactly (see `Budget::report_all`).
+    let budget = state.authority.budget().clone();
     let updated = state
-        .db(move |conn| svc::update(conn, &actor, &id, &patch, dry_run, now()))
+        .db(move |conn| {
+            budget.report_all(conn)?;
+            svc::update(conn, &actor, &id, &patch, dry_run, now())
+        })
         .await?;
     // This node forgets the old version at once; the others through the change feed.
     state.authority.forget(&target);
@@ -384,4 +400,95 @@ async fn roll(
             key: rolled.key,
             secret: rolled.secret.expose().to_owned(),
         }))
+}
+
+/// `{"add": n}` or `{"set": n}`, exactly one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = QuotaChange)]
+struct QuotaChange {
+    /// Credits to add to what is left (a top-up).
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1000000000000000_u64)]
+    add: Option<serde_json::Value>,
+    /// Credits left from now on; credits nodes hold from before are void.
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1000000000000000_u64)]
+    set: Option<serde_json::Value>,
+}
+
+impl QuotaChange {
+    fn parse(&self) -> Result<svc::CreditChange, ApiError> {
+        use crate::domain::limits::MAX_CREDITS;
+        let amount = |field: &str, v: &serde_json::Value| {
+            v.as_u64().filter(|n| *n <= MAX_CREDITS).ok_or_else(|| {
+                ApiError::from(crate::service::ServiceError::Validation(vec![
+                    crate::domain::FieldError::new(
+                        field,
+                        format!("must be a whole number from 0 to {MAX_CREDITS}"),
+                    ),
+                ]))
+            })
+        };
+        match (&self.add, &self.set) {
+            (Some(n), None) => Ok(svc::CreditChange::Add(amount("add", n)?)),
+            (None, Some(n)) => Ok(svc::CreditChange::Set(amount("set", n)?)),
+            _ => Err(ApiError::from(crate::service::ServiceError::Validation(
+                vec![crate::domain::FieldError::new(
+                    "add",
+                    "give exactly one of `add` (credits to add) or `set` (credits left)",
+                )],
+            ))),
+        }
+    }
+}
+
+/// The credits left after a change.
+#[derive(Serialize, ToSchema)]
+#[schema(as = QuotaRemaining)]
+struct QuotaRemaining {
+    #[schema(example = 1500)]
+    remaining: u64,
+}
+
+/// Add or set a key's quota credits
+///
+/// Atomic on every node: a billing system tops a key up with `{"add": n}`, or sets what is
+/// left with `{"set": n}`. Returns the credits left after the change. Audited as
+/// `key.quota_changed`. The key must have a quota (give it one with `PATCH`).
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{id}/quota",
+    tag = "keys",
+    operation_id = "changeKeyQuota",
+    params(KeyPath),
+    request_body = QuotaChange,
+    responses(
+        (status = 200, description = "The credits left", body = QuotaRemaining),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        AdminErrors,
+        BodyErrors,
+    ),
+    security(("bearer" = [])),
+)]
+async fn change_quota(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<KeyPath>,
+    JsonBody(request): JsonBody<QuotaChange>,
+) -> Result<HttpResponse, ApiError> {
+    let id = key_id(&path.id)?;
+    caller.require(Action::Admin, &format!("keys/{id}"))?;
+    let change = request.parse()?;
+    let actor = caller.actor();
+    let target = id.clone();
+    // This node's part of the credits counted exactly (see `Budget::report_all`).
+    let budget = state.authority.budget().clone();
+    let remaining = state
+        .db(move |conn| {
+            budget.report_all(conn)?;
+            svc::change_credits(conn, &actor, &id, change, now())
+        })
+        .await?;
+    state.authority.forget(&target);
+    Ok(HttpResponse::Ok().json(QuotaRemaining { remaining }))
 }

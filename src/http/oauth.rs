@@ -13,6 +13,7 @@ use super::oauth_doc::{OAuthErrors, TokenQuery, TokenRequest, TokenResponse};
 use super::problem::ApiError;
 use super::router::Router;
 use super::{AppState, MAX_BODY_BYTES};
+use crate::domain::limits::LimitState;
 use crate::domain::oauth::{self, OAuthError, OAuthErrorCode, Params};
 use crate::domain::refusal::Refusal;
 use crate::service::actor::Actor;
@@ -35,8 +36,10 @@ struct OAuthFailure {
     challenge: &'static str,
     /// Metrics label: a denial reason, or the error code for a malformed request.
     reason: &'static str,
-    /// For `too_many_requests`: the `Retry-After` seconds.
-    retry_after: u64,
+    /// `Retry-After` of a 429 or 503 (none for a quota that does not refill).
+    retry_after: Option<u64>,
+    /// The client key's most restrictive rate limit, for the `RateLimit` headers.
+    ratelimit: Option<Box<LimitState>>,
     /// The status when it is not the one the error code implies: `413` for a body over
     /// `MAX_BODY_BYTES`, whose code stays `invalid_request` (RFC 6749 has none for it).
     status: Option<StatusCode>,
@@ -52,7 +55,8 @@ impl From<OAuthError> for OAuthFailure {
             error,
             challenge: "Basic",
             reason,
-            retry_after: 1,
+            retry_after: Some(1),
+            ratelimit: None,
             status: None,
         }
     }
@@ -65,10 +69,14 @@ impl OAuthFailure {
             error: refusal.oauth_error(),
             challenge,
             reason: refusal.metric_label(),
-            retry_after: match refusal {
-                Refusal::Throttled(wait) => wait,
-                _ => 1,
-            },
+            retry_after: refusal.retry_after().or(
+                // A refusal that says nothing of when (the database is away): a second.
+                match refusal {
+                    Refusal::QuotaExhausted { .. } => None,
+                    _ => Some(1),
+                },
+            ),
+            ratelimit: refusal.ratelimit().cloned().map(Box::new),
             status: None,
         }
     }
@@ -97,7 +105,8 @@ impl From<ApiError> for OAuthFailure {
                     error: OAuthError::new(OAuthErrorCode::InvalidRequest, "server_error"),
                     challenge: "server_error",
                     reason: "server_error",
-                    retry_after: 1,
+                    retry_after: Some(1),
+                    ratelimit: None,
                     status: None,
                 }
             }
@@ -114,7 +123,9 @@ impl OAuthFailure {
         let status = self.status.unwrap_or(match self.error.code {
             OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            OAuthErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            OAuthErrorCode::TooManyRequests
+            | OAuthErrorCode::RateLimited
+            | OAuthErrorCode::QuotaExhausted => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         });
         let mut r = no_store(HttpResponse::build(status));
@@ -128,12 +139,28 @@ impl OAuthFailure {
                 }),
             ));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
-            r.insert_header((header::RETRY_AFTER, self.retry_after.to_string()));
+        if (status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS)
+            && let Some(wait) = self.retry_after
+        {
+            r.insert_header((header::RETRY_AFTER, wait.to_string()));
         }
+        ratelimit_headers(&mut r, self.ratelimit.as_deref());
         r.json(
             json!({"error": self.error.code.as_str(), "error_description": self.error.description}),
         )
+    }
+}
+
+/// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers) of a key's most
+/// restrictive rate limit, on every answer to a limited key.
+pub(super) fn ratelimit_headers(
+    r: &mut actix_web::HttpResponseBuilder,
+    state: Option<&LimitState>,
+) {
+    if let Some(state) = state {
+        let (policy, now) = state.headers();
+        r.insert_header(("RateLimit-Policy", policy))
+            .insert_header(("RateLimit", now));
     }
 }
 
@@ -212,9 +239,11 @@ async fn token(
     mut payload: web::Payload,
 ) -> HttpResponse {
     match issue_token(&req, &state, &mut payload).await {
-        Ok(body) => {
+        Ok((body, ratelimit)) => {
             state.metrics.token_issued();
-            no_store(HttpResponse::Ok()).json(body)
+            let mut r = no_store(HttpResponse::Ok());
+            ratelimit_headers(&mut r, ratelimit.as_ref());
+            r.json(body)
         }
         Err(f) => {
             state.metrics.token_denied(f.reason);
@@ -234,7 +263,7 @@ async fn issue_token(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     payload: &mut web::Payload,
-) -> Result<TokenResponse, OAuthFailure> {
+) -> Result<(TokenResponse, Option<LimitState>), OAuthFailure> {
     let params = form_params(req, payload).await?;
     oauth::check_grant_type(&params)?;
     // RFC 8707: like the grant type, checked against the configuration before any credential.
@@ -254,12 +283,15 @@ async fn issue_token(
         .read(move |conn| st.authority.grant(conn, &request, now()))
         .await?
         .map_err(|refusal| OAuthFailure::refused(refusal, "Basic"))?;
-    Ok(TokenResponse {
-        access_token: issued.access_token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: issued.scope,
-    })
+    Ok((
+        TokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            scope: issued.scope,
+        },
+        issued.spent.ratelimit,
+    ))
 }
 
 impl From<ServiceError> for OAuthFailure {

@@ -24,14 +24,16 @@ pub mod action {
     pub const KEY_UPDATED: &str = "key.updated";
     pub const KEY_REVOKED: &str = "key.revoked";
     pub const KEY_ROLLED: &str = "key.rolled";
+    pub const KEY_QUOTA_CHANGED: &str = "key.quota_changed";
     pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
     pub const TOKEN_REVOKED: &str = "token.revoked";
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 8] = [
         ORG_BOOTSTRAPPED,
         KEY_CREATED,
         KEY_UPDATED,
         KEY_REVOKED,
         KEY_ROLLED,
+        KEY_QUOTA_CHANGED,
         SIGNING_KEY_ROTATED,
         TOKEN_REVOKED,
     ];

@@ -94,10 +94,20 @@ fn columns(key: &Key, now: DateTime<Utc>) -> StoreResult<Settable> {
         allowed_cidrs: key.ip_rules.to_strings().join(" "),
         // `None` must be written, not skipped: it is how an expiry is removed.
         expires_at: key.expires_at.map(|t| t.naive_utc()),
-        attributes: serde_json::to_string(&key.attributes)
+        attributes: serde_json::to_string(&stored_attributes(key))
             .map_err(|e| StoreError::Corrupt(format!("key {}: attributes: {e}", key.id)))?,
         updated_at: now.naive_utc(),
     })
+}
+
+/// The attributes as stored: a quota's credits are counted in their own table
+/// (`store::limits`), never copied here.
+fn stored_attributes(key: &Key) -> crate::domain::key::KeyAttributes {
+    let mut attributes = key.attributes.clone();
+    if let Some(quota) = attributes.quota.as_mut() {
+        quota.remaining = None;
+    }
+    attributes
 }
 
 /// Stores a new key with the digest of its secret.

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod change_log;
 pub mod keys;
+pub mod limits;
 pub mod orgs;
 pub mod revoked_tokens;
 pub mod schema;

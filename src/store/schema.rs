@@ -68,6 +68,8 @@ diesel::table! {
         denied_expired -> BigInt,
         denied_ip_not_allowed -> BigInt,
         denied_scope_not_allowed -> BigInt,
+        denied_rate_limited -> BigInt,
+        denied_quota_exhausted -> BigInt,
     }
 }
 
@@ -83,6 +85,8 @@ diesel::table! {
         denied_expired -> BigInt,
         denied_ip_not_allowed -> BigInt,
         denied_scope_not_allowed -> BigInt,
+        denied_rate_limited -> BigInt,
+        denied_quota_exhausted -> BigInt,
     }
 }
 
@@ -108,6 +112,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    key_quotas (key_id) {
+        key_id -> Text,
+        remaining -> BigInt,
+        generation -> BigInt,
+        refilled_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    quota_leases (key_id, node_id) {
+        key_id -> Text,
+        node_id -> Text,
+        generation -> BigInt,
+        amount -> BigInt,
+    }
+}
+
+diesel::table! {
+    rate_windows (key_id, name, window_seconds, window_start) {
+        key_id -> Text,
+        name -> Text,
+        window_seconds -> Integer,
+        window_start -> BigInt,
+        granted -> BigInt,
+    }
+}
+
+diesel::table! {
+    nodes (node_id) {
+        node_id -> Text,
+        seen_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::joinable!(signing_keys -> orgs (org_id));
 diesel::joinable!(revoked_tokens -> orgs (org_id));
@@ -122,5 +161,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     orgs,
     api_keys,
     signing_keys,
-    revoked_tokens
+    revoked_tokens,
+    key_quotas,
+    quota_leases,
+    rate_windows,
+    nodes
 );

@@ -92,7 +92,9 @@ macro_rules! with_count_columns {
             denied_revoked,
             denied_expired,
             denied_ip_not_allowed,
-            denied_scope_not_allowed
+            denied_scope_not_allowed,
+            denied_rate_limited,
+            denied_quota_exhausted
         }
     };
 }

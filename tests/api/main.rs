@@ -11,6 +11,7 @@ mod issuer;
 mod keys;
 mod layers;
 mod lifecycle;
+mod limits;
 mod metadata;
 mod next_keys;
 mod oauth;

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::standing::{Changes, key_management_warning};
 use super::{Key, MAX_SCOPES, NAME_MAX_CHARS, Secrets};
 use crate::domain::ip_rules::IpRules;
+use crate::domain::limits::{Quota, RateLimit, check_quota, check_rate_limits};
 use crate::domain::scope::{Action, ResourceFilter, Scope};
 use crate::domain::{FieldError, Warning};
 
@@ -45,6 +46,15 @@ pub struct KeyDraft {
     /// tokens.
     #[schema(value_type = Option<Object>, example = json!({"team": "billing", "tier": 2}))]
     pub metadata: Option<Value>,
+    /// Up to 5 limits `{name, limit, window_seconds}` (name defaults to `default`, unique;
+    /// `limit` 1–1,000,000,000; `window_seconds` 1–86,400), each counted in fixed windows aligned
+    /// on the epoch. A token issued costs 1 of every limit; a `/v1/check` its `cost`.
+    #[schema(value_type = Option<Vec<RateLimit>>)]
+    pub rate_limits: Option<Value>,
+    /// `null` (unlimited) or `{remaining, refill}`: credits spent like the rate limits, and how
+    /// they come back (`refill`: `null`, or `{amount, interval: daily|monthly, day_of_month?}`).
+    #[schema(value_type = Option<Quota>)]
+    pub quota: Option<Value>,
 }
 
 /// `PATCH /v1/keys/{id}` body: an absent field is left alone; `null` clears the CIDR list (allow
@@ -70,6 +80,16 @@ pub struct KeyPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Option<Value>>,
+    /// Replaces every rate limit; `null` or `[]` removes them. Counting starts over for a
+    /// limit whose name or window changed.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<RateLimit>>)]
+    pub rate_limits: Option<Option<Value>>,
+    /// `null` removes the quota. With `remaining`, sets the credits (as `{"set": n}` would);
+    /// without it, keeps them and changes only the refill (the key must have a quota).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Quota>)]
+    pub quota: Option<Option<Value>>,
 }
 
 /// Distinguishes "field absent" (outer None, via `default`) from "field is null".
@@ -90,6 +110,17 @@ pub struct KeyAttributes {
     /// Free-form JSON object set by the key's owners (at most 4 KiB serialised); `{}` when none.
     #[schema(value_type = Object, example = json!({"team": "billing", "tier": 2}))]
     pub metadata: Metadata,
+    /// Rate limits, counted in fixed windows (`domain::limits`); `[]` when none.
+    pub rate_limits: Vec<RateLimit>,
+    /// The usage quota; `null` when unlimited. Its credits are counted apart (`store::limits`).
+    pub quota: Option<Quota>,
+}
+
+impl KeyAttributes {
+    /// Whether a use of the key is counted against a limit or a quota at all.
+    pub fn is_limited(&self) -> bool {
+        !self.rate_limits.is_empty() || self.quota.is_some()
+    }
 }
 
 /// Largest `metadata`, serialised as compact JSON.
@@ -102,6 +133,9 @@ pub type Metadata = serde_json::Map<String, Value>;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttributesPatch {
     pub metadata: Option<Metadata>,
+    pub rate_limits: Option<Vec<RateLimit>>,
+    /// `Some(None)` removes the quota; a quota without `remaining` keeps the credits.
+    pub quota: Option<Option<Quota>>,
 }
 
 /// A create request that passed validation.
@@ -179,6 +213,12 @@ impl ValidPatch {
         if let Some(metadata) = &self.attributes.metadata {
             key.attributes.metadata = metadata.clone();
         }
+        if let Some(limits) = &self.attributes.rate_limits {
+            key.attributes.rate_limits = limits.clone();
+        }
+        if let Some(quota) = &self.attributes.quota {
+            key.attributes.quota = quota.clone();
+        }
     }
 }
 
@@ -242,6 +282,16 @@ fn check_attributes(draft: &KeyDraft, errors: &mut Vec<FieldError>) -> KeyAttrib
             .as_ref()
             .and_then(|m| check_metadata(m, errors))
             .unwrap_or_default(),
+        rate_limits: draft
+            .rate_limits
+            .as_ref()
+            .and_then(|l| check_rate_limits(l, errors))
+            .unwrap_or_default(),
+        quota: draft
+            .quota
+            .as_ref()
+            .and_then(|q| check_quota(q, false, errors))
+            .flatten(),
     }
 }
 
@@ -252,6 +302,16 @@ fn check_attributes_patch(patch: &KeyPatch, errors: &mut Vec<FieldError>) -> Att
             None => None,
             Some(None) => Some(Metadata::new()),
             Some(Some(m)) => check_metadata(m, errors),
+        },
+        rate_limits: match &patch.rate_limits {
+            None => None,
+            Some(None) => Some(Vec::new()),
+            Some(Some(l)) => check_rate_limits(l, errors),
+        },
+        quota: match &patch.quota {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(q)) => check_quota(q, true, errors),
         },
     }
 }

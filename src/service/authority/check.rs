@@ -7,10 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::budget::Spent;
 use super::credential::{Denied, Gate, looks_like_token};
 use super::keycache::CachedKey;
 use super::{Authority, Refusal};
 use crate::domain::FieldError;
+use crate::domain::limits::{LimitState, MAX_COST};
 use crate::domain::refusal::CheckReason;
 use crate::domain::scope::{Action, Scope, format_scope_list, is_valid_resource};
 use crate::domain::usage::UsageEvent;
@@ -41,6 +43,10 @@ pub struct CheckRequest {
     /// The address the request came from, checked against the key's allowed CIDRs.
     #[schema(value_type = Option<String>, example = "203.0.113.7")]
     pub ip: Option<String>,
+    /// Units this request spends from every rate limit and the quota of the key behind the
+    /// credential: a whole number from 0 to 10,000, default 1. A refused check spends nothing.
+    #[schema(value_type = Option<u32>, minimum = 0, maximum = 10000, example = 1)]
+    pub cost: Option<serde_json::Value>,
 }
 
 /// The answer of `POST /v1/check`.
@@ -56,6 +62,11 @@ pub struct Decision {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The key's most restrictive rate limit after this check (`null` when it has none, or
+    /// the check was refused before the limits were counted).
+    pub ratelimit: Option<LimitState>,
+    /// The key's quota credits left after this check; `null` when unlimited (or not counted).
+    pub quota_remaining: Option<u64>,
 }
 
 impl Decision {
@@ -66,6 +77,8 @@ impl Decision {
             key_id,
             scopes: scope_strings(scopes),
             metadata: None,
+            ratelimit: None,
+            quota_remaining: None,
         }
     }
 }
@@ -82,6 +95,7 @@ struct Valid {
     action: Action,
     resource: String,
     ip: Option<IpAddr>,
+    cost: u64,
 }
 
 fn validate(req: &CheckRequest) -> Result<Valid, Vec<FieldError>> {
@@ -126,12 +140,26 @@ fn validate(req: &CheckRequest) -> Result<Valid, Vec<FieldError>> {
             }
         },
     };
-    match (token, action, resource) {
-        (Some(token), Some(action), Some(resource)) if errors.is_empty() => Ok(Valid {
+    let cost = match &req.cost {
+        None | Some(serde_json::Value::Null) => Some(1),
+        Some(v) => v
+            .as_u64()
+            .filter(|c| *c <= u64::from(MAX_COST))
+            .or_else(|| {
+                errors.push(FieldError::new(
+                    "cost",
+                    format!("must be a whole number from 0 to {MAX_COST}"),
+                ));
+                None
+            }),
+    };
+    match (token, action, resource, cost) {
+        (Some(token), Some(action), Some(resource), Some(cost)) if errors.is_empty() => Ok(Valid {
             token,
             action,
             resource,
             ip,
+            cost,
         }),
         _ => Err(errors),
     }
@@ -224,19 +252,32 @@ impl Authority {
             }
             Ok(()) => None,
         };
+        // Counted last, once everything else allows it: a refused check spends nothing.
+        let (refusal, spent) = match refusal {
+            Some(r) => (Some(r), Spent::default()),
+            None => match self.budget.take(conn, &subject.key, v.cost, now)? {
+                Ok(spent) => (None, spent),
+                Err(r) => (Some(r), Spent::default()),
+            },
+        };
         let event = match refusal.as_ref().and_then(Refusal::deny_reason) {
             Some(reason) => UsageEvent::Denied(reason),
             None => UsageEvent::Request,
         };
         self.usage.record(key_id, event, now, v.ip);
         let decision = match refusal {
-            Some(r) => Decision::deny(r.check_reason(), Some(key_id.clone()), &subject.scopes),
+            Some(r) => Decision {
+                ratelimit: r.ratelimit().cloned(),
+                ..Decision::deny(r.check_reason(), Some(key_id.clone()), &subject.scopes)
+            },
             None => Decision {
                 allowed: true,
                 reason: CheckReason::Allowed,
                 key_id: Some(key_id.clone()),
                 scopes: scope_strings(&subject.scopes),
                 metadata: None,
+                ratelimit: spent.ratelimit,
+                quota_remaining: spent.quota_remaining,
             },
         };
         Ok(Ok(Decision {
@@ -262,6 +303,7 @@ mod tests {
             action: action.map(str::to_owned),
             resource: resource.map(str::to_owned),
             ip: ip.map(str::to_owned),
+            cost: None,
         }
     }
 

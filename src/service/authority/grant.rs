@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::budget::Spent;
 use super::credential::Denied;
 use super::{Authority, Refusal};
 use crate::domain::audience::{Audiences, Target};
@@ -46,6 +47,8 @@ pub struct Issued {
     pub scope: String,
     pub key_id: String,
     pub org_id: String,
+    /// What the token cost the key's rate limits and quota.
+    pub spent: Spent,
 }
 
 impl std::fmt::Debug for Issued {
@@ -96,6 +99,12 @@ impl Authority {
                 return Ok(Err(Denied::of(Refusal::ScopeNotAllowed(detail), &key.id)));
             }
         };
+        // Last of the checks, and before signing: a refusal spends nothing, and a run that stops
+        // here for want of the database has spent nothing either.
+        let spent = match self.budget.take(conn, key, 1, now)? {
+            Ok(spent) => spent,
+            Err(refusal) => return Ok(Err(Denied::of(refusal, &key.id))),
+        };
         let signer = match self.ring.signer(&key.org_id) {
             Some(s) => s,
             None => {
@@ -129,6 +138,7 @@ impl Authority {
             scope,
             key_id: key.id.clone(),
             org_id: key.org_id.clone(),
+            spent,
         }))
     }
 }

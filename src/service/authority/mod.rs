@@ -22,6 +22,7 @@
 //! - Tokens die with the secret that minted them (`Principal::token_is_live`): a token carries
 //!   its secret's generation, and a roll ends the old generation when the old secret ends.
 
+mod budget;
 mod check;
 mod credential;
 mod grant;
@@ -46,6 +47,7 @@ use crate::service::keyring::KeyRing;
 use crate::store::{Conn, Pool};
 use crate::usage::UsageRecorder;
 
+pub use budget::{Budget, Spent};
 pub use check::{CheckRequest, Decision};
 pub use credential::VerifiedToken;
 use credential::{Denied, Gate, KnownSecret, looks_like_token};
@@ -72,6 +74,7 @@ pub struct Authority {
     usage: Arc<UsageRecorder>,
     tokens: TokenSettings,
     verified: VerifiedTokens,
+    budget: Arc<Budget>,
 }
 
 impl Authority {
@@ -89,12 +92,19 @@ impl Authority {
             usage,
             tokens,
             verified: VerifiedTokens::default(),
+            budget: Arc::new(Budget::default()),
         }
     }
 
     /// Follows the change feed in the background (see `keycache`) while the authority lives.
     pub fn follow_changes(&self, pool: Pool) {
-        keycache::spawn_follower(&self.keys, pool);
+        keycache::spawn_follower(&self.keys, pool.clone());
+        budget::spawn_sync(&self.budget, pool);
+    }
+
+    /// This node's share of every rate limit and quota.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     pub fn tokens(&self) -> &TokenSettings {
@@ -114,6 +124,7 @@ impl Authority {
     /// change feed.
     pub fn forget(&self, key_id: &str) {
         self.keys.invalidate(key_id);
+        self.budget.forget(key_id);
     }
 
     /// Who is calling: the key behind a Bearer credential or client authentication, active and

@@ -83,7 +83,8 @@ pub fn list(
     } else {
         None
     };
-    let keys = rows.into_iter().map(|k| KeyView::of(&k, now)).collect();
+    let mut keys: Vec<KeyView> = rows.into_iter().map(|k| KeyView::of(&k, now)).collect();
+    super::count_credits(conn, &mut keys, now)?;
     Ok(Page { keys, next_cursor })
 }
 

@@ -79,6 +79,9 @@ pub(crate) fn insert_new(
         now,
     );
     store::keys::insert(conn, &key, secret.digest().as_bytes(), now)?;
+    if let Some(remaining) = key.attributes.quota.as_ref().and_then(|q| q.remaining) {
+        store::limits::set_credits(conn, &key.id, remaining, now)?;
+    }
     Ok((KeyView::of(&key, now), secret))
 }
 
@@ -136,7 +139,84 @@ pub fn get(
 ) -> ServiceResult<KeyView> {
     let key = store::keys::find(conn, org_id, id)?
         .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
-    Ok(KeyView::of(&key, now))
+    let mut view = [KeyView::of(&key, now)];
+    count_credits(conn, &mut view, now)?;
+    let [view] = view;
+    Ok(view)
+}
+
+/// Fills in the quota credits of keys that have one, as counted now (`store::limits`).
+pub(crate) fn count_credits(
+    conn: &mut DbConnection,
+    views: &mut [KeyView],
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    let quotas: Vec<(&str, &crate::domain::limits::Quota)> = views
+        .iter()
+        .filter_map(|v| v.attributes.quota.as_ref().map(|q| (v.id.as_str(), q)))
+        .collect();
+    let mut counted = store::limits::remaining_of(conn, &quotas, now)?;
+    for view in views {
+        if let Some(quota) = view.attributes.quota.as_mut() {
+            quota.remaining = Some(counted.remove(&view.id).unwrap_or(0));
+        }
+    }
+    Ok(())
+}
+
+/// A change of a quota's credits (`POST /v1/keys/{id}/quota`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreditChange {
+    /// Adds credits to what is left (a top-up).
+    Add(u64),
+    /// Sets what is left: credits nodes hold from before are void.
+    Set(u64),
+}
+
+/// Changes a key's credits atomically and returns what is left after; audited. The key must
+/// have a quota and not be revoked.
+pub fn change_credits(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    change: CreditChange,
+    now: DateTime<Utc>,
+) -> ServiceResult<u64> {
+    store::write_tx(conn, |conn| {
+        let current = find_changeable(conn, &actor.org_id, id)?;
+        let Some(quota) = current.attributes.quota.clone() else {
+            return Err(ServiceError::Validation(vec![
+                crate::domain::FieldError::new(
+                    "quota",
+                    "this key has no quota: give it one first (PATCH /v1/keys/{id} with \"quota\")",
+                ),
+            ]));
+        };
+        let details = match change {
+            CreditChange::Add(n) => {
+                store::limits::add_credits(conn, id, n)?;
+                json!({"add": n})
+            }
+            CreditChange::Set(n) => {
+                store::limits::set_credits(conn, id, n, now)?;
+                json!({"set": n})
+            }
+        };
+        let remaining = store::limits::remaining_of(conn, &[(id, &quota)], now)?
+            .remove(id)
+            .unwrap_or(0);
+        let mut details = details;
+        details["remaining"] = json!(remaining);
+        audit::record(
+            conn,
+            actor,
+            audit::action::KEY_QUOTA_CHANGED,
+            id,
+            details,
+            now,
+        )?;
+        Ok(remaining)
+    })
 }
 
 #[derive(Debug)]
@@ -166,10 +246,38 @@ pub fn update(
         check_patch_standing(actor, &current, &valid)?;
         let mut next = current.clone();
         valid.apply(&mut next);
-        let (before, after) = (KeyView::of(&current, now), KeyView::of(&next, now));
+        let keeps_credits = next
+            .attributes
+            .quota
+            .as_ref()
+            .is_some_and(|q| q.remaining.is_none());
+        if keeps_credits && current.attributes.quota.is_none() {
+            return Err(ServiceError::Validation(vec![
+                crate::domain::FieldError::new(
+                    "quota.remaining",
+                    "is required: this key has no quota yet, so give the credits to start with",
+                ),
+            ]));
+        }
+        let mut views = [KeyView::of(&current, now), KeyView::of(&next, now)];
+        count_credits(conn, &mut views[..1], now)?;
+        let counted = views[0].attributes.quota.as_ref().and_then(|q| q.remaining);
+        if let Some(q) = views[1].attributes.quota.as_mut().filter(|_| keeps_credits) {
+            q.remaining = counted;
+        }
+        let [before, after] = views;
         if !dry_run {
             if !store::keys::update(conn, &next, now)? {
                 return Err(ServiceError::KeyRevoked(id.to_owned()));
+            }
+            match (&valid.attributes.quota, next.attributes.quota.as_ref()) {
+                (Some(None), _) => store::limits::remove_credits(conn, id)?,
+                (Some(Some(_)), Some(quota)) => {
+                    if let Some(n) = quota.remaining {
+                        store::limits::set_credits(conn, id, n, now)?;
+                    }
+                }
+                _ => {}
             }
             audit::record(
                 conn,
