@@ -128,6 +128,39 @@ pub fn reserve_window(
     })
 }
 
+/// Gives back units of a window that a node holds unspent (a graceful stop, an idle key), so
+/// that other nodes may hand them out. Never below zero.
+pub fn return_window(
+    conn: &mut DbConnection,
+    key_id: &str,
+    limit: &RateLimit,
+    window_start: i64,
+    held: u64,
+) -> StoreResult<()> {
+    let window_seconds = i32::try_from(limit.window_seconds).unwrap_or(i32::MAX);
+    write_tx(conn, |conn| {
+        let row = rate_windows::table
+            .filter(rate_windows::key_id.eq(key_id))
+            .filter(rate_windows::name.eq(&limit.name))
+            .filter(rate_windows::window_seconds.eq(window_seconds))
+            .filter(rate_windows::window_start.eq(window_start));
+        diesel::update(row)
+            .set(rate_windows::granted.eq(rate_windows::granted))
+            .execute(conn)?;
+        let Some(handed) = row
+            .select(rate_windows::granted)
+            .first::<i64>(conn)
+            .optional()?
+        else {
+            return Ok(());
+        };
+        diesel::update(row)
+            .set(rate_windows::granted.eq((handed - to_i64(held)).max(0)))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
 /// A quota's credits as stored: those not yet handed to a node, and since when they count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Credits {

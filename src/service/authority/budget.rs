@@ -122,6 +122,8 @@ struct Credits {
     /// `held` as last reported to the database.
     reported: u64,
     last_grant: u64,
+    /// The credits changed on this node since `pool` was seen: the next use asks again.
+    stale: bool,
 }
 
 /// What must be fetched before a use can be decided.
@@ -154,10 +156,31 @@ impl Budget {
             .clone()
     }
 
-    /// Forgets what this node holds of a key whose limits or credits were just changed here
-    /// (its credits are void anyway: a set starts a new generation).
+    /// Forgets what this node learnt of a key's credits being used up: the key changed here
+    /// (credits added, limits edited), so the next use that lacks credits asks the database.
+    /// What the node holds stays: it is still the node's to spend (or to give back).
     pub fn forget(&self, key_id: &str) {
-        write(&self.keys).remove(key_id);
+        self.with_credits(key_id, |c| c.stale = true);
+    }
+
+    /// Drops the credits this node holds of a key whose credits were just set (or whose quota
+    /// was replaced or removed) here: they are void (a set starts a new generation). Other
+    /// nodes drop theirs at their next report.
+    pub fn void_credits(&self, key_id: &str) {
+        self.with_credits(key_id, |c| {
+            c.held = 0;
+            c.generation = -1;
+            c.stale = true;
+        });
+    }
+
+    fn with_credits(&self, key_id: &str, f: impl FnOnce(&mut Credits)) {
+        let entry = read(&self.keys).get(key_id).cloned();
+        if let Some(entry) = entry
+            && let Some(c) = lock(&entry).credits.as_mut()
+        {
+            f(c);
+        }
     }
 
     /// Spends `cost` from every rate limit and the quota of `key`, or nothing. Needs the
@@ -274,6 +297,7 @@ impl Budget {
                     refilled_at: now,
                     reported: 0,
                     last_grant: 0,
+                    stale: false,
                 });
             }
             Some(l) => {
@@ -285,6 +309,7 @@ impl Budget {
                     refilled_at: l.after.refilled_at,
                     reported: 0,
                     last_grant: 0,
+                    stale: false,
                 });
                 if c.generation != l.after.generation {
                     c.held = 0;
@@ -296,6 +321,7 @@ impl Budget {
                 c.seen_ms = now_ms;
                 c.refilled_at = l.after.refilled_at;
                 c.last_grant = l.granted;
+                c.stale = false;
             }
         }
         Ok(())
@@ -404,16 +430,22 @@ impl Budget {
         Ok(())
     }
 
-    /// Returns the credits a forgotten entry held.
+    /// Returns the credits and window units a forgotten entry held.
     fn give_back(
         &self,
         db: &mut DbConnection,
         key_id: &str,
         entry: &Mutex<Held>,
     ) -> ServiceResult<()> {
-        let taken = lock(entry).credits.take().filter(|c| c.generation >= 0);
-        if let Some(c) = taken {
+        let (credits, windows) = {
+            let mut held = lock(entry);
+            (held.credits.take(), std::mem::take(&mut held.windows))
+        };
+        if let Some(c) = credits.filter(|c| c.generation >= 0) {
             store::limits::return_lease(db, key_id, &self.node_id, c.generation, c.held)?;
+        }
+        for w in windows.into_iter().filter(|w| w.held > 0) {
+            store::limits::return_window(db, key_id, &w.limit, w.start, w.held)?;
         }
         Ok(())
     }
@@ -504,19 +536,23 @@ impl Held {
                 .credits
                 .as_ref()
                 .is_some_and(|c| quota.refill_due(c.refilled_at, now).is_some());
+            let stale = self.credits.as_ref().is_some_and(|c| c.stale);
             if let Some(c) = self.credits.as_mut().filter(|_| due) {
                 c.held = 0;
             }
             let held = self.credits.as_ref().map_or(0, |c| c.held);
-            if held < cost {
+            // Also when nothing is known yet, or a refill is due: even a use of cost 0 answers
+            // with the credits left.
+            if held < cost || due || stale || self.credits.is_none() {
                 let seen_empty = self.credits.as_ref().is_some_and(|c| {
-                    !due && c.held + c.pool < cost
-                        && now.timestamp_millis() - c.seen_ms < EMPTY_FOR_MS
+                    !due && !stale
+                        && c.held + c.pool < cost
+                        && now.timestamp_millis().saturating_sub(c.seen_ms) < EMPTY_FOR_MS
                 });
                 if seen_empty || !may_fetch {
                     return Step::Decided(Err(self.quota_refusal(quota, now)));
                 }
-                needs.push(Need::Credits(cost - held));
+                needs.push(Need::Credits(cost.saturating_sub(held)));
             }
         }
         if !needs.is_empty() {

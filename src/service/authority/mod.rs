@@ -121,7 +121,7 @@ impl Authority {
     }
 
     /// Forgets what this node holds about a key it just changed; other nodes learn it from the
-    /// change feed.
+    /// change feed. (Quota credits it holds stay its own: see `Budget::forget`.)
     pub fn forget(&self, key_id: &str) {
         self.keys.invalidate(key_id);
         self.budget.forget(key_id);
