@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tempfile::{TempDir, tempdir};
 
 /// The key object's fields, sorted.
-const KEY_FIELDS: &str = "allowed_cidrs created_at expires_at id last_used_at metadata name previous_secret_expires_at revoked_at scopes secret_hint status";
+const KEY_FIELDS: &str = "allowed_cidrs created_at expires_at id last_used_at metadata name previous_secret_expires_at quota rate_limits revoked_at scopes secret_hint status";
 
 /// The binary with a clean environment: nothing from the developer's shell leaks in.
 fn command() -> Command {
@@ -423,6 +423,16 @@ fn an_update_without_any_change_fails() {
     let error = error_of(&dir, &format!("keys update --org acme {id}"));
 
     assert!(error.contains("nothing to change"), "{error}");
+    for flag in [
+        "--rate-limit",
+        "--no-rate-limits",
+        "--quota",
+        "--refill",
+        "--no-refill",
+        "--no-quota",
+    ] {
+        assert!(error.contains(flag), "{flag}: {error}");
+    }
 }
 
 #[test]
@@ -675,6 +685,21 @@ fn every_command_works_on_postgresql_too() {
             .len(),
         1
     );
+    let limits = "--rate-limit 10/1m --quota 5 --refill 5/monthly@31";
+    let metered = run(&format!(
+        "keys create --org pg --name metered --scope read {limits} --json"
+    ));
+    let metered = metered["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        run(&format!("keys quota add --org pg {metered} 2 --json")),
+        json!({"remaining": 7})
+    );
+    assert_eq!(
+        run(&format!(
+            "keys update --org pg {metered} --no-refill --json"
+        ))["key"]["quota"],
+        json!({"remaining": 7, "refill": null})
+    );
     assert_eq!(run("org list --json").as_array().unwrap().len(), 1);
 }
 
@@ -712,4 +737,231 @@ fn metadata_is_set_shown_replaced_and_cleared_from_the_command_line() {
         !out.status.success() && stderr.contains("KEY=VALUE"),
         "{stderr}"
     );
+}
+
+/// Asserts that the argument parser refuses `args` (non-zero exit), and returns its stderr.
+fn refused_by_the_parser(dir: &TempDir, args: &str) -> String {
+    let out = latchkey(dir, args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "`{args}` should fail");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+/// A key created with the extra flags `limits`; returns its id.
+fn create_limited(dir: &TempDir, limits: &str) -> String {
+    let args = format!("keys create --org acme --name limited --scope read:x {limits} --json");
+    id_of(&json_of(dir, &args))
+}
+
+#[test]
+fn rate_limits_and_a_refilling_quota_are_set_on_create_and_shown() {
+    let (dir, _) = bootstrapped();
+    let limits =
+        "--rate-limit 100/1m --rate-limit burst=10/1s --quota 1000 --refill 1000/monthly@1";
+
+    let created = json_of(
+        &dir,
+        &format!("keys create --org acme --name ci --scope read:x {limits} --json"),
+    );
+
+    let id = id_of(&created);
+    let key = &created["key"];
+    let expected_limits = json!([
+        {"name": "default", "limit": 100, "window_seconds": 60},
+        {"name": "burst", "limit": 10, "window_seconds": 1},
+    ]);
+    let refill = json!({"amount": 1000, "interval": "monthly", "day_of_month": 1});
+    assert_eq!(key["rate_limits"], expected_limits);
+    assert_eq!(key["quota"], json!({"remaining": 1000, "refill": refill}));
+    let shown = show(&dir, &id);
+    assert_eq!(shown["rate_limits"], expected_limits);
+    assert_eq!(shown["quota"], key["quota"]);
+    let text = stdout_of(&dir, &format!("keys show --org acme {id}"));
+    assert!(
+        text.contains("rate limits: default 100/60s, burst 10/1s\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("quota:      1000 left, refills 1000 monthly on day 1\n"),
+        "{text}"
+    );
+    let table = stdout_of(&dir, "keys list --org acme");
+    let row = table.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(
+        row.contains("default 100/60s") && row.contains("1000 left"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_key_without_limits_is_shown_as_unlimited() {
+    let (dir, _) = bootstrapped();
+    let id = id_of(&create_key(&dir, "ci"));
+
+    let text = stdout_of(&dir, &format!("keys show --org acme {id}"));
+
+    assert!(text.contains("rate limits: none\n"), "{text}");
+    assert!(text.contains("quota:      unlimited\n"), "{text}");
+}
+
+#[test]
+fn changing_only_the_refill_keeps_the_credits() {
+    let (dir, _) = bootstrapped();
+    let id = create_limited(&dir, "--quota 5 --refill 1000/daily");
+
+    let args = format!("keys update --org acme {id} --refill 50/monthly@15 --json");
+    let updated = json_of(&dir, &args);
+    let no_refill = json_of(
+        &dir,
+        &format!("keys update --org acme {id} --no-refill --json"),
+    );
+
+    let refill = json!({"amount": 50, "interval": "monthly", "day_of_month": 15});
+    assert_eq!(
+        updated["key"]["quota"],
+        json!({"remaining": 5, "refill": refill})
+    );
+    assert_eq!(
+        no_refill["key"]["quota"],
+        json!({"remaining": 5, "refill": null})
+    );
+    assert_eq!(show(&dir, &id)["quota"], no_refill["key"]["quota"]);
+    let text = stdout_of(&dir, &format!("keys show --org acme {id}"));
+    assert!(text.contains("quota:      5 left, no refill\n"), "{text}");
+}
+
+#[test]
+fn an_update_replaces_the_rate_limits_and_the_quota() {
+    let (dir, _) = bootstrapped();
+    let id = create_limited(&dir, "--rate-limit 1/1s --quota 5");
+
+    let args = "--rate-limit hourly=500/1h --quota 70 --refill 70/daily --json";
+    let updated = json_of(&dir, &format!("keys update --org acme {id} {args}"));
+
+    let limits = json!([{"name": "hourly", "limit": 500, "window_seconds": 3600}]);
+    let refill = json!({"amount": 70, "interval": "daily"});
+    assert_eq!(updated["key"]["rate_limits"], limits);
+    assert_eq!(
+        updated["key"]["quota"],
+        json!({"remaining": 70, "refill": refill})
+    );
+    assert_eq!(show(&dir, &id)["quota"], updated["key"]["quota"]);
+}
+
+#[test]
+fn no_quota_and_no_rate_limits_remove_them() {
+    let (dir, _) = bootstrapped();
+    let id = create_limited(&dir, "--rate-limit 100/1d --quota 5 --refill 5/daily");
+
+    let args = format!("keys update --org acme {id} --no-quota --no-rate-limits --json");
+    let updated = json_of(&dir, &args);
+
+    assert_eq!(updated["key"]["rate_limits"], json!([]));
+    assert_eq!(updated["key"]["quota"], Value::Null);
+    assert_eq!(show(&dir, &id)["quota"], Value::Null);
+    let error = error_of(&dir, &format!("keys quota add --org acme {id} 1"));
+    assert!(error.contains("no quota"), "{error}");
+}
+
+#[test]
+fn conflicting_limit_flags_are_refused_by_the_parser() {
+    let (dir, _) = bootstrapped();
+    let id = create_limited(&dir, "--quota 5");
+    let update = format!("keys update --org acme {id}");
+
+    for flags in [
+        "--no-quota --quota 5 --no-refill",
+        "--no-quota --refill 5/daily",
+        "--no-quota --no-refill",
+        "--refill 5/daily --no-refill",
+        "--no-rate-limits --rate-limit 1/1s",
+    ] {
+        let stderr = refused_by_the_parser(&dir, &format!("{update} {flags}"));
+        assert!(stderr.contains("cannot be used with"), "{flags}: {stderr}");
+    }
+    // A new quota says how it refills: `keys quota set` changes the credits alone.
+    let stderr = refused_by_the_parser(&dir, &format!("{update} --quota 9"));
+    assert!(stderr.contains("--no-refill"), "{stderr}");
+    let create = "keys create --org acme --name x --scope read:x --refill 5/daily";
+    let stderr = refused_by_the_parser(&dir, create);
+    assert!(stderr.contains("--quota"), "{stderr}");
+    assert_eq!(
+        show(&dir, &id)["quota"],
+        json!({"remaining": 5, "refill": null})
+    );
+}
+
+#[test]
+fn malformed_limit_values_are_refused_naming_the_expected_form() {
+    let (dir, _) = bootstrapped();
+    let create = "keys create --org acme --name ci --scope read:x";
+
+    for (flags, form) in [
+        ("--rate-limit x=abc", "[NAME=]LIMIT/WINDOW"),
+        ("--rate-limit 10/60w", "[NAME=]LIMIT/WINDOW"),
+        ("--rate-limit 10", "[NAME=]LIMIT/WINDOW"),
+        ("--quota 5 --refill 5/weekly", "AMOUNT/monthly@DAY"),
+        ("--quota 5 --refill 5/monthly@x", "AMOUNT/monthly@DAY"),
+        ("--quota 5 --refill daily", "AMOUNT/monthly@DAY"),
+    ] {
+        let stderr = refused_by_the_parser(&dir, &format!("{create} {flags}"));
+        assert!(stderr.contains(form), "{flags}: {stderr}");
+    }
+    // Well-formed values out of range reach the server's validation, which names the field.
+    for (flags, field) in [
+        ("--rate-limit a=0/60s", "rate_limits[0].limit"),
+        (
+            "--rate-limit 1/1s --rate-limit 1/2d",
+            "rate_limits[1].window_seconds",
+        ),
+        ("--rate-limit 1/1s --rate-limit 2/1m", "rate_limits[1].name"),
+        (
+            "--quota 5 --refill 5/monthly@32",
+            "quota.refill.day_of_month",
+        ),
+    ] {
+        let error = error_of(&dir, &format!("{create} {flags}"));
+        assert!(error.contains(field), "{flags}: {error}");
+    }
+    assert_eq!(listed(&dir, "--status all").len(), 1, "nothing created");
+}
+
+#[test]
+fn quota_credits_are_added_and_set_from_the_command_line() {
+    let (dir, _) = bootstrapped();
+    let id = create_limited(&dir, "--quota 10 --refill 100/daily");
+
+    let added = stdout_of(&dir, &format!("keys quota add --org acme {id} 5"));
+    let set = json_of(&dir, &format!("keys quota set --org acme {id} 3 --json"));
+
+    assert_eq!(added.trim_end(), "15 credits left");
+    assert_eq!(set, json!({"remaining": 3}));
+    assert_eq!(show(&dir, &id)["quota"]["remaining"], 3);
+    let added = json_of(&dir, &format!("keys quota add --org acme {id} 4 --json"));
+    assert_eq!(added, json!({"remaining": 7}));
+    let trail = json_of(&dir, &format!("audit --org acme --target {id} --json"));
+    assert_eq!(trail["events"][0]["action"], "key.quota_changed");
+}
+
+#[test]
+fn changing_credits_fails_for_a_key_without_quota_a_revoked_or_an_unknown_key() {
+    let (dir, _) = bootstrapped();
+    let unlimited = id_of(&create_key(&dir, "plain"));
+    let revoked = create_limited(&dir, "--quota 5");
+    stdout_of(&dir, &format!("keys revoke --org acme {revoked}"));
+    let unknown = "key_doesnotexist0000000";
+
+    let no_quota = error_of(&dir, &format!("keys quota set --org acme {unlimited} 1"));
+    let gone = error_of(&dir, &format!("keys quota add --org acme {revoked} 1"));
+    let missing = error_of(&dir, &format!("keys quota set --org acme {unknown} 1"));
+
+    assert!(
+        no_quota.contains("no quota") && no_quota.contains("--quota"),
+        "{no_quota}"
+    );
+    assert!(gone.contains("revoked"), "{gone}");
+    assert!(missing.contains(unknown), "{missing}");
+    let too_many = format!("keys quota set --org acme {revoked} 1000000000000000001");
+    refused_by_the_parser(&dir, &too_many);
 }

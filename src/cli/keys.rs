@@ -1,16 +1,17 @@
-//! `latchkey keys create|list|show|update|revoke --org SLUG`: the operator acts with the org's
-//! full authority (`*:*`), straight on the database.
+//! `latchkey keys create|list|show|update|roll|revoke|quota --org SLUG`: the operator acts with
+//! the org's full authority (`*:*`), straight on the database.
 
 use serde_json::{Value, json};
 
 use clap::Subcommand;
 
 use super::Cli;
+use super::limits::{self, LimitChanges, NewLimits};
 use crate::domain::Warning;
 use crate::domain::key::{KeyDraft, KeyPatch};
 use crate::service::actor::Actor;
-use crate::service::keys::{self as svc, KeyView, ListParams};
-use crate::service::{now, orgs};
+use crate::service::keys::{self as svc, CreditChange, KeyView, ListParams};
+use crate::service::{ServiceError, now, orgs};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -32,6 +33,8 @@ pub enum KeysCommand {
         /// A metadata member, KEY=VALUE (the value a string; repeat for several).
         #[arg(long = "metadata", value_parser = metadata_pair)]
         metadata: Vec<(String, String)>,
+        #[command(flatten)]
+        limits: NewLimits,
         /// Validate and show warnings without creating.
         #[arg(long)]
         dry_run: bool,
@@ -90,6 +93,8 @@ pub enum KeysCommand {
         /// Remove every metadata member.
         #[arg(long)]
         clear_metadata: bool,
+        #[command(flatten)]
+        limits: LimitChanges,
         #[arg(long)]
         dry_run: bool,
         #[arg(long)]
@@ -114,6 +119,41 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A key's quota credits: add to them or set them.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Add credits to what the key has left (a top-up); prints the credits left.
+    Add {
+        #[arg(long)]
+        org: String,
+        id: String,
+        /// Credits to add (what is left is capped at the largest quota).
+        #[arg(value_parser = credits())]
+        credits: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the credits the key has left; prints them.
+    Set {
+        #[arg(long)]
+        org: String,
+        id: String,
+        /// Credits left from now on; credits nodes hold from before are void.
+        #[arg(value_parser = credits())]
+        credits: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// CREDITS of `keys quota add|set`, in the API's range: the service leaves checking it to its
+/// callers (`POST /v1/keys/{id}/quota` checks it too).
+fn credits() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(..=crate::domain::limits::MAX_CREDITS)
 }
 
 pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
@@ -125,7 +165,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         | KeysCommand::Show { org, .. }
         | KeysCommand::Update { org, .. }
         | KeysCommand::Roll { org, .. }
-        | KeysCommand::Revoke { org, .. } => org,
+        | KeysCommand::Revoke { org, .. }
+        | KeysCommand::Quota(QuotaCommand::Add { org, .. } | QuotaCommand::Set { org, .. }) => org,
     };
     let org = orgs::find_bootstrapped(conn, org_slug)?;
     let actor = Actor::cli(&org.id);
@@ -136,6 +177,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             cidrs,
             expires_at,
             metadata,
+            limits,
             dry_run,
             json,
             ..
@@ -146,8 +188,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 allowed_cidrs: Some(cidrs.clone()),
                 expires_at: expires_at.clone(),
                 metadata: (!metadata.is_empty()).then(|| metadata_object(metadata)),
-                rate_limits: None,
-                quota: None,
+                rate_limits: limits.rate_limits(),
+                quota: limits.quota(),
             };
             let created = svc::create(conn, &actor, &draft, *dry_run, now())?;
             let secret = created.secret.as_ref().map(|s| s.expose().to_owned());
@@ -186,16 +228,21 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 return super::print_json(&page);
             }
             println!(
-                "{:<28} {:<24} {:<8} {:<30} EXPIRES",
-                "ID", "NAME", "STATUS", "SCOPES"
+                "{:<28} {:<24} {:<8} {:<30} {:<30} {:<12} EXPIRES",
+                "ID", "NAME", "STATUS", "SCOPES", "LIMITS", "QUOTA"
             );
             for k in &page.keys {
                 println!(
-                    "{:<28} {:<24} {:<8} {:<30} {}",
+                    "{:<28} {:<24} {:<8} {:<30} {:<30} {:<12} {}",
                     k.id,
                     truncate(&k.name, 24),
                     k.status.as_str(),
                     truncate(&scopes_text(k), 30),
+                    truncate(&limits::rate_limits_text(&k.attributes.rate_limits), 30),
+                    k.attributes
+                        .quota
+                        .as_ref()
+                        .map_or_else(|| "unlimited".to_owned(), limits::credits_text),
                     k.expires_at
                         .map(|t| t.to_rfc3339())
                         .unwrap_or_else(|| "never".into())
@@ -225,6 +272,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             no_expiry,
             metadata,
             clear_metadata,
+            limits,
             dry_run,
             json,
             ..
@@ -248,17 +296,19 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 } else {
                     (!metadata.is_empty()).then(|| Some(metadata_object(metadata)))
                 },
-                rate_limits: None,
-                quota: None,
+                rate_limits: limits.rate_limits(),
+                quota: limits.quota(),
             };
             if patch.name.is_none()
                 && patch.scopes.is_none()
                 && patch.allowed_cidrs.is_none()
                 && patch.expires_at.is_none()
                 && patch.metadata.is_none()
+                && patch.rate_limits.is_none()
+                && patch.quota.is_none()
             {
                 anyhow::bail!(
-                    "nothing to change: give --name, --scope, --cidr, --allow-all-ips, --expires-at, --no-expiry, --metadata or --clear-metadata"
+                    "nothing to change: give --name, --scope, --cidr, --allow-all-ips, --expires-at, --no-expiry, --metadata, --clear-metadata, --rate-limit, --no-rate-limits, --quota, --refill, --no-refill or --no-quota"
                 );
             }
             let updated = svc::update(conn, &actor, id, &patch, *dry_run, now())?;
@@ -307,6 +357,43 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         }
+        KeysCommand::Quota(cmd) => change_credits(conn, &actor, org_slug, cmd),
+    }
+}
+
+fn change_credits(
+    conn: &mut crate::store::DbConnection,
+    actor: &Actor,
+    org_slug: &str,
+    cmd: &QuotaCommand,
+) -> anyhow::Result<()> {
+    let (id, change, json) = match cmd {
+        QuotaCommand::Add {
+            id, credits, json, ..
+        } => (id, CreditChange::Add(*credits), *json),
+        QuotaCommand::Set {
+            id, credits, json, ..
+        } => (id, CreditChange::Set(*credits), *json),
+    };
+    let remaining = svc::change_credits(conn, actor, id, change, now())
+        .map_err(|e| without_quota_in_cli_terms(e, org_slug, id))?;
+    if json {
+        return super::print_json(&json!({ "remaining": remaining }));
+    }
+    println!("{remaining} credits left");
+    Ok(())
+}
+
+/// The service tells a key without a quota to get one through the API; here, the command
+/// that gives it one.
+fn without_quota_in_cli_terms(e: ServiceError, org_slug: &str, id: &str) -> anyhow::Error {
+    match e {
+        ServiceError::Validation(errors) if errors.iter().any(|f| f.field == "quota") => {
+            anyhow::anyhow!(
+                "key {id} has no quota: give it one first with `latchkey keys update --org {org_slug} {id} --quota CREDITS --no-refill` (or --refill AMOUNT/INTERVAL)"
+            )
+        }
+        other => other.into(),
     }
 }
 
@@ -352,6 +439,14 @@ fn print_key(k: &KeyView) {
         println!("revoked:    {}", r.to_rfc3339());
     }
     println!("hint:       {}", k.secret_hint);
+    println!(
+        "rate limits: {}",
+        limits::rate_limits_text(&k.attributes.rate_limits)
+    );
+    println!(
+        "quota:      {}",
+        limits::quota_text(k.attributes.quota.as_ref())
+    );
     for (name, value) in &k.attributes.metadata {
         match value {
             Value::String(text) => println!("metadata:   {name}={text}"),

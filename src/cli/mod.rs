@@ -1,6 +1,7 @@
 //! Command-line adapters: parse arguments, call a service directly on the database, print.
 
 pub mod keys;
+pub mod limits;
 pub mod org;
 pub mod reports;
 pub mod serve;
