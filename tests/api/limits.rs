@@ -242,6 +242,34 @@ backend_tests! {
         assert_eq!(got["error"], "rate_limited");
     }
 
+    /// Found driving the console: an edit of a limited key (a rename, even a dry run, as the edit
+    /// dialog sends while one types) or a credit top-up made the node drop what it held of the
+    /// window and the lease, which the database still counted as handed out: the key was
+    /// refused until the window ended, and credits vanished.
+    async fn editing_a_limited_key_loses_nothing_it_holds(backend) {
+        let app = spawn_app(backend).await;
+        let (id, secret, _) = create(&app, json!({
+            "name": "edited", "scopes": ["read:projects/**"],
+            "rate_limits": [{"limit": 5, "window_seconds": 3600}],
+            "quota": {"remaining": 50},
+        })).await;
+        assert_eq!(token(&app, &id, &secret).await.status(), 200);
+        let (status, _) = status_json(app.patch(&format!("/v1/keys/{id}?dry_run=true"), &app.admin_secret,
+            &json!({"name": "renamed"})).await).await;
+        assert_eq!(status, 200);
+        assert_eq!(token(&app, &id, &secret).await.status(), 200);
+        let (status, _) = status_json(app.patch(&format!("/v1/keys/{id}"), &app.admin_secret,
+            &json!({"name": "renamed"})).await).await;
+        assert_eq!(status, 200);
+        assert_eq!(token(&app, &id, &secret).await.status(), 200);
+        let (status, v) = status_json(app.post(&format!("/v1/keys/{id}/quota"), &app.admin_secret, &json!({"add": 5})).await).await;
+        assert_eq!((status, v), (200, json!({"remaining": 52})));
+        let r = token(&app, &id, &secret).await;
+        assert_eq!(r.status(), 200);
+        assert!(header(&r, "ratelimit").unwrap().starts_with("\"default\";r=1;"), "{:?}", header(&r, "ratelimit"));
+        remaining_until(&app, &id, 51).await;
+    }
+
     async fn limits_and_quotas_are_validated_with_field_paths(backend) {
         let app = spawn_app(backend).await;
         let base = json!({"name": "v", "scopes": ["read"]});
