@@ -8,7 +8,8 @@
 //!
 //! In a browser: tests/console/e2e.mjs drives headless Chromium (playwright-core, from the
 //! committed lockfile, `npm ci` into target/console/node once) through the console against a
-//! server started here, asserting each step and saving screenshots to target/console/screenshots/.
+//! server started here, asserting each step (the accessibility of the main views too, with
+//! axe-core's WCAG A/AA rules) and saving screenshots to target/console/screenshots/.
 //! Without /usr/bin/chromium (or `LATCHKEY_CHROMIUM`) that test prints
 //! `SKIPPED (console e2e): chromium not installed` and passes, unless
 //! `LATCHKEY_REQUIRE_CHROMIUM=1` (which .ci/run sets after installing it).
@@ -576,8 +577,8 @@ async fn console_end_to_end_in_headless_chromium() {
     );
 
     // The metered key the console created and edited: the limit as edited, the refill as
-    // created, and the credits the console set (40) less the two tokens issued since; the edit
-    // of the limit kept them.
+    // created, and the credits the console set (40) less the token issued since; the edit of
+    // the limit kept them.
     let metered = out["metered_key_id"].as_str().unwrap();
     let (status, body) = server.admin_get(&format!("/v1/keys/{metered}")).await;
     assert_eq!(status, 200, "{body}");
@@ -589,10 +590,12 @@ async fn console_end_to_end_in_headless_chromium() {
     );
     assert_eq!(
         key["quota"],
-        json!({"remaining": 38, "refill": {"amount": 1000, "interval": "monthly", "day_of_month": 15}})
+        json!({"remaining": 39, "refill": {"amount": 1000, "interval": "monthly", "day_of_month": 15}})
     );
     let (status, body) = server
-        .admin_get(&format!("/v1/audit?target={metered}&action=key.quota_changed"))
+        .admin_get(&format!(
+            "/v1/audit?target={metered}&action=key.quota_changed"
+        ))
         .await;
     assert_eq!(status, 200, "{body}");
     let audit: Value = serde_json::from_str(&body).unwrap();
