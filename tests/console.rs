@@ -8,7 +8,8 @@
 //!
 //! In a browser: tests/console/e2e.mjs drives headless Chromium (playwright-core, from the
 //! committed lockfile, `npm ci` into target/console/node once) through the console against a
-//! server started here, asserting each step and saving screenshots to target/console/screenshots/.
+//! server started here, asserting each step (the accessibility of the main views too, with
+//! axe-core's WCAG A/AA rules) and saving screenshots to target/console/screenshots/.
 //! Without /usr/bin/chromium (or `LATCHKEY_CHROMIUM`) that test prints
 //! `SKIPPED (console e2e): chromium not installed` and passes, unless
 //! `LATCHKEY_REQUIRE_CHROMIUM=1` (which .ci/run sets after installing it).
@@ -409,6 +410,12 @@ const REQUIRED_STEPS: &[&str] = &[
     "edit scopes with the warning",
     "revoke with confirmation, then see it under Revoked",
     "the chart updates after token requests",
+    "limits: server validation errors appear next to their inputs",
+    "limits: create a key with a rate limit and a monthly-refill quota",
+    "limits: the list shows the remaining credits and the limits",
+    "limits: out of credits, a token is refused and counted as Quota exhausted",
+    "limits: add and set credits from the key view",
+    "limits: edit the rate limit; over it, a token is refused as Rate limited",
     "the audit tab",
     "the signing keys tab: promote the next key, then stage ES256",
     "the token is renewed before it expires, without the pasted secret",
@@ -560,5 +567,47 @@ async fn console_end_to_end_in_headless_chromium() {
             .unwrap()
             .contains("empty segment"),
         "{out}"
+    );
+    assert!(
+        out["limit_error"]
+            .as_str()
+            .unwrap()
+            .contains("from 1 to 1000000000"),
+        "{out}"
+    );
+
+    // The metered key the console created and edited: the limit as edited, the refill as
+    // created, and the credits the console set (40) less the token issued since; the edit of
+    // the limit kept them.
+    let metered = out["metered_key_id"].as_str().unwrap();
+    let (status, body) = server.admin_get(&format!("/v1/keys/{metered}")).await;
+    assert_eq!(status, 200, "{body}");
+    let key: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(key["name"], "metered worker");
+    assert_eq!(
+        key["rate_limits"],
+        json!([{"name": "per-minute", "limit": 1, "window_seconds": 86400}])
+    );
+    assert_eq!(
+        key["quota"],
+        json!({"remaining": 39, "refill": {"amount": 1000, "interval": "monthly", "day_of_month": 15}})
+    );
+    let (status, body) = server
+        .admin_get(&format!(
+            "/v1/audit?target={metered}&action=key.quota_changed"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let audit: Value = serde_json::from_str(&body).unwrap();
+    let changes: Vec<&Value> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["details"])
+        .collect();
+    assert!(
+        changes.contains(&&json!({"add": 250, "remaining": 250}))
+            && changes.contains(&&json!({"set": 40, "remaining": 40})),
+        "{audit}"
     );
 }

@@ -1,13 +1,16 @@
 // End-to-end test of the web console in headless Chromium, driven by tests/console.rs against a
 // real server. Every step asserts what a user would see, and saves a screenshot to
-// $CONSOLE_SCREENSHOTS. On failure: a screenshot `FAILED-<step>.png`, a message naming the step,
+// $CONSOLE_SCREENSHOTS; axe-core (tests/console/package.json) checks the sign-in page, the key
+// dialog with its limits, the key list, the key view and the usage tab against the WCAG 2.x A and
+// AA rules. On failure: a screenshot `FAILED-<step>.png`, a message naming the step,
 // exit code 1. On success: one JSON line with what the Rust side checks again over HTTP.
 //
 // By hand, against a running server (`latchkey serve` prints the admin key):
 //   CONSOLE_URL=http://127.0.0.1:8080 CONSOLE_ADMIN_ID=key_… CONSOLE_ADMIN_SECRET=lk_… \
 //   CONSOLE_SCREENSHOTS=/tmp/shots node target/console/node/e2e.mjs
 
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -61,6 +64,20 @@ async function until(what, fn, arg, timeout = TIMEOUT) {
 }
 
 const text = (selector) => page.locator(selector).innerText();
+
+/** axe-core's browser build, run through the DevTools protocol (the page's CSP allows no inline script). */
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+/** Fails on any WCAG 2.x A or AA violation axe-core finds in `selector`, naming the elements. */
+async function accessible(what, selector) {
+  if (!await page.evaluate(() => 'axe' in window)) await page.evaluate(AXE);
+  const violations = await page.evaluate(async ([context, tags]) => {
+    const result = await window.axe.run(context, { runOnly: { type: 'tag', values: tags } });
+    return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 5).map((n) => n.target.join(' ')).join(', ')}`);
+  }, [selector, WCAG]);
+  assert(violations.length === 0, `accessibility of ${what}:\n${violations.join('\n')}`);
+}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP from the test itself (what curl would do)
@@ -169,6 +186,7 @@ async function run(problems, tokenRequests) {
     assert(help.includes('latchkey org bootstrap SLUG'), `bootstrap help missing: ${help}`);
     assert(await page.evaluate(() => document.activeElement.id) === 'sign-in-id', 'the key id field has focus');
     await shot('01-sign-in');
+    await accessible('the sign-in page', 'body');
   });
 
   await step('a wrong secret is refused with the reason', async () => {
@@ -415,6 +433,161 @@ async function run(problems, tokenRequests) {
     await shot('11-usage-updated');
   });
 
+  await step('limits: server validation errors appear next to their inputs', async () => {
+    await page.click('#tab-keys');
+    await until('the key list', () => document.querySelectorAll('#keys-body tr').length > 0);
+    await page.click('#create-key');
+    await page.locator('#key-dialog[open]').waitFor();
+    assert((await text('#limits-hint')).includes('1 credit'), `what limits mean: ${await text('#limits-hint')}`);
+    await page.fill('#key-name', 'metered worker');
+    await page.click('#limit-add');
+    assert(await page.evaluate(() => document.activeElement.id) === 'limit-0-limit', 'focus moves to the new limit');
+    await page.fill('#limit-0-name', 'per-minute');
+    await page.fill('#limit-0-limit', '0');
+    await page.fill('#limit-0-window', '1');
+    await page.selectOption('#limit-0-unit', '60');
+    await page.check('#quota-on');
+    await page.fill('#quota-remaining', '5');
+    await page.check('#quota-refill-on');
+    await page.fill('#quota-refill-amount', '1000');
+    await page.selectOption('#quota-refill-interval', 'monthly');
+    await page.fill('#quota-refill-day', '32');
+    await until('the limit and day-of-month errors', () => !document.getElementById('limit-0-error').hidden
+      && !document.getElementById('quota-refill-day-error').hidden);
+    out.limitError = await text('#limit-0-error');
+    assert(out.limitError.includes('Limit') && out.limitError.includes('from 1 to'), `limit error: ${out.limitError}`);
+    assert(await page.getAttribute('#limit-0-limit', 'aria-invalid') === 'true', 'the limit is marked invalid');
+    assert(await page.getAttribute('#limit-0-name', 'aria-invalid') === null, 'the name is not');
+    assert(await page.getAttribute('#limit-0-window', 'aria-invalid') === null, 'the window is not');
+    const dayError = await text('#quota-refill-day-error');
+    assert(dayError.includes('31'), `day-of-month error: ${dayError}`);
+    assert(await page.getAttribute('#quota-refill-day', 'aria-invalid') === 'true', 'the day of month is marked invalid');
+    assert(await page.locator('#quota-remaining-error').isHidden(), 'no error on the credits');
+    await page.locator('#limits-set').scrollIntoViewIfNeeded();
+    await shot('11b-limits-validation');
+    await accessible('the create dialog with limits, a quota and errors', '#key-dialog');
+  });
+
+  await step('limits: create a key with a rate limit and a monthly-refill quota', async () => {
+    await page.fill('#limit-0-limit', '100');
+    await page.fill('#quota-refill-day', '15');
+    await until('no errors left', () => [...document.querySelectorAll('#key-form .field-error')].every((e) => e.hidden)
+      && !document.getElementById('key-dialog').dataset.validating);
+    await page.click('#key-submit');
+    await page.locator('#secret-dialog[open]').waitFor();
+    out.meteredSecret = await page.inputValue('#secret-value');
+    out.meteredId = await text('#secret-key-id');
+    await page.check('#secret-ack');
+    await page.click('#secret-close');
+    await page.locator('#secret-dialog').waitFor({ state: 'hidden' });
+    const r = await http('GET', `/v1/keys/${out.meteredId}`, { bearer: ADMIN_SECRET });
+    assert(JSON.stringify(r.body.rate_limits) === JSON.stringify([{ name: 'per-minute', limit: 100, window_seconds: 60 }]),
+      `rate limits: ${JSON.stringify(r.body.rate_limits)}`);
+    assert(JSON.stringify(r.body.quota) === JSON.stringify({ remaining: 5, refill: { amount: 1000, interval: 'monthly', day_of_month: 15 } }),
+      `quota: ${JSON.stringify(r.body.quota)}`);
+  });
+
+  await step('limits: the list shows the remaining credits and the limits', async () => {
+    await until('the metered key listed', (id) => !!document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.meteredId);
+    const cells = await text(`#keys-body tr[data-key-id="${out.meteredId}"]`);
+    assert(cells.includes('5 credits') && cells.includes('100/min'), `row: ${cells}`);
+    const plain = await text(`#keys-body tr[data-key-id="${out.keyId}"]`);
+    assert(!plain.includes('credits') && plain.includes('unlimited'), `a key without limits: ${plain}`);
+    await shot('11c-limits-in-list');
+    await accessible('the key list with its Limits column', '#panel-keys');
+  });
+
+  await step('limits: out of credits, a token is refused and counted as Quota exhausted', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await token(out.meteredId, out.meteredSecret);
+      assert(r.status === 200, `token ${i + 1} of 5: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    const refused = await token(out.meteredId, out.meteredSecret);
+    assert(refused.status === 429 && refused.body.error === 'quota_exhausted', `the sixth: ${refused.status} ${JSON.stringify(refused.body)}`);
+    await page.click('button[aria-label="Usage of metered worker"]');
+    await page.locator('#panel-usage').waitFor();
+    await refreshUntil('a quota denial', () => {
+      const row = document.querySelector('#usage-denials tr[data-reason="quota_exhausted"]');
+      return row && row.cells[1].textContent === '1';
+    });
+    assert(await text('#usage-denials tr[data-reason="quota_exhausted"] th') === 'Quota exhausted', 'the quota reason is labelled');
+    assert(await text('#usage-denials tr[data-reason="rate_limited"] th') === 'Rate limited', 'the rate-limit reason is labelled');
+    await page.locator('#usage-denials').scrollIntoViewIfNeeded();
+    await shot('11d-usage-quota-exhausted');
+    await accessible('the usage tab', '#panel-usage');
+  });
+
+  await step('limits: add and set credits from the key view', async () => {
+    await page.click('#tab-keys');
+    await until('the metered key listed', (id) => !!document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.meteredId);
+    await page.click('button[aria-label="Details of metered worker"]');
+    await page.locator('#key-view-dialog[open]').waitFor();
+    await until('no credits left', () => document.getElementById('key-view-credits').textContent === '0');
+    const limits = await text('#key-view-limits');
+    assert(limits.includes('per-minute') && limits.includes('100') && limits.includes('minute'), `limits: ${limits}`);
+    const refill = await text('#key-view-refill');
+    assert(refill.includes('1,000') && refill.includes('monthly') && refill.includes('15'), `refill: ${refill}`);
+    await page.fill('#credits-amount', '250');
+    await page.click('#credits-add');
+    await until('250 credits', () => document.getElementById('key-view-credits').textContent === '250');
+    await until('250 credits in the list', (id) => document.querySelector(`#keys-body tr[data-key-id="${id}"]`)
+      ?.textContent.includes('250 credits'), out.meteredId);
+    await shot('11e-key-view-credits');
+    await accessible('the key view', '#key-view-dialog');
+    await page.fill('#credits-amount', '40');
+    await page.click('#credits-set');
+    await page.locator('#credits-confirm-dialog[open]').waitFor();
+    const confirm = await text('#credits-confirm-explain');
+    assert(confirm.includes('40') && confirm.includes('250'), `the confirmation says what changes: ${confirm}`);
+    assert(await page.evaluate(() => document.activeElement.id) === 'credits-confirm-cancel', 'Cancel has focus');
+    await accessible('the set-credits confirmation', '#credits-confirm-dialog');
+    await page.click('#credits-confirm-ok');
+    await until('40 credits', () => document.getElementById('key-view-credits').textContent === '40');
+    assert(await page.locator('#key-view-dialog[open]').isVisible(), 'the key view stays open');
+    await page.fill('#credits-amount', '-3');
+    await page.click('#credits-add');
+    await until('the amount error', () => !document.getElementById('credits-amount-error').hidden);
+    assert(await page.getAttribute('#credits-amount', 'aria-invalid') === 'true', 'the amount is marked invalid');
+    await page.click('#key-view-close');
+    await page.locator('#key-view-dialog').waitFor({ state: 'hidden' });
+    const r = await http('GET', `/v1/keys/${out.meteredId}`, { bearer: ADMIN_SECRET });
+    assert(r.body.quota?.remaining === 40, `the credits set: ${JSON.stringify(r.body.quota)}`);
+  });
+
+  await step('limits: edit the rate limit; over it, a token is refused as Rate limited', async () => {
+    await page.click('button[aria-label="Edit metered worker"]');
+    await page.locator('#key-dialog[open]').waitFor();
+    assert(await page.inputValue('#limit-0-name') === 'per-minute' && await page.inputValue('#limit-0-limit') === '100'
+      && await page.inputValue('#limit-0-window') === '1' && await page.inputValue('#limit-0-unit') === '60', 'the limit is filled in');
+    assert(await page.isChecked('#quota-on') && await page.isChecked('#quota-refill-on')
+      && await page.inputValue('#quota-refill-day') === '15', 'the quota is filled in');
+    await page.fill('#limit-0-limit', '1');
+    await page.selectOption('#limit-0-unit', '86400');
+    await accessible('the edit dialog with limits and a quota', '#key-dialog');
+    await until('the warning is emphasised', () => document.getElementById('key-edit-warning').classList.contains('emphasis'));
+    await until('validated', () => !document.getElementById('key-dialog').dataset.validating);
+    await page.click('#key-submit');
+    await page.locator('#key-dialog').waitFor({ state: 'hidden' });
+    await until('the edited row', (id) => document.querySelector(`#keys-body tr[data-key-id="${id}"]`)
+      ?.textContent.includes('1/day'), out.meteredId);
+    assert((await token(out.meteredId, out.meteredSecret)).status === 200, 'one token a day');
+    const refused = await token(out.meteredId, out.meteredSecret);
+    assert(refused.status === 429 && refused.body.error === 'rate_limited', `the second: ${refused.status} ${JSON.stringify(refused.body)}`);
+    // The edit changed the limit only: the credits were kept (40, less the token).
+    for (let i = 0; ; i++) {
+      const r = await http('GET', `/v1/keys/${out.meteredId}`, { bearer: ADMIN_SECRET });
+      if (r.body.quota?.remaining === 39) break;
+      assert(i < 20, `credits kept by the edit: ${JSON.stringify(r.body.quota)}`);
+      await page.waitForTimeout(250);
+    }
+    await page.click('button[aria-label="Usage of metered worker"]');
+    await refreshUntil('a rate-limit denial', () => {
+      const row = document.querySelector('#usage-denials tr[data-reason="rate_limited"]');
+      return row && row.cells[1].textContent === '1';
+    });
+    await page.click('#tab-keys');
+  });
+
   await step('roll a secret with a grace period', async () => {
     await page.click('#tab-keys');
     await page.fill('#key-search', 'bulk-01');
@@ -551,6 +724,8 @@ async function run(problems, tokenRequests) {
     expiring_key_id: out.expiring,
     cidr_error: out.cidrError,
     scope_error: out.scopeError,
+    metered_key_id: out.meteredId,
+    limit_error: out.limitError,
     renewals: out.renewals,
     steps: log.map((s) => s.step),
   };

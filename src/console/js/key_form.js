@@ -1,7 +1,8 @@
 // The create / edit key dialog. The server is the one judge of validity: as the user types, the
 // form is sent with `?dry_run=true`, and each field error (`name`, `expires_at`,
-// `scopes[1].resource`, `allowed_cidrs[0]`, …) is shown next to its field. Errors appear for
-// the fields the user has touched, and for every field once they try to save.
+// `scopes[1].resource`, `allowed_cidrs[0]`, `rate_limits[0].limit`, `quota.refill.day_of_month`,
+// …) is shown next to its field. Errors appear for the fields the user has touched, and for every
+// field once they try to save.
 
 import { ApiError } from './api.js';
 import { $, alertIn, fill, fromLocalInput, h, openDialog, show, toLocalInput, utcOffset } from './dom.js';
@@ -16,12 +17,22 @@ const ACTIONS = [
 const DEFAULT_CIDRS = ['0.0.0.0/0', '::/0'];
 const WILDCARDS = { '0.0.0.0/0': 'IPv4', '::/0': 'IPv6' };
 const DRY_RUN_DELAY_MS = 300;
+/** The server's bound on rate limits per key. */
+const MAX_RATE_LIMITS = 5;
+/** The window units offered, in seconds, largest first. */
+const UNITS = [
+  [86400, 'day'],
+  [3600, 'h'],
+  [60, 'min'],
+  [1, 's'],
+];
 
 const dialog = $('key-dialog');
 const form = $('key-form');
 const scopeRows = $('scope-rows');
 const cidrRows = $('cidr-rows');
 const metadataRows = metadataFieldset();
+const limitRows = $('limit-rows');
 
 /** `{kind: 'create'}` or `{kind: 'edit', key}`. */
 let mode = { kind: 'create' };
@@ -31,6 +42,8 @@ let dryRunTimer = 0;
 let dryRunSeq = 0;
 /** Row index of each request-body index (blank CIDR rows are not sent). */
 let cidrIndex = [];
+/** In an edit: the credits field as filled in, so that an unchanged field keeps the credits. */
+let shownCredits = '';
 let handlers = { created() {}, updated() {} };
 
 export function initKeyForm(callbacks) {
@@ -47,6 +60,13 @@ export function initKeyForm(callbacks) {
     addMetadataRow('', '').querySelector('input').focus();
     touch('metadata');
   });
+  $('limit-add').addEventListener('click', () => {
+    addLimitRow({}).querySelector('.limit-limit').focus();
+    changed();
+  });
+  for (const id of ['quota-on', 'quota-refill-on', 'quota-refill-interval']) {
+    $(id).addEventListener('change', syncQuota);
+  }
   $('key-cancel').addEventListener('click', () => dialog.close('cancel'));
   form.addEventListener('input', (event) => {
     const field = event.target.dataset?.field;
@@ -73,6 +93,8 @@ export function openCreate() {
   show($('key-edit-warning'), false);
   addScopeRow({ action: 'read', resource: '' });
   for (const cidr of DEFAULT_CIDRS) addCidrRow(cidr);
+  $('quota-remaining-hint').textContent = '(to start with)';
+  syncQuota();
   changed();
   openDialog(dialog, $('key-name'));
 }
@@ -88,6 +110,8 @@ export function openEdit(key) {
   for (const scope of key.scopes) addScopeRow(scope);
   for (const cidr of key.allowed_cidrs) addCidrRow(cidr);
   for (const [name, value] of Object.entries(key.metadata || {})) addMetadataRow(name, value);
+  for (const limit of key.rate_limits || []) addLimitRow(limit);
+  fillQuota(key.quota);
   changed();
   openDialog(dialog, $('key-name'));
 }
@@ -100,6 +124,8 @@ function reset() {
   scopeRows.replaceChildren();
   cidrRows.replaceChildren();
   metadataRows.replaceChildren();
+  limitRows.replaceChildren();
+  shownCredits = '';
   $('key-expires-hint').textContent = `(your local time, ${utcOffset()}; blank = never expires)`;
   showErrors([]);
   alertIn($('key-form-errors'), '');
@@ -210,6 +236,73 @@ function addMetadataRow(name, value) {
   return row;
 }
 
+/** A rate-limit row: name, limit, "per", window and its unit, Remove, and the row's errors. */
+function addLimitRow(limit) {
+  const row = h('li', { className: 'row limit-row' });
+  const [count, unit] = splitWindow(limit.window_seconds);
+  const name = h('input', { className: 'limit-name', value: limit.name ?? '', placeholder: 'default',
+    autocomplete: 'off', spellcheck: false });
+  const max = h('input', { className: 'limit-limit', type: 'number', min: 1, step: 1, inputMode: 'numeric',
+    value: limit.limit ?? '', placeholder: 'limit', autocomplete: 'off' });
+  const win = h('input', { className: 'limit-window', type: 'number', min: 1, step: 1, inputMode: 'numeric',
+    value: count, autocomplete: 'off' });
+  const units = h('select', { className: 'limit-unit' },
+    UNITS.map(([seconds, label]) => h('option', { value: seconds }, label)));
+  units.value = String(unit);
+  const remove = h('button', { type: 'button', className: 'secondary small' }, 'Remove');
+  remove.addEventListener('click', () => {
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    renumber();
+    touch('rate_limits');
+    (next?.querySelector('.limit-limit') || $('limit-add')).focus();
+  });
+  row.append(
+    h('label', { className: 'visually-hidden' }, 'Name'), name,
+    h('label', { className: 'visually-hidden' }, 'Limit'), max,
+    h('span', { className: 'per', 'aria-hidden': 'true' }, 'per'),
+    h('label', { className: 'visually-hidden' }, 'Window'), win,
+    h('label', { className: 'visually-hidden' }, 'Unit'), units,
+    remove,
+    h('p', { className: 'field-error', hidden: true }),
+  );
+  limitRows.append(row);
+  renumber();
+  return row;
+}
+
+/** `window_seconds` as a count of the largest unit that divides it: 120 → [2, 60]. */
+function splitWindow(seconds) {
+  if (!seconds) return ['1', 60];
+  const [unit] = UNITS.find(([u]) => seconds % u === 0);
+  return [String(seconds / unit), unit];
+}
+
+/** Shows the quota's fields when it is on, the refill's when that is on, the day for monthly. */
+function syncQuota() {
+  show($('quota-fields'), $('quota-on').checked);
+  show($('refill-fields'), $('quota-refill-on').checked);
+  show($('quota-refill-day-field'), $('quota-refill-interval').value === 'monthly');
+}
+
+/** An edit's quota fields: the credits left now, and the refill. */
+function fillQuota(quota) {
+  $('quota-on').checked = Boolean(quota);
+  shownCredits = quota?.remaining === undefined || quota?.remaining === null ? '' : String(quota.remaining);
+  $('quota-remaining').value = shownCredits;
+  $('quota-remaining-hint').textContent = quota
+    ? '(left now; unchanged or blank keeps them, a new number replaces them)'
+    : '(to start with)';
+  const refill = quota?.refill;
+  $('quota-refill-on').checked = Boolean(refill);
+  if (refill) {
+    $('quota-refill-amount').value = refill.amount;
+    $('quota-refill-interval').value = refill.interval;
+    $('quota-refill-day').value = refill.day_of_month ?? '';
+  }
+  syncQuota();
+}
+
 /** Gives every row's controls ids, labels and error slots for its current position. */
 function renumber() {
   [...scopeRows.children].forEach((row, i) => {
@@ -252,6 +345,28 @@ function renumber() {
     name.setAttribute('aria-describedby', 'metadata-error');
     value.setAttribute('aria-describedby', 'metadata-error');
   });
+  [...limitRows.children].forEach((row, i) => {
+    const [nameLabel, name, limitLabel, limit, , windowLabel, win, unitLabel, unit, remove, error] = row.children;
+    const n = i + 1;
+    const controls = [[nameLabel, name, 'name', `Name of rate limit ${n}`],
+      [limitLabel, limit, 'limit', `Limit of rate limit ${n}`],
+      [windowLabel, win, 'window', `Window of rate limit ${n}`],
+      [unitLabel, unit, 'unit', `Unit of the window of rate limit ${n}`]];
+    error.id = `limit-${i}-error`;
+    error.dataset.field = `rate_limits[${i}]`;
+    for (const [label, control, part, text] of controls) {
+      control.id = `limit-${i}-${part}`;
+      label.htmlFor = control.id;
+      label.textContent = text;
+      control.setAttribute('aria-describedby', error.id);
+    }
+    name.dataset.field = `rate_limits[${i}].name`;
+    limit.dataset.field = `rate_limits[${i}].limit`;
+    win.dataset.field = `rate_limits[${i}].window_seconds`;
+    unit.dataset.field = `rate_limits[${i}].window_seconds`;
+    remove.setAttribute('aria-label', `Remove rate limit ${n}`);
+  });
+  $('limit-add').disabled = limitRows.children.length >= MAX_RATE_LIMITS;
   show($('cidr-hint'), true);
   $('cidr-hint').textContent = cidrRows.children.length
     ? 'IPv4 and IPv6 networks or single addresses; a request must come from one of them.'
@@ -294,6 +409,38 @@ function metadataOf() {
   return metadata;
 }
 
+/** A number field's value: `null` when blank (the server says what is missing). */
+function numberOf(input) {
+  const text = input.value.trim();
+  return text === '' ? null : Number(text);
+}
+
+/** The rate-limit rows, as the API takes them (a blank name is the server's `default`). */
+function limitsOf() {
+  return [...limitRows.children].map((row) => {
+    const limit = {};
+    const name = row.querySelector('.limit-name').value.trim();
+    if (name) limit.name = name;
+    limit.limit = numberOf(row.querySelector('.limit-limit'));
+    const count = numberOf(row.querySelector('.limit-window'));
+    limit.window_seconds = count === null ? null : count * Number(row.querySelector('.limit-unit').value);
+    return limit;
+  });
+}
+
+/** The refill as the API takes it, or `null` for none. */
+function refillOf() {
+  if (!$('quota-refill-on').checked) return null;
+  const interval = $('quota-refill-interval').value;
+  const refill = { amount: numberOf($('quota-refill-amount')), interval };
+  const day = numberOf($('quota-refill-day'));
+  if (interval === 'monthly' && day !== null) refill.day_of_month = day;
+  return refill;
+}
+
+/** As the server shows limits: every one named. */
+const named = (limits) => limits.map((l) => ({ name: l.name || 'default', limit: l.limit, window_seconds: l.window_seconds }));
+
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 /** The body of the create or update call (an update sends only what changed). */
@@ -303,10 +450,14 @@ function body() {
   const scopes = scopesOf();
   const cidrs = cidrsOf();
   const metadata = metadataOf();
+  const limits = limitsOf();
+  const quotaOn = $('quota-on').checked;
   if (mode.kind === 'create') {
     const draft = { name, scopes, allowed_cidrs: cidrs };
     if (expires) draft.expires_at = expires;
     if (Object.keys(metadata).length) draft.metadata = metadata;
+    if (limits.length) draft.rate_limits = limits;
+    if (quotaOn) draft.quota = { remaining: numberOf($('quota-remaining')), refill: refillOf() };
     return draft;
   }
   const key = mode.key;
@@ -316,7 +467,24 @@ function body() {
   if (!same(scopes, key.scopes)) patch.scopes = scopes;
   if (!same(cidrs, key.allowed_cidrs)) patch.allowed_cidrs = cidrs;
   if (!same(metadata, key.metadata || {})) patch.metadata = metadata;
+  if (!same(named(limits), key.rate_limits || [])) patch.rate_limits = limits;
+  const quota = quotaPatch(key.quota, quotaOn);
+  if (quota !== undefined) patch.quota = quota;
   return patch;
+}
+
+/**
+ * An edit's `quota`: `undefined` (unchanged), `null` (removed), or the refill with `remaining`
+ * only when the credits field was changed (without it the server keeps the credits counted).
+ */
+function quotaPatch(current, on) {
+  if (!on) return current ? null : undefined;
+  const quota = {};
+  const credits = $('quota-remaining').value.trim();
+  if (credits !== '' && credits !== shownCredits) quota.remaining = numberOf($('quota-remaining'));
+  quota.refill = refillOf();
+  const changed = !current || 'remaining' in quota || !same(quota.refill, current.refill ?? null);
+  return changed ? quota : undefined;
 }
 
 function endpoint(dryRun) {
@@ -334,7 +502,8 @@ function changed() {
   clientWarnings();
   if (mode.kind === 'edit') {
     const patch = body();
-    $('key-edit-warning').classList.toggle('emphasis', 'scopes' in patch || 'allowed_cidrs' in patch);
+    $('key-edit-warning').classList.toggle('emphasis',
+      ['scopes', 'allowed_cidrs', 'rate_limits', 'quota'].some((field) => field in patch));
   }
   clearTimeout(dryRunTimer);
   dryRunTimer = setTimeout(dryRun, DRY_RUN_DELAY_MS);
@@ -461,6 +630,17 @@ function messageFor(field, message) {
   if (field === 'metadata') return `Metadata ${message}.`;
   if (field.endsWith('.action')) return `Action ${message}.`;
   if (field.endsWith('.resource')) return `Resource filter: ${message}.`;
+  if (/^rate_limits\[\d+\]\.name$/.test(field)) return `Name ${message}.`;
+  if (field.endsWith('.limit')) return `Limit ${message}.`;
+  if (field.endsWith('.window_seconds')) {
+    return /86400/.test(message)
+      ? 'Window must be a whole number of seconds from 1 to 86,400 (1 day).'
+      : `Window ${message}.`;
+  }
+  if (field === 'quota.remaining') return `Credits ${message}.`;
+  if (field === 'quota.refill.amount') return `Refill amount ${message}.`;
+  if (field === 'quota.refill.interval') return `Refill interval ${message}.`;
+  if (field === 'quota.refill.day_of_month') return `Day of the month ${message}.`;
   return `${message}.`;
 }
 

@@ -1,5 +1,6 @@
 // The Keys tab: the list (status filter, search by name, cursor pagination) and the row actions
-// (edit, roll, revoke, usage), plus the one-time secret dialog after create and roll.
+// (details, edit, roll, revoke, usage), plus the one-time secret dialog after create and roll.
+// The details view shows a key's limits and quota and adds or sets its credits.
 
 import { ApiError } from './api.js';
 import { $, ago, alertIn, announce, fill, h, openDialog, show, time } from './dom.js';
@@ -60,6 +61,7 @@ export function initKeys({ onUsage }) {
   initSecretDialog();
   initRevokeDialog();
   initRollDialog();
+  initKeyView();
 }
 
 function firstPage() {
@@ -111,6 +113,7 @@ function render(keys) {
 function row(key, isSession) {
   const actions = h('div', { className: 'row-actions' });
   const label = (verb) => `${verb} ${key.name}`;
+  actions.append(h('button', { type: 'button', className: 'secondary small', 'aria-label': label('Details of'), onclick: () => openKeyView(key) }, 'Details'));
   if (key.status !== 'revoked') {
     actions.append(h('button', { type: 'button', className: 'secondary small', 'aria-label': label('Edit'), onclick: () => openEdit(key) }, 'Edit'));
   }
@@ -125,15 +128,209 @@ function row(key, isSession) {
   return h('tr', { dataset: { keyId: key.id, status: key.status } },
     h('td', { className: 'name' }, key.name, isSession ? h('span', { className: 'badge session' }, 'this console session') : null),
     h('td', {}, h('code', {}, key.id)),
-    h('td', {}, h('ul', { className: 'chips' }, key.scopes.map((s) => h('li', {}, h('code', {}, `${s.action}:${s.resource}`))))),
-    h('td', {}, key.allowed_cidrs.length
-      ? h('ul', { className: 'chips' }, key.allowed_cidrs.map((c) => h('li', {}, h('code', {}, c))))
-      : h('span', { className: 'muted' }, 'any address')),
+    h('td', {}, scopeChips(key)),
+    h('td', {}, cidrChips(key)),
+    h('td', {}, limitsCell(key)),
     h('td', {}, time(key.expires_at, 'never')),
     h('td', {}, ago(key.last_used_at)),
     h('td', {}, h('span', { className: `badge ${key.status}` }, STATUS_TEXT[key.status] || key.status)),
     h('td', {}, actions),
   );
+}
+
+const scopeChips = (key) => h('ul', { className: 'chips' },
+  key.scopes.map((s) => h('li', {}, h('code', {}, `${s.action}:${s.resource}`))));
+
+const cidrChips = (key) => (key.allowed_cidrs.length
+  ? h('ul', { className: 'chips' }, key.allowed_cidrs.map((c) => h('li', {}, h('code', {}, c))))
+  : h('span', { className: 'muted' }, 'any address'));
+
+// ---------------------------------------------------------------------------------------------
+// Limits and quota, as text
+// ---------------------------------------------------------------------------------------------
+
+const numbers = new Intl.NumberFormat();
+const count = (n) => numbers.format(n);
+const UNITS = [[86400, 'day', 'day'], [3600, 'h', 'hour'], [60, 'min', 'minute'], [1, 's', 'second']];
+
+/** 60 → "min", 120 → "2 min", 90 → "90 s": for the list. */
+function shortWindow(seconds) {
+  const [unit, short] = UNITS.find(([u]) => seconds % u === 0);
+  return seconds === unit ? short : `${count(seconds / unit)} ${short}`;
+}
+
+/** 60 → "1 minute", 7200 → "2 hours". */
+function longWindow(seconds) {
+  const [unit, , long] = UNITS.find(([u]) => seconds % u === 0);
+  const n = seconds / unit;
+  return `${count(n)} ${long}${n === 1 ? '' : 's'}`;
+}
+
+const credits = (n) => `${count(n)} ${n === 1 ? 'credit' : 'credits'}`;
+
+/** "Back to 1,000 credits monthly, on day 15 at 00:00 UTC". */
+function refillText(refill) {
+  if (refill.interval === 'daily') return `Back to ${credits(refill.amount)} every day at 00:00 UTC`;
+  const day = refill.day_of_month ?? 1;
+  return `Back to ${credits(refill.amount)} monthly, on day ${day} at 00:00 UTC`
+    + (day > 28 ? ' (in a shorter month: on its last day)' : '');
+}
+
+/** The next refill after now, in UTC, as `Refill.next_after` computes it. */
+function nextRefill(refill, now = new Date()) {
+  const midnight = (y, m, d) => new Date(Date.UTC(y, m, d));
+  if (refill.interval === 'daily') {
+    return midnight(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+  }
+  const day = Math.min(Math.max(refill.day_of_month ?? 1, 1), 31);
+  for (let y = now.getUTCFullYear(), m = now.getUTCMonth(); ; m += 1) {
+    const last = new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
+    const at = midnight(y, m, Math.min(day, last));
+    if (at > now) return at;
+  }
+}
+
+/** The list's Limits cell: the credits left, then each rate limit compactly. */
+function limitsCell(key) {
+  const limits = key.rate_limits || [];
+  if (!limits.length && !key.quota) return h('span', { className: 'muted' }, 'unlimited');
+  return h('ul', { className: 'chips' },
+    key.quota ? h('li', {}, h('span', {
+      className: `badge credits${key.quota.remaining === 0 ? ' empty-credits' : ''}`,
+      title: key.quota.refill ? refillText(key.quota.refill) : 'no refill',
+    }, credits(key.quota.remaining ?? 0))) : null,
+    limits.map((l) => h('li', {}, h('code', { title: `${l.name}: ${count(l.limit)} per ${longWindow(l.window_seconds)}` },
+      `${l.name === 'default' ? '' : `${l.name} `}${count(l.limit)}/${shortWindow(l.window_seconds)}`))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The details view, and the credits
+// ---------------------------------------------------------------------------------------------
+
+/** The key the view shows (as last fetched), and the sequence of its loads. */
+let viewed = null;
+let viewSeq = 0;
+
+function initKeyView() {
+  const dialog = $('key-view-dialog');
+  $('key-view-close').addEventListener('click', () => dialog.close('close'));
+  $('key-view-edit').addEventListener('click', () => {
+    const key = viewed;
+    dialog.close('edit');
+    openEdit(key);
+  });
+  dialog.addEventListener('close', () => { viewSeq += 1; });
+  $('credits-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    changeCredits('add');
+  });
+  $('credits-set').addEventListener('click', () => {
+    const amount = creditsAmount();
+    if (amount === null) return;
+    $('credits-confirm-explain').textContent = `${viewed.name} will have ${credits(amount)} left: `
+      + `this replaces the ${credits(viewed.quota?.remaining ?? 0)} left now (it does not add to them), `
+      + 'and credits that nodes hold for this key from before are void.';
+    openDialog($('credits-confirm-dialog'), $('credits-confirm-cancel'));
+  });
+  const confirm = $('credits-confirm-dialog');
+  $('credits-confirm-cancel').addEventListener('click', () => confirm.close('cancel'));
+  $('credits-confirm-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    confirm.close('confirmed');
+    changeCredits('set');
+  });
+}
+
+async function openKeyView(key) {
+  const seq = ++viewSeq;
+  renderKeyView(key);
+  $('credits-amount').value = '';
+  creditsError('', '');
+  openDialog($('key-view-dialog'), $('key-view-close'));
+  // The list may be a while old: the credits as counted now.
+  try {
+    const fresh = await api('GET', `/v1/keys/${key.id}`);
+    if (seq === viewSeq) renderKeyView(fresh);
+  } catch (e) {
+    if (seq === viewSeq) creditsError('', `The key could not be reloaded: ${e.message}`);
+  }
+}
+
+function renderKeyView(key) {
+  viewed = key;
+  $('key-view-title').textContent = `Key ${key.name}`;
+  const fact = (term, ...value) => h('div', {}, h('dt', {}, term), h('dd', {}, ...value));
+  const metadata = Object.entries(key.metadata || {});
+  fill($('key-view-facts'),
+    fact('Key id', h('code', {}, key.id)),
+    fact('Status', h('span', { className: `badge ${key.status}` }, STATUS_TEXT[key.status] || key.status)),
+    fact('Scopes', scopeChips(key)),
+    fact('Allowed IPs', cidrChips(key)),
+    fact('Expires', time(key.expires_at, 'never')),
+    fact('Last used', ago(key.last_used_at)),
+    metadata.length ? fact('Metadata', h('ul', { className: 'chips' }, metadata.map(([k, v]) =>
+      h('li', {}, h('code', {}, `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`))))) : null);
+  const limits = key.rate_limits || [];
+  fill($('key-view-limits'), limits.length
+    ? h('ul', { className: 'plain' }, limits.map((l) => h('li', { dataset: { name: l.name } },
+      h('code', {}, l.name), `: ${count(l.limit)} per ${longWindow(l.window_seconds)}`)))
+    : h('span', { className: 'muted' }, 'none'));
+  const quota = key.quota;
+  show($('key-view-quota'), Boolean(quota));
+  show($('key-view-refill-row'), Boolean(quota));
+  show($('key-view-no-quota'), !quota);
+  show($('credits-form'), Boolean(quota) && key.status !== 'revoked');
+  show($('key-view-edit'), key.status !== 'revoked');
+  if (!quota) return;
+  $('key-view-credits').textContent = count(quota.remaining ?? 0);
+  fill($('key-view-refill'), quota.refill
+    ? [refillText(quota.refill), h('br'), h('span', { className: 'hint' }, 'Next: ', time(nextRefill(quota.refill).toISOString()))]
+    : h('span', { className: 'muted' }, 'none: credits come back only when added or set'));
+}
+
+/** The amount typed, or `null` after saying what is wrong with it. */
+function creditsAmount() {
+  const text = $('credits-amount').value.trim();
+  if (text === '') {
+    creditsError('Enter a number of credits.', '');
+    $('credits-amount').focus();
+    return null;
+  }
+  creditsError('', '');
+  return Number(text);
+}
+
+function creditsError(field, general) {
+  alertIn($('credits-amount-error'), field);
+  if (field) $('credits-amount').setAttribute('aria-invalid', 'true');
+  else $('credits-amount').removeAttribute('aria-invalid');
+  alertIn($('credits-error'), general);
+}
+
+/** `POST /v1/keys/{id}/quota` with `{add: n}` or `{set: n}`; shows the credits left after. */
+async function changeCredits(how) {
+  const key = viewed;
+  const amount = creditsAmount();
+  if (amount === null) return;
+  const seq = ++viewSeq;
+  const buttons = [$('credits-add'), $('credits-set')];
+  for (const b of buttons) b.disabled = true;
+  try {
+    const result = await api('POST', `/v1/keys/${key.id}/quota`, { body: { [how]: amount } });
+    announce(`${key.name} has ${credits(result.remaining)} left.`);
+    loadKeys();
+    if (seq !== viewSeq) return;
+    viewed = { ...key, quota: { ...key.quota, remaining: result.remaining } };
+    renderKeyView(viewed);
+    $('credits-amount').value = '';
+  } catch (e) {
+    if (seq !== viewSeq) return;
+    const field = e instanceof ApiError && e.errors.find((x) => x.field === how || x.field === 'add');
+    creditsError(field ? `Credits ${field.message}.` : '', field ? '' : e.message);
+    if (field) $('credits-amount').focus();
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

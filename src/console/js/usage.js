@@ -12,6 +12,8 @@ const REASONS = {
   expired: 'Key expired',
   ip_not_allowed: 'Address not allowed',
   scope_not_allowed: 'Scope not allowed',
+  rate_limited: 'Rate limited',
+  quota_exhausted: 'Quota exhausted',
 };
 const SERIES = [
   { key: 'tokens_issued', label: 'Tokens issued', stroke: '#2563eb', fill: 'rgba(37, 99, 235, 0.12)' },
@@ -113,7 +115,10 @@ function render(report, subject) {
     .map((b) => h('tr', {}, h('td', {}, time(b.start)), h('td', {}, b.tokens_issued), h('td', {}, b.requests), h('td', {}, b.denied))));
 
   const max = Math.max(1, ...Object.values(t.denied_by_reason));
-  fill($('usage-denials').tBodies[0], Object.entries(REASONS).map(([code, label]) => {
+  // Every reason the console knows, then any newer one the server counts, by its code.
+  const reasons = Object.entries(REASONS).concat(Object.keys(t.denied_by_reason)
+    .filter((code) => !(code in REASONS)).map((code) => [code, code]));
+  fill($('usage-denials').tBodies[0], reasons.map(([code, label]) => {
     const n = t.denied_by_reason[code] || 0;
     return h('tr', { dataset: { reason: code } },
       h('th', { scope: 'row' }, label),
