@@ -590,7 +590,7 @@ async fn console_end_to_end_in_headless_chromium() {
     );
     assert_eq!(
         key["quota"],
-        json!({"remaining": 39, "refill": {"amount": 1000, "interval": "monthly", "day_of_month": 15}})
+        json!({"remaining": 38, "refill": {"amount": 1000, "interval": "monthly", "day_of_month": 15}})
     );
     let (status, body) = server
         .admin_get(&format!(
