@@ -686,7 +686,7 @@ async fn token_of(server: &Server) -> String {
 }
 
 /// The snippet files README shows, verbatim: what the suite runs is what users copy.
-const README_SNIPPETS: [&str; 3] = ["express.mjs", "pyjwt.py", "verify.rs"];
+const README_SNIPPETS: [&str; 4] = ["express.mjs", "pyjwt.py", "verify.rs", "check.py"];
 
 #[test]
 fn readme_shows_the_snippets_the_suite_runs() {
@@ -709,6 +709,11 @@ async fn readme_snippets_verify_latchkey_tokens() {
     // Python: the PyJWT snippet, driven as a resource server would call it.
     let out = run_python("readme_pyjwt_driver.py", &server).await;
     assert_eq!(out["sub"], server.client_id.as_str());
+
+    // Python: the /v1/check snippet, one decision per incoming request spending the caller's
+    // rate limit and quota.
+    let out = run_python("readme_check_driver.py", &server).await;
+    assert_eq!(out["statuses"], serde_json::json!([200, 200, 200, 429]));
 
     // Rust: the jsonwebtoken snippet.
     let jwks: JwkSet = server
