@@ -6,6 +6,8 @@
 #   token       POST /oauth/token (client credentials, Basic)
 #   introspect  POST /oauth/introspect of a JWT (caller: Basic)
 #   check       POST /v1/check of a raw key (caller: a raw key, Bearer)
+#   check-limited   the same of a key with a rate limit and a quota (each check spends 1)
+#   token-limited   POST /oauth/token of that key
 #   keys        GET /v1/keys (caller: the admin's raw key)
 #   jwks        GET /.well-known/jwks.json
 #
@@ -46,6 +48,12 @@ for mode in ${MODES[*]}; do
       check) run "$mode" "latchkey /v1/check (raw key) [$BACKEND$SCALE]" "$B/v1/check" \
         BENCH_AUTH="Bearer $SECRET" BENCH_CTYPE=application/json \
         BENCH_BODY="{\"token\":\"$SECRET\",\"action\":\"read\",\"resource\":\"projects/42\"}" ;;
+      check-limited) run "$mode" "latchkey /v1/check (raw key, limited) [$BACKEND$SCALE]" "$B/v1/check" \
+        BENCH_AUTH="Bearer $SECRET" BENCH_CTYPE=application/json \
+        BENCH_BODY="{\"token\":\"$LSECRET\",\"action\":\"read\",\"resource\":\"projects/42\"}" ;;
+      token-limited) run "$mode" "latchkey /oauth/token (limited) [$BACKEND$SCALE]" "$B/oauth/token" \
+        BENCH_BASIC="$(printf '%s:%s' "$LID" "$LSECRET" | base64 -w0)" \
+        BENCH_BODY='grant_type=client_credentials&scope=read' ;;
       keys) run "$mode" "latchkey GET /v1/keys (raw key) [$BACKEND$SCALE]" "$B/v1/keys?limit=20" \
         BENCH_METHOD=GET BENCH_AUTH="Bearer $ADMIN" ;;
       jwks) run "$mode" "latchkey GET /.well-known/jwks.json [$BACKEND$SCALE]" "$B/.well-known/jwks.json" \

@@ -4,7 +4,8 @@
 # endpoints on SQLite, its token endpoint on PostgreSQL, and with 1,000 and 1,000,000 keys.
 #
 #   bench/side_by_side.sh            # ~25 min on a quiet 2-core machine
-#   HOT_ONLY=1 bench/side_by_side.sh # the ceilings, then token, introspection and check (~12 min)
+#   HOT_ONLY=1 bench/side_by_side.sh # the ceilings, then token, introspection and check, each
+#                                    # check and token also of a limited key (~16 min)
 #   RUNS=5 DUR=10 WARM=5 (defaults, as the shared harness)
 #
 # Needs the shared harness set up (../shared/bench/setup.sh: wrk, Node 22, oidc-provider, the
@@ -40,7 +41,7 @@ both() { local label=$1 url=$2; shift 2; "${R[@]}" -p -l "$label" -u "$url" "$@"
 
 # Latchkey.
 if [[ ${HOT_ONLY:-0} == 1 ]]; then
-  ENDPOINTS="token introspect check" bench/oauth.sh pinned unpinned
+  ENDPOINTS="token token-limited introspect check check-limited" bench/oauth.sh pinned unpinned
 else
 bench/oauth.sh pinned unpinned
 BACKEND=postgres ENDPOINTS=token bench/oauth.sh pinned unpinned

@@ -12,6 +12,8 @@
 //! `LATCHKEY_MODEL_CASES=2000 LATCHKEY_MODEL_PG_CASES=300 cargo test --release --test keycache_model`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/cases.rs"]
+mod cases;
 #[path = "support/postgres.rs"]
 mod postgres;
 #[path = "support/authority.rs"]
@@ -27,6 +29,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
+
+use cases::{cases, config};
 use serde_json::{Value, json};
 
 use latchkey::domain::oauth::{AuthMethod, ClientCredentials};
@@ -631,23 +635,6 @@ fn edit(
     apply(&mut next[key]);
     model.write(next, key, via);
     Ok(())
-}
-
-fn cases(var: &str, default: u32) -> u32 {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        // Each case runs against a real database: shrink, but not forever.
-        max_shrink_iters: 2_000,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
 }
 
 #[test]

@@ -18,6 +18,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
+
+use cases::{cases, config};
 use serde_json::json;
 
 use latchkey::domain::refusal::CheckReason;
@@ -27,6 +29,8 @@ use latchkey::service::authority::{Authority, CheckRequest, Decision};
 use latchkey::service::keys::{self, CreditChange};
 use latchkey::store::{self, Conn};
 
+#[path = "support/cases.rs"]
+mod cases;
 #[path = "support/postgres.rs"]
 mod postgres;
 #[path = "support/authority.rs"]
@@ -261,22 +265,6 @@ fn run(url: Option<String>, setup: &Setup, ops: &[Op]) -> Result<(), TestCaseErr
         }
     }
     Ok(())
-}
-
-fn cases(var: &str, default: u32) -> u32 {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        max_shrink_iters: 2_000,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
 }
 
 fn scenario() -> impl Strategy<Value = (Setup, Vec<Op>)> {

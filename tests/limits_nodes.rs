@@ -18,23 +18,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use nodes::{Node, free_ports, ready, start_node, wait_until};
+use nodes::{Node, start_ready, wait_until};
 
 /// Three nodes on a fresh database; the bootstrap admin's secret.
 async fn cluster(client: &reqwest::Client) -> Option<(Vec<Node>, String, tempfile::TempDir)> {
     let database_url = postgres::fresh_database_url()?;
     let dir = tempfile::tempdir().unwrap();
     let master = STANDARD.encode([9u8; 32]);
-    let nodes: Vec<Node> = free_ports(3)
-        .into_iter()
-        .map(|port| start_node(&database_url, &master, dir.path(), port))
-        .collect();
-    for n in &nodes {
-        wait_until("node ready", Duration::from_secs(30), async || {
-            ready(client, n).await
-        })
-        .await;
-    }
+    let nodes = start_ready(3, &database_url, &master, dir.path(), client).await;
     let admin = nodes
         .iter()
         .find_map(|n| {

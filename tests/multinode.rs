@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
-use nodes::{Node, free_ports, ready, start_node, wait_until};
+use nodes::{ready, start_ready, wait_until};
 
 async fn token(client: &reqwest::Client, base: &str, id: &str, secret: &str) -> reqwest::Response {
     client
@@ -45,16 +45,7 @@ async fn three_nodes_on_one_postgresql_act_as_one_service() {
 
     // Three nodes start at once on an empty database: migrations run once (advisory lock) and
     // exactly one of them bootstraps org `default`.
-    let nodes: Vec<Node> = free_ports(3)
-        .into_iter()
-        .map(|port| start_node(&database_url, &master, dir.path(), port))
-        .collect();
-    for n in &nodes {
-        wait_until("node ready", Duration::from_secs(30), async || {
-            ready(&client, n).await
-        })
-        .await;
-    }
+    let nodes = start_ready(3, &database_url, &master, dir.path(), &client).await;
     let outputs: Vec<String> = nodes
         .iter()
         .map(|n| n.stdout.lock().unwrap().clone())

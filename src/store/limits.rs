@@ -92,6 +92,40 @@ pub fn reserve_window(
     window_start: i64,
     want: u64,
 ) -> StoreResult<Reserved> {
+    let cap = u64::from(limit.limit);
+    let total = change_window(conn, key_id, limit, window_start, |handed| {
+        handed + want.min(cap.saturating_sub(handed))
+    })?;
+    Ok(Reserved {
+        granted: total.1 - total.0,
+        total: total.1,
+    })
+}
+
+/// Gives back units of a window that a node holds unspent (a graceful stop, an idle key), so
+/// that other nodes may hand them out. Never below zero.
+pub fn return_window(
+    conn: &mut DbConnection,
+    key_id: &str,
+    limit: &RateLimit,
+    window_start: i64,
+    held: u64,
+) -> StoreResult<()> {
+    change_window(conn, key_id, limit, window_start, |handed| {
+        handed.saturating_sub(held)
+    })
+    .map(drop)
+}
+
+/// Sets the units handed out of a window to `next(handed)`, the row locked (created at 0 if
+/// missing); returns the count before and after.
+fn change_window(
+    conn: &mut DbConnection,
+    key_id: &str,
+    limit: &RateLimit,
+    window_start: i64,
+    next: impl FnOnce(u64) -> u64,
+) -> StoreResult<(u64, u64)> {
     let window_seconds = i32::try_from(limit.window_seconds).unwrap_or(i32::MAX);
     write_tx(conn, |conn| {
         insert_ignore(
@@ -115,49 +149,13 @@ pub fn reserve_window(
             .set(rate_windows::granted.eq(rate_windows::granted))
             .execute(conn)?;
         let handed = to_u64(row.select(rate_windows::granted).first::<i64>(conn)?);
-        let granted = want.min(u64::from(limit.limit).saturating_sub(handed));
-        if granted > 0 {
+        let after = next(handed);
+        if after != handed {
             diesel::update(row)
-                .set(rate_windows::granted.eq(to_i64(handed + granted)))
+                .set(rate_windows::granted.eq(to_i64(after)))
                 .execute(conn)?;
         }
-        Ok(Reserved {
-            granted,
-            total: handed + granted,
-        })
-    })
-}
-
-/// Gives back units of a window that a node holds unspent (a graceful stop, an idle key), so
-/// that other nodes may hand them out. Never below zero.
-pub fn return_window(
-    conn: &mut DbConnection,
-    key_id: &str,
-    limit: &RateLimit,
-    window_start: i64,
-    held: u64,
-) -> StoreResult<()> {
-    let window_seconds = i32::try_from(limit.window_seconds).unwrap_or(i32::MAX);
-    write_tx(conn, |conn| {
-        let row = rate_windows::table
-            .filter(rate_windows::key_id.eq(key_id))
-            .filter(rate_windows::name.eq(&limit.name))
-            .filter(rate_windows::window_seconds.eq(window_seconds))
-            .filter(rate_windows::window_start.eq(window_start));
-        diesel::update(row)
-            .set(rate_windows::granted.eq(rate_windows::granted))
-            .execute(conn)?;
-        let Some(handed) = row
-            .select(rate_windows::granted)
-            .first::<i64>(conn)
-            .optional()?
-        else {
-            return Ok(());
-        };
-        diesel::update(row)
-            .set(rate_windows::granted.eq((handed - to_i64(held)).max(0)))
-            .execute(conn)?;
-        Ok(())
+        Ok((handed, after))
     })
 }
 

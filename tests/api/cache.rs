@@ -164,15 +164,7 @@ fn announce(app: &TestApp, id: &str) {
 }
 
 async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
-    app.client
-        .post(app.url("/oauth/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    app.token_request(id, secret).await.status().as_u16()
 }
 
 backend_tests! {

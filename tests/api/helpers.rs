@@ -148,19 +148,20 @@ impl TestApp {
             .unwrap()
     }
 
-    /// An access token of key `id` (client credentials, HTTP Basic).
-    pub async fn access_token(&self, id: &str, secret: &str) -> String {
-        let v: Value = self
-            .client
+    /// A token request of key `id` (client credentials, HTTP Basic), answered as it is.
+    pub async fn token_request(&self, id: &str, secret: &str) -> Response {
+        self.client
             .post(self.url("/oauth/token"))
             .basic_auth(id, Some(secret))
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap();
+    }
+
+    /// An access token of key `id` (client credentials, HTTP Basic).
+    pub async fn access_token(&self, id: &str, secret: &str) -> String {
+        let v: Value = self.token_request(id, secret).await.json().await.unwrap();
         v["access_token"].as_str().unwrap().to_owned()
     }
 

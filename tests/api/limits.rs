@@ -12,13 +12,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, error_fields, spawn_app, status_json};
 
 async fn token(app: &TestApp, id: &str, secret: &str) -> Response {
-    app.client
-        .post(app.url("/oauth/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
+    app.token_request(id, secret).await
 }
 
 fn header(r: &Response, name: &str) -> Option<String> {

@@ -92,3 +92,24 @@ pub async fn ready(client: &reqwest::Client, node: &Node) -> bool {
         .await
         .is_ok_and(|r| r.status() == 200)
 }
+
+/// `n` nodes on `database_url` started at once, each ready before this returns.
+pub async fn start_ready(
+    n: usize,
+    database_url: &str,
+    master_key: &str,
+    keys_dir: &std::path::Path,
+    client: &reqwest::Client,
+) -> Vec<Node> {
+    let nodes: Vec<Node> = free_ports(n)
+        .into_iter()
+        .map(|port| start_node(database_url, master_key, keys_dir, port))
+        .collect();
+    for node in &nodes {
+        wait_until("node ready", Duration::from_secs(30), async || {
+            ready(client, node).await
+        })
+        .await;
+    }
+    nodes
+}
