@@ -362,3 +362,70 @@ fn a_monthly_refill_comes_at_the_months_last_day_when_it_lacks_the_day() {
     let d = spend(&sys, 0);
     assert_eq!((d.allowed, d.quota_remaining), (true, Some(5)), "{d:?}");
 }
+
+/// Windows that ended and nodes that stopped beating are purged by the nodes themselves.
+#[test]
+fn ended_windows_and_dead_nodes_are_purged() {
+    use diesel::prelude::*;
+    use latchkey::store::schema::{nodes, rate_windows};
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    let db = Database::start(None);
+    let draft = serde_json::from_value(json!({
+        "name": "windows", "scopes": ["read:projects/**"],
+        "rate_limits": [{"name": "second", "limit": 5, "window_seconds": 1}, {"name": "day", "limit": 50, "window_seconds": 86400}],
+    }))
+    .unwrap();
+    let created = {
+        let mut conn = db.pool.get().unwrap();
+        keys::create(
+            &mut conn,
+            &Actor::cli(&db.org_id),
+            &draft,
+            false,
+            t("2027-01-15T08:00:00Z"),
+        )
+        .unwrap()
+    };
+    let mut sys = Sys {
+        nodes: vec![db.plain_node(THROTTLE_OFF), db.plain_node(THROTTLE_OFF)],
+        key_id: created.key.id.clone(),
+        secret: created.secret.unwrap().expose().to_owned(),
+        now: t("2027-01-15T12:00:00Z"),
+        db,
+    };
+    for s in 0..3 {
+        sys.now = t("2027-01-15T12:00:00Z") + Duration::seconds(s);
+        assert!(sys.check(0, 1).allowed);
+    }
+    let count = |sys: &Sys| -> (i64, i64) {
+        let mut conn = sys.db.pool.get().unwrap();
+        (
+            rate_windows::table.count().get_result(&mut conn).unwrap(),
+            nodes::table.count().get_result(&mut conn).unwrap(),
+        )
+    };
+    {
+        let mut conn = sys.db.pool.get().unwrap();
+        sys.nodes[1].budget().sync(&mut conn, 1, sys.now).unwrap();
+    }
+    assert_eq!(
+        count(&sys),
+        (4, 1),
+        "three 1 s windows and the day's; one node beating"
+    );
+    // Two minutes later, another node's housekeeping: the 1 s windows go, the day's stays, and
+    // the first node (which never beat) is not counted; the second beats again.
+    sys.now += Duration::seconds(120);
+    {
+        let mut conn = sys.db.pool.get().unwrap();
+        sys.nodes[1].budget().sync(&mut conn, 1, sys.now).unwrap();
+    }
+    assert_eq!(count(&sys), (1, 1));
+    // The beating node stops beating: a minute later its row is gone at the next purge.
+    sys.now += Duration::seconds(60);
+    {
+        let mut conn = sys.db.pool.get().unwrap();
+        latchkey::store::limits::reap(&mut conn, sys.now).unwrap();
+    }
+    assert_eq!(count(&sys).1, 0);
+}

@@ -509,6 +509,103 @@ mod tests {
         assert_eq!(sf_string("a\"b\\c\u{7}é"), "\"a\\\"b\\\\c\"");
     }
 
+    #[test]
+    fn a_due_refill_is_the_latest_one_not_after_now() {
+        let quota = Quota {
+            remaining: None,
+            refill: Some(Refill {
+                amount: 5,
+                interval: Interval::Daily,
+                day_of_month: None,
+            }),
+        };
+        let last = t("2027-01-10T08:00:00Z");
+        assert_eq!(quota.refill_due(last, t("2027-01-10T23:59:59Z")), None);
+        assert_eq!(
+            quota.refill_due(last, t("2027-01-11T00:00:00Z")),
+            Some(t("2027-01-11T00:00:00Z"))
+        );
+        // Several missed: the last of them (the credits are set, not added up).
+        assert_eq!(
+            quota.refill_due(last, t("2027-01-14T09:00:00Z")),
+            Some(t("2027-01-14T00:00:00Z"))
+        );
+        assert_eq!(
+            quota.seconds_to_refill(last, t("2027-01-10T23:59:58.5Z")),
+            Some(2)
+        );
+        let never = Quota {
+            remaining: None,
+            refill: None,
+        };
+        assert_eq!(never.refill_due(last, t("2030-01-01T00:00:00Z")), None);
+        assert_eq!(never.seconds_to_refill(last, last), None);
+    }
+
+    #[test]
+    fn the_most_restrictive_limit_has_least_left_then_the_latest_reset() {
+        let state = |name: &str, remaining: u64, reset_seconds: u32| LimitState {
+            name: name.into(),
+            limit: 10,
+            window_seconds: 60,
+            remaining,
+            reset_seconds,
+        };
+        let pick =
+            LimitState::most_restrictive([state("a", 5, 10), state("b", 2, 50), state("c", 2, 59)]);
+        assert_eq!(pick.map(|s| s.name), Some("c".to_owned()));
+        assert_eq!(LimitState::most_restrictive([]), None);
+    }
+
+    #[test]
+    fn limits_and_quotas_are_checked_field_by_field() {
+        let fields = |errors: &[FieldError]| -> Vec<String> {
+            errors.iter().map(|e| e.field.clone()).collect()
+        };
+        let mut errors = Vec::new();
+        let limits = check_rate_limits(
+            &serde_json::json!([{"limit": 5, "window_seconds": 60}, {"name": "b", "limit": 1, "window_seconds": 1}]),
+            &mut errors,
+        );
+        assert!(errors.is_empty());
+        assert_eq!(limits.unwrap()[0].name, DEFAULT_LIMIT_NAME);
+        let limits = check_rate_limits(
+            &serde_json::json!([{"name": "x", "limit": 0, "window_seconds": 0}, {"name": "x", "limit": 1, "window_seconds": 1}]),
+            &mut errors,
+        );
+        assert_eq!(limits, None);
+        assert_eq!(
+            fields(&errors),
+            [
+                "rate_limits[0].limit",
+                "rate_limits[0].window_seconds",
+                "rate_limits[1].name"
+            ]
+        );
+
+        let mut errors = Vec::new();
+        assert_eq!(
+            check_quota(&serde_json::Value::Null, false, &mut errors),
+            Some(None)
+        );
+        let kept = check_quota(
+            &serde_json::json!({"refill": {"amount": 3, "interval": "monthly", "day_of_month": 31}}),
+            true,
+            &mut errors,
+        );
+        assert_eq!(
+            kept.flatten()
+                .map(|q| (q.remaining, q.refill.and_then(|r| r.day_of_month))),
+            Some((None, Some(31)))
+        );
+        assert!(errors.is_empty());
+        assert_eq!(
+            check_quota(&serde_json::json!({"refill": null}), false, &mut errors),
+            None
+        );
+        assert_eq!(fields(&errors), ["quota.remaining"]);
+    }
+
     proptest! {
         /// The next refill is after the given instant, at UTC midnight, on the day asked (or the
         /// month's last), and no refill day lies strictly between the two.

@@ -14,11 +14,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Text};
 
 use super::schema::{key_quotas, nodes, quota_leases, rate_windows};
 use super::{DbConnection, StoreResult, write_tx};
-use crate::domain::limits::{MAX_CREDITS, MAX_WINDOW_SECONDS, Quota, RateLimit};
+use crate::domain::limits::{MAX_CREDITS, Quota, RateLimit};
 
 /// A node whose heartbeat is older than this is gone: it no longer counts as a sharer, and
 /// the credits it held are lost (it may have spent them).
@@ -40,7 +40,6 @@ fn insert_ignore(conn: &mut DbConnection, sql: &str, bind: Vec<Bound>) -> StoreR
             for b in bind {
                 q = match b {
                     Bound::Text(t) => q.bind::<Text, _>(t),
-                    Bound::Int(i) => q.bind::<Integer, _>(i),
                     Bound::Big(i) => q.bind::<BigInt, _>(i),
                 };
             }
@@ -70,7 +69,6 @@ fn insert_ignore(conn: &mut DbConnection, sql: &str, bind: Vec<Bound>) -> StoreR
 
 enum Bound {
     Text(String),
-    Int(i32),
     Big(i64),
 }
 
@@ -126,7 +124,7 @@ fn change_window(
     window_start: i64,
     next: impl FnOnce(u64) -> u64,
 ) -> StoreResult<(u64, u64)> {
-    let window_seconds = i32::try_from(limit.window_seconds).unwrap_or(i32::MAX);
+    let window_seconds = i64::from(limit.window_seconds);
     write_tx(conn, |conn| {
         insert_ignore(
             conn,
@@ -135,7 +133,7 @@ fn change_window(
             vec![
                 Bound::Text(key_id.to_owned()),
                 Bound::Text(limit.name.clone()),
-                Bound::Int(window_seconds),
+                Bound::Big(window_seconds),
                 Bound::Big(window_start),
             ],
         )?;
@@ -462,7 +460,7 @@ pub fn leave(conn: &mut DbConnection, node_id: &str) -> StoreResult<()> {
 }
 
 /// Forgets dead nodes and their leases (the credits they held are lost: they may have been
-/// spent), and windows that surely ended.
+/// spent), and windows that ended.
 pub fn reap(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<()> {
     let dead = (now - NODE_TIMEOUT).naive_utc();
     let live = nodes::table
@@ -470,9 +468,10 @@ pub fn reap(conn: &mut DbConnection, now: DateTime<Utc>) -> StoreResult<()> {
         .select(nodes::node_id);
     diesel::delete(quota_leases::table.filter(quota_leases::node_id.ne_all(live))).execute(conn)?;
     diesel::delete(nodes::table.filter(nodes::seen_at.le(dead))).execute(conn)?;
-    // The longest window is a day.
-    let ended = now.timestamp() - i64::from(MAX_WINDOW_SECONDS) - 60;
-    diesel::delete(rate_windows::table.filter(rate_windows::window_start.lt(ended)))
-        .execute(conn)?;
+    // A window is kept a minute past its end (a node's clock may lag a little).
+    diesel::delete(rate_windows::table.filter(
+        (rate_windows::window_start + rate_windows::window_seconds).lt(now.timestamp() - 60),
+    ))
+    .execute(conn)?;
     Ok(())
 }

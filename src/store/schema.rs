@@ -134,7 +134,7 @@ diesel::table! {
     rate_windows (key_id, name, window_seconds, window_start) {
         key_id -> Text,
         name -> Text,
-        window_seconds -> Integer,
+        window_seconds -> BigInt,
         window_start -> BigInt,
         granted -> BigInt,
     }

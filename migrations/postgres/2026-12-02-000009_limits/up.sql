@@ -23,7 +23,7 @@ CREATE TABLE quota_leases (
 CREATE TABLE rate_windows (
     key_id         TEXT NOT NULL REFERENCES api_keys(id),
     name           TEXT NOT NULL,
-    window_seconds INTEGER NOT NULL,
+    window_seconds BIGINT NOT NULL,
     window_start   BIGINT NOT NULL,
     granted        BIGINT NOT NULL,
     PRIMARY KEY (key_id, name, window_seconds, window_start)
