@@ -1,5 +1,6 @@
 //! Pure rules of the product: no actix, no diesel. Everything here is unit-tested in place.
 
+pub mod assertion;
 pub mod audience;
 pub mod bucket;
 pub mod client_ip;
@@ -9,6 +10,7 @@ pub mod key;
 pub mod limits;
 pub mod oauth;
 pub mod org;
+pub mod public_jwk;
 pub mod refusal;
 pub mod scope;
 pub mod secret;
