@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use latchkey::domain::bucket::Rate;
-use latchkey::domain::oauth::{AuthMethod, ClientCredentials};
+use latchkey::domain::oauth::{AuthMethod, ClientAuth, ClientCredentials};
 use latchkey::domain::refusal::Refusal;
 use latchkey::domain::secret::Secret;
 use latchkey::service::actor::Actor;
@@ -77,11 +77,11 @@ impl Sys {
     }
     fn mint(&self, id: &str, secret: &str, now: DateTime<Utc>) -> String {
         let request = GrantRequest {
-            client: ClientCredentials {
+            client: ClientAuth::Secret(ClientCredentials {
                 client_id: id.to_owned(),
                 client_secret: secret.to_owned(),
                 method: AuthMethod::ClientSecretBasic,
-            },
+            }),
             scope: None,
             target: Default::default(),
             ip: "10.0.0.1".parse().unwrap(),
@@ -282,11 +282,11 @@ fn a_blocked_address_keeps_growing_memory_with_long_client_ids() {
     let mut throttled = 0;
     for i in 0..1000 {
         let request = GrantRequest {
-            client: ClientCredentials {
+            client: ClientAuth::Secret(ClientCredentials {
                 client_id: format!("{i}{}", "x".repeat(60_000)),
                 client_secret: "not-a-secret".into(),
                 method: AuthMethod::ClientSecretPost,
-            },
+            }),
             scope: None,
             target: Default::default(),
             ip,

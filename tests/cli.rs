@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tempfile::{TempDir, tempdir};
 
 /// The key object's fields, sorted.
-const KEY_FIELDS: &str = "allowed_cidrs created_at expires_at id last_used_at metadata name previous_secret_expires_at quota rate_limits revoked_at scopes secret_hint status";
+const KEY_FIELDS: &str = "allowed_cidrs created_at expires_at id last_used_at metadata name previous_secret_expires_at public_keys quota rate_limits revoked_at scopes secret secret_hint status";
 
 /// The binary with a clean environment: nothing from the developer's shell leaks in.
 fn command() -> Command {

@@ -33,7 +33,7 @@ use proptest::prelude::*;
 use cases::{cases, config};
 use serde_json::{Value, json};
 
-use latchkey::domain::oauth::{AuthMethod, ClientCredentials};
+use latchkey::domain::oauth::{AuthMethod, ClientAuth, ClientCredentials};
 use latchkey::domain::refusal::Refusal;
 use latchkey::domain::scope::format_scope_list;
 use latchkey::domain::secret::Secret;
@@ -346,11 +346,11 @@ impl System {
     fn mint(&self, node: usize, id: &str, secret: &str, ip: &str) -> Result<String, Refusal> {
         let mut conn = self.pool.get().unwrap();
         let request = GrantRequest {
-            client: ClientCredentials {
+            client: ClientAuth::Secret(ClientCredentials {
                 client_id: id.to_owned(),
                 client_secret: secret.to_owned(),
                 method: AuthMethod::ClientSecretBasic,
-            },
+            }),
             scope: None,
             target: Default::default(),
             ip: ip.parse().unwrap(),

@@ -190,6 +190,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 metadata: (!metadata.is_empty()).then(|| metadata_object(metadata)),
                 rate_limits: limits.rate_limits(),
                 quota: limits.quota(),
+                public_keys: None,
+                secret: None,
             };
             let created = svc::create(conn, &actor, &draft, *dry_run, now())?;
             let secret = created.secret.as_ref().map(|s| s.expose().to_owned());
@@ -298,6 +300,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 },
                 rate_limits: limits.rate_limits(),
                 quota: limits.quota(),
+                public_keys: None,
             };
             if patch.name.is_none()
                 && patch.scopes.is_none()

@@ -79,6 +79,52 @@ impl OAuthError {
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 §2.2: a JWT signed with the client's private key.
+    PrivateKeyJwt,
+}
+
+/// How a client authenticated: with its secret, or with a signed assertion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    Secret(ClientCredentials),
+    Assertion(ClientAssertion),
+}
+
+impl ClientAuth {
+    /// The client id the request names, before anything is verified: the secret's, or the
+    /// assertion's `client_id` parameter, else its (unverified) `sub`. `None` when there is none.
+    pub fn claimed_id(&self) -> Option<&str> {
+        match self {
+            ClientAuth::Secret(c) => Some(&c.client_id),
+            ClientAuth::Assertion(a) => a.client_id.as_deref().or(a.subject.as_deref()),
+        }
+    }
+
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            ClientAuth::Secret(c) => c.method,
+            ClientAuth::Assertion(_) => AuthMethod::PrivateKeyJwt,
+        }
+    }
+}
+
+/// RFC 7521 §4.2 client authentication by assertion. `Debug` leaves the assertion out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientAssertion {
+    /// The `client_id` parameter, optional (RFC 7521 §4.2).
+    pub client_id: Option<String>,
+    /// The assertion's `sub`, read without verifying anything: which key to verify it with.
+    pub subject: Option<String>,
+    pub assertion: String,
+}
+
+impl std::fmt::Debug for ClientAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAssertion")
+            .field("client_id", &self.client_id)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Credentials presented by a client. `Debug` leaves the secret out.
@@ -149,6 +195,48 @@ impl Params {
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     }
+}
+
+/// Client authentication: a JWT assertion (`client_assertion_type` and `client_assertion`), or
+/// the secret by HTTP Basic XOR `client_id`+`client_secret` in the body. Two methods at once is
+/// `invalid_request` (oxide-auth's rule); none is `invalid_client`.
+pub fn client_auth(authorization: Option<&str>, params: &Params) -> Result<ClientAuth, OAuthError> {
+    let assertion_type = params.get("client_assertion_type");
+    let assertion = params.get("client_assertion");
+    if assertion_type.is_none() && assertion.is_none() {
+        return client_credentials(authorization, params).map(ClientAuth::Secret);
+    }
+    if authorization.is_some() || params.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "the client authenticated twice (a client assertion and a secret); use one",
+        ));
+    }
+    match (assertion_type, assertion) {
+        (Some(t), Some(jwt)) if t == crate::domain::assertion::ASSERTION_TYPE => {
+            Ok(ClientAuth::Assertion(ClientAssertion {
+                client_id: params.get("client_id").map(str::to_owned),
+                subject: unverified_subject(jwt),
+                assertion: jwt.to_owned(),
+            }))
+        }
+        (Some(t), Some(_)) => Err(OAuthError::invalid_client(format!(
+            "client_assertion_type `{t}` is not supported: use {}",
+            crate::domain::assertion::ASSERTION_TYPE
+        ))),
+        _ => Err(OAuthError::invalid_request(
+            "client_assertion_type and client_assertion go together",
+        )),
+    }
+}
+
+/// The `sub` of a JWT's payload, unverified (it only says which key to verify the JWT with).
+fn unverified_subject(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
 }
 
 /// Client authentication by HTTP Basic XOR `client_id`+`client_secret` in the body. Both at once

@@ -78,8 +78,10 @@ impl KeyKind {
 }
 
 /// A public key as a client key holds it: the JWK as given (public members only) and what it
-/// is. `alg`, when the JWK names one, pins the algorithm.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// is. `alg`, when the JWK names one, pins the algorithm. Stored and shown as the JWK itself,
+/// and checked again whenever it is read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Map<String, Value>", into = "Map<String, Value>")]
 pub struct PublicJwk {
     pub kid: String,
     pub kind: KeyKind,
@@ -92,6 +94,27 @@ impl PublicJwk {
     /// Whether an assertion signed with `alg` may be verified with this key.
     pub fn accepts(&self, alg: AssertionAlg) -> bool {
         self.kind.allows(alg) && self.alg.is_none_or(|pinned| pinned == alg)
+    }
+}
+
+impl TryFrom<Map<String, Value>> for PublicJwk {
+    type Error = String;
+
+    fn try_from(map: Map<String, Value>) -> Result<Self, Self::Error> {
+        let mut errors = Vec::new();
+        check_jwk(&Value::Object(map), "public key", &mut errors).ok_or_else(|| {
+            errors
+                .into_iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+}
+
+impl From<PublicJwk> for Map<String, Value> {
+    fn from(key: PublicJwk) -> Self {
+        key.jwk
     }
 }
 
@@ -424,6 +447,16 @@ mod tests {
         let mut bad_e = rsa(2048);
         bad_e["e"] = json!(b64(&[2]));
         assert_eq!(fields(json!([bad_e])), ["public_keys[0].e"]);
+    }
+
+    #[test]
+    fn a_key_reads_back_as_it_was_stored_and_a_tampered_one_does_not() {
+        let okp = json!({"kty": "OKP", "crv": "Ed25519", "kid": "a", "x": b64(&[7; 32])});
+        let key: PublicJwk = serde_json::from_value(okp.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&key).unwrap(), okp);
+        let mut with_d = okp;
+        with_d["d"] = json!(b64(&[1; 32]));
+        assert!(serde_json::from_value::<PublicJwk>(with_d).is_err());
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub enum Refusal {
     BadClient,
     /// A JWT that does not verify: signature, `alg`, `typ`, `kid`, `iss`, org binding.
     BadToken,
+    /// A client assertion (RFC 7523) whose signature does not verify with a key of the client
+    /// it names, or a client that holds no public key: which check failed, for the client.
+    BadAssertion(String),
     /// Too many failed authentications from this address or for this key id; retry after the
     /// given seconds. Refused before any database work.
     Throttled(u64),
@@ -39,6 +42,9 @@ pub enum Refusal {
     KeyRevoked,
     KeyExpired,
     IpNotAllowed,
+    /// A client assertion signed by the client's key but refused for its claims (expired,
+    /// audience, lifetime, a `jti` used before): which check failed.
+    AssertionRefused(String),
     /// The credential is valid but no scope of it allows what was asked (`/v1/check`), or the
     /// requested scope is not covered (token endpoint: `invalid_scope`, with the detail).
     ScopeNotAllowed(String),
@@ -58,7 +64,11 @@ impl Refusal {
     pub fn is_guess(&self) -> bool {
         matches!(
             self,
-            Refusal::Malformed | Refusal::BadSecret | Refusal::BadClient | Refusal::BadToken
+            Refusal::Malformed
+                | Refusal::BadSecret
+                | Refusal::BadClient
+                | Refusal::BadToken
+                | Refusal::BadAssertion(_)
         )
     }
 
@@ -67,9 +77,12 @@ impl Refusal {
     pub fn deny_reason(&self) -> Option<DenyReason> {
         match self {
             Refusal::Missing | Refusal::Throttled(_) => None,
-            Refusal::Malformed | Refusal::BadSecret | Refusal::BadClient | Refusal::BadToken => {
-                Some(DenyReason::BadSecret)
-            }
+            Refusal::Malformed
+            | Refusal::BadSecret
+            | Refusal::BadClient
+            | Refusal::BadToken
+            | Refusal::BadAssertion(_)
+            | Refusal::AssertionRefused(_) => Some(DenyReason::BadSecret),
             Refusal::TokenRevoked | Refusal::TokenSuperseded | Refusal::KeyRevoked => {
                 Some(DenyReason::Revoked)
             }
@@ -109,6 +122,7 @@ impl Refusal {
             Refusal::Malformed | Refusal::BadSecret => "the API key secret is not valid".into(),
             Refusal::BadClient => "client authentication failed".into(),
             Refusal::BadToken => "the access token is not valid".into(),
+            Refusal::BadAssertion(why) | Refusal::AssertionRefused(why) => why.clone(),
             Refusal::Throttled(wait) => {
                 format!("too many failed authentications; retry after {wait} s")
             }
@@ -153,6 +167,8 @@ impl Refusal {
             | Refusal::BadSecret
             | Refusal::BadClient
             | Refusal::BadToken
+            | Refusal::BadAssertion(_)
+            | Refusal::AssertionRefused(_)
             | Refusal::Throttled(_) => CheckReason::InvalidToken,
             Refusal::TokenExpired | Refusal::KeyExpired => CheckReason::Expired,
             Refusal::TokenRevoked | Refusal::TokenSuperseded | Refusal::KeyRevoked => {

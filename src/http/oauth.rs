@@ -273,7 +273,7 @@ async fn issue_token(
         .audiences
         .target(params.get_all("resource"))?;
     let request = GrantRequest {
-        client: oauth::client_credentials(authorization(req), &params)?,
+        client: oauth::client_auth(authorization(req), &params)?,
         scope: params.get("scope").map(str::to_owned),
         target,
         ip: client_ip(req, state),
@@ -362,7 +362,7 @@ async fn authenticate_caller(
     let (presented, challenge) = match bearer(req) {
         Some(credential) => (Presented::Bearer(credential.to_owned()), "Bearer"),
         None => (
-            Presented::Client(oauth::client_credentials(authorization(req), params)?),
+            Presented::Client(oauth::client_auth(authorization(req), params)?),
             "Basic",
         ),
     };

@@ -104,6 +104,7 @@ impl ApiError {
                     ("already_bootstrapped", "Organization already bootstrapped")
                 }
                 S::KeyRevoked(_) => ("key_revoked", "Key is revoked"),
+                S::NoSecret(_) => ("no_secret", "Key has no secret"),
                 S::TooManySigningKeys(_) => {
                     ("too_many_signing_keys", "Too many published signing keys")
                 }
@@ -159,7 +160,8 @@ impl ResponseError for ApiError {
                 S::OrgExists(_)
                 | S::OrgNotBootstrapped(_)
                 | S::AlreadyBootstrapped(_)
-                | S::KeyRevoked(_) => StatusCode::CONFLICT,
+                | S::KeyRevoked(_)
+                | S::NoSecret(_) => StatusCode::CONFLICT,
                 S::TooManySigningKeys(_) => StatusCode::TOO_MANY_REQUESTS,
                 S::Store(StoreError::Pool(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 S::Store(_) | S::Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -32,6 +32,10 @@ pub enum ServiceError {
     AlreadyBootstrapped(String),
     #[error("key {0} is revoked; a revoked key cannot be edited")]
     KeyRevoked(String),
+    #[error(
+        "key {0} has no secret to roll: it authenticates with private_key_jwt (change its public_keys instead)"
+    )]
+    NoSecret(String),
     /// A rotation would publish more than `MAX_PUBLISHED_SIGNING_KEYS` keys of the org.
     #[error(
         "the organization already has {} published signing keys, the most allowed is {}: a rotation fits again in {} s, when a retired key leaves the JWKS",

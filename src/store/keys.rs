@@ -228,12 +228,14 @@ pub fn find_by_digest(
 /// `find`, with the key's digests: what the key cache stores when it learns a key by id.
 pub fn find_with_digests(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: Option<&str>,
     id: &str,
 ) -> StoreResult<Option<(Key, StoredDigests)>> {
-    api_keys::table
-        .filter(api_keys::org_id.eq(org_id))
-        .filter(api_keys::id.eq(id))
+    let mut query = api_keys::table.filter(api_keys::id.eq(id)).into_boxed();
+    if let Some(org_id) = org_id {
+        query = query.filter(api_keys::org_id.eq(org_id));
+    }
+    query
         .select((
             KeyRow::as_select(),
             api_keys::secret_digest,

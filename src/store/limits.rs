@@ -14,10 +14,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
 
 use super::schema::{key_quotas, nodes, quota_leases, rate_windows};
-use super::{DbConnection, StoreResult, write_tx};
+use super::{Bound, DbConnection, StoreResult, insert_ignore, write_tx};
 use crate::domain::limits::{MAX_CREDITS, Quota, RateLimit};
 
 /// A node whose heartbeat is older than this is gone: it no longer counts as a sharer, and
@@ -30,46 +29,6 @@ fn to_i64(n: u64) -> i64 {
 
 fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
-}
-
-/// `INSERT … ON CONFLICT DO NOTHING`, the same text on both backends but for the placeholders.
-fn insert_ignore(conn: &mut DbConnection, sql: &str, bind: Vec<Bound>) -> StoreResult<()> {
-    macro_rules! run {
-        ($c:expr, $db:ty, $sql:expr) => {{
-            let mut q = diesel::sql_query($sql).into_boxed::<$db>();
-            for b in bind {
-                q = match b {
-                    Bound::Text(t) => q.bind::<Text, _>(t),
-                    Bound::Big(i) => q.bind::<BigInt, _>(i),
-                };
-            }
-            q.execute($c)?;
-        }};
-    }
-    match conn {
-        DbConnection::Sqlite(c) => run!(c, diesel::sqlite::Sqlite, sql.to_owned()),
-        DbConnection::Postgresql(c) => {
-            let mut n = 0;
-            let pg: String = sql
-                .chars()
-                .map(|ch| {
-                    if ch == '?' {
-                        n += 1;
-                        format!("${n}")
-                    } else {
-                        ch.to_string()
-                    }
-                })
-                .collect();
-            run!(c, diesel::pg::Pg, pg)
-        }
-    }
-    Ok(())
-}
-
-enum Bound {
-    Text(String),
-    Big(i64),
 }
 
 /// What a reservation of window units gave.

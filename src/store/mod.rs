@@ -1,6 +1,7 @@
 //! Storage: the only module that imports diesel. One binary serves SQLite (embedded default) and
 //! PostgreSQL (multi-node) through a `MultiConnection`; the backend is chosen by the URL scheme.
 
+pub mod assertions;
 pub mod audit;
 pub mod change_log;
 pub mod keys;
@@ -18,7 +19,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
-use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -306,6 +308,53 @@ where
             Err(e)
         }
     }
+}
+
+/// `INSERT … ON CONFLICT DO NOTHING`, the same text on both backends but for the placeholders.
+/// Returns how many rows it inserted (0: the row was there).
+pub(crate) fn insert_ignore(
+    conn: &mut DbConnection,
+    sql: &str,
+    bind: Vec<Bound>,
+) -> StoreResult<usize> {
+    macro_rules! run {
+        ($c:expr, $db:ty, $sql:expr) => {{
+            let mut q = diesel::sql_query($sql).into_boxed::<$db>();
+            for b in bind {
+                q = match b {
+                    Bound::Text(t) => q.bind::<Text, _>(t),
+                    Bound::Big(i) => q.bind::<BigInt, _>(i),
+                    Bound::Time(t) => q.bind::<Timestamp, _>(t),
+                };
+            }
+            q.execute($c)?
+        }};
+    }
+    Ok(match conn {
+        DbConnection::Sqlite(c) => run!(c, diesel::sqlite::Sqlite, sql.to_owned()),
+        DbConnection::Postgresql(c) => {
+            let mut n = 0;
+            let pg: String = sql
+                .chars()
+                .map(|ch| {
+                    if ch == '?' {
+                        n += 1;
+                        format!("${n}")
+                    } else {
+                        ch.to_string()
+                    }
+                })
+                .collect();
+            run!(c, diesel::pg::Pg, pg)
+        }
+    })
+}
+
+/// A value bound to [`insert_ignore`]'s statement.
+pub(crate) enum Bound {
+    Text(String),
+    Big(i64),
+    Time(chrono::NaiveDateTime),
 }
 
 /// Wall-clock now at the precision both backends store (microseconds), so a value read back

@@ -147,6 +147,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    assertion_jtis (digest) {
+        digest -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::joinable!(signing_keys -> orgs (org_id));
 diesel::joinable!(revoked_tokens -> orgs (org_id));
@@ -165,5 +172,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_quotas,
     quota_leases,
     rate_windows,
-    nodes
+    nodes,
+    assertion_jtis
 );

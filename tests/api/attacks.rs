@@ -1682,7 +1682,7 @@ async fn an_unknown_secret_with_a_valid_checksum_is_refused_everywhere(backend) 
 /// return exactly the same refusal. Junk and bad checksums run no query at all (SPEC: rejected
 /// without a database lookup). Over HTTP, both answers are byte for byte the same.
 async fn a_bad_secret_and_an_unknown_key_id_take_the_same_path(backend) {
-    use latchkey::domain::oauth::{AuthMethod, ClientCredentials};
+    use latchkey::domain::oauth::{AuthMethod, ClientAuth, ClientCredentials};
     use latchkey::service::authority::keycache::{Clock, KeyCache};
     use latchkey::service::authority::throttle::Throttle;
     use latchkey::service::authority::{Authority, GrantRequest, Presented, TokenSettings};
@@ -1732,10 +1732,12 @@ async fn a_bad_secret_and_an_unknown_key_id_take_the_same_path(backend) {
     };
     let now = chrono::Utc::now();
     let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
-    let creds = |id: &str, secret: &str| ClientCredentials {
-        client_id: id.to_owned(),
-        client_secret: secret.to_owned(),
-        method: AuthMethod::ClientSecretBasic,
+    let creds = |id: &str, secret: &str| {
+        ClientAuth::Secret(ClientCredentials {
+            client_id: id.to_owned(),
+            client_secret: secret.to_owned(),
+            method: AuthMethod::ClientSecretBasic,
+        })
     };
 
     for (what, secret, queries) in [

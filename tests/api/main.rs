@@ -19,6 +19,7 @@ mod openapi;
 mod ops;
 #[path = "../support/postgres.rs"]
 mod postgres;
+mod private_key_jwt;
 mod resource;
 mod robustness;
 mod signing_key_limit;

@@ -16,6 +16,7 @@ use super::standing::{Changes, key_management_warning};
 use super::{Key, MAX_SCOPES, NAME_MAX_CHARS, Secrets};
 use crate::domain::ip_rules::IpRules;
 use crate::domain::limits::{Quota, RateLimit, check_quota, check_rate_limits};
+use crate::domain::public_jwk::{PublicJwk, check_public_keys};
 use crate::domain::scope::{Action, ResourceFilter, Scope};
 use crate::domain::{FieldError, Warning};
 
@@ -55,6 +56,15 @@ pub struct KeyDraft {
     /// they come back (`refill`: `null`, or `{amount, interval: daily|monthly, day_of_month?}`).
     #[schema(value_type = Option<Quota>)]
     pub quota: Option<Value>,
+    /// Up to 5 public JWKs (Ed25519 `OKP`, P-256 `EC`, RSA of 2048 bits or more, each with a
+    /// `kid`; never a private member) the key's client may sign RFC 7523 `private_key_jwt`
+    /// assertions with.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub public_keys: Option<Value>,
+    /// `false`: the key gets no secret at all and authenticates only with `private_key_jwt`
+    /// (it then needs `public_keys`). Default `true`.
+    #[schema(value_type = Option<bool>)]
+    pub secret: Option<Value>,
 }
 
 /// `PATCH /v1/keys/{id}` body: an absent field is left alone; `null` clears the CIDR list (allow
@@ -90,6 +100,11 @@ pub struct KeyPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Quota>)]
     pub quota: Option<Option<Value>>,
+    /// Replaces the public keys; `null` or `[]` removes them (not from a key without a secret).
+    /// Needs standing over the key, as a roll does: a public key is a credential of it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub public_keys: Option<Option<Value>>,
 }
 
 /// Distinguishes "field absent" (outer None, via `default`) from "field is null".
@@ -104,7 +119,7 @@ where
 /// The attributes of a key beyond its identity, scopes, addresses and expiry, stored together
 /// as one JSON document (a missing member reads as its default, so adding one needs no
 /// migration) and shown as they are in the key object.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct KeyAttributes {
     /// Free-form JSON object set by the key's owners (at most 4 KiB serialised); `{}` when none.
@@ -114,6 +129,29 @@ pub struct KeyAttributes {
     pub rate_limits: Vec<RateLimit>,
     /// The usage quota; `null` when unlimited. Its credits are counted apart (`store::limits`).
     pub quota: Option<Quota>,
+    /// Public JWKs for `private_key_jwt` client authentication (RFC 7523); `[]` when none.
+    #[schema(value_type = Vec<Object>)]
+    pub public_keys: Vec<PublicJwk>,
+    /// Whether the key has a secret; `false` for a key created with `"secret": false`, which
+    /// authenticates only with `private_key_jwt`.
+    #[serde(default = "has_secret")]
+    pub secret: bool,
+}
+
+fn has_secret() -> bool {
+    true
+}
+
+impl Default for KeyAttributes {
+    fn default() -> Self {
+        KeyAttributes {
+            metadata: Metadata::new(),
+            rate_limits: Vec::new(),
+            quota: None,
+            public_keys: Vec::new(),
+            secret: true,
+        }
+    }
 }
 
 impl KeyAttributes {
@@ -136,6 +174,7 @@ pub struct AttributesPatch {
     pub rate_limits: Option<Vec<RateLimit>>,
     /// `Some(None)` removes the quota; a quota without `remaining` keeps the credits.
     pub quota: Option<Option<Quota>>,
+    pub public_keys: Option<Vec<PublicJwk>>,
 }
 
 /// A create request that passed validation.
@@ -193,6 +232,7 @@ impl ValidPatch {
             scopes: self.scopes.is_some(),
             ip_rules: self.ip_rules.as_ref(),
             expires_at: self.expires_at,
+            public_keys: self.attributes.public_keys.is_some(),
         }
     }
 
@@ -218,6 +258,9 @@ impl ValidPatch {
         }
         if let Some(quota) = &self.attributes.quota {
             key.attributes.quota = quota.clone();
+        }
+        if let Some(keys) = &self.attributes.public_keys {
+            key.attributes.public_keys = keys.clone();
         }
     }
 }
@@ -292,6 +335,31 @@ fn check_attributes(draft: &KeyDraft, errors: &mut Vec<FieldError>) -> KeyAttrib
             .as_ref()
             .and_then(|q| check_quota(q, false, errors))
             .flatten(),
+        public_keys: draft
+            .public_keys
+            .as_ref()
+            .and_then(|k| check_public_keys(k, errors))
+            .unwrap_or_default(),
+        secret: match &draft.secret {
+            None | Some(Value::Bool(true)) => true,
+            Some(Value::Bool(false)) => {
+                if draft
+                    .public_keys
+                    .as_ref()
+                    .is_none_or(|k| k.as_array().is_none_or(Vec::is_empty))
+                {
+                    errors.push(FieldError::new(
+                        "public_keys",
+                        "a key without a secret needs at least one public key to authenticate with",
+                    ));
+                }
+                false
+            }
+            Some(_) => {
+                errors.push(FieldError::new("secret", "must be true or false"));
+                true
+            }
+        },
     }
 }
 
@@ -312,6 +380,11 @@ fn check_attributes_patch(patch: &KeyPatch, errors: &mut Vec<FieldError>) -> Att
             None => None,
             Some(None) => Some(None),
             Some(Some(q)) => check_quota(q, true, errors),
+        },
+        public_keys: match &patch.public_keys {
+            None => None,
+            Some(None) => Some(Vec::new()),
+            Some(Some(k)) => check_public_keys(k, errors),
         },
     }
 }

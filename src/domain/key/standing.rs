@@ -157,6 +157,12 @@ pub fn patch_standing_errors(
             "would let the key live longer; only a caller covering all of the key's scopes may extend it",
         ));
     }
+    if patch.public_keys {
+        errors.push(FieldError::new(
+            "public_keys",
+            "a public key is a credential of the key: as for a roll, only a caller covering all of the key's scopes may set them (otherwise it could add its own and become the key)",
+        ));
+    }
     errors
 }
 
@@ -167,6 +173,8 @@ pub struct Changes<'a> {
     pub scopes: bool,
     pub ip_rules: Option<&'a IpRules>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// Whether it sets the public keys (a credential of the key, like its secret).
+    pub public_keys: bool,
 }
 
 /// No escalation: a caller may only grant what its own scopes cover (`field` is `scopes`).
@@ -309,6 +317,7 @@ mod tests {
             scopes: false,
             ip_rules: Some(&tighter_rules),
             expires_at: Some(Some(now() + chrono::Duration::days(1))),
+            public_keys: false,
         };
         assert!(patch_standing_errors(&tighter, &rules(&["10.0.0.0/8"]), Some(later)).is_empty());
     }
@@ -320,9 +329,13 @@ mod tests {
             scopes: true,
             ip_rules: Some(&anywhere),
             expires_at: Some(None),
+            public_keys: true,
         };
         let errors = patch_standing_errors(&looser, &rules(&["10.0.0.0/8"]), Some(now()));
-        assert_eq!(fields(&errors), ["scopes", "allowed_cidrs", "expires_at"]);
+        assert_eq!(
+            fields(&errors),
+            ["scopes", "allowed_cidrs", "expires_at", "public_keys"]
+        );
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl Authority {
     /// `Some(wait)` when this request may not make the database look up an unknown secret:
     /// its address is over its allowance of failures, or (while the key cache can tell the
     /// owner's cached secret from a guess) the key id it claims is.
-    fn refuse_lookup(&self, gate: Gate<'_>) -> Option<u64> {
+    pub(super) fn refuse_lookup(&self, gate: Gate<'_>) -> Option<u64> {
         if let Some(asker) = gate.asker {
             return self.throttle.asker_limited(asker).map(|w| w.0);
         }
@@ -136,6 +136,30 @@ impl Authority {
         }))
     }
 
+    /// The key with id `id` (of org `org`, when given), from the key cache, else the database
+    /// (and then cached), whatever its status.
+    pub(super) fn key_in(
+        &self,
+        conn: &mut Conn<'_>,
+        org: Option<&str>,
+        id: &str,
+    ) -> ServiceResult<Option<Arc<CachedKey>>> {
+        if let Some(cached) = self
+            .keys
+            .by_id(id)
+            .filter(|k| org.is_none_or(|o| k.org_id == o))
+        {
+            return Ok(Some(cached));
+        }
+        let ticket = self.keys.ticket();
+        let Some((record, digests)) = store::keys::find_with_digests(conn.get()?, org, id)? else {
+            return Ok(None);
+        };
+        let key = entry(record, &digests);
+        self.keys.insert(ticket, key.clone());
+        Ok(Some(key))
+    }
+
     /// Signature, `alg`, `typ`, `kid`, `exp`, `iss`, `aud`, org binding (to `org` too, when given:
     /// another org's token is just not valid here, and costs no lookup), the denylist, the
     /// key's live state, and that the secret which obtained the token still works. The
@@ -174,23 +198,8 @@ impl Authority {
         if revoked {
             return Ok(Err(Denied::of(Refusal::TokenRevoked, &claims.client_id)));
         }
-        let key = match self
-            .keys
-            .by_id(&claims.client_id)
-            .filter(|k| k.org_id == claims.org_id)
-        {
-            Some(cached) => cached,
-            None => {
-                let ticket = self.keys.ticket();
-                let Some((record, digests)) =
-                    store::keys::find_with_digests(conn.get()?, &claims.org_id, &claims.client_id)?
-                else {
-                    return Ok(Err(Denied::anonymous(Refusal::BadToken)));
-                };
-                let key = entry(record, &digests);
-                self.keys.insert(ticket, key.clone());
-                key
-            }
+        let Some(key) = self.key_in(conn, Some(&claims.org_id), &claims.client_id)? else {
+            return Ok(Err(Denied::anonymous(Refusal::BadToken)));
         };
         if let Err(refusal) = key.admit(None, now) {
             return Ok(Err(Denied::of(refusal, &key.id)));

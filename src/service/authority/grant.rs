@@ -11,7 +11,7 @@ use super::credential::Denied;
 use super::{Authority, Refusal};
 use crate::domain::audience::{Audiences, Target};
 use crate::domain::issuer::Issuer;
-use crate::domain::oauth::ClientCredentials;
+use crate::domain::oauth::ClientAuth;
 use crate::domain::scope::{Scope, format_scope_list, parse_scope_list};
 use crate::domain::secret::random_id;
 use crate::domain::token::{self, AccessClaims, expiry};
@@ -32,7 +32,7 @@ pub struct TokenSettings {
 /// A token request: who the client says it is, the scope and the audiences it asks for, where
 /// it comes from.
 pub struct GrantRequest {
-    pub client: ClientCredentials,
+    pub client: ClientAuth,
     pub scope: Option<String>,
     /// The RFC 8707 resources asked for, checked against `TokenSettings::audiences` before the
     /// request gets here (`Audiences::target`); the default audience when none.

@@ -371,7 +371,11 @@ pub fn spawn_follower(cache: &Arc<KeyCache>, pool: Pool) {
         let mut conn = pool.get().map_err(store::StoreError::from)?;
         // Now and then, drop feed entries every node has long applied.
         if round % PURGE_EVERY == 0 {
-            store::change_log::purge(&mut conn, crate::service::now() - FEED_RETENTION)?;
+            let now = crate::service::now();
+            store::change_log::purge(&mut conn, now - FEED_RETENTION)?;
+            // Client assertions' jtis are kept until the assertions expire (a minute more for
+            // clock skew); every node purges, which is idempotent.
+            store::assertions::purge(&mut conn, now - chrono::Duration::seconds(60))?;
         }
         cache.poll(&mut conn).map(drop)
     });

@@ -22,6 +22,7 @@
 //! - Tokens die with the secret that minted them (`Principal::token_is_live`): a token carries
 //!   its secret's generation, and a roll ends the old generation when the old secret ends.
 
+mod assertion;
 mod budget;
 mod check;
 mod credential;
@@ -37,7 +38,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::oauth::ClientCredentials;
+use crate::domain::oauth::ClientAuth;
 use crate::domain::refusal::Refusal;
 use crate::domain::secret::{KeyId, SECRET_PREFIX};
 use crate::domain::usage::UsageEvent;
@@ -62,9 +63,9 @@ use verified::VerifiedTokens;
 pub enum Presented {
     /// `Authorization: Bearer`: an API-key secret or an access token.
     Bearer(String),
-    /// RFC 6749 §2.3.1 client authentication: HTTP Basic or the body's `client_id` and
-    /// `client_secret`.
-    Client(ClientCredentials),
+    /// Client authentication: RFC 6749 §2.3.1 (HTTP Basic or the body's `client_id` and
+    /// `client_secret`) or RFC 7523 (`private_key_jwt`).
+    Client(ClientAuth),
 }
 
 pub struct Authority {
@@ -192,21 +193,35 @@ impl Authority {
         ))
     }
 
-    /// RFC 6749 §2.3.1 client authentication, written once for every endpoint that takes it:
-    /// the secret must be the named client's. The secret is looked up by digest alone and the
-    /// id compared afterwards, so a wrong id and a wrong secret take the same path (no early
-    /// exit that tells ids apart). The key may be inactive: the caller admits it.
+    /// Client authentication, written once for every endpoint that takes it: a secret that must
+    /// be the named client's (RFC 6749 §2.3.1), or an assertion signed by the client's key
+    /// (RFC 7523, `assertion.rs`). The key may be inactive: the caller admits it.
     fn client(
         &self,
         conn: &mut Conn<'_>,
-        creds: &ClientCredentials,
+        auth: &ClientAuth,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Result<KnownSecret, Denied>> {
+        match auth {
+            ClientAuth::Secret(creds) => self.secret_client(conn, creds, ip, now),
+            ClientAuth::Assertion(assertion) => self.assertion_client(conn, assertion, ip, now),
+        }
+    }
+
+    /// The secret is looked up by digest alone and the id compared afterwards, so a wrong id and
+    /// a wrong secret take the same path (no early exit that tells ids apart).
+    fn secret_client(
+        &self,
+        conn: &mut Conn<'_>,
+        creds: &crate::domain::oauth::ClientCredentials,
         ip: IpAddr,
         now: DateTime<Utc>,
     ) -> ServiceResult<Result<KnownSecret, Denied>> {
         // An id that cannot be a key id is nobody's: refused as a bad client at once, and
         // neither metered nor throttled under that id (it could be 64 KiB long, and new each
         // time).
-        let Some(client_id) = claimed(creds) else {
+        let Some(client_id) = key_id_of(&creds.client_id) else {
             return Ok(Err(Denied::anonymous(Refusal::BadClient)));
         };
         let gate = Gate {
@@ -216,7 +231,11 @@ impl Authority {
         };
         Ok(
             match self.identify_secret(conn, &creds.client_secret, gate, now)? {
-                Ok(found) if found.key.id == creds.client_id => Ok(found),
+                // A key without a secret has none to match (its digest is of a secret nobody was
+                // ever shown); checked all the same.
+                Ok(found) if found.key.id == creds.client_id && found.key.attributes.secret => {
+                    Ok(found)
+                }
                 Err(Refusal::Throttled(wait)) => Err(Denied::anonymous(Refusal::Throttled(wait))),
                 // An unknown secret, or the secret of another key (whatever that key's state): a
                 // bad secret for the client named, metered against it (the flush drops ids that
@@ -279,10 +298,13 @@ impl Authority {
 }
 
 /// The client id a request claims, when it can be a key id at all.
-fn claimed(creds: &ClientCredentials) -> Option<&str> {
-    KeyId::parse(&creds.client_id)
-        .is_ok()
-        .then_some(creds.client_id.as_str())
+fn claimed(auth: &ClientAuth) -> Option<&str> {
+    auth.claimed_id().and_then(key_id_of)
+}
+
+/// `id`, when it can be a key id at all.
+fn key_id_of(id: &str) -> Option<&str> {
+    KeyId::parse(id).is_ok().then_some(id)
 }
 
 fn actor(

@@ -36,6 +36,7 @@ pub fn create(
 ) -> ServiceResult<Created> {
     let (valid, warnings) = key::validate_create(draft, now).map_err(ServiceError::Validation)?;
     check_escalation(actor, &valid.scopes)?;
+    let created_with_secret = valid.attributes.secret;
     if dry_run {
         let preview = valid.into_key(String::new(), &actor.org_id, String::new(), now);
         return Ok(Created {
@@ -59,7 +60,9 @@ pub fn create(
     })?;
     Ok(Created {
         key: view,
-        secret: Some(secret),
+        // A key created without a secret has one nobody is ever shown (its column needs a
+        // digest), so it can never authenticate with it.
+        secret: created_with_secret.then_some(secret),
         warnings,
     })
 }
@@ -72,12 +75,12 @@ pub(crate) fn insert_new(
     now: DateTime<Utc>,
 ) -> ServiceResult<(KeyView, Secret)> {
     let secret = Secret::generate();
-    let key = valid.into_key(
-        KeyId::generate().as_str().to_owned(),
-        org_id,
-        secret.hint(),
-        now,
-    );
+    let hint = if valid.attributes.secret {
+        secret.hint()
+    } else {
+        String::new()
+    };
+    let key = valid.into_key(KeyId::generate().as_str().to_owned(), org_id, hint, now);
     store::keys::insert(conn, &key, secret.digest().as_bytes(), now)?;
     if let Some(remaining) = key.attributes.quota.as_ref().and_then(|q| q.remaining) {
         store::limits::set_credits(conn, &key.id, remaining, now)?;
@@ -246,6 +249,14 @@ pub fn update(
         check_patch_standing(actor, &current, &valid)?;
         let mut next = current.clone();
         valid.apply(&mut next);
+        if !next.attributes.secret && next.attributes.public_keys.is_empty() {
+            return Err(ServiceError::Validation(vec![
+                crate::domain::FieldError::new(
+                    "public_keys",
+                    "this key has no secret: it needs at least one public key to authenticate with",
+                ),
+            ]));
+        }
         let keeps_credits = next
             .attributes
             .quota
@@ -346,6 +357,9 @@ pub fn roll(
         // The caller receives the new secret: otherwise an admin of keys could roll a wider key
         // and become it.
         require_standing(actor, &current)?;
+        if !current.attributes.secret {
+            return Err(ServiceError::NoSecret(id.to_owned()));
+        }
         if !store::keys::roll_secret(
             conn,
             org_id,
