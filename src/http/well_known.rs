@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::router::Router;
 use crate::crypto::signing::SigningAlg;
+use crate::domain::public_jwk::AssertionAlg;
 
 pub fn routes(router: &mut Router) {
     router
@@ -77,8 +78,7 @@ async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 ///
 /// Left out on purpose: `response_types_supported` (RFC 8414 marks it REQUIRED, but there is no
 /// authorization endpoint and so no response type, and §2 forbids an empty array; the `["token"]`
-/// once sent here read as the implicit flow) and `token_endpoint_auth_signing_alg_values_supported`
-/// (no JWT client authentication). The same document is served for OpenID Connect discovery:
+/// once sent here read as the implicit flow). The same document is served for OpenID Connect discovery:
 /// the clients it is there for (openid-client / oauth4webapi) check only `issuer` and read the
 /// endpoints (tests/interop.rs); an OpenID Provider document could not be complete anyway
 /// without an authorization endpoint.
@@ -95,6 +95,10 @@ struct Metadata {
     token_endpoint_auth_methods_supported: Vec<&'static str>,
     introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// What `private_key_jwt` assertions may be signed with (never `none` or HMAC).
+    token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// Every algorithm an org may sign with (a rotation can switch any org to any of them). No
     /// ID tokens are issued: this is where verifiers and tests read the access tokens' algorithms.
     id_token_signing_alg_values_supported: Vec<&'static str>,
@@ -106,7 +110,8 @@ struct Metadata {
 
 fn metadata(state: &AppState) -> HttpResponse {
     let issuer = &state.authority.tokens().issuer;
-    let auth_methods = vec!["client_secret_basic", "client_secret_post"];
+    let auth_methods = vec!["client_secret_basic", "client_secret_post", "private_key_jwt"];
+    let assertion_algs = AssertionAlg::ALL.map(|a| a.as_str()).to_vec();
     let signing_algs = SigningAlg::ALL.map(SigningAlg::as_str).to_vec();
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
@@ -120,6 +125,9 @@ fn metadata(state: &AppState) -> HttpResponse {
             token_endpoint_auth_methods_supported: auth_methods.clone(),
             introspection_endpoint_auth_methods_supported: auth_methods.clone(),
             revocation_endpoint_auth_methods_supported: auth_methods,
+            token_endpoint_auth_signing_alg_values_supported: assertion_algs.clone(),
+            introspection_endpoint_auth_signing_alg_values_supported: assertion_algs.clone(),
+            revocation_endpoint_auth_signing_alg_values_supported: assertion_algs,
             id_token_signing_alg_values_supported: signing_algs,
             subject_types_supported: vec!["public"],
             scopes_supported: vec!["read", "write", "admin", "*"],

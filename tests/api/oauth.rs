@@ -810,17 +810,19 @@ async fn discovery_documents_describe_the_endpoints(backend) {
         format!("{}/oauth/revoke", app.address)
     );
     assert_eq!(a["grant_types_supported"], json!(["client_credentials"]));
-    assert_eq!(
-        a["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
-    );
-    assert_eq!(
-        a["introspection_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
-    );
-    // Only what is supported: no JWT client authentication
-    // (`token_endpoint_auth_signing_alg_values_supported`), no authorization endpoint and so no
-    // response type (`["token"]` read as the implicit flow).
+    for endpoint in ["token", "introspection", "revocation"] {
+        assert_eq!(
+            a[format!("{endpoint}_endpoint_auth_methods_supported")],
+            json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+        );
+        // RFC 8414 §2: with private_key_jwt, the algorithms it may be signed with (never none).
+        assert_eq!(
+            a[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+            json!(["EdDSA", "ES256", "RS256", "PS256"])
+        );
+    }
+    // Only what is supported: no authorization endpoint and so no response type (`["token"]`
+    // read as the implicit flow).
     let mut members: Vec<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
     members.sort_unstable();
     assert_eq!(
@@ -830,15 +832,18 @@ async fn discovery_documents_describe_the_endpoints(backend) {
             "id_token_signing_alg_values_supported",
             "introspection_endpoint",
             "introspection_endpoint_auth_methods_supported",
+            "introspection_endpoint_auth_signing_alg_values_supported",
             "issuer",
             "jwks_uri",
             "revocation_endpoint",
             "revocation_endpoint_auth_methods_supported",
+            "revocation_endpoint_auth_signing_alg_values_supported",
             "scopes_supported",
             "service_documentation",
             "subject_types_supported",
             "token_endpoint",
             "token_endpoint_auth_methods_supported",
+            "token_endpoint_auth_signing_alg_values_supported",
         ],
         "{a}"
     );
