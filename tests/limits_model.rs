@@ -429,3 +429,50 @@ fn ended_windows_and_dead_nodes_are_purged() {
     }
     assert_eq!(count(&sys).1, 0);
 }
+
+/// A set or an add made after a refill came due (but before anything spent it, so before the
+/// database applied it) counts from the refill: the set is what is left, and the add comes on
+/// top of the refill, rather than the late refill overwriting both.
+#[test]
+fn a_set_or_add_after_a_due_refill_is_not_overwritten_by_it() {
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    let db = Database::start(None);
+    let create = |name: &str| {
+        let draft = serde_json::from_value(json!({
+            "name": name, "scopes": ["read:projects/**"],
+            "quota": {"remaining": 1000, "refill": {"amount": 1000, "interval": "daily"}},
+        }))
+        .unwrap();
+        let mut conn = db.pool.get().unwrap();
+        keys::create(
+            &mut conn,
+            &Actor::cli(&db.org_id),
+            &draft,
+            false,
+            t("2027-01-10T08:00:00Z"),
+        )
+        .unwrap()
+    };
+    let (set, add) = (create("set"), create("add"));
+    // Unused since: the refill of January 12th is due, not yet applied.
+    let now = t("2027-01-12T09:00:00Z");
+    let change = |id: &str, change: CreditChange| {
+        let mut conn = db.pool.get().unwrap();
+        keys::change_credits(&mut conn, &Actor::cli(&db.org_id), id, change, now).unwrap()
+    };
+    assert_eq!(change(&set.key.id, CreditChange::Set(5)), 5);
+    assert_eq!(change(&add.key.id, CreditChange::Add(10)), 1010);
+    let mut sys = Sys {
+        nodes: vec![db.plain_node(THROTTLE_OFF)],
+        key_id: set.key.id.clone(),
+        secret: set.secret.unwrap().expose().to_owned(),
+        now,
+        db,
+    };
+    let d = sys.check(0, 1);
+    assert_eq!((d.allowed, d.quota_remaining), (true, Some(4)), "{d:?}");
+    sys.key_id = add.key.id.clone();
+    sys.secret = add.secret.unwrap().expose().to_owned();
+    let d = sys.check(0, 1);
+    assert_eq!((d.allowed, d.quota_remaining), (true, Some(1009)), "{d:?}");
+}

@@ -205,7 +205,9 @@ fn lock_credits(conn: &mut DbConnection, key_id: &str) -> StoreResult<()> {
 }
 
 /// Sets a key's credits to `remaining` (creating its row): a new generation, so every credit a
-/// node holds from before is void and every lease record goes. Part of the caller's transaction.
+/// node holds from before is void and every lease record goes. The set counts as the last
+/// refill (`refilled_at` is now): a refill that came due before it, and was not applied yet,
+/// must not overwrite it. Part of the caller's transaction.
 pub fn set_credits(
     conn: &mut DbConnection,
     key_id: &str,
@@ -228,6 +230,7 @@ pub fn set_credits(
             .set((
                 key_quotas::remaining.eq(remaining),
                 key_quotas::generation.eq(key_quotas::generation + 1),
+                key_quotas::refilled_at.eq(now.naive_utc()),
             ))
             .execute(conn)?;
     }
@@ -235,18 +238,55 @@ pub fn set_credits(
     Ok(())
 }
 
-/// Adds `n` credits (at most up to [`MAX_CREDITS`] in the pool). `false` when the key has no
-/// quota. Part of the caller's transaction.
-pub fn add_credits(conn: &mut DbConnection, key_id: &str, n: u64) -> StoreResult<bool> {
+/// Adds `n` credits (at most up to [`MAX_CREDITS`] in the pool), on top of a refill of `quota`
+/// that came due before (applied first, or it would overwrite the top-up when applied later).
+/// `false` when the key has no quota. Part of the caller's transaction.
+pub fn add_credits(
+    conn: &mut DbConnection,
+    key_id: &str,
+    n: u64,
+    quota: &Quota,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     lock_credits(conn, key_id)?;
     let Some(row) = credits_row(conn, key_id)? else {
         return Ok(false);
     };
-    let pool = to_u64(row.remaining).saturating_add(n).min(MAX_CREDITS);
-    diesel::update(key_quotas::table.filter(key_quotas::key_id.eq(key_id)))
-        .set(key_quotas::remaining.eq(to_i64(pool)))
-        .execute(conn)?;
+    let mut c = refill_if_due(conn, key_id, row.credits(), quota, now)?;
+    c.pool = c.pool.saturating_add(n).min(MAX_CREDITS);
+    write_credits(conn, key_id, &c)?;
     Ok(true)
+}
+
+/// `c` after the latest refill of `quota` due at `now`, if any: the pool set to its amount, a
+/// new generation, and every lease of the ended period gone. The caller writes `c` back.
+fn refill_if_due(
+    conn: &mut DbConnection,
+    key_id: &str,
+    c: Credits,
+    quota: &Quota,
+    now: DateTime<Utc>,
+) -> StoreResult<Credits> {
+    let (Some(at), Some(refill)) = (quota.refill_due(c.refilled_at, now), &quota.refill) else {
+        return Ok(c);
+    };
+    diesel::delete(quota_leases::table.filter(quota_leases::key_id.eq(key_id))).execute(conn)?;
+    Ok(Credits {
+        pool: refill.amount,
+        generation: c.generation + 1,
+        refilled_at: at,
+    })
+}
+
+fn write_credits(conn: &mut DbConnection, key_id: &str, c: &Credits) -> StoreResult<()> {
+    diesel::update(key_quotas::table.filter(key_quotas::key_id.eq(key_id)))
+        .set((
+            key_quotas::remaining.eq(to_i64(c.pool)),
+            key_quotas::generation.eq(c.generation),
+            key_quotas::refilled_at.eq(c.refilled_at.naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Removes a key's quota: its credits and every lease of them.
@@ -335,25 +375,10 @@ pub fn lease_credits(
         let Some(row) = credits_row(conn, key_id)? else {
             return Ok(None);
         };
-        let mut c = row.credits();
-        if let (Some(at), Some(refill)) = (quota.refill_due(c.refilled_at, now), &quota.refill) {
-            c = Credits {
-                pool: refill.amount,
-                generation: c.generation + 1,
-                refilled_at: at,
-            };
-            diesel::delete(quota_leases::table.filter(quota_leases::key_id.eq(key_id)))
-                .execute(conn)?;
-        }
+        let mut c = refill_if_due(conn, key_id, row.credits(), quota, now)?;
         let granted = size(c.pool).min(c.pool);
         c.pool -= granted;
-        diesel::update(key_quotas::table.filter(key_quotas::key_id.eq(key_id)))
-            .set((
-                key_quotas::remaining.eq(to_i64(c.pool)),
-                key_quotas::generation.eq(c.generation),
-                key_quotas::refilled_at.eq(c.refilled_at.naive_utc()),
-            ))
-            .execute(conn)?;
+        write_credits(conn, key_id, &c)?;
         let kept = if held.0 == c.generation { held.1 } else { 0 };
         write_lease(conn, key_id, node_id, c.generation, kept + granted)?;
         Ok(Some(Leased { granted, after: c }))

@@ -194,7 +194,7 @@ pub fn change_credits(
         };
         let details = match change {
             CreditChange::Add(n) => {
-                store::limits::add_credits(conn, id, n)?;
+                store::limits::add_credits(conn, id, n, &quota, now)?;
                 json!({"add": n})
             }
             CreditChange::Set(n) => {
