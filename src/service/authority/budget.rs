@@ -108,6 +108,27 @@ impl Window {
     fn exhausted(&self) -> bool {
         self.total >= u64::from(self.limit.limit)
     }
+
+    /// The same counter in the database as `limit`'s (name and window length): only the
+    /// limit's number changed.
+    fn counts_as(&self, limit: &RateLimit) -> bool {
+        self.limit.name == limit.name && self.limit.window_seconds == limit.window_seconds
+    }
+
+    /// This share under `limit`, its number changed within the window. The units handed out
+    /// so far stay counted (the database row is the same), so raising a limit adds only the
+    /// difference and this node keeps its share; lowering it keeps only what fits under the
+    /// new number once every unit handed out elsewhere or spent here is counted as spent.
+    fn relimited(self, limit: &RateLimit) -> Window {
+        let elsewhere = self.total.saturating_sub(self.held);
+        Window {
+            limit: limit.clone(),
+            held: self
+                .held
+                .min(u64::from(limit.limit).saturating_sub(elsewhere)),
+            ..self
+        }
+    }
 }
 
 /// This node's credits of a key's quota.
@@ -485,7 +506,12 @@ impl Held {
                 .windows
                 .iter()
                 .position(|w| w.limit == *limit && w.start == start)
-                .map(|i| self.windows.swap_remove(i));
+                .or_else(|| {
+                    self.windows
+                        .iter()
+                        .position(|w| w.counts_as(limit) && w.start == start)
+                })
+                .map(|i| self.windows.swap_remove(i).relimited(limit));
             windows.push(kept.unwrap_or(Window {
                 limit: limit.clone(),
                 start,
