@@ -476,3 +476,51 @@ fn a_set_or_add_after_a_due_refill_is_not_overwritten_by_it() {
     let d = sys.check(0, 1);
     assert_eq!((d.allowed, d.quota_remaining), (true, Some(1009)), "{d:?}");
 }
+
+/// A quota removed and given again is a new one: credits another node held of the removed
+/// quota are void, even if that node asks for more before it reports (its lease must not be
+/// taken for one of the new quota's, which would let it spend the old credits too).
+#[test]
+fn credits_of_a_removed_quota_do_not_count_in_the_next_one() {
+    let db = Database::start(None);
+    let start = DateTime::parse_from_rfc3339("2027-03-10T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let draft = serde_json::from_value(json!({
+        "name": "requota", "scopes": ["read:projects/**"], "quota": {"remaining": 100},
+    }))
+    .unwrap();
+    let created = {
+        let mut conn = db.pool.get().unwrap();
+        keys::create(&mut conn, &Actor::cli(&db.org_id), &draft, false, start).unwrap()
+    };
+    let mut sys = Sys {
+        nodes: vec![db.plain_node(THROTTLE_OFF), db.plain_node(THROTTLE_OFF)],
+        key_id: created.key.id.clone(),
+        secret: created.secret.unwrap().expose().to_owned(),
+        now: start,
+        db,
+    };
+    // Node 1 leases a share of the first quota.
+    assert!(sys.check(1, 1).allowed);
+    // Node 0 removes the quota, then gives the key a new one of 10 credits.
+    for quota in [json!(null), json!({"remaining": 10})] {
+        let patch = serde_json::from_value(json!({ "quota": quota })).unwrap();
+        let mut conn = sys.db.pool.get().unwrap();
+        keys::update(&mut conn, &sys.cli(), &sys.key_id, &patch, false, sys.now).unwrap();
+        sys.nodes[0].forget(&sys.key_id);
+        sys.nodes[0].budget().void_credits(&sys.key_id);
+        // The change feed reaches node 1.
+        sys.nodes[1].forget(&sys.key_id);
+    }
+    sys.now += Duration::milliseconds(100);
+    let mut allowed = 0;
+    for _ in 0..40 {
+        if sys.check(1, 1).allowed {
+            allowed += 1;
+        }
+        let mut conn = sys.db.pool.get().unwrap();
+        sys.nodes[1].budget().sync(&mut conn, 11, sys.now).unwrap();
+    }
+    assert!(allowed <= 10, "{allowed} allowed of a new quota of 10");
+}

@@ -289,10 +289,26 @@ fn write_credits(conn: &mut DbConnection, key_id: &str, c: &Credits) -> StoreRes
     Ok(())
 }
 
-/// Removes a key's quota: its credits and every lease of them.
-pub fn remove_credits(conn: &mut DbConnection, key_id: &str) -> StoreResult<()> {
+/// Removes a key's quota: its credits and every lease of them. The row stays, empty and of a
+/// new generation, so that a quota given later continues the generations: were the row deleted,
+/// a new one would start again at 0, and a node still holding credits of the removed quota's
+/// generation 0 would have them taken for the new quota's at its next lease.
+/// (`refilled_at` is now, so a node leasing by the removed quota's refill before it learns of the
+/// removal finds no refill due.)
+pub fn remove_credits(
+    conn: &mut DbConnection,
+    key_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    lock_credits(conn, key_id)?;
     diesel::delete(quota_leases::table.filter(quota_leases::key_id.eq(key_id))).execute(conn)?;
-    diesel::delete(key_quotas::table.filter(key_quotas::key_id.eq(key_id))).execute(conn)?;
+    diesel::update(key_quotas::table.filter(key_quotas::key_id.eq(key_id)))
+        .set((
+            key_quotas::remaining.eq(0i64),
+            key_quotas::generation.eq(key_quotas::generation + 1),
+            key_quotas::refilled_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -359,7 +375,7 @@ pub struct Leased {
 
 /// Hands a node up to `size(pool)` credits of a key's quota, applying a refill that is due first
 /// (a refill starts a new generation). `held` is what the node still holds of the current
-/// generation, recorded with the grant in its lease. No row (the quota was just removed):
+/// generation, recorded with the grant in its lease. No row (the key never had a quota):
 /// nothing granted.
 pub fn lease_credits(
     conn: &mut DbConnection,
