@@ -524,3 +524,60 @@ fn credits_of_a_removed_quota_do_not_count_in_the_next_one() {
     }
     assert!(allowed <= 10, "{allowed} allowed of a new quota of 10");
 }
+
+/// A set voids the credits other nodes hold at their next report (within a second), also on a
+/// node that spent nothing since its last report: it must not spend the void credits later.
+#[test]
+fn a_set_voids_what_an_idle_node_holds_at_its_next_report() {
+    let db = Database::start(None);
+    let start = DateTime::parse_from_rfc3339("2027-03-10T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let draft = serde_json::from_value(json!({
+        "name": "reset", "scopes": ["read:projects/**"], "quota": {"remaining": 100},
+    }))
+    .unwrap();
+    let created = {
+        let mut conn = db.pool.get().unwrap();
+        keys::create(&mut conn, &Actor::cli(&db.org_id), &draft, false, start).unwrap()
+    };
+    let mut sys = Sys {
+        nodes: vec![db.plain_node(THROTTLE_OFF), db.plain_node(THROTTLE_OFF)],
+        key_id: created.key.id.clone(),
+        secret: created.secret.unwrap().expose().to_owned(),
+        now: start,
+        db,
+    };
+    let housekeeping = |sys: &Sys, node: usize| {
+        let mut conn = sys.db.pool.get().unwrap();
+        sys.nodes[node]
+            .budget()
+            .sync(&mut conn, 11, sys.now)
+            .unwrap();
+    };
+    // Node 1 holds a lease, and has reported what it holds.
+    assert!(sys.check(1, 1).allowed);
+    housekeeping(&sys, 1);
+    // Node 0 sets the credits to none.
+    {
+        let mut conn = sys.db.pool.get().unwrap();
+        sys.nodes[0].budget().report_all(&mut conn).unwrap();
+        let left = keys::change_credits(
+            &mut conn,
+            &sys.cli(),
+            &sys.key_id,
+            CreditChange::Set(0),
+            sys.now,
+        )
+        .unwrap();
+        assert_eq!(left, 0);
+        sys.nodes[0].forget(&sys.key_id);
+        sys.nodes[0].budget().void_credits(&sys.key_id);
+    }
+    // Node 1's next report comes; from then on it holds nothing.
+    sys.now += Duration::seconds(1);
+    housekeeping(&sys, 1);
+    sys.now += Duration::seconds(1);
+    let d = sys.check(1, 1);
+    assert_eq!(d.reason, CheckReason::QuotaExhausted, "{d:?}");
+}

@@ -445,6 +445,16 @@ pub fn report_lease(
     Ok(updated == 1)
 }
 
+/// The generation of each lease `node_id` holds, by key: a lease missing here is void.
+pub fn leases_of(conn: &mut DbConnection, node_id: &str) -> StoreResult<HashMap<String, i64>> {
+    Ok(quota_leases::table
+        .filter(quota_leases::node_id.eq(node_id))
+        .select((quota_leases::key_id, quota_leases::generation))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// Gives back what a node holds of a lease (an idle key, a graceful stop): the credits return
 /// to the pool if the lease is still live, and the lease ends either way.
 pub fn return_lease(

@@ -145,6 +145,8 @@ struct Credits {
     last_grant: u64,
     /// The credits changed on this node since `pool` was seen: the next use asks again.
     stale: bool,
+    /// Leases taken so far (tells a lease taken after the sync read the live leases).
+    leases: u64,
 }
 
 /// What must be fetched before a use can be decided.
@@ -319,6 +321,7 @@ impl Budget {
                     reported: 0,
                     last_grant: 0,
                     stale: false,
+                    leases: 0,
                 });
             }
             Some(l) => {
@@ -331,6 +334,7 @@ impl Budget {
                     reported: 0,
                     last_grant: 0,
                     stale: false,
+                    leases: 0,
                 });
                 if c.generation != l.after.generation {
                     c.held = 0;
@@ -343,6 +347,7 @@ impl Budget {
                 c.refilled_at = l.after.refilled_at;
                 c.last_grant = l.granted;
                 c.stale = false;
+                c.leases += 1;
             }
         }
         Ok(())
@@ -358,9 +363,19 @@ impl Budget {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let housekeeping = round % 10 == 1;
+        let mut leased = HashMap::new();
+        let mut live_leases = HashMap::new();
         if housekeeping {
             let live = store::limits::heartbeat(db, &self.node_id, now)?;
             self.nodes.store(live, Ordering::Relaxed);
+            // Which leases were taken before the live ones are read: only those can be judged.
+            leased = entries
+                .iter()
+                .filter_map(|(k, e)| lock(e).credits.as_ref().map(|c| (k.clone(), c.leases)))
+                .collect();
+            if !leased.is_empty() {
+                live_leases = store::limits::leases_of(db, &self.node_id)?;
+            }
         }
         for (key_id, entry) in entries {
             let idle = now.timestamp() - lock(&entry).touched > IDLE_SECS;
@@ -368,6 +383,9 @@ impl Budget {
                 self.top_up(db, &entry, &key_id, now)?;
                 if housekeeping {
                     self.report(db, &key_id, &entry)?;
+                    if let Some(&leases) = leased.get(&key_id) {
+                        drop_if_void(&entry, leases, live_leases.get(&key_id).copied());
+                    }
                 }
             } else if housekeeping {
                 write(&self.keys).remove(&key_id);
@@ -493,6 +511,23 @@ impl Budget {
         }
         store::limits::leave(db, &self.node_id)?;
         Ok(())
+    }
+}
+
+/// Drops the credits of a lease the database no longer has (a set or a refill on another node,
+/// or this node taken for dead) although this node spent none of them since its last report
+/// (so `report` did not ask): else it would spend them at its next use, however late.
+/// `leases` is the entry's lease count before `live` (the generation of this node's lease of
+/// the key, if any) was read: a lease taken since is newer than what was read, and kept.
+fn drop_if_void(entry: &Mutex<Held>, leases: u64, live: Option<i64>) {
+    let mut held = lock(entry);
+    if let Some(c) = held
+        .credits
+        .as_mut()
+        .filter(|c| c.generation >= 0 && c.leases == leases && live != Some(c.generation))
+    {
+        c.held = 0;
+        c.generation = -1;
     }
 }
 
