@@ -303,6 +303,19 @@ backend_tests! {
         assert_eq!(token(&app, &id, &secret).await.status(), 429);
     }
 
+    /// The OpenAPI document states the bounds the server checks, so that a client generated
+    /// from it (or schemathesis) knows them.
+    async fn the_openapi_document_states_the_bounds_of_limits_and_quotas(backend) {
+        let app = spawn_app(backend).await;
+        let doc: Value = app.client.get(app.url("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+        let schema = |name: &str| doc["components"]["schemas"][name]["properties"].clone();
+        let (limit, refill, quota) = (schema("RateLimit"), schema("Refill"), schema("Quota"));
+        assert_eq!((limit["limit"]["minimum"].clone(), limit["limit"]["maximum"].clone()), (json!(1), json!(1_000_000_000)), "{limit}");
+        assert_eq!(limit["name"]["pattern"], "^[A-Za-z0-9._-]{1,64}$", "{limit}");
+        assert_eq!((refill["amount"]["minimum"].clone(), refill["amount"]["maximum"].clone()), (json!(1), json!(1_000_000_000_000_000_u64)), "{refill}");
+        assert_eq!((quota["remaining"]["minimum"].clone(), quota["remaining"]["maximum"].clone()), (json!(0), json!(1_000_000_000_000_000_u64)), "{quota}");
+    }
+
     async fn limits_and_quotas_are_validated_with_field_paths(backend) {
         let app = spawn_app(backend).await;
         let base = json!({"name": "v", "scopes": ["read"]});
