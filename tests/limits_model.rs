@@ -429,3 +429,155 @@ fn ended_windows_and_dead_nodes_are_purged() {
     }
     assert_eq!(count(&sys).1, 0);
 }
+
+/// A set or an add made after a refill came due (but before anything spent it, so before the
+/// database applied it) counts from the refill: the set is what is left, and the add comes on
+/// top of the refill, rather than the late refill overwriting both.
+#[test]
+fn a_set_or_add_after_a_due_refill_is_not_overwritten_by_it() {
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    let db = Database::start(None);
+    let create = |name: &str| {
+        let draft = serde_json::from_value(json!({
+            "name": name, "scopes": ["read:projects/**"],
+            "quota": {"remaining": 1000, "refill": {"amount": 1000, "interval": "daily"}},
+        }))
+        .unwrap();
+        let mut conn = db.pool.get().unwrap();
+        keys::create(
+            &mut conn,
+            &Actor::cli(&db.org_id),
+            &draft,
+            false,
+            t("2027-01-10T08:00:00Z"),
+        )
+        .unwrap()
+    };
+    let (set, add) = (create("set"), create("add"));
+    // Unused since: the refill of January 12th is due, not yet applied.
+    let now = t("2027-01-12T09:00:00Z");
+    let change = |id: &str, change: CreditChange| {
+        let mut conn = db.pool.get().unwrap();
+        keys::change_credits(&mut conn, &Actor::cli(&db.org_id), id, change, now).unwrap()
+    };
+    assert_eq!(change(&set.key.id, CreditChange::Set(5)), 5);
+    assert_eq!(change(&add.key.id, CreditChange::Add(10)), 1010);
+    let mut sys = Sys {
+        nodes: vec![db.plain_node(THROTTLE_OFF)],
+        key_id: set.key.id.clone(),
+        secret: set.secret.unwrap().expose().to_owned(),
+        now,
+        db,
+    };
+    let d = sys.check(0, 1);
+    assert_eq!((d.allowed, d.quota_remaining), (true, Some(4)), "{d:?}");
+    sys.key_id = add.key.id.clone();
+    sys.secret = add.secret.unwrap().expose().to_owned();
+    let d = sys.check(0, 1);
+    assert_eq!((d.allowed, d.quota_remaining), (true, Some(1009)), "{d:?}");
+}
+
+/// A quota removed and given again is a new one: credits another node held of the removed
+/// quota are void, even if that node asks for more before it reports (its lease must not be
+/// taken for one of the new quota's, which would let it spend the old credits too).
+#[test]
+fn credits_of_a_removed_quota_do_not_count_in_the_next_one() {
+    let db = Database::start(None);
+    let start = DateTime::parse_from_rfc3339("2027-03-10T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let draft = serde_json::from_value(json!({
+        "name": "requota", "scopes": ["read:projects/**"], "quota": {"remaining": 100},
+    }))
+    .unwrap();
+    let created = {
+        let mut conn = db.pool.get().unwrap();
+        keys::create(&mut conn, &Actor::cli(&db.org_id), &draft, false, start).unwrap()
+    };
+    let mut sys = Sys {
+        nodes: vec![db.plain_node(THROTTLE_OFF), db.plain_node(THROTTLE_OFF)],
+        key_id: created.key.id.clone(),
+        secret: created.secret.unwrap().expose().to_owned(),
+        now: start,
+        db,
+    };
+    // Node 1 leases a share of the first quota.
+    assert!(sys.check(1, 1).allowed);
+    // Node 0 removes the quota, then gives the key a new one of 10 credits.
+    for quota in [json!(null), json!({"remaining": 10})] {
+        let patch = serde_json::from_value(json!({ "quota": quota })).unwrap();
+        let mut conn = sys.db.pool.get().unwrap();
+        keys::update(&mut conn, &sys.cli(), &sys.key_id, &patch, false, sys.now).unwrap();
+        sys.nodes[0].forget(&sys.key_id);
+        sys.nodes[0].budget().void_credits(&sys.key_id);
+        // The change feed reaches node 1.
+        sys.nodes[1].forget(&sys.key_id);
+    }
+    sys.now += Duration::milliseconds(100);
+    let mut allowed = 0;
+    for _ in 0..40 {
+        if sys.check(1, 1).allowed {
+            allowed += 1;
+        }
+        let mut conn = sys.db.pool.get().unwrap();
+        sys.nodes[1].budget().sync(&mut conn, 11, sys.now).unwrap();
+    }
+    assert!(allowed <= 10, "{allowed} allowed of a new quota of 10");
+}
+
+/// A set voids the credits other nodes hold at their next report (within a second), also on a
+/// node that spent nothing since its last report: it must not spend the void credits later.
+#[test]
+fn a_set_voids_what_an_idle_node_holds_at_its_next_report() {
+    let db = Database::start(None);
+    let start = DateTime::parse_from_rfc3339("2027-03-10T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let draft = serde_json::from_value(json!({
+        "name": "reset", "scopes": ["read:projects/**"], "quota": {"remaining": 100},
+    }))
+    .unwrap();
+    let created = {
+        let mut conn = db.pool.get().unwrap();
+        keys::create(&mut conn, &Actor::cli(&db.org_id), &draft, false, start).unwrap()
+    };
+    let mut sys = Sys {
+        nodes: vec![db.plain_node(THROTTLE_OFF), db.plain_node(THROTTLE_OFF)],
+        key_id: created.key.id.clone(),
+        secret: created.secret.unwrap().expose().to_owned(),
+        now: start,
+        db,
+    };
+    let housekeeping = |sys: &Sys, node: usize| {
+        let mut conn = sys.db.pool.get().unwrap();
+        sys.nodes[node]
+            .budget()
+            .sync(&mut conn, 11, sys.now)
+            .unwrap();
+    };
+    // Node 1 holds a lease, and has reported what it holds.
+    assert!(sys.check(1, 1).allowed);
+    housekeeping(&sys, 1);
+    // Node 0 sets the credits to none.
+    {
+        let mut conn = sys.db.pool.get().unwrap();
+        sys.nodes[0].budget().report_all(&mut conn).unwrap();
+        let left = keys::change_credits(
+            &mut conn,
+            &sys.cli(),
+            &sys.key_id,
+            CreditChange::Set(0),
+            sys.now,
+        )
+        .unwrap();
+        assert_eq!(left, 0);
+        sys.nodes[0].forget(&sys.key_id);
+        sys.nodes[0].budget().void_credits(&sys.key_id);
+    }
+    // Node 1's next report comes; from then on it holds nothing.
+    sys.now += Duration::seconds(1);
+    housekeeping(&sys, 1);
+    sys.now += Duration::seconds(1);
+    let d = sys.check(1, 1);
+    assert_eq!(d.reason, CheckReason::QuotaExhausted, "{d:?}");
+}

@@ -20,9 +20,9 @@ pub const DEFAULT_LIMIT_NAME: &str = "default";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RateLimit {
     /// Unique per key; `default` when not given.
-    #[schema(example = "default")]
+    #[schema(example = "default", pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
-    #[schema(minimum = 1, example = 100)]
+    #[schema(minimum = 1, maximum = 1000000000, example = 100)]
     pub limit: u32,
     #[schema(minimum = 1, maximum = 86400, example = 60)]
     pub window_seconds: u32,
@@ -57,7 +57,7 @@ pub enum Interval {
 /// A quota's refill: its remaining credits are set back to `amount` on each refill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Refill {
-    #[schema(example = 1000)]
+    #[schema(minimum = 1, maximum = 1000000000000000_u64, example = 1000)]
     pub amount: u64,
     pub interval: Interval,
     /// For `monthly`: 1–31; a day the month lacks means its last day.
@@ -113,7 +113,7 @@ pub struct Quota {
     /// nodes): this is `None` in the key's stored attributes and in the key cache, and set in
     /// requests (the credits to start with) and in views (as counted now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = u64, example = 1000)]
+    #[schema(value_type = u64, minimum = 0, maximum = 1000000000000000_u64, example = 1000)]
     pub remaining: Option<u64>,
     /// `null`: credits come back only when added or set (`POST /v1/keys/{id}/quota`).
     #[serde(default)]

@@ -164,7 +164,9 @@ fn lock_credits(conn: &mut DbConnection, key_id: &str) -> StoreResult<()> {
 }
 
 /// Sets a key's credits to `remaining` (creating its row): a new generation, so every credit a
-/// node holds from before is void and every lease record goes. Part of the caller's transaction.
+/// node holds from before is void and every lease record goes. The set counts as the last
+/// refill (`refilled_at` is now): a refill that came due before it, and was not applied yet,
+/// must not overwrite it. Part of the caller's transaction.
 pub fn set_credits(
     conn: &mut DbConnection,
     key_id: &str,
@@ -187,6 +189,7 @@ pub fn set_credits(
             .set((
                 key_quotas::remaining.eq(remaining),
                 key_quotas::generation.eq(key_quotas::generation + 1),
+                key_quotas::refilled_at.eq(now.naive_utc()),
             ))
             .execute(conn)?;
     }
@@ -194,24 +197,77 @@ pub fn set_credits(
     Ok(())
 }
 
-/// Adds `n` credits (at most up to [`MAX_CREDITS`] in the pool). `false` when the key has no
-/// quota. Part of the caller's transaction.
-pub fn add_credits(conn: &mut DbConnection, key_id: &str, n: u64) -> StoreResult<bool> {
+/// Adds `n` credits (at most up to [`MAX_CREDITS`] in the pool), on top of a refill of `quota`
+/// that came due before (applied first, or it would overwrite the top-up when applied later).
+/// `false` when the key has no quota. Part of the caller's transaction.
+pub fn add_credits(
+    conn: &mut DbConnection,
+    key_id: &str,
+    n: u64,
+    quota: &Quota,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     lock_credits(conn, key_id)?;
     let Some(row) = credits_row(conn, key_id)? else {
         return Ok(false);
     };
-    let pool = to_u64(row.remaining).saturating_add(n).min(MAX_CREDITS);
-    diesel::update(key_quotas::table.filter(key_quotas::key_id.eq(key_id)))
-        .set(key_quotas::remaining.eq(to_i64(pool)))
-        .execute(conn)?;
+    let mut c = refill_if_due(conn, key_id, row.credits(), quota, now)?;
+    c.pool = c.pool.saturating_add(n).min(MAX_CREDITS);
+    write_credits(conn, key_id, &c)?;
     Ok(true)
 }
 
-/// Removes a key's quota: its credits and every lease of them.
-pub fn remove_credits(conn: &mut DbConnection, key_id: &str) -> StoreResult<()> {
+/// `c` after the latest refill of `quota` due at `now`, if any: the pool set to its amount, a
+/// new generation, and every lease of the ended period gone. The caller writes `c` back.
+fn refill_if_due(
+    conn: &mut DbConnection,
+    key_id: &str,
+    c: Credits,
+    quota: &Quota,
+    now: DateTime<Utc>,
+) -> StoreResult<Credits> {
+    let (Some(at), Some(refill)) = (quota.refill_due(c.refilled_at, now), &quota.refill) else {
+        return Ok(c);
+    };
     diesel::delete(quota_leases::table.filter(quota_leases::key_id.eq(key_id))).execute(conn)?;
-    diesel::delete(key_quotas::table.filter(key_quotas::key_id.eq(key_id))).execute(conn)?;
+    Ok(Credits {
+        pool: refill.amount,
+        generation: c.generation + 1,
+        refilled_at: at,
+    })
+}
+
+fn write_credits(conn: &mut DbConnection, key_id: &str, c: &Credits) -> StoreResult<()> {
+    diesel::update(key_quotas::table.filter(key_quotas::key_id.eq(key_id)))
+        .set((
+            key_quotas::remaining.eq(to_i64(c.pool)),
+            key_quotas::generation.eq(c.generation),
+            key_quotas::refilled_at.eq(c.refilled_at.naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Removes a key's quota: its credits and every lease of them. The row stays, empty and of a
+/// new generation, so that a quota given later continues the generations: were the row deleted,
+/// a new one would start again at 0, and a node still holding credits of the removed quota's
+/// generation 0 would have them taken for the new quota's at its next lease.
+/// (`refilled_at` is now, so a node leasing by the removed quota's refill before it learns of the
+/// removal finds no refill due.)
+pub fn remove_credits(
+    conn: &mut DbConnection,
+    key_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    lock_credits(conn, key_id)?;
+    diesel::delete(quota_leases::table.filter(quota_leases::key_id.eq(key_id))).execute(conn)?;
+    diesel::update(key_quotas::table.filter(key_quotas::key_id.eq(key_id)))
+        .set((
+            key_quotas::remaining.eq(0i64),
+            key_quotas::generation.eq(key_quotas::generation + 1),
+            key_quotas::refilled_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -278,7 +334,7 @@ pub struct Leased {
 
 /// Hands a node up to `size(pool)` credits of a key's quota, applying a refill that is due first
 /// (a refill starts a new generation). `held` is what the node still holds of the current
-/// generation, recorded with the grant in its lease. No row (the quota was just removed):
+/// generation, recorded with the grant in its lease. No row (the key never had a quota):
 /// nothing granted.
 pub fn lease_credits(
     conn: &mut DbConnection,
@@ -294,25 +350,10 @@ pub fn lease_credits(
         let Some(row) = credits_row(conn, key_id)? else {
             return Ok(None);
         };
-        let mut c = row.credits();
-        if let (Some(at), Some(refill)) = (quota.refill_due(c.refilled_at, now), &quota.refill) {
-            c = Credits {
-                pool: refill.amount,
-                generation: c.generation + 1,
-                refilled_at: at,
-            };
-            diesel::delete(quota_leases::table.filter(quota_leases::key_id.eq(key_id)))
-                .execute(conn)?;
-        }
+        let mut c = refill_if_due(conn, key_id, row.credits(), quota, now)?;
         let granted = size(c.pool).min(c.pool);
         c.pool -= granted;
-        diesel::update(key_quotas::table.filter(key_quotas::key_id.eq(key_id)))
-            .set((
-                key_quotas::remaining.eq(to_i64(c.pool)),
-                key_quotas::generation.eq(c.generation),
-                key_quotas::refilled_at.eq(c.refilled_at.naive_utc()),
-            ))
-            .execute(conn)?;
+        write_credits(conn, key_id, &c)?;
         let kept = if held.0 == c.generation { held.1 } else { 0 };
         write_lease(conn, key_id, node_id, c.generation, kept + granted)?;
         Ok(Some(Leased { granted, after: c }))
@@ -361,6 +402,16 @@ pub fn report_lease(
     .set(quota_leases::amount.eq(to_i64(held)))
     .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// The generation of each lease `node_id` holds, by key: a lease missing here is void.
+pub fn leases_of(conn: &mut DbConnection, node_id: &str) -> StoreResult<HashMap<String, i64>> {
+    Ok(quota_leases::table
+        .filter(quota_leases::node_id.eq(node_id))
+        .select((quota_leases::key_id, quota_leases::generation))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect())
 }
 
 /// Gives back what a node holds of a lease (an idle key, a graceful stop): the credits return

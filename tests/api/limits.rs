@@ -264,6 +264,58 @@ backend_tests! {
         remaining_until(&app, &id, 51).await;
     }
 
+    /// A limit changed within a window (raised or lowered) counts what the window admitted so
+    /// far: raising 3 to 5 after one token leaves 4, not the 2 that the node's dropped share
+    /// left; lowering 5 to 2 after those leaves none more than 2 in all.
+    async fn a_limit_changed_within_its_window_counts_what_it_admitted(backend) {
+        let app = spawn_app(backend).await;
+        let (id, secret, _) = create(&app, json!({
+            "name": "raised", "scopes": ["read:projects/**"],
+            "rate_limits": [{"limit": 3, "window_seconds": 3600}],
+        })).await;
+        assert_eq!(token(&app, &id, &secret).await.status(), 200);
+        let set_limit = |limit: u32| {
+            let (app, id) = (&app, &id);
+            async move {
+                let (status, v) = status_json(app.patch(&format!("/v1/keys/{id}"), &app.admin_secret,
+                    &json!({"rate_limits": [{"limit": limit, "window_seconds": 3600}]})).await).await;
+                assert_eq!(status, 200, "{v}");
+            }
+        };
+        set_limit(5).await;
+        for left in [3, 2, 1, 0] {
+            let r = token(&app, &id, &secret).await;
+            assert_eq!(r.status(), 200, "{left} should be left");
+            let state = header(&r, "ratelimit").unwrap();
+            assert!(state.starts_with(&format!("\"default\";r={left};t=")), "{state}");
+        }
+        assert_eq!(token(&app, &id, &secret).await.status(), 429);
+
+        let (id, secret, _) = create(&app, json!({
+            "name": "lowered", "scopes": ["read:projects/**"],
+            "rate_limits": [{"limit": 5, "window_seconds": 3600}],
+        })).await;
+        assert_eq!(token(&app, &id, &secret).await.status(), 200);
+        let (status, v) = status_json(app.patch(&format!("/v1/keys/{id}"), &app.admin_secret,
+            &json!({"rate_limits": [{"limit": 2, "window_seconds": 3600}]})).await).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(token(&app, &id, &secret).await.status(), 200);
+        assert_eq!(token(&app, &id, &secret).await.status(), 429);
+    }
+
+    /// The OpenAPI document states the bounds the server checks, so that a client generated
+    /// from it (or schemathesis) knows them.
+    async fn the_openapi_document_states_the_bounds_of_limits_and_quotas(backend) {
+        let app = spawn_app(backend).await;
+        let doc: Value = app.client.get(app.url("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+        let schema = |name: &str| doc["components"]["schemas"][name]["properties"].clone();
+        let (limit, refill, quota) = (schema("RateLimit"), schema("Refill"), schema("Quota"));
+        assert_eq!((limit["limit"]["minimum"].clone(), limit["limit"]["maximum"].clone()), (json!(1), json!(1_000_000_000)), "{limit}");
+        assert_eq!(limit["name"]["pattern"], "^[A-Za-z0-9._-]{1,64}$", "{limit}");
+        assert_eq!((refill["amount"]["minimum"].clone(), refill["amount"]["maximum"].clone()), (json!(1), json!(1_000_000_000_000_000_u64)), "{refill}");
+        assert_eq!((quota["remaining"]["minimum"].clone(), quota["remaining"]["maximum"].clone()), (json!(0), json!(1_000_000_000_000_000_u64)), "{quota}");
+    }
+
     async fn limits_and_quotas_are_validated_with_field_paths(backend) {
         let app = spawn_app(backend).await;
         let base = json!({"name": "v", "scopes": ["read"]});

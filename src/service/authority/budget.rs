@@ -108,6 +108,27 @@ impl Window {
     fn exhausted(&self) -> bool {
         self.total >= u64::from(self.limit.limit)
     }
+
+    /// The same counter in the database as `limit`'s (name and window length): only the
+    /// limit's number changed.
+    fn counts_as(&self, limit: &RateLimit) -> bool {
+        self.limit.name == limit.name && self.limit.window_seconds == limit.window_seconds
+    }
+
+    /// This share under `limit`, its number changed within the window. The units handed out
+    /// so far stay counted (the database row is the same), so raising a limit adds only the
+    /// difference and this node keeps its share; lowering it keeps only what fits under the
+    /// new number once every unit handed out elsewhere or spent here is counted as spent.
+    fn relimited(self, limit: &RateLimit) -> Window {
+        let elsewhere = self.total.saturating_sub(self.held);
+        Window {
+            limit: limit.clone(),
+            held: self
+                .held
+                .min(u64::from(limit.limit).saturating_sub(elsewhere)),
+            ..self
+        }
+    }
 }
 
 /// This node's credits of a key's quota.
@@ -124,6 +145,8 @@ struct Credits {
     last_grant: u64,
     /// The credits changed on this node since `pool` was seen: the next use asks again.
     stale: bool,
+    /// Leases taken so far (tells a lease taken after the sync read the live leases).
+    leases: u64,
 }
 
 /// What must be fetched before a use can be decided.
@@ -298,6 +321,7 @@ impl Budget {
                     reported: 0,
                     last_grant: 0,
                     stale: false,
+                    leases: 0,
                 });
             }
             Some(l) => {
@@ -310,6 +334,7 @@ impl Budget {
                     reported: 0,
                     last_grant: 0,
                     stale: false,
+                    leases: 0,
                 });
                 if c.generation != l.after.generation {
                     c.held = 0;
@@ -322,6 +347,7 @@ impl Budget {
                 c.refilled_at = l.after.refilled_at;
                 c.last_grant = l.granted;
                 c.stale = false;
+                c.leases += 1;
             }
         }
         Ok(())
@@ -337,9 +363,19 @@ impl Budget {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let housekeeping = round % 10 == 1;
+        let mut leased = HashMap::new();
+        let mut live_leases = HashMap::new();
         if housekeeping {
             let live = store::limits::heartbeat(db, &self.node_id, now)?;
             self.nodes.store(live, Ordering::Relaxed);
+            // Which leases were taken before the live ones are read: only those can be judged.
+            leased = entries
+                .iter()
+                .filter_map(|(k, e)| lock(e).credits.as_ref().map(|c| (k.clone(), c.leases)))
+                .collect();
+            if !leased.is_empty() {
+                live_leases = store::limits::leases_of(db, &self.node_id)?;
+            }
         }
         for (key_id, entry) in entries {
             let idle = now.timestamp() - lock(&entry).touched > IDLE_SECS;
@@ -347,6 +383,9 @@ impl Budget {
                 self.top_up(db, &entry, &key_id, now)?;
                 if housekeeping {
                     self.report(db, &key_id, &entry)?;
+                    if let Some(&leases) = leased.get(&key_id) {
+                        drop_if_void(&entry, leases, live_leases.get(&key_id).copied());
+                    }
                 }
             } else if housekeeping {
                 write(&self.keys).remove(&key_id);
@@ -475,6 +514,23 @@ impl Budget {
     }
 }
 
+/// Drops the credits of a lease the database no longer has (a set or a refill on another node,
+/// or this node taken for dead) although this node spent none of them since its last report
+/// (so `report` did not ask): else it would spend them at its next use, however late.
+/// `leases` is the entry's lease count before `live` (the generation of this node's lease of
+/// the key, if any) was read: a lease taken since is newer than what was read, and kept.
+fn drop_if_void(entry: &Mutex<Held>, leases: u64, live: Option<i64>) {
+    let mut held = lock(entry);
+    if let Some(c) = held
+        .credits
+        .as_mut()
+        .filter(|c| c.generation >= 0 && c.leases == leases && live != Some(c.generation))
+    {
+        c.held = 0;
+        c.generation = -1;
+    }
+}
+
 impl Held {
     /// Follows the key's limits as they are now, and the windows into the current ones.
     fn align(&mut self, limits: &[RateLimit], quota: Option<&Quota>, now: DateTime<Utc>) {
@@ -485,7 +541,12 @@ impl Held {
                 .windows
                 .iter()
                 .position(|w| w.limit == *limit && w.start == start)
-                .map(|i| self.windows.swap_remove(i));
+                .or_else(|| {
+                    self.windows
+                        .iter()
+                        .position(|w| w.counts_as(limit) && w.start == start)
+                })
+                .map(|i| self.windows.swap_remove(i).relimited(limit));
             windows.push(kept.unwrap_or(Window {
                 limit: limit.clone(),
                 start,

@@ -197,7 +197,7 @@ pub fn change_credits(
         };
         let details = match change {
             CreditChange::Add(n) => {
-                store::limits::add_credits(conn, id, n)?;
+                store::limits::add_credits(conn, id, n, &quota, now)?;
                 json!({"add": n})
             }
             CreditChange::Set(n) => {
@@ -282,7 +282,7 @@ pub fn update(
                 return Err(ServiceError::KeyRevoked(id.to_owned()));
             }
             match (&valid.attributes.quota, next.attributes.quota.as_ref()) {
-                (Some(None), _) => store::limits::remove_credits(conn, id)?,
+                (Some(None), _) => store::limits::remove_credits(conn, id, now)?,
                 (Some(Some(_)), Some(quota)) => {
                     if let Some(n) = quota.remaining {
                         store::limits::set_credits(conn, id, n, now)?;
