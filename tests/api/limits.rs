@@ -1,8 +1,8 @@
 //! Rate limits and quotas of a key (issue 16) on one node, over HTTP, on both databases: what
 //! the token endpoint and `/v1/check` spend and refuse, the headers and answers that say where
 //! a key stands, the quota's credit changes, and the validation of it all. The bounds across
-//! nodes are tested in `tests/limits_nodes.rs`; refills at a month's end in
-//! `tests/limits_refill.rs`.
+//! nodes are tested in `tests/limits_nodes.rs`; node-level sequences and refills at a month's
+//! end in `tests/limits_model.rs`.
 
 use std::time::{Duration, Instant};
 
