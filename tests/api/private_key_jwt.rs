@@ -200,6 +200,25 @@ backend_tests! {
         assert_eq!((status, v["error"].clone()), (401, json!("invalid_client")), "{v}");
     }
 
+    /// A `jti` is used once on every node: the replay table is the database's, not a node's.
+    async fn an_assertion_replayed_on_another_node_is_refused(backend) {
+        let a = spawn_app(backend).await;
+        let b = crate::cache::second_node_with(&a, backend, |_| {}).await;
+        let ed = pair(SigningAlg::EdDsa);
+        let (status, created) = status_json(a.post("/v1/keys", &a.admin_secret, &json!({
+            "name": "roaming", "scopes": ["read"], "secret": false, "public_keys": [ed.jwk],
+        })).await).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["key"]["id"].as_str().unwrap().to_owned();
+        let jwt = assertion(&ed, Algorithm::EdDSA, claims(&a, &id, "once"));
+        assert_eq!(token_by_assertion(&b, &jwt).await.0, 200);
+        let (status, v) = token_by_assertion(&a, &jwt).await;
+        assert_eq!(status, 401, "{v}");
+        assert!(v["error_description"].as_str().unwrap().contains("jti"), "{v}");
+        let (status, _) = token_by_assertion(&b, &jwt).await;
+        assert_eq!(status, 401);
+    }
+
     async fn public_keys_are_validated_and_need_standing(backend) {
         let app = spawn_app(backend).await;
         let ed = pair(SigningAlg::EdDsa);
