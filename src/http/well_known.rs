@@ -110,7 +110,11 @@ struct Metadata {
 
 fn metadata(state: &AppState) -> HttpResponse {
     let issuer = &state.authority.tokens().issuer;
-    let auth_methods = vec!["client_secret_basic", "client_secret_post", "private_key_jwt"];
+    let auth_methods = vec![
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ];
     let assertion_algs = AssertionAlg::ALL.map(|a| a.as_str()).to_vec();
     let signing_algs = SigningAlg::ALL.map(SigningAlg::as_str).to_vec();
     HttpResponse::Ok()

@@ -164,6 +164,20 @@ def run():
     c.call("POST", "/v1/check", 200, headers=admin(),
            json={"token": rolled["secret"], "action": "read", "resource": "docs/1"})
     c.call("POST", "/v1/check", 422, headers=admin(), json={"action": "fly"})
+    # A quota: its credits changed, the check's answer with limits, and the refusals.
+    c.call("PATCH", "/v1/keys/{id}", 200, ids, headers=admin(),
+           json={"rate_limits": [{"limit": 100, "window_seconds": 60}],
+                 "quota": {"remaining": 10, "refill": {"amount": 10, "interval": "monthly",
+                                                       "day_of_month": 31}}})
+    c.call("POST", "/v1/keys/{id}/quota", 200, ids, headers=admin(), json={"add": 5})
+    c.call("POST", "/v1/keys/{id}/quota", 200, ids, headers=admin(), json={"set": 2})
+    c.call("POST", "/v1/keys/{id}/quota", 422, ids, headers=admin(), json={"add": -1})
+    c.call("POST", "/v1/keys/{id}/quota", 404, {"id": "key_AAAAAAAAAAAAAAAAAAAAAA"},
+           headers=admin(), json={"add": 1})
+    limited = c.call("POST", "/v1/check", 200, headers=admin(),
+                     json={"token": rolled["secret"], "action": "read", "resource": "docs/1",
+                           "cost": 2}).json()
+    check_eq(limited["quota_remaining"], 0, "quota_remaining after the check")
     c.call("GET", "/v1/keys/{id}/usage", 200, ids, headers=admin(),
            params={"granularity": "day"})
     c.call("GET", "/v1/keys/{id}/usage", 404, {"id": "key_AAAAAAAAAAAAAAAAAAAAAA"},
