@@ -11,7 +11,11 @@
 //! - Node.js (tests/interop/*.mjs): openid-client v6, jose v6, oauth4webapi v3, and as resource
 //!   servers Auth0's express-oauth2-jwt-bearer and jwks-rsa with jsonwebtoken;
 //! - Python resource servers: PyJWT and joserfc;
-//! - Rust: the `oauth2` crate, with tokens verified by `jsonwebtoken` against the served JWKS.
+//! - Rust: the `oauth2` crate, with tokens verified by `jsonwebtoken` against the served JWKS;
+//! - RFC 7523 `private_key_jwt` for keys created without a secret, with EdDSA, ES256 and RS256
+//!   key pairs the scripts generate and register themselves: authlib's `PrivateKeyJWT`,
+//!   oauth4webapi's `PrivateKeyJwt` with WebCrypto keys (PS256 too), and assertions built by
+//!   hand with PyJWT, with the refusals of bad ones.
 //!
 //! The scripts get the server through `INTEROP_ISSUER`, `INTEROP_CLIENT_ID` and
 //! `INTEROP_CLIENT_SECRET` (and `INTEROP_ADMIN_SECRET`, the org's `*:*` admin secret, for the
@@ -479,6 +483,177 @@ async fn jose_verifies_a_token_signed_before_a_rotation() {
         assert_eq!(out[name]["sub"], server.client_id.as_str());
     }
     assert_eq!(out["published"], 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// private_key_jwt (RFC 7523): keys without secrets, assertions signed by real client libraries
+// ---------------------------------------------------------------------------------------------
+
+/// The algorithms every `private_key_jwt` client is run with.
+const ASSERTION_ALGS: [&str; 3] = ["EdDSA", "ES256", "RS256"];
+
+/// What a script reports of one algorithm: it created its own key (not the server's secret
+/// key), whose token came back with that key as `sub`, from an assertion signed with `alg`;
+/// returns the key id.
+fn signed_in_with<'a>(out: &'a Value, alg: &str, server: &Server) -> &'a str {
+    let result = &out["results"][alg];
+    let key_id = result["key_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{alg}: no key id in {out}"));
+    assert_ne!(key_id, server.client_id, "{alg}: {out}");
+    assert_eq!(
+        result["sub"], key_id,
+        "{alg}: the token is the key's: {out}"
+    );
+    assert_eq!(result["assertion_alg"], alg, "{alg}: signed with it: {out}");
+    key_id
+}
+
+/// The server's own view of a key a script created (`GET /v1/keys/{id}`): no secret, one public
+/// key, public members only.
+async fn assert_secretless(server: &Server, key_id: &str) {
+    let r = server
+        .http
+        .get(format!("{}/v1/keys/{key_id}", server.issuer))
+        .bearer_auth(&server.admin_secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{key_id}");
+    let key: Value = r.json().await.unwrap();
+    assert_eq!(key["secret"], false, "{key}");
+    let public_keys = key["public_keys"].as_array().expect("public_keys");
+    assert_eq!(public_keys.len(), 1, "{key}");
+    assert!(public_keys[0]["kid"].is_string(), "{key}");
+    assert!(public_keys[0].get("d").is_none(), "{key}");
+}
+
+/// A refusal as the scripts report it: `401 invalid_client`, its description naming `says`.
+fn refused_because(refusal: &Value, says: &str, what: &str) {
+    assert_eq!(refusal["error"], "invalid_client", "{what}: {refusal}");
+    if let Some(status) = refusal.get("status") {
+        assert_eq!(status, 401, "{what}: {refusal}");
+    }
+    let description = refusal["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains(says),
+        "{what}: the description should name `{says}`: {refusal}"
+    );
+}
+
+/// authlib 1.9's `PrivateKeyJWT` with `OAuth2Session`, EdDSA, ES256 and RS256 keys (joserfc key
+/// objects, the RSA one as a PEM string): two tokens, introspection and revocation, each by its
+/// own assertion. authlib's assertions live an hour by default and PrivateKeyJWT passes no
+/// lifetime down, so the script signs through a subclass that asks authlib for 60 s; stock
+/// PrivateKeyJWT is refused for its lifetime, and `claims={"exp": …}` (the other way out) makes
+/// authlib repeat its jti, refused as a replay. Both are checked so that a change on either side
+/// shows here.
+#[tokio::test]
+async fn authlib_private_key_jwt_with_eddsa_es256_and_rs256_keys() {
+    let server = spawn_server().await;
+    let out = run_python("authlib_private_key_jwt.py", &server).await;
+    assert_eq!(out["algs"], json!(ASSERTION_ALGS), "{out}");
+    let mut ids = Vec::new();
+    for alg in ASSERTION_ALGS {
+        ids.push(signed_in_with(&out, alg, &server));
+        assert_secretless(&server, ids[ids.len() - 1]).await;
+        let result = &out["results"][alg];
+        assert_eq!(result["assertion_lifetime"], 60, "{alg}: {out}");
+        assert_eq!(result["second_token"], true, "{alg}: {out}");
+        assert_eq!(result["introspected"], true, "{alg}: {out}");
+        assert_eq!(result["revoked"], true, "{alg}: {out}");
+    }
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 3, "one key per algorithm: {out}");
+    refused_because(
+        &out["stock_lifetime"],
+        "more than 300 s after its iat",
+        "stock PrivateKeyJWT (exp = iat + 3600)",
+    );
+    refused_because(
+        &out["claims_dict_replay"],
+        "jti",
+        "PrivateKeyJWT(claims=…) repeating its jti",
+    );
+}
+
+/// oauth4webapi 3.8's `PrivateKeyJwt` with WebCrypto keys (Ed25519, ECDSA P-256,
+/// RSASSA-PKCS1-v1_5, RSA-PSS) after RFC 8414 discovery: two grants, the token validated by
+/// `validateJwtAccessToken`, introspection and revocation, each by its own assertion (aud: the
+/// issuer). Ed25519 does not work as it comes: WebCrypto exports the public JWK with
+/// `"alg": "Ed25519"` and oauth4webapi signs with `alg: "Ed25519"` (RFC 9864's fully-specified
+/// name), and Latchkey knows only `EdDSA`, so the admin API refuses that JWK (422) and the token
+/// endpoint that assertion (401). Both refusals are asserted here; EdDSA then goes with the JWK's
+/// `alg` left out and oauth4webapi's documented `modifyAssertion` remap to `EdDSA`. Should the
+/// server learn RFC 9864's name, `ed25519_jwk_stock` and `ed25519_stock` are the assertions to
+/// turn around.
+#[tokio::test]
+async fn oauth4webapi_private_key_jwt_with_eddsa_es256_rs256_and_ps256_keys() {
+    let server = spawn_server().await;
+    let out = run_node("oauth4webapi_private_key_jwt.mjs", &server).await;
+    assert_eq!(out["issuer"], server.issuer.as_str());
+    let algs = ["EdDSA", "ES256", "RS256", "PS256"];
+    assert_eq!(out["algs"], json!(algs), "{out}");
+    let mut ids = Vec::new();
+    for alg in algs {
+        ids.push(signed_in_with(&out, alg, &server));
+        assert_secretless(&server, ids[ids.len() - 1]).await;
+        let result = &out["results"][alg];
+        assert_eq!(result["assertion_lifetime"], 60, "{alg}: {out}");
+        assert_eq!(result["introspected"], true, "{alg}: {out}");
+        assert_eq!(result["revoked"], true, "{alg}: {out}");
+    }
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 4, "one key per algorithm: {out}");
+    refused_because(
+        &out["ed25519_stock"],
+        "alg `Ed25519` is not allowed",
+        "oauth4webapi's Ed25519 alg",
+    );
+    let jwk_stock = &out["ed25519_jwk_stock"];
+    assert_eq!(jwk_stock["status"], 422, "{out}");
+    assert_eq!(jwk_stock["fields"], json!(["public_keys[0].alg"]), "{out}");
+}
+
+/// Assertions built by hand with PyJWT and posted with requests (EdDSA, ES256, RS256; the
+/// audience as the token endpoint, the issuer, or an array), and the refusals that keep a key
+/// without a secret safe: a replayed assertion, `alg: none`, HS256 keyed with public key
+/// material (the JWK's `x`, the RSA PEM), a valid signature by another key under the right kid,
+/// an expired assertion, one valid for an hour, and a made-up secret (Basic and in the body)
+/// for a key that has none. A fresh assertion still works after all of them.
+#[tokio::test]
+async fn pyjwt_assertions_and_the_refusals_of_bad_ones() {
+    let server = spawn_server().await;
+    let out = run_python("pyjwt_assertion.py", &server).await;
+    assert_eq!(out["algs"], json!(ASSERTION_ALGS), "{out}");
+    for alg in ASSERTION_ALGS {
+        let result = &out["results"][alg];
+        let key_id = result["key_id"].as_str().unwrap();
+        assert_ne!(key_id, server.client_id, "{alg}: {out}");
+        assert_eq!(result["sub"], key_id, "{alg}: {out}");
+        assert_secretless(&server, key_id).await;
+        refused_because(&result["replay"], "jti was used before", alg);
+    }
+    let refusals = &out["refusals"];
+    for (name, says) in [
+        ("alg_none", "alg `none` is not allowed"),
+        ("hs256_jwk_x", "alg `HS256` is not allowed"),
+        ("hs256_rsa_pem", "alg `HS256` is not allowed"),
+        ("foreign_signature", "signature does not verify"),
+        ("expired", "expired"),
+        ("hour_long", "more than 300 s after its iat"),
+        // A made-up secret is told nothing more than any wrong secret.
+        ("basic_made_up_secret", "client authentication failed"),
+        ("post_made_up_secret", "client authentication failed"),
+    ] {
+        refused_because(&refusals[name], says, name);
+    }
+    assert_eq!(
+        refusals.as_object().map(|r| r.len()),
+        Some(8),
+        "every refusal is asserted: {out}"
+    );
+    assert_eq!(out["after_refusals_sub"], out["results"]["EdDSA"]["key_id"]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // Shared by the Node interop scripts (tests/interop.rs copies every .mjs beside node_modules):
-// the server under test from the environment, a check that says what failed, and the two
-// calls most scripts make.
+// the server under test from the environment, a check that says what failed, and the calls
+// several scripts make.
+import { isDeepStrictEqual } from 'node:util';
+
 export const ISSUER = process.env.INTEROP_ISSUER;
 export const CLIENT_ID = process.env.INTEROP_CLIENT_ID;
 export const CLIENT_SECRET = process.env.INTEROP_CLIENT_SECRET;
@@ -45,4 +47,33 @@ export async function rotate(tokenEndpoint, body) {
     body: JSON.stringify(body ?? {}),
   });
   return { status: r.status, body: await r.json() };
+}
+
+/** POST /v1/keys as the org's admin with `body` as the API takes it: the status and the answer. */
+export async function createKey(body) {
+  const r = await fetch(`${ISSUER.replace(/\/$/, '')}/v1/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_SECRET}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+/**
+ * A key holding `publicKeys` (public JWKs with a kid) and no secret, for `private_key_jwt`.
+ * Checks what the answer says about both and returns the key id.
+ */
+export async function createKeyWithoutSecret(name, publicKeys, scopes = ['read:projects/**']) {
+  const { status, body } = await createKey({ name, scopes, secret: false, public_keys: publicKeys });
+  check(status === 201, `creating key ${name}`, body);
+  check(body.secret === null, `key ${name}: no secret`, body);
+  check(isDeepStrictEqual(body.key.public_keys, publicKeys), `key ${name}: public_keys`, body);
+  return body.key.id;
+}
+
+/** Header and claims of a compact JWS, read without verifying anything. */
+export function jwtParts(jwt) {
+  const [header, payload] = jwt.split('.').slice(0, 2)
+    .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()));
+  return { header, payload };
 }

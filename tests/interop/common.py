@@ -2,10 +2,12 @@
 
 The harness passes the server under test through the environment:
 INTEROP_ISSUER (e.g. http://127.0.0.1:PORT), INTEROP_CLIENT_ID, INTEROP_CLIENT_SECRET, and
-INTEROP_ADMIN_SECRET (the org's `*:*` admin secret, for scripts that rotate signing keys).
+INTEROP_ADMIN_SECRET (the org's `*:*` admin secret, for scripts that rotate signing keys or
+create keys of their own).
 Each script prints exactly one JSON line on success, or fails with a message and a non-zero exit.
 """
 
+import base64
 import json
 import os
 import sys
@@ -82,6 +84,57 @@ def rotate_signing_key(alg=None, immediate=False):
     )
     check_eq(r.status_code, 201, f"rotate status (body {r.text!r})")
     return r.json()["signing_key"]
+
+
+# RFC 7523 §2.2: client_assertion_type of a JWT client assertion (private_key_jwt).
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# The scopes of the keys the private_key_jwt scripts create.
+ASSERTION_KEY_SCOPES = ["read:projects/**"]
+
+
+def create_key(name, public_keys, secret=False):
+    """POST /v1/keys as the org's admin: a key holding `public_keys` (public JWKs, each with a
+    kid), without a secret unless `secret`. Checks what the answer says about both and returns
+    its id."""
+    check(ADMIN_SECRET, "INTEROP_ADMIN_SECRET is set")
+    body = {"name": name, "scopes": ASSERTION_KEY_SCOPES, "public_keys": public_keys}
+    if not secret:
+        body["secret"] = False
+    r = requests.post(
+        f"{ISSUER}/v1/keys",
+        json=body,
+        headers={"Authorization": f"Bearer {ADMIN_SECRET}"},
+        timeout=TIMEOUT,
+    )
+    check_eq(r.status_code, 201, f"creating key {name!r} (body {r.text!r})")
+    created = r.json()
+    check_eq(created["key"].get("public_keys"), public_keys, f"key {name!r}: public_keys")
+    if secret:
+        check(isinstance(created["secret"], str), f"key {name!r} has a secret", answer=created)
+    else:
+        check(created["secret"] is None, f"key {name!r}: no secret", answer=created)
+    return created["key"]["id"]
+
+
+def check_private_key_jwt_metadata(algs):
+    """RFC 8414: the token endpoint takes private_key_jwt, signed with each of `algs`."""
+    md = metadata()
+    check("private_key_jwt" in md.get("token_endpoint_auth_methods_supported", []),
+          "metadata lists private_key_jwt", metadata=md)
+    advertised = md.get("token_endpoint_auth_signing_alg_values_supported", [])
+    for alg in algs:
+        check(alg in advertised, f"metadata lists {alg} for assertions", advertised=advertised)
+    return md
+
+
+def jwt_parts(jwt):
+    """Header and claims of a compact JWS, read without verifying anything."""
+    head, payload, _ = jwt.split(".")
+
+    def decode(part):
+        return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+    return decode(head), decode(payload)
 
 
 def flip_signature(jws):
