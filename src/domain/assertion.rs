@@ -11,8 +11,11 @@ use serde_json::Value;
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// Longest lifetime an assertion may have: `exp` at most this long after `iat` (or now).
-pub const MAX_LIFETIME_SECS: i64 = 300;
+/// Longest lifetime an assertion may have: `exp` at most this long after `iat` (or now). An
+/// hour, as Okta allows and as authlib's `PrivateKeyJWT` signs by default (with no way to ask it
+/// for less): five minutes, as first specified, refused stock authlib. A `jti` is single-use
+/// whatever the lifetime, so a longer one does not make an assertion reusable.
+pub const MAX_LIFETIME_SECS: i64 = 3600;
 /// Clock skew allowed between the client and the server, both ways.
 pub const LEEWAY_SECS: i64 = 30;
 /// Longest `jti` remembered.
@@ -59,7 +62,7 @@ impl AssertionFault {
                 "the client assertion is not valid yet (nbf or iat in the future)".into()
             }
             AssertionFault::TooLong => format!(
-                "the client assertion's exp is more than {MAX_LIFETIME_SECS} s after its iat (or now)"
+                "the client assertion's exp is more than {MAX_LIFETIME_SECS} s after its iat (or now): ask your library for a shorter assertion"
             ),
             AssertionFault::Jti => format!(
                 "the client assertion needs a jti of 1 to {MAX_JTI_CHARS} characters, used once"
@@ -191,7 +194,7 @@ mod tests {
                 AssertionFault::TooLong,
             ),
             (
-                json!({"iat": NOW - 1000, "exp": NOW + 60}),
+                json!({"iat": NOW - 3700, "exp": NOW + 60}),
                 AssertionFault::TooLong,
             ),
             (json!({"jti": null}), AssertionFault::Jti),

@@ -51,8 +51,13 @@ impl AssertionAlg {
         }
     }
 
-    /// The algorithm a JWS header names, if it is one of ours (case matters: RFC 7515).
+    /// The algorithm a JWS header (or a JWK's `alg`) names, if it is one of ours (case matters:
+    /// RFC 7515). `Ed25519` is RFC 9864's fully-specified name for EdDSA over Ed25519, which
+    /// WebCrypto exports and oauth4webapi signs with: the same algorithm, so the same answer.
     pub fn parse(text: &str) -> Option<Self> {
+        if text == "Ed25519" {
+            return Some(AssertionAlg::EdDSA);
+        }
         Self::ALL.into_iter().find(|a| a.as_str() == text)
     }
 }
@@ -407,6 +412,11 @@ mod tests {
         assert_eq!(AssertionAlg::parse("none"), None);
         assert_eq!(AssertionAlg::parse("HS256"), None);
         assert_eq!(AssertionAlg::parse("eddsa"), None);
+        assert_eq!(AssertionAlg::parse("Ed25519"), Some(AssertionAlg::EdDSA));
+        let mut errors = Vec::new();
+        let pinned = json!([{"kty": "OKP", "crv": "Ed25519", "kid": "w", "x": b64(&[7; 32]), "alg": "Ed25519"}]);
+        let keys = check_public_keys(&pinned, &mut errors).unwrap();
+        assert_eq!(keys[0].alg, Some(AssertionAlg::EdDSA));
     }
 
     #[test]

@@ -159,7 +159,7 @@ def run():
            json={"allowed_cidrs": None, "expires_at": None})
     rolled = c.call("POST", "/v1/keys/{id}/roll", 200, ids, headers=admin(),
                     json={"grace_seconds": 60}).json()
-    c.call("POST", "/v1/keys/{id}/roll", 200, ids, headers=admin())
+    latest = c.call("POST", "/v1/keys/{id}/roll", 200, ids, headers=admin()).json()
     check(rolled["secret"] != secret, "roll gives a new secret")
     c.call("POST", "/v1/check", 200, headers=admin(),
            json={"token": rolled["secret"], "action": "read", "resource": "docs/1"})
@@ -175,7 +175,7 @@ def run():
     c.call("POST", "/v1/keys/{id}/quota", 404, {"id": "key_AAAAAAAAAAAAAAAAAAAAAA"},
            headers=admin(), json={"add": 1})
     limited = c.call("POST", "/v1/check", 200, headers=admin(),
-                     json={"token": rolled["secret"], "action": "read", "resource": "docs/1",
+                     json={"token": latest["secret"], "action": "read", "resource": "docs/1",
                            "cost": 2}).json()
     check_eq(limited["quota_remaining"], 0, "quota_remaining after the check")
     c.call("GET", "/v1/keys/{id}/usage", 200, ids, headers=admin(),

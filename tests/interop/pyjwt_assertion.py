@@ -10,7 +10,7 @@ one of them), and the same assertion sent again, which is refused as a replay.
 Then the refusals a resource owner counts on, each 401 `invalid_client` with a description that
 says which check failed: `alg: none`; HS256 keyed with the Ed25519 JWK's `x` and with the RSA
 public key's PEM (algorithm confusion); a valid signature by another key under the right kid; an
-expired assertion; one valid for an hour (more than the 5 minutes allowed); and HTTP Basic with a
+expired assertion; one valid for two hours (more than the hour allowed); and HTTP Basic with a
 made-up secret for a key created with `"secret": false`. A fresh, good assertion still works
 after all that.
 """
@@ -144,7 +144,7 @@ def run():
                                         algorithm="EdDSA", headers={"kid": ed_kid}),
         "expired": jwt.encode(claims(ed_id, iat=now - 180, exp=now - 120), ed,
                               algorithm="EdDSA", headers={"kid": ed_kid}),
-        "hour_long": jwt.encode(claims(ed_id, exp=now + 3600), ed, algorithm="EdDSA",
+        "two_hours_long": jwt.encode(claims(ed_id, exp=now + 7200), ed, algorithm="EdDSA",
                                 headers={"kid": ed_kid}),
     }
     check_eq(jwt_parts(attempts["alg_none"])[0].get("alg"), "none", "alg none header")
