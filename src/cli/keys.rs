@@ -391,7 +391,7 @@ fn change_credits(
 /// that gives it one.
 fn without_quota_in_cli_terms(e: ServiceError, org_slug: &str, id: &str) -> anyhow::Error {
     match e {
-        ServiceError::Validation(errors) if errors.iter().any(|f| f.field == "quota") => {
+        ServiceError::NoQuota(_) => {
             anyhow::anyhow!(
                 "key {id} has no quota: give it one first with `latchkey keys update --org {org_slug} {id} --quota CREDITS --no-refill` (or --refill AMOUNT/INTERVAL)"
             )

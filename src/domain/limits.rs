@@ -219,6 +219,8 @@ pub fn check_rate_limits(
     }
     let before = errors.len();
     let mut limits: Vec<RateLimit> = Vec::with_capacity(items.len());
+    // Every name seen, also of limits refused for another field: a duplicate is reported anyway.
+    let mut names = std::collections::HashSet::new();
     for (i, item) in items.iter().enumerate() {
         let at = |field: &str| format!("rate_limits[{i}].{field}");
         let Value::Object(map) = item else {
@@ -255,7 +257,7 @@ pub fn check_rate_limits(
             .map_err(|m| errors.push(FieldError::new(at("window_seconds"), m)))
             .ok();
         if let Some(name) = &name
-            && limits.iter().any(|l| &l.name == name)
+            && !names.insert(name.clone())
         {
             errors.push(FieldError::new(
                 at("name"),

@@ -463,7 +463,8 @@ struct QuotaRemaining {
 ///
 /// Atomic on every node: a billing system tops a key up with `{"add": n}`, or sets what is
 /// left with `{"set": n}`. Returns the credits left after the change. Audited as
-/// `key.quota_changed`. The key must have a quota (give it one with `PATCH`).
+/// `key.quota_changed`. The key must have a quota (give it one with `PATCH`): else 409
+/// `no_quota`.
 #[utoipa::path(
     post,
     path = "/v1/keys/{id}/quota",

@@ -105,6 +105,7 @@ impl ApiError {
                 }
                 S::KeyRevoked(_) => ("key_revoked", "Key is revoked"),
                 S::NoSecret(_) => ("no_secret", "Key has no secret"),
+                S::NoQuota(_) => ("no_quota", "Key has no quota"),
                 S::TooManySigningKeys(_) => {
                     ("too_many_signing_keys", "Too many published signing keys")
                 }
@@ -161,7 +162,8 @@ impl ResponseError for ApiError {
                 | S::OrgNotBootstrapped(_)
                 | S::AlreadyBootstrapped(_)
                 | S::KeyRevoked(_)
-                | S::NoSecret(_) => StatusCode::CONFLICT,
+                | S::NoSecret(_)
+                | S::NoQuota(_) => StatusCode::CONFLICT,
                 S::TooManySigningKeys(_) => StatusCode::TOO_MANY_REQUESTS,
                 S::Store(StoreError::Pool(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 S::Store(_) | S::Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,

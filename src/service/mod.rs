@@ -36,6 +36,8 @@ pub enum ServiceError {
         "key {0} has no secret to roll: it authenticates with private_key_jwt (change its public_keys instead)"
     )]
     NoSecret(String),
+    #[error("key {0} has no quota: give it one first (PATCH /v1/keys/{0} with \"quota\")")]
+    NoQuota(String),
     /// A rotation would publish more than `MAX_PUBLISHED_SIGNING_KEYS` keys of the org.
     #[error(
         "the organization already has {} published signing keys, the most allowed is {}: a rotation fits again in {} s, when a retired key leaves the JWKS",

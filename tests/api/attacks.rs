@@ -111,7 +111,7 @@ async fn check(
 /// The decision `/v1/check` gives for anything that is not a live credential of the caller's
 /// org: nothing about the key behind it.
 fn invalid_token() -> Value {
-    json!({"allowed": false, "reason": "invalid_token", "key_id": null, "scopes": []})
+    json!({"allowed": false, "reason": "invalid_token", "key_id": null, "scopes": [], "ratelimit": null, "quota_remaining": null})
 }
 
 fn org_id_of(app: &TestApp, slug: &str) -> String {
@@ -324,7 +324,7 @@ async fn assert_dead(app: &TestApp, token: &str, reason: &str) {
         (status, d),
         (
             200,
-            json!({"allowed": false, "reason": reason, "key_id": null, "scopes": []})
+            json!({"allowed": false, "reason": reason, "key_id": null, "scopes": [], "ratelimit": null, "quota_remaining": null})
         )
     );
     assert_eq!(

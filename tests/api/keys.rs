@@ -78,6 +78,10 @@ async fn the_key_object_has_the_documented_fields(backend) {
         "secret_hint",
         "previous_secret_expires_at",
         "metadata",
+        "rate_limits",
+        "quota",
+        "public_keys",
+        "secret",
     ]
     .into();
     assert_eq!(fields, expected);

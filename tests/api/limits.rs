@@ -200,8 +200,9 @@ backend_tests! {
         for _ in 0..5 {
             assert_eq!(token(&app, &id, &secret).await.status(), 200);
         }
+        // A key without a quota: a conflict with the key's state, not a bad body.
         let (status, v) = status_json(app.post(&path, &app.admin_secret, &json!({"add": 1})).await).await;
-        assert_eq!(status, 422, "{v}");
+        assert_eq!((status, v["type"].as_str().map(|t| t.ends_with("no_quota"))), (409, Some(true)), "{v}");
 
         let totals = usage_until(&app, &id, |t| t["denied_by_reason"]["quota_exhausted"] == 4).await;
         assert_eq!(totals["denied_by_reason"]["rate_limited"], 0, "{totals}");

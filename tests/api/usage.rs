@@ -105,7 +105,7 @@ backend_tests! {
         let (v, _) = usage_until(&app, "/v1/usage", |v| v["totals"]["denied"] == 6 && v["totals"]["tokens_issued"] == 1).await;
         assert_eq!(
             v["totals"]["denied_by_reason"],
-            json!({"bad_secret": 1, "revoked": 2, "expired": 1, "ip_not_allowed": 1, "scope_not_allowed": 1})
+            json!({"bad_secret": 1, "revoked": 2, "expired": 1, "ip_not_allowed": 1, "scope_not_allowed": 1, "rate_limited": 0, "quota_exhausted": 0})
         );
         let (k, _) = usage_until(&app, &format!("/v1/keys/{id}/usage"), |v| v["totals"]["denied"] == 2).await;
         assert_eq!(k["totals"]["denied_by_reason"]["bad_secret"], 1);

@@ -188,12 +188,7 @@ pub fn change_credits(
     store::write_tx(conn, |conn| {
         let current = find_changeable(conn, &actor.org_id, id)?;
         let Some(quota) = current.attributes.quota.clone() else {
-            return Err(ServiceError::Validation(vec![
-                crate::domain::FieldError::new(
-                    "quota",
-                    "this key has no quota: give it one first (PATCH /v1/keys/{id} with \"quota\")",
-                ),
-            ]));
+            return Err(ServiceError::NoQuota(id.to_owned()));
         };
         let details = match change {
             CreditChange::Add(n) => {
