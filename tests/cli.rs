@@ -1314,7 +1314,10 @@ fn a_key_without_a_secret_cannot_lose_its_last_public_key_or_be_rolled() {
         error.contains("public_keys") && error.contains("needs at least one public key"),
         "{error}"
     );
-    assert!(roll.contains("no secret"), "{roll}");
+    assert!(
+        roll.contains("no secret") && roll.contains("--public-key FILE"),
+        "{roll}"
+    );
     assert_eq!(show(&dir, &id), created["key"]);
     // Replacing the last public key with another is fine.
     let args = format!(

@@ -376,7 +376,14 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             json,
             ..
         } => {
-            let rolled = svc::roll(conn, &actor, id, Some(*grace_seconds), now())?;
+            let rolled = svc::roll(conn, &actor, id, Some(*grace_seconds), now()).map_err(|e| {
+                match e {
+                    ServiceError::NoSecret(_) => anyhow::anyhow!(
+                        "key {id} has no secret to roll: it authenticates with private_key_jwt; replace its public keys with `latchkey keys update --org {org_slug} {id} --public-key FILE`"
+                    ),
+                    other => other.into(),
+                }
+            })?;
             if *json {
                 return super::print_json(
                     &json!({"key": rolled.key, "secret": rolled.secret.expose()}),
