@@ -430,6 +430,8 @@ fn an_update_without_any_change_fails() {
         "--refill",
         "--no-refill",
         "--no-quota",
+        "--public-key",
+        "--no-public-keys",
     ] {
         assert!(error.contains(flag), "{flag}: {error}");
     }
@@ -964,4 +966,456 @@ fn changing_credits_fails_for_a_key_without_quota_a_revoked_or_an_unknown_key() 
     assert!(missing.contains(unknown), "{missing}");
     let too_many = format!("keys quota set --org acme {revoked} 1000000000000000001");
     refused_by_the_parser(&dir, &too_many);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public keys for private_key_jwt (issue 17): `--public-key FILE`, `--no-secret`,
+// `--no-public-keys`
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ed25519,
+    P256,
+    Rsa,
+}
+
+/// Who makes a key pair's files: openssl, as a user would (the crates when it is not installed),
+/// or the crates the server signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Maker {
+    Openssl,
+    Crates,
+}
+
+/// A client's key pair in files: the private key (PKCS#8 PEM, which stays with the client) and
+/// its public key (SPKI PEM, which `--public-key` takes).
+struct KeyFiles {
+    kind: Kind,
+    private: std::path::PathBuf,
+    public: std::path::PathBuf,
+}
+
+fn openssl_installed() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl").args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "openssl {args:?}: {stderr}");
+}
+
+fn key_files(dir: &TempDir, kind: Kind, name: &str, maker: Maker) -> KeyFiles {
+    let private = dir.path().join(format!("{name}.key.pem"));
+    let public = dir.path().join(format!("{name}.pub.pem"));
+    if maker == Maker::Openssl && openssl_installed() {
+        let algorithm: &[&str] = match kind {
+            Kind::Ed25519 => &["-algorithm", "ed25519"],
+            Kind::P256 => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            Kind::Rsa => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        };
+        let (private_s, public_s) = (private.to_str().unwrap(), public.to_str().unwrap());
+        let mut genpkey = vec!["genpkey"];
+        genpkey.extend(algorithm);
+        genpkey.extend(["-out", private_s]);
+        openssl(&genpkey);
+        openssl(&["pkey", "-in", private_s, "-pubout", "-out", public_s]);
+    } else {
+        let (private_der, public_der) = crate_made(kind);
+        std::fs::write(&private, pem("PRIVATE KEY", &private_der)).unwrap();
+        std::fs::write(&public, pem("PUBLIC KEY", &public_der)).unwrap();
+    }
+    KeyFiles {
+        kind,
+        private,
+        public,
+    }
+}
+
+/// A key pair from the crates: its PKCS#8 private key and SPKI public key, both DER.
+fn crate_made(kind: Kind) -> (Vec<u8>, Vec<u8>) {
+    use base64::Engine;
+    use latchkey::crypto::signing::{SigningAlg, generate};
+    use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+    // RFC 8410 and RFC 5480 SPKI headers, before the raw public key.
+    const ED25519_SPKI: [u8; 12] = [48, 42, 48, 5, 6, 3, 43, 101, 112, 3, 33, 0];
+    const P256_SPKI: [u8; 27] = [
+        48, 89, 48, 19, 6, 7, 42, 134, 72, 206, 61, 2, 1, 6, 8, 42, 134, 72, 206, 61, 3, 1, 7, 3,
+        66, 0, 4,
+    ];
+    let alg = match kind {
+        Kind::Ed25519 => SigningAlg::EdDsa,
+        Kind::P256 => SigningAlg::Es256,
+        Kind::Rsa => SigningAlg::Rs256,
+    };
+    let g = generate(alg).unwrap();
+    let jwk: Value = serde_json::from_str(&g.public_jwk).unwrap();
+    let member = |name: &str| {
+        let text = jwk[name].as_str().unwrap();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .unwrap()
+    };
+    let public = match kind {
+        Kind::Ed25519 => [ED25519_SPKI.to_vec(), member("x")].concat(),
+        Kind::P256 => [P256_SPKI.to_vec(), member("x"), member("y")].concat(),
+        Kind::Rsa => rsa::RsaPrivateKey::from_pkcs8_der(&g.private_pkcs8)
+            .unwrap()
+            .to_public_key()
+            .to_public_key_der()
+            .unwrap()
+            .as_bytes()
+            .to_vec(),
+    };
+    (g.private_pkcs8, public)
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// The DER inside a PEM file.
+fn der_of(path: &std::path::Path) -> Vec<u8> {
+    use base64::Engine;
+    let text = std::fs::read_to_string(path).unwrap();
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
+}
+
+/// A client assertion for `key_id`, signed with `files`' private key under `kid`.
+fn assertion_signed_by(files: &KeyFiles, kid: &str, key_id: &str) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let der = der_of(&files.private);
+    let (alg, key) = match files.kind {
+        Kind::Ed25519 => (Algorithm::EdDSA, EncodingKey::from_ed_der(&der)),
+        Kind::P256 => (Algorithm::ES256, EncodingKey::from_ec_der(&der)),
+        Kind::Rsa => {
+            let pkcs1 = latchkey::crypto::signing::rsa_pkcs1_from_pkcs8(&der).unwrap();
+            (Algorithm::PS256, EncodingKey::from_rsa_der(&pkcs1))
+        }
+    };
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_owned());
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"iss": key_id, "sub": key_id, "aud": "http://localhost/oauth/token",
+        "iat": now, "exp": now + 60, "jti": kid});
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+/// The public keys of a key object, as the server reads them back.
+fn public_keys_of(key: &Value) -> Vec<latchkey::domain::public_jwk::PublicJwk> {
+    serde_json::from_value(key["public_keys"].clone()).unwrap()
+}
+
+fn kids_of(key: &Value) -> Vec<String> {
+    let keys = key["public_keys"].as_array().unwrap().iter();
+    keys.map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn members_of(jwk: &Value) -> Vec<&str> {
+    let mut names: Vec<&str> = jwk
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// A P-256 public JWK file (as a JWKS tool writes one, with the kid given), and the crates' key
+/// behind it.
+fn p256_jwk_file(dir: &TempDir, name: &str, kid: Option<&str>) -> (std::path::PathBuf, Value) {
+    use latchkey::crypto::signing::{SigningAlg, generate};
+    let g = generate(SigningAlg::Es256).unwrap();
+    let full: Value = serde_json::from_str(&g.public_jwk).unwrap();
+    let mut jwk = json!({"kty": "EC", "crv": "P-256", "x": full["x"], "y": full["y"]});
+    if let Some(kid) = kid {
+        jwk["kid"] = json!(kid);
+    }
+    let path = dir.path().join(format!("{name}.jwk"));
+    std::fs::write(&path, serde_json::to_string_pretty(&jwk).unwrap()).unwrap();
+    // The kid the server would compute: the RFC 7638 thumbprint, as `generate` gives it.
+    (path, json!({"jwk": jwk, "thumbprint": g.kid}))
+}
+
+#[test]
+fn a_key_takes_public_keys_from_pem_and_jwk_files_and_they_verify_its_assertions() {
+    let (dir, _) = bootstrapped();
+    let ed = key_files(&dir, Kind::Ed25519, "ed", Maker::Openssl);
+    let rsa = key_files(&dir, Kind::Rsa, "rsa", Maker::Openssl);
+    let ec = key_files(&dir, Kind::P256, "ec", Maker::Openssl);
+    let (jwk_file, p256) = p256_jwk_file(&dir, "laptop", Some("laptop-p256"));
+    let (no_kid_file, unnamed) = p256_jwk_file(&dir, "unnamed", None);
+
+    let args = format!(
+        "keys create --org acme --name workload --scope read:x --public-key {} --public-key {} --public-key {} --public-key {} --json",
+        ed.public.display(),
+        jwk_file.display(),
+        rsa.public.display(),
+        ec.public.display(),
+    );
+    let created = json_of(&dir, &args);
+
+    let key = &created["key"];
+    let id = id_of(&created);
+    assert_is_a_secret(created["secret"].as_str().unwrap());
+    assert_eq!(key["secret"], json!(true));
+    let jwks = key["public_keys"].as_array().unwrap();
+    assert_eq!(jwks.len(), 4, "{key}");
+    // PEM keys: the public members and a thumbprint kid, nothing private.
+    assert_eq!(members_of(&jwks[0]), ["crv", "kid", "kty", "x"]);
+    assert_eq!(
+        (&jwks[0]["kty"], &jwks[0]["crv"]),
+        (&json!("OKP"), &json!("Ed25519"))
+    );
+    let x = jwks[0]["x"].as_str().unwrap();
+    assert_eq!(jwks[0]["kid"], latchkey::crypto::signing::okp_thumbprint(x));
+    assert_eq!(members_of(&jwks[2]), ["e", "kid", "kty", "n"]);
+    assert_eq!(jwks[2]["e"], "AQAB");
+    let (e, n) = (
+        jwks[2]["e"].as_str().unwrap(),
+        jwks[2]["n"].as_str().unwrap(),
+    );
+    assert_eq!(
+        jwks[2]["kid"],
+        latchkey::crypto::signing::rsa_thumbprint(e, n)
+    );
+    assert_eq!(members_of(&jwks[3]), ["crv", "kid", "kty", "x", "y"]);
+    // A JWK file: as written, its kid kept.
+    assert_eq!(jwks[1], p256["jwk"]);
+    assert_eq!(show(&dir, &id), *key);
+    // Each public key verifies what its private key signs.
+    let stored = public_keys_of(key);
+    let kids = kids_of(key);
+    for (files, kid) in [(&ed, &kids[0]), (&rsa, &kids[2]), (&ec, &kids[3])] {
+        let jwt = assertion_signed_by(files, kid, &id);
+        let claims = latchkey::crypto::client_assertion::verify(&jwt, &stored);
+        assert_eq!(claims.unwrap()["sub"], id.as_str(), "{:?}", files.kind);
+    }
+    // The plain output names each key by its kid.
+    let text = stdout_of(&dir, &format!("keys show --org acme {id}"));
+    assert!(
+        text.contains(&format!("public key: {} (Ed25519)\n", kids[0])),
+        "{text}"
+    );
+    assert!(text.contains("public key: laptop-p256 (P-256)\n"), "{text}");
+    assert!(
+        text.contains(&format!("public key: {} (RSA 2048)\n", kids[2])),
+        "{text}"
+    );
+    // A JWK file without a kid gets its thumbprint.
+    let args = format!(
+        "keys create --org acme --name unnamed --scope read:x --public-key {} --json",
+        no_kid_file.display()
+    );
+    let created = json_of(&dir, &args);
+    assert_eq!(
+        kids_of(&created["key"]),
+        [unnamed["thumbprint"].as_str().unwrap()]
+    );
+}
+
+#[test]
+fn a_key_without_a_secret_shows_private_key_jwt_and_prints_no_secret() {
+    let (dir, _) = bootstrapped();
+    let ed = key_files(&dir, Kind::Ed25519, "ed", Maker::Crates);
+    let create = format!(
+        "keys create --org acme --name workload --scope read:x --no-secret --public-key {}",
+        ed.public.display()
+    );
+
+    let stdout = stdout_of(&dir, &create);
+
+    assert!(!stdout.contains("lk_"), "{stdout}");
+    assert!(!stdout.contains("shown only once"), "{stdout}");
+    assert!(
+        stdout.contains("secret:     none (private_key_jwt only)\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("private_key_jwt"), "{stdout}");
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("id:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let key = show(&dir, &id);
+    assert_eq!(
+        (&key["secret"], &key["secret_hint"]),
+        (&json!(false), &json!(""))
+    );
+    let kid = kids_of(&key).remove(0);
+    assert!(
+        stdout.contains(&format!("public key: {kid} (Ed25519)\n")),
+        "{stdout}"
+    );
+    let jwt = assertion_signed_by(&ed, &kid, &id);
+    assert!(latchkey::crypto::client_assertion::verify(&jwt, &public_keys_of(&key)).is_ok());
+    let text = stdout_of(&dir, &format!("keys show --org acme {id}"));
+    assert!(
+        text.contains("secret:     none (private_key_jwt only)\n"),
+        "{text}"
+    );
+    assert!(!text.contains("hint:"), "{text}");
+    let table = stdout_of(&dir, "keys list --org acme");
+    let header = table.lines().next().unwrap();
+    assert!(header.contains("AUTH"), "{table}");
+    let row = table.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(row.ends_with(&format!(" private_key_jwt {kid}")), "{table}");
+    // --json: no secret at all.
+    let json = json_of(&dir, &format!("{create} --json"));
+    assert_eq!(json["secret"], Value::Null);
+    assert_eq!(json["key"]["secret"], json!(false));
+    // Without a public key, a key without a secret is refused by the server, naming the field.
+    let error = error_of(
+        &dir,
+        "keys create --org acme --name nothing --scope read:x --no-secret",
+    );
+    assert!(error.contains("public_keys"), "{error}");
+}
+
+#[test]
+fn a_key_without_a_secret_cannot_lose_its_last_public_key_or_be_rolled() {
+    let (dir, _) = bootstrapped();
+    let ed = key_files(&dir, Kind::Ed25519, "ed", Maker::Crates);
+    let rsa = key_files(&dir, Kind::Rsa, "rsa", Maker::Crates);
+    let args = format!(
+        "keys create --org acme --name workload --scope read:x --no-secret --public-key {} --json",
+        ed.public.display()
+    );
+    let created = json_of(&dir, &args);
+    let id = id_of(&created);
+
+    let error = error_of(
+        &dir,
+        &format!("keys update --org acme {id} --no-public-keys"),
+    );
+    let roll = error_of(&dir, &format!("keys roll --org acme {id}"));
+
+    assert!(
+        error.contains("public_keys") && error.contains("needs at least one public key"),
+        "{error}"
+    );
+    assert!(
+        roll.contains("no secret") && roll.contains("--public-key FILE"),
+        "{roll}"
+    );
+    assert_eq!(show(&dir, &id), created["key"]);
+    // Replacing the last public key with another is fine.
+    let args = format!(
+        "keys update --org acme {id} --public-key {} --json",
+        rsa.public.display()
+    );
+    let updated = json_of(&dir, &args);
+    let kids = kids_of(&updated["key"]);
+    assert_eq!(kids.len(), 1);
+    assert_ne!(kids, kids_of(&created["key"]));
+    let jwt = assertion_signed_by(&rsa, &kids[0], &id);
+    let stored = public_keys_of(&show(&dir, &id));
+    assert!(latchkey::crypto::client_assertion::verify(&jwt, &stored).is_ok());
+}
+
+#[test]
+fn an_update_replaces_or_removes_the_public_keys_of_a_key_with_a_secret() {
+    let (dir, _) = bootstrapped();
+    let ed = key_files(&dir, Kind::Ed25519, "ed", Maker::Crates);
+    let ec = key_files(&dir, Kind::P256, "ec", Maker::Crates);
+    let id = id_of(&create_key(&dir, "ci"));
+    let update = format!("keys update --org acme {id}");
+
+    let both = format!(
+        "{update} --public-key {} --public-key {} --json",
+        ed.public.display(),
+        ec.public.display()
+    );
+    let added = json_of(&dir, &both);
+    let replaced = json_of(
+        &dir,
+        &format!("{update} --public-key {} --json", ec.public.display()),
+    );
+    let removed = json_of(&dir, &format!("{update} --no-public-keys --json"));
+
+    assert_eq!(kids_of(&added["key"]).len(), 2);
+    assert_eq!(kids_of(&replaced["key"]), kids_of(&added["key"])[1..]);
+    assert_eq!(removed["key"]["public_keys"], json!([]));
+    assert_eq!(show(&dir, &id)["public_keys"], json!([]));
+    let text = stdout_of(&dir, &format!("keys show --org acme {id}"));
+    assert!(text.contains("hint:       lk_"), "{text}");
+    assert!(!text.contains("public key:"), "{text}");
+    let stderr = refused_by_the_parser(
+        &dir,
+        &format!(
+            "{update} --no-public-keys --public-key {}",
+            ed.public.display()
+        ),
+    );
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+#[test]
+fn private_keys_and_unusable_files_are_refused_before_anything_is_sent() {
+    let (dir, _) = bootstrapped();
+    let ed = key_files(&dir, Kind::Ed25519, "ed", Maker::Openssl);
+    let rsa = key_files(&dir, Kind::Rsa, "rsa", Maker::Crates);
+    let (jwk_file, _) = p256_jwk_file(&dir, "laptop", Some("laptop"));
+    let mut private_jwk: Value =
+        serde_json::from_slice(&std::fs::read(&jwk_file).unwrap()).unwrap();
+    private_jwk["d"] = json!("AAAA");
+    let private_jwk_file = dir.path().join("private.jwk");
+    std::fs::write(&private_jwk_file, private_jwk.to_string()).unwrap();
+    let pkcs1 = dir.path().join("rsa.pkcs1.pem");
+    let pkcs1_der = latchkey::crypto::signing::rsa_pkcs1_from_pkcs8(&der_of(&rsa.private)).unwrap();
+    std::fs::write(&pkcs1, pem("RSA PRIVATE KEY", &pkcs1_der)).unwrap();
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(&text_file, "hello").unwrap();
+    let create = "keys create --org acme --name ci --scope read:x --public-key";
+
+    for private in [&ed.private, &rsa.private, &pkcs1] {
+        let error = error_of(&dir, &format!("{create} {}", private.display()));
+        assert!(error.contains("private key"), "{error}");
+        assert!(
+            error.contains("openssl pkey -in key.pem -pubout"),
+            "{error}"
+        );
+        assert!(error.contains(&private.display().to_string()), "{error}");
+    }
+    let error = error_of(&dir, &format!("{create} {}", private_jwk_file.display()));
+    assert!(
+        error.contains("private") && error.contains("\"d\""),
+        "{error}"
+    );
+    let error = error_of(&dir, &format!("{create} {}", text_file.display()));
+    assert!(error.contains("PEM") && error.contains("JWK"), "{error}");
+    let missing = dir.path().join("missing.pem");
+    let error = error_of(&dir, &format!("{create} {}", missing.display()));
+    assert!(error.contains(&missing.display().to_string()), "{error}");
+    assert_eq!(listed(&dir, "--status all").len(), 1, "nothing created");
+    // The server's judgement of a public key names the file it came from.
+    let id = id_of(&create_key(&dir, "ci"));
+    let args = format!(
+        "keys update --org acme {id} --public-key {} --public-key {}",
+        ed.public.display(),
+        ed.public.display()
+    );
+    let error = error_of(&dir, &args);
+    assert!(error.contains("public_keys[1].kid"), "{error}");
+    assert!(error.contains(&ed.public.display().to_string()), "{error}");
 }

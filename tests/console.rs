@@ -416,6 +416,9 @@ const REQUIRED_STEPS: &[&str] = &[
     "limits: out of credits, a token is refused and counted as Quota exhausted",
     "limits: add and set credits from the key view",
     "limits: edit the rate limit; over it, a token is refused as Rate limited",
+    "private_key_jwt: a private JWK is refused next to its own input",
+    "private_key_jwt: create a key without a secret; no secret is shown",
+    "private_key_jwt: a token for an assertion signed with Node crypto",
     "the audit tab",
     "the signing keys tab: promote the next key, then stage ES256",
     "the token is renewed before it expires, without the pasted secret",
@@ -542,7 +545,8 @@ async fn console_end_to_end_in_headless_chromium() {
         "{refusal}"
     );
     // …and nothing the API serves holds it.
-    assert!(key.get("secret").is_none(), "{key}");
+    // `secret` says whether the key has one (issue 17): a boolean, never the secret.
+    assert_eq!(key["secret"], json!(true), "{key}");
     for path in [
         format!("/v1/keys/{key_id}"),
         "/v1/keys?status=all&limit=200".to_owned(),
@@ -592,6 +596,28 @@ async fn console_end_to_end_in_headless_chromium() {
         key["quota"],
         json!({"remaining": 38, "refill": {"amount": 1000, "interval": "monthly", "day_of_month": 15}})
     );
+    // The key the console created without a secret: the public key pasted, no secret at all,
+    // and a token was issued to an assertion signed with its private key.
+    let workload = out["jwt_key_id"].as_str().unwrap();
+    let (status, body) = server.admin_get(&format!("/v1/keys/{workload}")).await;
+    assert_eq!(status, 200, "{body}");
+    let key: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&key["secret"], &key["secret_hint"]),
+        (&json!(false), &json!(""))
+    );
+    assert_eq!(key["public_keys"][0]["kid"], out["jwt_kid"]);
+    assert_eq!(key["public_keys"][0]["kty"], "OKP");
+    assert!(key["public_keys"][0].get("d").is_none(), "{key}");
+    assert_eq!(out["jwt_scope"], "read:*", "{out}");
+    assert!(
+        out["private_jwk_error"]
+            .as_str()
+            .unwrap()
+            .contains("private key member"),
+        "{out}"
+    );
+
     let (status, body) = server
         .admin_get(&format!(
             "/v1/audit?target={metered}&action=key.quota_changed"

@@ -1,12 +1,15 @@
 //! `latchkey keys create|list|show|update|roll|revoke|quota --org SLUG`: the operator acts with
 //! the org's full authority (`*:*`), straight on the database.
 
+use std::path::PathBuf;
+
 use serde_json::{Value, json};
 
 use clap::Subcommand;
 
 use super::Cli;
 use super::limits::{self, LimitChanges, NewLimits};
+use super::public_keys;
 use crate::domain::Warning;
 use crate::domain::key::{KeyDraft, KeyPatch};
 use crate::service::actor::Actor;
@@ -35,6 +38,15 @@ pub enum KeysCommand {
         metadata: Vec<(String, String)>,
         #[command(flatten)]
         limits: NewLimits,
+        /// A public key for private_key_jwt client authentication (RFC 7523): a PEM public key
+        /// (Ed25519, P-256 or RSA) or a JWK file; its kid is the file's or the key's RFC 7638
+        /// thumbprint (repeat for several, at most 5).
+        #[arg(long = "public-key", value_name = "FILE.pem|FILE.jwk")]
+        public_keys: Vec<PathBuf>,
+        /// Create the key without a secret: it authenticates only with private_key_jwt, with
+        /// an assertion signed by the private key of one of its --public-key.
+        #[arg(long)]
+        no_secret: bool,
         /// Validate and show warnings without creating.
         #[arg(long)]
         dry_run: bool,
@@ -95,6 +107,17 @@ pub enum KeysCommand {
         clear_metadata: bool,
         #[command(flatten)]
         limits: LimitChanges,
+        /// Replaces every public key for private_key_jwt: a PEM public key or a JWK file
+        /// (repeat for several, at most 5).
+        #[arg(
+            long = "public-key",
+            value_name = "FILE.pem|FILE.jwk",
+            conflicts_with = "no_public_keys"
+        )]
+        public_keys: Vec<PathBuf>,
+        /// Remove every public key (not from a key without a secret: it would have no credential).
+        #[arg(long)]
+        no_public_keys: bool,
         #[arg(long)]
         dry_run: bool,
         #[arg(long)]
@@ -178,10 +201,13 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             expires_at,
             metadata,
             limits,
+            public_keys: key_files,
+            no_secret,
             dry_run,
             json,
             ..
         } => {
+            let jwks = public_keys::read_all(key_files)?;
             let draft = KeyDraft {
                 name: Some(name.clone()),
                 scopes: Some(scopes.iter().map(|s| Value::String(s.clone())).collect()),
@@ -190,10 +216,11 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 metadata: (!metadata.is_empty()).then(|| metadata_object(metadata)),
                 rate_limits: limits.rate_limits(),
                 quota: limits.quota(),
-                public_keys: None,
-                secret: None,
+                public_keys: (!jwks.is_empty()).then_some(Value::Array(jwks)),
+                secret: no_secret.then_some(Value::Bool(false)),
             };
-            let created = svc::create(conn, &actor, &draft, *dry_run, now())?;
+            let created = svc::create(conn, &actor, &draft, *dry_run, now())
+                .map_err(|e| public_keys::name_the_files(e, key_files))?;
             let secret = created.secret.as_ref().map(|s| s.expose().to_owned());
             if *json {
                 return super::print_json(
@@ -201,13 +228,19 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 );
             }
             print_warnings(&created.warnings);
+            if *dry_run {
+                println!("Dry run: the key is valid and was not created.");
+                return Ok(());
+            }
+            print_key(&created.key);
             match secret {
                 Some(secret) => {
-                    print_key(&created.key);
                     println!("secret:     {secret}");
                     println!("Store the secret now: it is shown only once.");
                 }
-                None => println!("Dry run: the key is valid and was not created."),
+                None => println!(
+                    "The key has no secret: it authenticates with private_key_jwt, an assertion signed by the private key of one of its public keys."
+                ),
             }
             Ok(())
         }
@@ -230,12 +263,12 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 return super::print_json(&page);
             }
             println!(
-                "{:<28} {:<24} {:<8} {:<30} {:<30} {:<12} EXPIRES",
-                "ID", "NAME", "STATUS", "SCOPES", "LIMITS", "QUOTA"
+                "{:<28} {:<24} {:<8} {:<30} {:<30} {:<12} {:<25} AUTH",
+                "ID", "NAME", "STATUS", "SCOPES", "LIMITS", "QUOTA", "EXPIRES"
             );
             for k in &page.keys {
                 println!(
-                    "{:<28} {:<24} {:<8} {:<30} {:<30} {:<12} {}",
+                    "{:<28} {:<24} {:<8} {:<30} {:<30} {:<12} {:<25} {}",
                     k.id,
                     truncate(&k.name, 24),
                     k.status.as_str(),
@@ -247,7 +280,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                         .map_or_else(|| "unlimited".to_owned(), limits::credits_text),
                     k.expires_at
                         .map(|t| t.to_rfc3339())
-                        .unwrap_or_else(|| "never".into())
+                        .unwrap_or_else(|| "never".into()),
+                    auth_text(k),
                 );
             }
             if let Some(c) = page.next_cursor {
@@ -275,10 +309,13 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             metadata,
             clear_metadata,
             limits,
+            public_keys: key_files,
+            no_public_keys,
             dry_run,
             json,
             ..
         } => {
+            let jwks = public_keys::read_all(key_files)?;
             let patch = KeyPatch {
                 name: name.clone(),
                 scopes: (!scopes.is_empty())
@@ -300,7 +337,11 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 },
                 rate_limits: limits.rate_limits(),
                 quota: limits.quota(),
-                public_keys: None,
+                public_keys: if *no_public_keys {
+                    Some(None)
+                } else {
+                    (!jwks.is_empty()).then_some(Some(Value::Array(jwks)))
+                },
             };
             if patch.name.is_none()
                 && patch.scopes.is_none()
@@ -309,12 +350,14 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 && patch.metadata.is_none()
                 && patch.rate_limits.is_none()
                 && patch.quota.is_none()
+                && patch.public_keys.is_none()
             {
                 anyhow::bail!(
-                    "nothing to change: give --name, --scope, --cidr, --allow-all-ips, --expires-at, --no-expiry, --metadata, --clear-metadata, --rate-limit, --no-rate-limits, --quota, --refill, --no-refill or --no-quota"
+                    "nothing to change: give --name, --scope, --cidr, --allow-all-ips, --expires-at, --no-expiry, --metadata, --clear-metadata, --rate-limit, --no-rate-limits, --quota, --refill, --no-refill, --no-quota, --public-key or --no-public-keys"
                 );
             }
-            let updated = svc::update(conn, &actor, id, &patch, *dry_run, now())?;
+            let updated = svc::update(conn, &actor, id, &patch, *dry_run, now())
+                .map_err(|e| public_keys::name_the_files(e, key_files))?;
             if *json {
                 return super::print_json(
                     &json!({"key": updated.key, "warnings": updated.warnings}),
@@ -333,7 +376,14 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             json,
             ..
         } => {
-            let rolled = svc::roll(conn, &actor, id, Some(*grace_seconds), now())?;
+            let rolled = svc::roll(conn, &actor, id, Some(*grace_seconds), now()).map_err(|e| {
+                match e {
+                    ServiceError::NoSecret(_) => anyhow::anyhow!(
+                        "key {id} has no secret to roll: it authenticates with private_key_jwt; replace its public keys with `latchkey keys update --org {org_slug} {id} --public-key FILE`"
+                    ),
+                    other => other.into(),
+                }
+            })?;
             if *json {
                 return super::print_json(
                     &json!({"key": rolled.key, "secret": rolled.secret.expose()}),
@@ -408,6 +458,22 @@ fn scopes_text(k: &KeyView) -> String {
         .join(" ")
 }
 
+/// How the key authenticates, for the list (its last column, never cut): `secret`,
+/// `secret + private_key_jwt KID…`, or `private_key_jwt KID…` alone.
+fn auth_text(k: &KeyView) -> String {
+    let kids: Vec<&str> = k
+        .attributes
+        .public_keys
+        .iter()
+        .map(|p| p.kid.as_str())
+        .collect();
+    match (k.attributes.secret, kids.is_empty()) {
+        (true, true) => "secret".to_owned(),
+        (true, false) => format!("secret + private_key_jwt {}", kids.join(" ")),
+        (false, _) => format!("private_key_jwt {}", kids.join(" ")),
+    }
+}
+
 fn truncate(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_owned()
@@ -441,7 +507,14 @@ fn print_key(k: &KeyView) {
     if let Some(r) = k.revoked_at {
         println!("revoked:    {}", r.to_rfc3339());
     }
-    println!("hint:       {}", k.secret_hint);
+    if k.attributes.secret {
+        println!("hint:       {}", k.secret_hint);
+    } else {
+        println!("secret:     none (private_key_jwt only)");
+    }
+    for key in &k.attributes.public_keys {
+        println!("public key: {}", public_keys::describe(key));
+    }
     println!(
         "rate limits: {}",
         limits::rate_limits_text(&k.attributes.rate_limits)

@@ -3,6 +3,7 @@
 pub mod keys;
 pub mod limits;
 pub mod org;
+pub mod public_keys;
 pub mod reports;
 pub mod serve;
 pub mod signing_keys;

@@ -1,14 +1,15 @@
 // End-to-end test of the web console in headless Chromium, driven by tests/console.rs against a
 // real server. Every step asserts what a user would see, and saves a screenshot to
 // $CONSOLE_SCREENSHOTS; axe-core (tests/console/package.json) checks the sign-in page, the key
-// dialog with its limits, the key list, the key view and the usage tab against the WCAG 2.x A and
-// AA rules. On failure: a screenshot `FAILED-<step>.png`, a message naming the step,
+// dialog with its limits and its public keys, the key list, the key view and the usage tab against
+// the WCAG 2.x A and AA rules. On failure: a screenshot `FAILED-<step>.png`, a message naming the step,
 // exit code 1. On success: one JSON line with what the Rust side checks again over HTTP.
 //
 // By hand, against a running server (`latchkey serve` prints the admin key):
 //   CONSOLE_URL=http://127.0.0.1:8080 CONSOLE_ADMIN_ID=key_… CONSOLE_ADMIN_SECRET=lk_… \
 //   CONSOLE_SCREENSHOTS=/tmp/shots node target/console/node/e2e.mjs
 
+import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -105,6 +106,28 @@ async function http(method, path, { bearer, basic, form, json } = {}) {
 
 /** `curl -u ID:SECRET -d grant_type=client_credentials $BASE/oauth/token` */
 const token = (id, secret) => http('POST', '/oauth/token', { basic: [id, secret], form: { grant_type: 'client_credentials' } });
+
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const b64url = (data) => Buffer.from(data).toString('base64url');
+
+/**
+ * An RFC 7523 client assertion for `keyId`, signed here by `privateKey` (Node's crypto, Ed25519)
+ * under `kid`: what a workload without a secret sends instead of one.
+ */
+function clientAssertion(keyId, privateKey, kid) {
+  const iat = Math.floor(Date.now() / 1000);
+  const header = b64url(JSON.stringify({ alg: 'EdDSA', typ: 'JWT', kid }));
+  const claims = b64url(JSON.stringify({
+    iss: keyId, sub: keyId, aud: `${BASE}/oauth/token`, iat, exp: iat + 60, jti: randomUUID(),
+  }));
+  const signature = sign(null, Buffer.from(`${header}.${claims}`), privateKey);
+  return `${header}.${claims}.${b64url(signature)}`;
+}
+
+/** `POST /oauth/token` authenticated by a client assertion alone (no secret anywhere). */
+const tokenByAssertion = (assertion) => http('POST', '/oauth/token', {
+  form: { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: assertion },
+});
 
 async function createKey(body) {
   const r = await http('POST', '/v1/keys', { bearer: ADMIN_SECRET, json: body });
@@ -343,7 +366,8 @@ async function run(problems, tokenRequests) {
     const cells = await row.innerText();
     assert(cells.includes('read:projects/42/**') && cells.includes('write:*') && cells.includes('127.0.0.1/32'), `row: ${cells}`);
     const r = await http('GET', `/v1/keys/${out.keyId}`, { bearer: ADMIN_SECRET });
-    assert(r.status === 200 && !('secret' in r.body) && !JSON.stringify(r.body).includes(out.secret), 'the API has no secret');
+    // `secret` is only whether the key has one (issue 17), never the secret itself.
+    assert(r.status === 200 && r.body.secret === true && !JSON.stringify(r.body).includes(out.secret), 'the API has no secret');
   });
 
   await step('the secret gets a token (curl-equivalent HTTP)', async () => {
@@ -591,6 +615,96 @@ async function run(problems, tokenRequests) {
     await page.click('#tab-keys');
   });
 
+  await step('private_key_jwt: a private JWK is refused next to its own input', async () => {
+    // A workload's key pair, made by Node's crypto: only the public JWK is pasted.
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    out.jwtKid = 'e2e-workload-ed25519';
+    out.jwtPrivateKey = privateKey;
+    out.jwtPublic = { ...publicKey.export({ format: 'jwk' }), kid: out.jwtKid };
+    const leaked = { ...privateKey.export({ format: 'jwk' }), kid: 'leaked' };
+    assert(leaked.d, 'the private JWK has d');
+    await page.click('#tab-keys');
+    await page.click('#create-key');
+    await page.locator('#key-dialog[open]').waitFor();
+    assert(await page.isVisible('#key-no-secret'), 'the no-secret choice is offered on create');
+    assert((await text('#public-keys-set legend')).includes('private_key_jwt'), 'the public keys section');
+    await page.fill('#key-name', 'workload');
+    await page.check('#key-no-secret');
+    await page.click('#public-key-add');
+    assert(await page.evaluate(() => document.activeElement.id) === 'public-key-0', 'focus moves to the new key');
+    await page.fill('#public-key-0', JSON.stringify(out.jwtPublic, null, 2));
+    await page.click('#public-key-add');
+    await page.fill('#public-key-1', JSON.stringify(leaked));
+    await until('the error on the second key', () => !document.getElementById('public-key-1-error').hidden);
+    out.privateJwkError = await text('#public-key-1-error');
+    assert(out.privateJwkError.includes('private key member') && out.privateJwkError.includes('d'), `error: ${out.privateJwkError}`);
+    assert(await page.locator('#public-key-0-error').isHidden(), 'no error on the first key');
+    assert(await page.getAttribute('#public-key-1', 'aria-invalid') === 'true', 'the second key is marked invalid');
+    assert(await page.getAttribute('#public-key-0', 'aria-invalid') === null, 'the first is not');
+    // Not JSON at all: said next to that input too.
+    await page.fill('#public-key-1', '{"kty": "OKP",');
+    await until('the JSON error', () => document.getElementById('public-key-1-error').textContent.includes('JSON'));
+    await page.locator('#public-keys-set').scrollIntoViewIfNeeded();
+    await shot('12a-public-key-validation');
+    await accessible('the create dialog with public keys and an error', '#key-dialog');
+  });
+
+  await step('private_key_jwt: create a key without a secret; no secret is shown', async () => {
+    await page.click('[aria-label="Remove public key 2"]');
+    await until('no errors left', () => [...document.querySelectorAll('#key-form .field-error')].every((e) => e.hidden)
+      && !document.getElementById('key-dialog').dataset.validating);
+    await page.click('#key-submit');
+    await page.locator('#key-dialog').waitFor({ state: 'hidden' });
+    await until('the private_key_jwt notice', () => !document.getElementById('keys-notice').hidden);
+    assert(!await page.locator('#secret-dialog[open]').isVisible(), 'no one-time secret panel');
+    assert(await page.inputValue('#secret-value') === '', 'no secret in the page');
+    const notice = await text('#keys-notice');
+    assert(notice.includes('private_key_jwt') && notice.includes('no secret') && notice.includes(`its public key ${out.jwtKid}.`),
+      `notice: ${notice}`);
+    out.jwtKeyId = await text('#keys-notice-id');
+    assert(/^key_/.test(out.jwtKeyId), `the key id: ${out.jwtKeyId}`);
+    await until('the key listed', (id) => !!document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.jwtKeyId);
+    const row = await text(`#keys-body tr[data-key-id="${out.jwtKeyId}"]`);
+    assert(row.includes('private_key_jwt') && row.includes('no secret'), `row: ${row}`);
+    assert(await page.locator('button[aria-label="Roll secret of workload"]').count() === 0, 'nothing to roll');
+    await shot('12b-no-secret-created');
+    await page.click('button[aria-label="Details of workload"]');
+    await page.locator('#key-view-dialog[open]').waitFor();
+    const facts = await text('#key-view-facts');
+    assert(facts.includes(out.jwtKid) && facts.includes('Ed25519') && facts.includes('private_key_jwt only'), `details: ${facts}`);
+    await shot('12c-no-secret-details');
+    await accessible('the key view of a key without a secret', '#key-view-dialog');
+    await page.click('#key-view-edit');
+    await page.locator('#key-dialog[open]').waitFor();
+    assert((await page.inputValue('#public-key-0')).includes(out.jwtKid), 'the edit shows the public key');
+    assert(await page.isHidden('#key-no-secret'), 'no secret choice on edit');
+    assert(await page.isVisible('#key-secretless-note'), 'the edit says the key has no secret');
+    // Its last public key cannot go: the server's refusal, next to the public keys.
+    await page.click('[aria-label="Remove public key 1"]');
+    await until('the last-key error', () => !document.getElementById('public_keys-error').hidden);
+    out.lastKeyError = await text('#public_keys-error');
+    assert(out.lastKeyError.includes('at least one public key'), `error: ${out.lastKeyError}`);
+    await page.click('#key-cancel');
+    await page.locator('#key-dialog').waitFor({ state: 'hidden' });
+    const r = await http('GET', `/v1/keys/${out.jwtKeyId}`, { bearer: ADMIN_SECRET });
+    assert(r.body.secret === false && r.body.secret_hint === '', `no secret: ${JSON.stringify(r.body)}`);
+    const sorted = (o) => JSON.stringify(Object.fromEntries(Object.entries(o).sort()));
+    assert(r.body.public_keys.length === 1 && sorted(r.body.public_keys[0]) === sorted(out.jwtPublic),
+      `the JWK as pasted: ${JSON.stringify(r.body.public_keys)}`);
+  });
+
+  await step('private_key_jwt: a token for an assertion signed with Node crypto', async () => {
+    const assertion = clientAssertion(out.jwtKeyId, out.jwtPrivateKey, out.jwtKid);
+    const r = await tokenByAssertion(assertion);
+    assert(r.status === 200 && r.body.token_type === 'Bearer', `token: ${r.status} ${JSON.stringify(r.body)}`);
+    out.jwtScope = r.body.scope;
+    const replay = await tokenByAssertion(assertion);
+    assert(replay.status === 401 && replay.body.error_description.includes('jti'), `a replay: ${replay.status} ${JSON.stringify(replay.body)}`);
+    const other = generateKeyPairSync('ed25519').privateKey;
+    const forged = await tokenByAssertion(clientAssertion(out.jwtKeyId, other, out.jwtKid));
+    assert(forged.status === 401, `another private key: ${forged.status} ${JSON.stringify(forged.body)}`);
+  });
+
   await step('roll a secret with a grace period', async () => {
     await page.click('#tab-keys');
     await page.fill('#key-search', 'bulk-01');
@@ -730,6 +844,10 @@ async function run(problems, tokenRequests) {
     metered_key_id: out.meteredId,
     limit_error: out.limitError,
     renewals: out.renewals,
+    jwt_key_id: out.jwtKeyId,
+    jwt_kid: out.jwtKid,
+    jwt_scope: out.jwtScope,
+    private_jwk_error: out.privateJwkError,
     steps: log.map((s) => s.step),
   };
 

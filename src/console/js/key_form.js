@@ -1,7 +1,7 @@
 // The create / edit key dialog. The server is the one judge of validity: as the user types, the
 // form is sent with `?dry_run=true`, and each field error (`name`, `expires_at`,
 // `scopes[1].resource`, `allowed_cidrs[0]`, `rate_limits[0].limit`, `quota.refill.day_of_month`,
-// …) is shown next to its field. Errors appear for the fields the user has touched, and for every
+// `public_keys[1].d`, …) is shown next to its field. Errors appear for the fields the user has touched, and for every
 // field once they try to save.
 
 import { ApiError } from './api.js';
@@ -19,6 +19,8 @@ const WILDCARDS = { '0.0.0.0/0': 'IPv4', '::/0': 'IPv6' };
 const DRY_RUN_DELAY_MS = 300;
 /** The server's bound on rate limits per key. */
 const MAX_RATE_LIMITS = 5;
+/** The server's bound on public keys per key. */
+const MAX_PUBLIC_KEYS = 5;
 /** The window units offered, in seconds, largest first. */
 const UNITS = [
   [86400, 'day'],
@@ -33,6 +35,7 @@ const scopeRows = $('scope-rows');
 const cidrRows = $('cidr-rows');
 const metadataRows = metadataFieldset();
 const limitRows = $('limit-rows');
+const publicKeyRows = $('public-key-rows');
 
 /** `{kind: 'create'}` or `{kind: 'edit', key}`. */
 let mode = { kind: 'create' };
@@ -42,6 +45,10 @@ let dryRunTimer = 0;
 let dryRunSeq = 0;
 /** Row index of each request-body index (blank CIDR rows are not sent). */
 let cidrIndex = [];
+/** Where each request-body public key came from: its box, and its place in a box holding several. */
+let publicKeyPlace = [];
+/** Per box: why its text is not JSON (`''` when it is, or it is blank). */
+let jwkProblems = [];
 /** In an edit: the credits field as filled in, so that an unchanged field keeps the credits. */
 let shownCredits = '';
 let handlers = { created() {}, updated() {} };
@@ -64,6 +71,12 @@ export function initKeyForm(callbacks) {
     addLimitRow({}).querySelector('.limit-limit').focus();
     changed();
   });
+  $('public-key-add').addEventListener('click', () => {
+    addPublicKeyRow('').querySelector('textarea').focus();
+    changed();
+  });
+  // Without a secret the key needs a public key: say so as soon as the box is ticked.
+  $('key-no-secret').addEventListener('change', () => touch('public_keys'));
   for (const id of ['quota-on', 'quota-refill-on', 'quota-refill-interval']) {
     $(id).addEventListener('change', syncQuota);
   }
@@ -95,6 +108,8 @@ export function openCreate() {
   for (const cidr of DEFAULT_CIDRS) addCidrRow(cidr);
   $('quota-remaining-hint').textContent = '(to start with)';
   syncQuota();
+  show($('key-no-secret-field'), true);
+  show($('key-secretless-note'), false);
   changed();
   openDialog(dialog, $('key-name'));
 }
@@ -112,6 +127,9 @@ export function openEdit(key) {
   for (const [name, value] of Object.entries(key.metadata || {})) addMetadataRow(name, value);
   for (const limit of key.rate_limits || []) addLimitRow(limit);
   fillQuota(key.quota);
+  for (const jwk of key.public_keys || []) addPublicKeyRow(JSON.stringify(jwk, null, 2));
+  show($('key-no-secret-field'), false);
+  show($('key-secretless-note'), key.secret === false);
   changed();
   openDialog(dialog, $('key-name'));
 }
@@ -125,6 +143,7 @@ function reset() {
   cidrRows.replaceChildren();
   metadataRows.replaceChildren();
   limitRows.replaceChildren();
+  publicKeyRows.replaceChildren();
   shownCredits = '';
   $('key-expires-hint').textContent = `(your local time, ${utcOffset()}; blank = never expires)`;
   showErrors([]);
@@ -271,6 +290,34 @@ function addLimitRow(limit) {
   return row;
 }
 
+/** A public-key box: a JWK as JSON (or several: a list, or a JWK Set), Remove, and its errors. */
+function addPublicKeyRow(text) {
+  const row = h('li', { className: 'row public-key-row' });
+  const input = h('textarea', {
+    value: text,
+    rows: 4,
+    placeholder: '{"kty": "OKP", "crv": "Ed25519", "x": "…", "kid": "…"}',
+    autocomplete: 'off',
+    spellcheck: false,
+  });
+  const remove = h('button', { type: 'button', className: 'secondary small' }, 'Remove');
+  remove.addEventListener('click', () => {
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    renumber();
+    touch('public_keys');
+    (next?.querySelector('textarea') || $('public-key-add')).focus();
+  });
+  row.append(
+    h('label', { className: 'visually-hidden' }, 'Public key'), input,
+    remove,
+    h('p', { className: 'field-error', hidden: true }),
+  );
+  publicKeyRows.append(row);
+  renumber();
+  return row;
+}
+
 /** `window_seconds` as a count of the largest unit that divides it: 120 → [2, 60]. */
 function splitWindow(seconds) {
   if (!seconds) return ['1', 60];
@@ -367,6 +414,18 @@ function renumber() {
     remove.setAttribute('aria-label', `Remove rate limit ${n}`);
   });
   $('limit-add').disabled = limitRows.children.length >= MAX_RATE_LIMITS;
+  [...publicKeyRows.children].forEach((row, i) => {
+    const [label, input, remove, error] = row.children;
+    input.id = `public-key-${i}`;
+    error.id = `public-key-${i}-error`;
+    label.htmlFor = input.id;
+    label.textContent = `Public key ${i + 1} (JWK)`;
+    remove.setAttribute('aria-label', `Remove public key ${i + 1}`);
+    input.dataset.field = `public_keys[${i}]`;
+    error.dataset.field = `public_keys[${i}]`;
+    input.setAttribute('aria-describedby', `${error.id} public-keys-hint`);
+  });
+  $('public-key-add').disabled = publicKeyRows.children.length >= MAX_PUBLIC_KEYS;
   show($('cidr-hint'), true);
   $('cidr-hint').textContent = cidrRows.children.length
     ? 'IPv4 and IPv6 networks or single addresses; a request must come from one of them.'
@@ -407,6 +466,36 @@ function metadataOf() {
     metadata[name.value.trim()] = original === value.value ? JSON.parse(original) : value.value;
   }
   return metadata;
+}
+
+/**
+ * The pasted public keys, as the API takes them. A box holds one JWK, a list of them or a JWK Set
+ * (`{"keys": […]}`); blank boxes are not sent. Text that is not JSON is sent as it is: the server
+ * answers that it is not a JWK, and the box says why it could not be read.
+ */
+function publicKeysOf() {
+  const keys = [];
+  publicKeyPlace = [];
+  jwkProblems = [];
+  [...publicKeyRows.children].forEach((row, i) => {
+    const text = row.querySelector('textarea').value.trim();
+    jwkProblems[i] = '';
+    if (!text) return;
+    let value = text;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      jwkProblems[i] = e.message;
+    }
+    let several = [value];
+    if (Array.isArray(value)) several = value;
+    else if (value && typeof value === 'object' && Array.isArray(value.keys) && !('kty' in value)) several = value.keys;
+    several.forEach((jwk, nth) => {
+      publicKeyPlace.push({ row: i, nth, of: several.length });
+      keys.push(jwk);
+    });
+  });
+  return keys;
 }
 
 /** A number field's value: `null` when blank (the server says what is missing). */
@@ -452,12 +541,15 @@ function body() {
   const metadata = metadataOf();
   const limits = limitsOf();
   const quotaOn = $('quota-on').checked;
+  const jwks = publicKeysOf();
   if (mode.kind === 'create') {
     const draft = { name, scopes, allowed_cidrs: cidrs };
     if (expires) draft.expires_at = expires;
     if (Object.keys(metadata).length) draft.metadata = metadata;
     if (limits.length) draft.rate_limits = limits;
     if (quotaOn) draft.quota = { remaining: numberOf($('quota-remaining')), refill: refillOf() };
+    if (jwks.length) draft.public_keys = jwks;
+    if ($('key-no-secret').checked) draft.secret = false;
     return draft;
   }
   const key = mode.key;
@@ -470,6 +562,7 @@ function body() {
   if (!same(named(limits), key.rate_limits || [])) patch.rate_limits = limits;
   const quota = quotaPatch(key.quota, quotaOn);
   if (quota !== undefined) patch.quota = quota;
+  if (!same(jwks, key.public_keys || [])) patch.public_keys = jwks;
   return patch;
 }
 
@@ -503,7 +596,7 @@ function changed() {
   if (mode.kind === 'edit') {
     const patch = body();
     $('key-edit-warning').classList.toggle('emphasis',
-      ['scopes', 'allowed_cidrs', 'rate_limits', 'quota'].some((field) => field in patch));
+      ['scopes', 'allowed_cidrs', 'rate_limits', 'quota', 'public_keys'].some((field) => field in patch));
   }
   clearTimeout(dryRunTimer);
   dryRunTimer = setTimeout(dryRun, DRY_RUN_DELAY_MS);
@@ -558,7 +651,9 @@ async function save() {
 function reportFailure(e) {
   if (e instanceof ApiError && e.errors.length) {
     showErrors(e.errors);
-    alertIn($('key-form-errors'), submitted && e.type === 'scope_escalation'
+    // A refused public key (no standing over the key) is said next to the public keys.
+    const scopes = e.errors.some((x) => x.field.startsWith('scopes'));
+    alertIn($('key-form-errors'), submitted && e.type === 'scope_escalation' && scopes
       ? 'You cannot grant scopes that your own key does not have.'
       : '');
   } else {
@@ -571,6 +666,8 @@ function reportFailure(e) {
 function rowField(field) {
   const m = /^allowed_cidrs\[(\d+)\]/.exec(field);
   if (m && cidrIndex[Number(m[1])] !== undefined) return `allowed_cidrs[${cidrIndex[Number(m[1])]}]`;
+  const k = /^public_keys\[(\d+)\](.*)$/.exec(field);
+  if (k && publicKeyPlace[Number(k[1])]) return `public_keys[${publicKeyPlace[Number(k[1])].row}]${k[2]}`;
   return field;
 }
 
@@ -603,10 +700,10 @@ function showErrors(errors) {
       unplaced.push(`${error.field}: ${error.message}`);
       continue;
     }
-    slot.append(h('span', {}, messageFor(field, error.message)));
+    slot.append(h('span', {}, messageFor(field, error.message, error.field)));
     slot.hidden = false;
     const input = form.querySelector(`[data-field="${CSS.escape(field)}"]:not(.field-error)`)
-      || slot.parentElement.querySelector('input, select');
+      || slot.parentElement.querySelector('input, select, textarea');
     if (input) input.setAttribute('aria-invalid', 'true');
   }
   if (unplaced.length) alertIn($('key-form-errors'), unplaced.join('\n'));
@@ -624,7 +721,17 @@ function parents(field) {
   return paths;
 }
 
-function messageFor(field, message) {
+/** The error as said next to its field; `sent` is the field's path in the request body. */
+function messageFor(field, message, sent) {
+  const jwk = /^public_keys\[(\d+)\](?:\.(.+))?$/.exec(field);
+  if (jwk) {
+    const place = publicKeyPlace[Number(/\[(\d+)\]/.exec(sent)[1])];
+    const problem = jwkProblems[Number(jwk[1])];
+    if (problem && !jwk[2]) return `Not valid JSON (${problem}): paste the public key as a JWK, a JSON object.`;
+    const which = place && place.of > 1 ? `Key ${place.nth + 1} in this box: ` : '';
+    return `${which}${jwk[2] ? `${jwk[2]}: ` : ''}${message}.`;
+  }
+  if (field === 'public_keys') return `Public keys: ${message}.`;
   if (field === 'name') return `Name ${message}.`;
   if (field === 'expires_at') return `Expiry ${message}.`;
   if (field === 'metadata') return `Metadata ${message}.`;

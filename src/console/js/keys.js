@@ -1,6 +1,7 @@
 // The Keys tab: the list (status filter, search by name, cursor pagination) and the row actions
-// (details, edit, roll, revoke, usage), plus the one-time secret dialog after create and roll.
-// The details view shows a key's limits and quota and adds or sets its credits.
+// (details, edit, roll, revoke, usage), plus the one-time secret dialog after create and roll (or,
+// for a key created without a secret, a notice that it authenticates with private_key_jwt).
+// The details view shows how a key authenticates, its limits and quota, and adds or sets its credits.
 
 import { ApiError } from './api.js';
 import { $, ago, alertIn, announce, fill, h, openDialog, show, time } from './dom.js';
@@ -24,7 +25,8 @@ export function initKeys({ onUsage }) {
   initKeyForm({
     created(result) {
       announce(`Key ${result.key.name} created.`);
-      showSecret(result, 'created');
+      if (result.secret) showSecret(result, 'created');
+      else showKeyWithoutSecret(result.key);
       loadKeys();
     },
     updated(result) {
@@ -32,7 +34,10 @@ export function initKeys({ onUsage }) {
       loadKeys();
     },
   });
-  $('create-key').addEventListener('click', openCreate);
+  $('create-key').addEventListener('click', () => {
+    show($('keys-notice'), false);
+    openCreate();
+  });
   $('key-status').addEventListener('change', (e) => {
     list.status = e.target.value;
     firstPage();
@@ -117,8 +122,9 @@ function row(key, isSession) {
   if (key.status !== 'revoked') {
     actions.append(h('button', { type: 'button', className: 'secondary small', 'aria-label': label('Edit'), onclick: () => openEdit(key) }, 'Edit'));
   }
-  // Rolling the session's own key would strand the secret the console renews with.
-  if (key.status !== 'revoked' && !isSession) {
+  // Rolling the session's own key would strand the secret the console renews with; a key
+  // without a secret has none to roll.
+  if (key.status !== 'revoked' && !isSession && key.secret !== false) {
     actions.append(h('button', { type: 'button', className: 'secondary small', 'aria-label': label('Roll secret of'), onclick: () => openRoll(key) }, 'Roll'));
   }
   actions.append(h('button', { type: 'button', className: 'secondary small', 'aria-label': label('Usage of'), onclick: () => openUsage(key) }, 'Usage'));
@@ -130,6 +136,7 @@ function row(key, isSession) {
     h('td', {}, h('code', {}, key.id)),
     h('td', {}, scopeChips(key)),
     h('td', {}, cidrChips(key)),
+    h('td', {}, authChips(key)),
     h('td', {}, limitsCell(key)),
     h('td', {}, time(key.expires_at, 'never')),
     h('td', {}, ago(key.last_used_at)),
@@ -144,6 +151,36 @@ const scopeChips = (key) => h('ul', { className: 'chips' },
 const cidrChips = (key) => (key.allowed_cidrs.length
   ? h('ul', { className: 'chips' }, key.allowed_cidrs.map((c) => h('li', {}, h('code', {}, c))))
   : h('span', { className: 'muted' }, 'any address'));
+
+/** How the key authenticates: its secret, private_key_jwt with its public keys, or both. */
+function authChips(key) {
+  const jwks = key.public_keys || [];
+  return h('ul', { className: 'chips' },
+    h('li', {}, key.secret === false ? h('span', { className: 'muted' }, 'no secret') : 'secret'),
+    jwks.length ? h('li', {}, h('span', { className: 'badge jwt', title: jwks.map((k) => k.kid).join(', ') },
+      `private_key_jwt (${jwks.length} ${jwks.length === 1 ? 'key' : 'keys'})`)) : null);
+}
+
+/** `Ed25519`, `P-256`, `RSA 2048`, with the algorithm when the JWK pins one. */
+function jwkKind(jwk) {
+  let kind = jwk.kty;
+  if (jwk.kty === 'OKP' || jwk.kty === 'EC') kind = jwk.crv;
+  if (jwk.kty === 'RSA') kind = `RSA ${Math.floor((jwk.n.length * 3) / 4) * 8}`;
+  return jwk.alg ? `${kind}, ${jwk.alg} only` : kind;
+}
+
+/** After creating a key without a secret: no secret to show; how the key authenticates instead. */
+function showKeyWithoutSecret(key) {
+  const kids = (key.public_keys || []).map((k) => k.kid);
+  const dismiss = h('button', { type: 'button', className: 'link', onclick: () => show($('keys-notice'), false) }, 'Dismiss');
+  fill($('keys-notice'),
+    'Key ', h('strong', {}, key.name), ' (', h('code', { id: 'keys-notice-id' }, key.id), ') was created with no secret: ',
+    'it authenticates with private_key_jwt, a client assertion signed by the private key of ',
+    kids.length === 1 ? 'its public key ' : 'one of its public keys ',
+    kids.flatMap((kid, i) => [i ? ', ' : '', h('code', {}, kid)]), '. There is no secret to copy.',
+    dismiss);
+  show($('keys-notice'), true);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Limits and quota, as text
@@ -261,11 +298,17 @@ function renderKeyView(key) {
   $('key-view-title').textContent = `Key ${key.name}`;
   const fact = (term, ...value) => h('div', {}, h('dt', {}, term), h('dd', {}, ...value));
   const metadata = Object.entries(key.metadata || {});
+  const jwks = key.public_keys || [];
   fill($('key-view-facts'),
     fact('Key id', h('code', {}, key.id)),
     fact('Status', h('span', { className: `badge ${key.status}` }, STATUS_TEXT[key.status] || key.status)),
     fact('Scopes', scopeChips(key)),
     fact('Allowed IPs', cidrChips(key)),
+    fact('Authentication', key.secret === false
+      ? 'private_key_jwt only (no secret)'
+      : ['Secret ', h('code', {}, key.secret_hint), jwks.length ? ' or private_key_jwt' : '']),
+    jwks.length ? fact('Public keys (private_key_jwt)', h('ul', { className: 'plain' },
+      jwks.map((k) => h('li', { dataset: { kid: k.kid } }, h('code', {}, k.kid), ` (${jwkKind(k)})`)))) : null,
     fact('Expires', time(key.expires_at, 'never')),
     fact('Last used', ago(key.last_used_at)),
     metadata.length ? fact('Metadata', h('ul', { className: 'chips' }, metadata.map(([k, v]) =>
