@@ -406,11 +406,22 @@ fn is_limit_name(name: &str) -> bool {
 fn whole(value: Option<&serde_json::Value>, min: u64, max: u64) -> Result<u64, String> {
     match value {
         None | Some(serde_json::Value::Null) => Err("is required".into()),
-        Some(v) => v
-            .as_u64()
+        Some(v) => whole_number(v)
             .filter(|n| (min..=max).contains(n))
             .ok_or_else(|| format!("must be a whole number from {min} to {max}")),
     }
+}
+
+/// A JSON number that is a whole non-negative number: `60` and `60.0` alike (JSON Schema's
+/// `integer` is any number with a zero fraction, and clients that compute a value may send it as a
+/// float); `None` for anything else, fractions and numbers beyond `u64` included.
+pub fn whole_number(value: &serde_json::Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 18_446_744_073_709_551_616.0)
+            .map(|f| f as u64)
+    })
 }
 
 /// The IETF rate-limit header fields (draft-ietf-httpapi-ratelimit-headers) for one limit:

@@ -412,16 +412,12 @@ async fn roll(
         }))
 }
 
-/// `{"add": n}` or `{"set": n}`, exactly one.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// `{"add": n}` or `{"set": n}`, exactly one, read loosely so that each problem names its
+/// field (the document shows `QuotaChangeBody`).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(as = QuotaChange)]
 struct QuotaChange {
-    /// Credits to add to what is left (a top-up).
-    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1000000000000000_u64)]
     add: Option<serde_json::Value>,
-    /// Credits left from now on; credits nodes hold from before are void.
-    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1000000000000000_u64)]
     set: Option<serde_json::Value>,
 }
 
@@ -429,14 +425,16 @@ impl QuotaChange {
     fn parse(&self) -> Result<svc::CreditChange, ApiError> {
         use crate::domain::limits::MAX_CREDITS;
         let amount = |field: &str, v: &serde_json::Value| {
-            v.as_u64().filter(|n| *n <= MAX_CREDITS).ok_or_else(|| {
-                ApiError::from(crate::service::ServiceError::Validation(vec![
-                    crate::domain::FieldError::new(
-                        field,
-                        format!("must be a whole number from 0 to {MAX_CREDITS}"),
-                    ),
-                ]))
-            })
+            crate::domain::limits::whole_number(v)
+                .filter(|n| *n <= MAX_CREDITS)
+                .ok_or_else(|| {
+                    ApiError::from(crate::service::ServiceError::Validation(vec![
+                        crate::domain::FieldError::new(
+                            field,
+                            format!("must be a whole number from 0 to {MAX_CREDITS}"),
+                        ),
+                    ]))
+                })
         };
         match (&self.add, &self.set) {
             (Some(n), None) => Ok(svc::CreditChange::Add(amount("add", n)?)),
@@ -449,6 +447,34 @@ impl QuotaChange {
             ))),
         }
     }
+}
+
+/// What `POST /v1/keys/{id}/quota` takes, as documented: one of the two, never both
+/// (`QuotaChange` parses it loosely, to name the field of each problem).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum QuotaChangeBody {
+    Add(AddCredits),
+    Set(SetCredits),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct AddCredits {
+    /// Credits to add to what is left (a top-up).
+    #[schema(minimum = 0, maximum = 1000000000000000_u64)]
+    add: u64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct SetCredits {
+    /// Credits left from now on; credits nodes hold from before are void.
+    #[schema(minimum = 0, maximum = 1000000000000000_u64)]
+    set: u64,
 }
 
 /// The credits left after a change.
@@ -471,7 +497,7 @@ struct QuotaRemaining {
     tag = "keys",
     operation_id = "changeKeyQuota",
     params(KeyPath),
-    request_body = QuotaChange,
+    request_body = QuotaChangeBody,
     responses(
         (status = 200, description = "The credits left", body = QuotaRemaining),
         (status = 404, response = NotFound),

@@ -493,6 +493,9 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
                     404,
                 ),
                 ("POST", "/v1/keys/{id}/revoke") => (String::new(), Some(json!({})), 404),
+                ("POST", "/v1/keys/{id}/quota") => {
+                    (String::new(), Some(json!({"set": 0})), 404)
+                }
                 ("POST", "/v1/keys/{id}/roll") => {
                     (String::new(), Some(json!({"grace_seconds": 3600})), 404)
                 }

@@ -12,7 +12,7 @@ use super::credential::{Denied, Gate, looks_like_token};
 use super::keycache::CachedKey;
 use super::{Authority, Refusal};
 use crate::domain::FieldError;
-use crate::domain::limits::{LimitState, MAX_COST};
+use crate::domain::limits::{LimitState, MAX_COST, whole_number};
 use crate::domain::refusal::CheckReason;
 use crate::domain::scope::{Action, Scope, format_scope_list, is_valid_resource};
 use crate::domain::usage::UsageEvent;
@@ -142,8 +142,7 @@ fn validate(req: &CheckRequest) -> Result<Valid, Vec<FieldError>> {
     };
     let cost = match &req.cost {
         None | Some(serde_json::Value::Null) => Some(1),
-        Some(v) => v
-            .as_u64()
+        Some(v) => whole_number(v)
             .filter(|c| *c <= u64::from(MAX_COST))
             .or_else(|| {
                 errors.push(FieldError::new(
