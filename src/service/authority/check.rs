@@ -14,7 +14,7 @@ use super::{Authority, Refusal};
 use crate::domain::FieldError;
 use crate::domain::limits::{LimitState, MAX_COST, whole_number};
 use crate::domain::refusal::CheckReason;
-use crate::domain::scope::{Action, Scope, format_scope_list, is_valid_resource};
+use crate::domain::scope::{Action, Scope, is_valid_resource};
 use crate::domain::usage::UsageEvent;
 use crate::service::actor::Actor;
 use crate::service::{ServiceError, ServiceResult};
@@ -83,11 +83,10 @@ impl Decision {
     }
 }
 
+/// Each scope in its wire form (`action:filter`; a scope has no whitespace), written once: on
+/// every `/v1/check` answer, so not through the space-joined list and back.
 fn scope_strings(scopes: &[Scope]) -> Vec<String> {
-    format_scope_list(scopes)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
+    scopes.iter().map(Scope::to_string).collect()
 }
 
 struct Valid {
