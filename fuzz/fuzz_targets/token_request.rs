@@ -16,9 +16,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use latchkey::domain::assertion::ASSERTION_TYPE;
 use latchkey::domain::oauth::{
-    AuthMethod, CLIENT_CREDENTIALS, OAuthErrorCode, Params, REPEATABLE, check_grant_type,
-    client_credentials, parse_basic,
+    AuthMethod, CLIENT_CREDENTIALS, ClientAuth, OAuthErrorCode, Params, REPEATABLE,
+    check_grant_type, client_auth, client_credentials, parse_basic,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -85,12 +86,27 @@ fn check_request(body: &[u8], authorization: Option<&str>) {
                 assert_eq!(params.get("client_id"), Some(c.client_id.as_str()));
                 assert_eq!(params.get("client_secret"), Some(c.client_secret.as_str()));
             }
+            AuthMethod::PrivateKeyJwt => panic!("a secret parsed as an assertion"),
         },
         Err(e) => {
             if let Some(Err(_)) = basic {
                 assert_eq!(e.code, OAuthErrorCode::InvalidClient, "a bad Basic header");
             }
         }
+    }
+
+    // With assertions in the picture: exactly one method, and an assertion only of the one type.
+    match client_auth(authorization, &params) {
+        Ok(ClientAuth::Assertion(a)) => {
+            assert!(authorization.is_none() && params.get("client_secret").is_none());
+            assert_eq!(params.get("client_assertion_type"), Some(ASSERTION_TYPE));
+            assert_eq!(params.get("client_assertion"), Some(a.assertion.as_str()));
+        }
+        Ok(ClientAuth::Secret(_)) => {
+            assert!(params.get("client_assertion").is_none());
+            assert!(params.get("client_assertion_type").is_none());
+        }
+        Err(_) => {}
     }
 }
 
