@@ -89,6 +89,36 @@ struct Sys {
 }
 
 impl Sys {
+    /// `nodes` nodes over a fresh SQLite database holding one key made from `body` at
+    /// `created_at`, the clock at `now`.
+    fn start(
+        nodes: usize,
+        body: serde_json::Value,
+        created_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Sys {
+        let db = Database::start(None);
+        let draft = serde_json::from_value(body).unwrap();
+        let created = {
+            let mut conn = db.pool.get().unwrap();
+            keys::create(
+                &mut conn,
+                &Actor::cli(&db.org_id),
+                &draft,
+                false,
+                created_at,
+            )
+            .unwrap()
+        };
+        Sys {
+            nodes: (0..nodes).map(|_| db.plain_node(THROTTLE_OFF)).collect(),
+            key_id: created.key.id.clone(),
+            secret: created.secret.unwrap().expose().to_owned(),
+            now,
+            db,
+        }
+    }
+
     fn cli(&self) -> Actor {
         Actor::cli(&self.db.org_id)
     }
@@ -297,30 +327,15 @@ fn limits_and_quotas_hold_on_any_number_of_nodes_postgres() {
 #[test]
 fn a_monthly_refill_comes_at_the_months_last_day_when_it_lacks_the_day() {
     let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-    let db = Database::start(None);
-    let draft = serde_json::from_value(json!({
-        "name": "monthly", "scopes": ["read:projects/**"],
-        "quota": {"remaining": 3, "refill": {"amount": 5, "interval": "monthly", "day_of_month": 31}},
-    }))
-    .unwrap();
-    let created = {
-        let mut conn = db.pool.get().unwrap();
-        keys::create(
-            &mut conn,
-            &Actor::cli(&db.org_id),
-            &draft,
-            false,
-            t("2027-01-15T08:00:00Z"),
-        )
-        .unwrap()
-    };
-    let mut sys = Sys {
-        nodes: vec![db.plain_node(THROTTLE_OFF)],
-        key_id: created.key.id.clone(),
-        secret: created.secret.unwrap().expose().to_owned(),
-        now: t("2027-01-20T00:00:00Z"),
-        db,
-    };
+    let mut sys = Sys::start(
+        1,
+        json!({
+            "name": "monthly", "scopes": ["read:projects/**"],
+            "quota": {"remaining": 3, "refill": {"amount": 5, "interval": "monthly", "day_of_month": 31}},
+        }),
+        t("2027-01-15T08:00:00Z"),
+        t("2027-01-20T00:00:00Z"),
+    );
     let spend = |sys: &Sys, cost: u64| sys.check(0, cost);
     assert_eq!(spend(&sys, 3).quota_remaining, Some(0));
     sys.now = t("2027-01-30T23:59:59Z");
@@ -369,30 +384,15 @@ fn ended_windows_and_dead_nodes_are_purged() {
     use diesel::prelude::*;
     use latchkey::store::schema::{nodes, rate_windows};
     let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-    let db = Database::start(None);
-    let draft = serde_json::from_value(json!({
-        "name": "windows", "scopes": ["read:projects/**"],
-        "rate_limits": [{"name": "second", "limit": 5, "window_seconds": 1}, {"name": "day", "limit": 50, "window_seconds": 86400}],
-    }))
-    .unwrap();
-    let created = {
-        let mut conn = db.pool.get().unwrap();
-        keys::create(
-            &mut conn,
-            &Actor::cli(&db.org_id),
-            &draft,
-            false,
-            t("2027-01-15T08:00:00Z"),
-        )
-        .unwrap()
-    };
-    let mut sys = Sys {
-        nodes: vec![db.plain_node(THROTTLE_OFF), db.plain_node(THROTTLE_OFF)],
-        key_id: created.key.id.clone(),
-        secret: created.secret.unwrap().expose().to_owned(),
-        now: t("2027-01-15T12:00:00Z"),
-        db,
-    };
+    let mut sys = Sys::start(
+        2,
+        json!({
+            "name": "windows", "scopes": ["read:projects/**"],
+            "rate_limits": [{"name": "second", "limit": 5, "window_seconds": 1}, {"name": "day", "limit": 50, "window_seconds": 86400}],
+        }),
+        t("2027-01-15T08:00:00Z"),
+        t("2027-01-15T12:00:00Z"),
+    );
     for s in 0..3 {
         sys.now = t("2027-01-15T12:00:00Z") + Duration::seconds(s);
         assert!(sys.check(0, 1).allowed);
@@ -482,25 +482,17 @@ fn a_set_or_add_after_a_due_refill_is_not_overwritten_by_it() {
 /// taken for one of the new quota's, which would let it spend the old credits too).
 #[test]
 fn credits_of_a_removed_quota_do_not_count_in_the_next_one() {
-    let db = Database::start(None);
     let start = DateTime::parse_from_rfc3339("2027-03-10T12:00:00Z")
         .unwrap()
         .with_timezone(&Utc);
-    let draft = serde_json::from_value(json!({
-        "name": "requota", "scopes": ["read:projects/**"], "quota": {"remaining": 100},
-    }))
-    .unwrap();
-    let created = {
-        let mut conn = db.pool.get().unwrap();
-        keys::create(&mut conn, &Actor::cli(&db.org_id), &draft, false, start).unwrap()
-    };
-    let mut sys = Sys {
-        nodes: vec![db.plain_node(THROTTLE_OFF), db.plain_node(THROTTLE_OFF)],
-        key_id: created.key.id.clone(),
-        secret: created.secret.unwrap().expose().to_owned(),
-        now: start,
-        db,
-    };
+    let mut sys = Sys::start(
+        2,
+        json!({
+            "name": "requota", "scopes": ["read:projects/**"], "quota": {"remaining": 100},
+        }),
+        start,
+        start,
+    );
     // Node 1 leases a share of the first quota.
     assert!(sys.check(1, 1).allowed);
     // Node 0 removes the quota, then gives the key a new one of 10 credits.
@@ -529,25 +521,17 @@ fn credits_of_a_removed_quota_do_not_count_in_the_next_one() {
 /// node that spent nothing since its last report: it must not spend the void credits later.
 #[test]
 fn a_set_voids_what_an_idle_node_holds_at_its_next_report() {
-    let db = Database::start(None);
     let start = DateTime::parse_from_rfc3339("2027-03-10T12:00:00Z")
         .unwrap()
         .with_timezone(&Utc);
-    let draft = serde_json::from_value(json!({
-        "name": "reset", "scopes": ["read:projects/**"], "quota": {"remaining": 100},
-    }))
-    .unwrap();
-    let created = {
-        let mut conn = db.pool.get().unwrap();
-        keys::create(&mut conn, &Actor::cli(&db.org_id), &draft, false, start).unwrap()
-    };
-    let mut sys = Sys {
-        nodes: vec![db.plain_node(THROTTLE_OFF), db.plain_node(THROTTLE_OFF)],
-        key_id: created.key.id.clone(),
-        secret: created.secret.unwrap().expose().to_owned(),
-        now: start,
-        db,
-    };
+    let mut sys = Sys::start(
+        2,
+        json!({
+            "name": "reset", "scopes": ["read:projects/**"], "quota": {"remaining": 100},
+        }),
+        start,
+        start,
+    );
     let housekeeping = |sys: &Sys, node: usize| {
         let mut conn = sys.db.pool.get().unwrap();
         sys.nodes[node]
