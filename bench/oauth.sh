@@ -8,6 +8,8 @@
 #   check       POST /v1/check of a raw key (caller: a raw key, Bearer)
 #   check-limited   the same of a key with a rate limit and a quota (each check spends 1)
 #   token-limited   POST /oauth/token of that key
+#   token-pkjwt     POST /oauth/token of a key without a secret, by private_key_jwt (Ed25519): one
+#                   pre-signed single-use assertion per request (ASSERTIONS, default 400000)
 #   keys        GET /v1/keys (caller: the admin's raw key)
 #   jwks        GET /.well-known/jwks.json
 #
@@ -54,6 +56,17 @@ for mode in ${MODES[*]}; do
       token-limited) run "$mode" "latchkey /oauth/token (limited) [$BACKEND$SCALE]" "$B/oauth/token" \
         BENCH_BASIC="$(printf '%s:%s' "$LID" "$LSECRET" | base64 -w0)" \
         BENCH_BODY='grant_type=client_credentials&scope=read' ;;
+      token-pkjwt)
+        cargo build --release --quiet --example assertion_bodies
+        AB=./target/release/examples/assertion_bodies
+        $AB keygen "$WORK"
+        PK_JSON=$("$BIN" keys create --org bench --name pkjwt --scope 'read:*' \
+          --public-key "$WORK/key.jwk" --no-secret --json)
+        PK_ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["key"]["id"])' <<<"$PK_JSON")
+        $AB sign "$WORK" "$PK_ID" "$B/oauth/token" "${ASSERTIONS:-400000}"
+        rm -f "$WORK/bodies.next"
+        run "$mode" "latchkey /oauth/token (private_key_jwt, Ed25519) [$BACKEND$SCALE]" "$B/oauth/token" \
+          BENCH_BASIC= BENCH_BODIES="$WORK/bodies" BENCH_BODY="$(head -n1 "$WORK/bodies")" ;;
       keys) run "$mode" "latchkey GET /v1/keys (raw key) [$BACKEND$SCALE]" "$B/v1/keys?limit=20" \
         BENCH_METHOD=GET BENCH_AUTH="Bearer $ADMIN" ;;
       jwks) run "$mode" "latchkey GET /.well-known/jwks.json [$BACKEND$SCALE]" "$B/.well-known/jwks.json" \
