@@ -219,6 +219,26 @@ backend_tests! {
         assert_eq!(status, 401);
     }
 
+    /// The same assertion sent 40 times at once: exactly one token (the jti is recorded once,
+    /// whatever batching the writes go through), and fresh assertions sent at once all pass.
+    async fn concurrent_uses_of_one_assertion_yield_one_token(backend) {
+        let app = spawn_app(backend).await;
+        let ed = pair(SigningAlg::EdDsa);
+        let (status, created) = status_json(app.post("/v1/keys", &app.admin_secret, &json!({
+            "name": "racer", "scopes": ["read"], "secret": false, "public_keys": [ed.jwk],
+        })).await).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["key"]["id"].as_str().unwrap().to_owned();
+        let jwt = assertion(&ed, Algorithm::EdDSA, claims(&app, &id, "race"));
+        let tries = (0..40).map(|_| token_by_assertion(&app, &jwt));
+        let statuses: Vec<u16> = futures_util::future::join_all(tries).await.into_iter().map(|(s, _)| s).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert!(statuses.iter().all(|s| *s == 200 || *s == 401), "{statuses:?}");
+        let fresh: Vec<String> = (0..40).map(|i| assertion(&ed, Algorithm::EdDSA, claims(&app, &id, &format!("fresh-{i}")))).collect();
+        let answers = futures_util::future::join_all(fresh.iter().map(|j| token_by_assertion(&app, j))).await;
+        assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    }
+
     async fn public_keys_are_validated_and_need_standing(backend) {
         let app = spawn_app(backend).await;
         let ed = pair(SigningAlg::EdDsa);

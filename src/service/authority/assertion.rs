@@ -18,7 +18,7 @@ use crate::domain::key::SecretSlot;
 use crate::domain::oauth::ClientAssertion;
 use crate::domain::secret::KeyId;
 use crate::service::ServiceResult;
-use crate::store::{self, Conn};
+use crate::store::Conn;
 
 impl Authority {
     pub(super) fn assertion_client(
@@ -73,7 +73,10 @@ impl Authority {
             Err(fault) => return rejected(fault.describe()),
         };
         let expires = Utc.timestamp_opt(single.exp, 0).single().unwrap_or(now);
-        if !store::assertions::remember(conn.get()?, &key.id, &single.jti, expires)? {
+        if !self
+            .jtis
+            .remember(conn.get()?, &key.id, &single.jti, expires)?
+        {
             return rejected(
                 "the client assertion's jti was used before: an assertion is good for one request"
                     .into(),

@@ -28,6 +28,7 @@ mod check;
 mod credential;
 mod grant;
 mod introspect;
+mod jtis;
 pub mod keycache;
 mod revoke;
 pub mod throttle;
@@ -76,6 +77,8 @@ pub struct Authority {
     tokens: TokenSettings,
     verified: VerifiedTokens,
     budget: Arc<Budget>,
+    /// Client assertions' `jti`s, written in groups (`jtis.rs`).
+    jtis: jtis::Jtis,
 }
 
 impl Authority {
@@ -94,13 +97,15 @@ impl Authority {
             tokens,
             verified: VerifiedTokens::default(),
             budget: Arc::new(Budget::default()),
+            jtis: jtis::Jtis::default(),
         }
     }
 
     /// Follows the change feed in the background (see `keycache`) while the authority lives.
     pub fn follow_changes(&self, pool: Pool) {
         keycache::spawn_follower(&self.keys, pool.clone());
-        budget::spawn_sync(&self.budget, pool);
+        budget::spawn_sync(&self.budget, pool.clone());
+        self.jtis.start(pool);
     }
 
     /// This node's share of every rate limit and quota.
