@@ -160,6 +160,20 @@ function touch(field) {
 // Rows
 // ---------------------------------------------------------------------------------------------
 
+/** A row's Remove button: takes the row out, renumbers the rows, marks `field` changed, and moves
+ * the focus to the next row's `selector` (or to the add button `addId` when none is left). */
+function removeButton(row, field, selector, addId) {
+  const remove = h('button', { type: 'button', className: 'secondary small' }, 'Remove');
+  remove.addEventListener('click', () => {
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    renumber();
+    touch(field);
+    (next?.querySelector(selector) || $(addId)).focus();
+  });
+  return remove;
+}
+
 function addScopeRow(scope) {
   const row = h('li', { className: 'row scope-row' });
   const action = h('select', {}, ACTIONS.map(([value, label]) => h('option', { value }, label)));
@@ -170,14 +184,7 @@ function addScopeRow(scope) {
     autocomplete: 'off',
     spellcheck: false,
   });
-  const remove = h('button', { type: 'button', className: 'secondary small' }, 'Remove');
-  remove.addEventListener('click', () => {
-    const next = row.nextElementSibling || row.previousElementSibling;
-    row.remove();
-    renumber();
-    touch('scopes');
-    (next?.querySelector('select') || $('scope-add')).focus();
-  });
+  const remove = removeButton(row, 'scopes', 'select', 'scope-add');
   row.append(
     h('label', { className: 'visually-hidden' }, 'Action'), action,
     h('label', { className: 'visually-hidden' }, 'Resource filter'), resource,
@@ -192,14 +199,7 @@ function addScopeRow(scope) {
 function addCidrRow(value) {
   const row = h('li', { className: 'row cidr-row' });
   const input = h('input', { value, placeholder: '10.0.0.0/8 or 2001:db8::/32', autocomplete: 'off', spellcheck: false });
-  const remove = h('button', { type: 'button', className: 'secondary small' }, 'Remove');
-  remove.addEventListener('click', () => {
-    const next = row.nextElementSibling || row.previousElementSibling;
-    row.remove();
-    renumber();
-    touch('allowed_cidrs');
-    (next?.querySelector('input') || $('cidr-add')).focus();
-  });
+  const remove = removeButton(row, 'allowed_cidrs', 'input', 'cidr-add');
   row.append(
     h('label', { className: 'visually-hidden' }, 'CIDR'), input,
     remove,
@@ -237,14 +237,7 @@ function addMetadataRow(name, value) {
     dataset: { field: 'metadata' } });
   const valueInput = h('input', { value: text, placeholder: 'value', autocomplete: 'off', spellcheck: false,
     dataset: { field: 'metadata' } });
-  const remove = h('button', { type: 'button', className: 'secondary small' }, 'Remove');
-  remove.addEventListener('click', () => {
-    const next = row.nextElementSibling || row.previousElementSibling;
-    row.remove();
-    renumber();
-    touch('metadata');
-    (next?.querySelector('input') || $('metadata-add')).focus();
-  });
+  const remove = removeButton(row, 'metadata', 'input', 'metadata-add');
   row.append(
     h('label', { className: 'visually-hidden' }, 'Name'), nameInput,
     h('label', { className: 'visually-hidden' }, 'Value'), valueInput,
@@ -300,14 +293,7 @@ function addPublicKeyRow(text) {
     autocomplete: 'off',
     spellcheck: false,
   });
-  const remove = h('button', { type: 'button', className: 'secondary small' }, 'Remove');
-  remove.addEventListener('click', () => {
-    const next = row.nextElementSibling || row.previousElementSibling;
-    row.remove();
-    renumber();
-    touch('public_keys');
-    (next?.querySelector('textarea') || $('public-key-add')).focus();
-  });
+  const remove = removeButton(row, 'public_keys', 'textarea', 'public-key-add');
   row.append(
     h('label', { className: 'visually-hidden' }, 'Public key'), input,
     remove,
