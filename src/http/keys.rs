@@ -242,13 +242,6 @@ async fn update(
     let dry_run = query::<DryRun>(&req)?.parse()?;
     let actor = caller.actor();
     let target = id.clone();
-    // Credits set or the quota removed: what this node holds of the old ones is void.
-    let voids_credits = !dry_run
-        && match &patch.quota {
-            Some(None) => true,
-            Some(Some(q)) => q.get("remaining").is_some_and(|r| !r.is_null()),
-            None => false,
-        };
     // This node's part of the credits counted exactly (see `Budget::report_all`).
     let budget = state.authority.budget().clone();
     let updated = state
@@ -259,7 +252,7 @@ async fn update(
         .await?;
     // This node forgets the old version at once; the others through the change feed.
     state.authority.forget(&target);
-    if voids_credits {
+    if updated.credits_reset {
         state.authority.budget().void_credits(&target);
     }
     Ok(HttpResponse::Ok().json(UpdatedBody {

@@ -42,8 +42,10 @@ impl Jtis {
             return;
         }
         // Its connection is taken now, while the pool is idle: later, requests waiting for the
-        // writer hold theirs, and it could queue behind them.
-        let own = pool.get().ok();
+        // writer hold theirs, and it could queue behind them. Not from a pool of one or two,
+        // which it would leave (nearly) empty for everything else: there it checks one out per
+        // batch, and requests fall back to writing their own row when it cannot.
+        let own = (pool.max_size() > 2).then(|| pool.get().ok()).flatten();
         let spawned = std::thread::Builder::new()
             .name("assertion-jtis".into())
             .spawn(move || write_batches(&receive, &pool, own));

@@ -11,6 +11,7 @@ use super::actor::Actor;
 use super::{ServiceError, ServiceResult, audit};
 use crate::domain::Warning;
 use crate::domain::key::{self, Key, KeyDraft, KeyPatch, ValidKey, ValidPatch};
+use crate::domain::limits::Quota;
 use crate::domain::scope::Scope;
 use crate::domain::secret::{KeyId, Secret};
 use crate::store::{self, DbConnection};
@@ -221,6 +222,9 @@ pub fn change_credits(
 pub struct Updated {
     pub key: KeyView,
     pub warnings: Vec<Warning>,
+    /// The credits were set or the quota removed: what nodes hold of the old ones is void
+    /// (`Budget::void_credits`).
+    pub credits_reset: bool,
 }
 
 /// Applies a PATCH through the one typed patch (`ValidPatch::apply`). Takes effect at once on
@@ -295,9 +299,19 @@ pub fn update(
             )?;
             store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         }
+        let credits_reset = !dry_run
+            && matches!(
+                &valid.attributes.quota,
+                Some(None)
+                    | Some(Some(Quota {
+                        remaining: Some(_),
+                        ..
+                    }))
+            );
         Ok(Updated {
             key: after,
             warnings: warnings.clone(),
+            credits_reset,
         })
     })
 }
