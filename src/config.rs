@@ -12,6 +12,7 @@ use ipnet::IpNet;
 
 use crate::domain::bucket::Rate;
 use crate::domain::client_ip::ForwardedHeader;
+use crate::outbound::Reach;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/latchkey.db";
 
@@ -107,6 +108,17 @@ pub struct ServeArgs {
     /// HTTP worker threads. Default: one per CPU.
     #[arg(long, env = "LATCHKEY_WORKERS")]
     pub workers: Option<usize>,
+    /// Timeout of each fetch of a client's jwks_uri or a federated issuer's keys.
+    #[arg(long, env = "LATCHKEY_FETCH_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub fetch_timeout: Duration,
+    /// Fetch plain http:// JWKS and issuer URLs. For tests and closed networks only: an
+    /// attacker on the path could then substitute a client's keys.
+    #[arg(long, env = "LATCHKEY_ALLOW_HTTP_ISSUERS", action = clap::ArgAction::Set, default_value_t = false, default_missing_value = "true", num_args = 0..=1, value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_http_issuers: bool,
+    /// Fetch JWKS and issuer URLs on loopback, private and link-local addresses. For tests and
+    /// closed networks only: otherwise a key's jwks_uri could probe the internal network.
+    #[arg(long, env = "LATCHKEY_ALLOW_PRIVATE_ISSUERS", action = clap::ArgAction::Set, default_value_t = false, default_missing_value = "true", num_args = 0..=1, value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_private_issuers: bool,
 }
 
 impl ServeArgs {
@@ -169,6 +181,9 @@ pub struct Settings {
     pub usage_hourly_retention: Duration,
     pub usage_daily_retention: Duration,
     pub workers: Option<usize>,
+    /// What fetches of user-given URLs may reach beyond public https.
+    pub reach: Reach,
+    pub fetch_timeout: Duration,
 }
 
 /// `Settings::local`'s database pool: smaller than `serve`'s, see there.
@@ -240,6 +255,11 @@ impl Settings {
             rotation_leeway: serve.rotation_leeway,
             jwks_max_age: serve.jwks_max_age,
             workers: serve.workers,
+            reach: Reach {
+                http: serve.allow_http_issuers,
+                private: serve.allow_private_issuers,
+            },
+            fetch_timeout: serve.fetch_timeout,
         }
     }
 }

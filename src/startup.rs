@@ -13,6 +13,8 @@ use crate::crypto::MasterKey;
 use crate::domain::audience::Audiences;
 use crate::domain::issuer::Issuer;
 use crate::http::{self, AppState};
+use crate::outbound::Outbound;
+use crate::outbound::key_sets::KeySets;
 use crate::service::authority::keycache::{Clock, KeyCache};
 use crate::service::authority::throttle::Throttle;
 use crate::service::authority::{Authority, TokenSettings};
@@ -110,6 +112,7 @@ impl Application {
         // Under an issuer with a path, every route is served there too (`Router::under`).
         let mount = issuer.path().to_owned();
         let routes = http::router_under(&mount);
+        warn_of_reach(&settings);
         let authority = Arc::new(Authority::new(
             keys,
             keyring.clone(),
@@ -120,6 +123,10 @@ impl Application {
                 issuer: issuer.clone(),
                 ttl: settings.token_ttl,
             },
+            Arc::new(KeySets::new(Outbound::new(
+                settings.reach,
+                settings.fetch_timeout,
+            )?)),
         ));
         authority.follow_changes(pool.clone());
         let budget = authority.budget().clone();
@@ -201,5 +208,20 @@ fn host_for_url(addr: &std::net::SocketAddr) -> String {
         ip if ip.is_unspecified() => "localhost".to_owned(),
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         ip => ip.to_string(),
+    }
+}
+
+/// The flags that open fetches of user-given URLs to plain http and private addresses are for
+/// tests and closed networks: say so at every start, where an operator looks.
+fn warn_of_reach(settings: &Settings) {
+    if settings.reach.http {
+        tracing::warn!(
+            "--allow-http-issuers is on: client JWKS and federated issuers are fetched over plain http, where anyone on the path can substitute keys; for tests and closed networks only"
+        );
+    }
+    if settings.reach.private {
+        tracing::warn!(
+            "--allow-private-issuers is on: client JWKS and federated issuer URLs may reach loopback, private and link-local addresses (cloud metadata included); for tests and closed networks only"
+        );
     }
 }

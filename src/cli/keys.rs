@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use clap::Subcommand;
 
 use super::Cli;
+use super::federation::{self, FederationChanges, NewFederation};
 use super::limits::{self, LimitChanges, NewLimits};
 use super::public_keys;
 use crate::domain::Warning;
@@ -43,8 +44,11 @@ pub enum KeysCommand {
         /// thumbprint (repeat for several, at most 5).
         #[arg(long = "public-key", value_name = "FILE.pem|FILE.jwk")]
         public_keys: Vec<PathBuf>,
-        /// Create the key without a secret: it authenticates only with private_key_jwt, with
-        /// an assertion signed by the private key of one of its --public-key.
+        #[command(flatten)]
+        federation: NewFederation,
+        /// Create the key without a secret: it authenticates only with a client assertion
+        /// (signed by the private key of one of its --public-key or --jwks-uri keys, or a
+        /// --federated workload's token).
         #[arg(long)]
         no_secret: bool,
         /// Validate and show warnings without creating.
@@ -118,6 +122,8 @@ pub enum KeysCommand {
         /// Remove every public key (not from a key without a secret: it would have no credential).
         #[arg(long)]
         no_public_keys: bool,
+        #[command(flatten)]
+        federation: FederationChanges,
         #[arg(long)]
         dry_run: bool,
         #[arg(long)]
@@ -202,6 +208,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             metadata,
             limits,
             public_keys: key_files,
+            federation,
             no_secret,
             dry_run,
             json,
@@ -217,6 +224,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 rate_limits: limits.rate_limits(),
                 quota: limits.quota(),
                 public_keys: (!jwks.is_empty()).then_some(Value::Array(jwks)),
+                jwks_uri: federation.jwks_uri(),
+                federated_credentials: federation.federated_credentials(),
                 secret: no_secret.then_some(Value::Bool(false)),
             };
             let created = svc::create(conn, &actor, &draft, *dry_run, now())
@@ -311,6 +320,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             limits,
             public_keys: key_files,
             no_public_keys,
+            federation,
             dry_run,
             json,
             ..
@@ -342,6 +352,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 } else {
                     (!jwks.is_empty()).then_some(Some(Value::Array(jwks)))
                 },
+                jwks_uri: federation.jwks_uri(),
+                federated_credentials: federation.federated_credentials(),
             };
             if patch.name.is_none()
                 && patch.scopes.is_none()
@@ -351,9 +363,11 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 && patch.rate_limits.is_none()
                 && patch.quota.is_none()
                 && patch.public_keys.is_none()
+                && patch.jwks_uri.is_none()
+                && patch.federated_credentials.is_none()
             {
                 anyhow::bail!(
-                    "nothing to change: give --name, --scope, --cidr, --allow-all-ips, --expires-at, --no-expiry, --metadata, --clear-metadata, --rate-limit, --no-rate-limits, --quota, --refill, --no-refill, --no-quota, --public-key or --no-public-keys"
+                    "nothing to change: give --name, --scope, --cidr, --allow-all-ips, --expires-at, --no-expiry, --metadata, --clear-metadata, --rate-limit, --no-rate-limits, --quota, --refill, --no-refill, --no-quota, --public-key, --no-public-keys, --jwks-uri, --no-jwks-uri, --federated or --no-federated"
                 );
             }
             let updated = svc::update(conn, &actor, id, &patch, *dry_run, now())
@@ -458,20 +472,37 @@ fn scopes_text(k: &KeyView) -> String {
         .join(" ")
 }
 
-/// How the key authenticates, for the list (its last column, never cut): `secret`,
-/// `secret + private_key_jwt KID…`, or `private_key_jwt KID…` alone.
+/// How the key authenticates, for the list (its last column, never cut): `secret`, then
+/// `private_key_jwt KID…` (with `jwks` for a `jwks_uri`), then `federated ISSUER…` (without
+/// the scheme), joined
+/// by ` + `.
 fn auth_text(k: &KeyView) -> String {
-    let kids: Vec<&str> = k
-        .attributes
-        .public_keys
-        .iter()
-        .map(|p| p.kid.as_str())
-        .collect();
-    match (k.attributes.secret, kids.is_empty()) {
-        (true, true) => "secret".to_owned(),
-        (true, false) => format!("secret + private_key_jwt {}", kids.join(" ")),
-        (false, _) => format!("private_key_jwt {}", kids.join(" ")),
+    let a = &k.attributes;
+    let mut ways = Vec::new();
+    if a.secret {
+        ways.push("secret".to_owned());
     }
+    let mut kids: Vec<&str> = a.public_keys.iter().map(|p| p.kid.as_str()).collect();
+    if a.jwks_uri.is_some() {
+        kids.push("jwks");
+    }
+    if !kids.is_empty() {
+        ways.push(format!("private_key_jwt {}", kids.join(" ")));
+    }
+    let mut issuers: Vec<&str> = a
+        .federated_credentials
+        .iter()
+        .map(|c| {
+            c.issuer
+                .split_once("://")
+                .map_or(c.issuer.as_str(), |(_, rest)| rest)
+        })
+        .collect();
+    issuers.dedup();
+    if !issuers.is_empty() {
+        ways.push(format!("federated {}", issuers.join(" ")));
+    }
+    ways.join(" + ")
 }
 
 fn truncate(text: &str, width: usize) -> String {
@@ -514,6 +545,12 @@ fn print_key(k: &KeyView) {
     }
     for key in &k.attributes.public_keys {
         println!("public key: {}", public_keys::describe(key));
+    }
+    if let Some(uri) = &k.attributes.jwks_uri {
+        println!("jwks_uri: {uri}");
+    }
+    for credential in &k.attributes.federated_credentials {
+        println!("federated: {}", federation::describe(credential));
     }
     println!(
         "rate limits: {}",

@@ -1,5 +1,6 @@
 //! Command-line adapters: parse arguments, call a service directly on the database, print.
 
+pub mod federation;
 pub mod keys;
 pub mod limits;
 pub mod org;

@@ -47,6 +47,11 @@ impl SignatureFault {
     }
 }
 
+/// The `kid` of a token's header, unverified: which key of a fetched set it wants.
+pub fn kid(token: &str) -> Option<String> {
+    header(token).ok()?.1
+}
+
 /// The assertion's claims once its signature verifies with one of `keys`.
 pub fn verify(token: &str, keys: &[PublicJwk]) -> Result<Value, SignatureFault> {
     let (alg_text, kid) = header(token)?;

@@ -106,6 +106,25 @@ pub fn check_claims(
     if !aud_ok {
         return Err(AssertionFault::Audience);
     }
+    let exp = check_times(claims, now)?;
+    match claims.get("jti") {
+        Some(Value::String(jti)) if (1..=MAX_JTI_CHARS).contains(&jti.chars().count()) => {
+            Ok(SingleUse {
+                jti: jti.clone(),
+                exp,
+            })
+        }
+        _ => Err(AssertionFault::Jti),
+    }
+}
+
+/// The time claims of an assertion (ours or, for federation, another issuer's): an `exp` not
+/// passed, no `nbf` or `iat` in the future, and at most [`MAX_LIFETIME_SECS`] from `iat` (or
+/// now) to `exp`, each with [`LEEWAY_SECS`] of clock skew. The `exp`, when they pass.
+pub fn check_times(
+    claims: &serde_json::Map<String, Value>,
+    now: i64,
+) -> Result<i64, AssertionFault> {
     let time = |name: &str| claims.get(name).and_then(Value::as_i64);
     let exp = time("exp").ok_or(AssertionFault::NoExpiry)?;
     if exp <= now - LEEWAY_SECS {
@@ -122,15 +141,7 @@ pub fn check_claims(
     if exp - iat.unwrap_or(now).min(now) > MAX_LIFETIME_SECS + LEEWAY_SECS {
         return Err(AssertionFault::TooLong);
     }
-    match claims.get("jti") {
-        Some(Value::String(jti)) if (1..=MAX_JTI_CHARS).contains(&jti.chars().count()) => {
-            Ok(SingleUse {
-                jti: jti.clone(),
-                exp,
-            })
-        }
-        _ => Err(AssertionFault::Jti),
-    }
+    Ok(exp)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ pub mod assertion;
 pub mod audience;
 pub mod bucket;
 pub mod client_ip;
+pub mod federation;
 pub mod ip_rules;
 pub mod issuer;
 pub mod key;

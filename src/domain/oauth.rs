@@ -113,6 +113,9 @@ impl ClientAuth {
 pub struct ClientAssertion {
     /// The `client_id` parameter, optional (RFC 7521 §4.2).
     pub client_id: Option<String>,
+    /// The assertion's `iss`, read without verifying anything: the client itself, or the
+    /// federated issuer whose keys verify it.
+    pub issuer: Option<String>,
     /// The assertion's `sub`, read without verifying anything: which key to verify it with.
     pub subject: Option<String>,
     pub assertion: String,
@@ -213,9 +216,11 @@ pub fn client_auth(authorization: Option<&str>, params: &Params) -> Result<Clien
     }
     match (assertion_type, assertion) {
         (Some(t), Some(jwt)) if t == crate::domain::assertion::ASSERTION_TYPE => {
+            let (issuer, subject) = unverified_claims(jwt);
             Ok(ClientAuth::Assertion(ClientAssertion {
                 client_id: params.get("client_id").map(str::to_owned),
-                subject: unverified_subject(jwt),
+                issuer,
+                subject,
                 assertion: jwt.to_owned(),
             }))
         }
@@ -229,14 +234,26 @@ pub fn client_auth(authorization: Option<&str>, params: &Params) -> Result<Clien
     }
 }
 
-/// The `sub` of a JWT's payload, unverified (it only says which key to verify the JWT with).
-fn unverified_subject(jwt: &str) -> Option<String> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("sub")?.as_str().map(str::to_owned)
+/// The `iss` and `sub` of a JWT's payload, unverified: they only say whose keys to verify the
+/// JWT with (the client key's own, or a federated issuer's).
+fn unverified_claims(jwt: &str) -> (Option<String>, Option<String>) {
+    let claims: Option<serde_json::Value> = jwt
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let claim = |name: &str| {
+        claims
+            .as_ref()
+            .and_then(|c| c.get(name))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    (claim("iss"), claim("sub"))
 }
 
 /// Client authentication by HTTP Basic XOR `client_id`+`client_secret` in the body. Both at once

@@ -32,6 +32,9 @@ pub enum Refusal {
     /// Too many failed authentications from this address or for this key id; retry after the
     /// given seconds. Refused before any database work.
     Throttled(u64),
+    /// The keys to verify a client assertion with (a client's `jwks_uri`, a federated issuer's
+    /// keys) could not be fetched: why. The client may be fine; the answer is a `503`.
+    KeysUnavailable(String),
 
     /// A valid token past its `exp`.
     TokenExpired,
@@ -76,7 +79,7 @@ impl Refusal {
     /// credential named.
     pub fn deny_reason(&self) -> Option<DenyReason> {
         match self {
-            Refusal::Missing | Refusal::Throttled(_) => None,
+            Refusal::Missing | Refusal::Throttled(_) | Refusal::KeysUnavailable(_) => None,
             Refusal::Malformed
             | Refusal::BadSecret
             | Refusal::BadClient
@@ -123,6 +126,9 @@ impl Refusal {
             Refusal::BadClient => "client authentication failed".into(),
             Refusal::BadToken => "the access token is not valid".into(),
             Refusal::BadAssertion(why) | Refusal::AssertionRefused(why) => why.clone(),
+            Refusal::KeysUnavailable(why) => {
+                format!("the keys to verify the client assertion with are unavailable: {why}")
+            }
             Refusal::Throttled(wait) => {
                 format!("too many failed authentications; retry after {wait} s")
             }
@@ -151,6 +157,7 @@ impl Refusal {
     pub fn oauth_error(&self) -> OAuthError {
         let code = match self {
             Refusal::Throttled(_) => OAuthErrorCode::TooManyRequests,
+            Refusal::KeysUnavailable(_) => OAuthErrorCode::TemporarilyUnavailable,
             Refusal::ScopeNotAllowed(_) => OAuthErrorCode::InvalidScope,
             Refusal::RateLimited(_) => OAuthErrorCode::RateLimited,
             Refusal::QuotaExhausted { .. } => OAuthErrorCode::QuotaExhausted,
@@ -169,6 +176,7 @@ impl Refusal {
             | Refusal::BadToken
             | Refusal::BadAssertion(_)
             | Refusal::AssertionRefused(_)
+            | Refusal::KeysUnavailable(_)
             | Refusal::Throttled(_) => CheckReason::InvalidToken,
             Refusal::TokenExpired | Refusal::KeyExpired => CheckReason::Expired,
             Refusal::TokenRevoked | Refusal::TokenSuperseded | Refusal::KeyRevoked => {
@@ -185,6 +193,7 @@ impl Refusal {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Refusal::Throttled(_) => "throttled",
+            Refusal::KeysUnavailable(_) => "keys_unavailable",
             Refusal::Missing => "invalid_request",
             other => other
                 .deny_reason()

@@ -81,18 +81,39 @@ impl AppState {
     }
 
     /// Read-only work that usually needs no database: tried on the executor first with an
-    /// offline connection, and repeated on the blocking pool only when it asked for one.
+    /// offline connection, and repeated on the blocking pool only when it asked for one. Work
+    /// that needs a set of public keys fetched (a client assertion) is run again once it is;
+    /// the key-set cache never asks twice for one set within a second, so this ends.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: Fn(&mut Conn<'_>) -> Result<T, ServiceError> + Send + 'static,
+        F: Fn(&mut Conn<'_>) -> Result<T, ServiceError> + Send + Sync + 'static,
         T: Send + 'static,
     {
-        match f(&mut Conn::Offline) {
-            Err(ServiceError::Store(StoreError::Offline)) => {
-                self.db(move |conn| f(&mut Conn::Attached(conn))).await
-            }
-            other => other.map_err(ApiError::from),
+        let mut outcome = f(&mut Conn::Offline);
+        if !matches!(
+            outcome,
+            Err(ServiceError::Store(StoreError::Offline) | ServiceError::FetchFirst(_))
+        ) {
+            return outcome.map_err(ApiError::from);
         }
+        let f = Arc::new(f);
+        for _ in 0..6 {
+            outcome = match outcome {
+                Err(ServiceError::Store(StoreError::Offline)) => {
+                    let run = f.clone();
+                    match self.db(move |conn| run(&mut Conn::Attached(conn))).await {
+                        Err(ApiError::Service(e)) => Err(e),
+                        other => return other,
+                    }
+                }
+                Err(ServiceError::FetchFirst(source)) => {
+                    self.authority.key_sets().refresh(&source).await;
+                    f(&mut Conn::Offline)
+                }
+                other => return other.map_err(ApiError::from),
+            };
+        }
+        outcome.map_err(ApiError::from)
     }
 }
 

@@ -110,7 +110,9 @@ impl ApiError {
                     ("too_many_signing_keys", "Too many published signing keys")
                 }
                 S::Store(StoreError::Pool(_)) => ("service_unavailable", "Database unavailable"),
-                S::Store(_) | S::Crypto(_) => ("internal_error", "Internal error"),
+                S::Store(_) | S::Crypto(_) | S::FetchFirst(_) => {
+                    ("internal_error", "Internal error")
+                }
             },
         }
     }
@@ -166,7 +168,7 @@ impl ResponseError for ApiError {
                 | S::NoQuota(_) => StatusCode::CONFLICT,
                 S::TooManySigningKeys(_) => StatusCode::TOO_MANY_REQUESTS,
                 S::Store(StoreError::Pool(_)) => StatusCode::SERVICE_UNAVAILABLE,
-                S::Store(_) | S::Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                S::Store(_) | S::Crypto(_) | S::FetchFirst(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }

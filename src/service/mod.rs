@@ -46,6 +46,10 @@ pub enum ServiceError {
         .0.retry_after_secs
     )]
     TooManySigningKeys(TooManyPublished),
+    /// Not an error the caller sees: the work needs this set of public keys fetched first
+    /// (`outbound::key_sets`), and is run again once it is (`AppState::read`).
+    #[error("{} must be fetched first", .0.describe())]
+    FetchFirst(crate::outbound::key_sets::Source),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("key material error: {0}")]

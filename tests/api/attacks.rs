@@ -1761,6 +1761,13 @@ async fn a_bad_secret_and_an_unknown_key_id_take_the_same_path(backend) {
                     Throttle::new(latchkey::domain::bucket::Rate { burst: 20, per_sec: 1.0 }, 64),
                     Arc::new(latchkey::usage::UsageRecorder::disabled()),
                     settings.clone(),
+                    Arc::new(latchkey::outbound::key_sets::KeySets::new(
+                        latchkey::outbound::Outbound::new(
+                            Default::default(),
+                            std::time::Duration::from_secs(5),
+                        )
+                        .unwrap(),
+                    )),
                 )
             };
             let request = GrantRequest {

@@ -81,6 +81,8 @@ async fn the_key_object_has_the_documented_fields(backend) {
         "rate_limits",
         "quota",
         "public_keys",
+        "jwks_uri",
+        "federated_credentials",
         "secret",
     ]
     .into();

@@ -6,6 +6,9 @@ mod helpers;
 mod attacks;
 mod audit;
 mod cache;
+#[path = "../support/issuer.rs"]
+mod fake_issuer;
+mod federation;
 mod feed;
 mod issuer;
 mod keys;

@@ -9,6 +9,8 @@ use latchkey::crypto::MasterKey;
 use latchkey::domain::audience::Audiences;
 use latchkey::domain::bucket::Rate;
 use latchkey::domain::issuer::Issuer;
+use latchkey::outbound::key_sets::KeySets;
+use latchkey::outbound::{Outbound, Reach};
 use latchkey::service::authority::keycache::{Clock, KeyCache};
 use latchkey::service::authority::throttle::Throttle;
 use latchkey::service::authority::{Authority, TokenSettings};
@@ -81,6 +83,9 @@ impl Database {
                 audiences: Audiences::parse(vec!["http://latchkey.test".into()]).unwrap(),
                 ttl: std::time::Duration::from_secs(600),
             },
+            Arc::new(KeySets::new(
+                Outbound::new(Reach::default(), std::time::Duration::from_secs(5)).unwrap(),
+            )),
         )
     }
 

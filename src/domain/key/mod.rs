@@ -17,7 +17,8 @@ use super::refusal::Refusal;
 use super::scope::Scope;
 
 pub use spec::{
-    KeyAttributes, KeyDraft, KeyPatch, ValidKey, ValidPatch, validate_create, validate_patch,
+    KeyAttributes, KeyDraft, KeyPatch, ValidKey, ValidPatch, no_credential_error, validate_create,
+    validate_patch,
 };
 pub use standing::{
     Changes, OWN_RESOURCES, escalation_errors, key_management_warning, patch_standing_errors,

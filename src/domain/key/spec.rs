@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use super::standing::{Changes, key_management_warning};
 use super::{Key, MAX_SCOPES, NAME_MAX_CHARS, Secrets};
+use crate::domain::federation::{FederatedCredential, MAX_FIELD_CHARS, check_federated, check_url};
 use crate::domain::ip_rules::IpRules;
 use crate::domain::limits::{Quota, RateLimit, check_quota, check_rate_limits};
 use crate::domain::public_jwk::{PublicJwk, check_public_keys};
@@ -61,8 +62,17 @@ pub struct KeyDraft {
     /// assertions with.
     #[schema(value_type = Option<Vec<Object>>)]
     pub public_keys: Option<Value>,
-    /// `false`: the key gets no secret at all and authenticates only with `private_key_jwt`
-    /// (it then needs `public_keys`). Default `true`.
+    /// An https URL of a JWKS holding the key's public keys, fetched when an assertion names a
+    /// `kid` the key does not hold (at most once a second) and cached by its `Cache-Control`.
+    #[schema(value_type = Option<String>, format = "uri")]
+    pub jwks_uri: Option<Value>,
+    /// Up to 10 workloads `{issuer, subject, audience, jwks_uri?}` whose tokens the key
+    /// accepts as its client assertion (workload identity federation); `subject` may be a glob
+    /// with `*`.
+    #[schema(value_type = Option<Vec<FederatedCredential>>)]
+    pub federated_credentials: Option<Value>,
+    /// `false`: the key gets no secret at all and authenticates only with a client assertion
+    /// (it then needs `public_keys`, `jwks_uri` or `federated_credentials`). Default `true`.
     #[schema(value_type = Option<bool>)]
     pub secret: Option<Value>,
 }
@@ -105,6 +115,15 @@ pub struct KeyPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub public_keys: Option<Option<Value>>,
+    /// Replaces the JWKS URL; `null` removes it. Needs standing, as `public_keys` does.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = "uri")]
+    pub jwks_uri: Option<Option<Value>>,
+    /// Replaces every federated credential; `null` or `[]` removes them. Needs standing, as
+    /// `public_keys` does.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<FederatedCredential>>)]
+    pub federated_credentials: Option<Option<Value>>,
 }
 
 /// Distinguishes "field absent" (outer None, via `default`) from "field is null".
@@ -132,8 +151,12 @@ pub struct KeyAttributes {
     /// Public JWKs for `private_key_jwt` client authentication (RFC 7523); `[]` when none.
     #[schema(value_type = Vec<Object>)]
     pub public_keys: Vec<PublicJwk>,
+    /// A JWKS URL of more public keys for `private_key_jwt`; `null` when none.
+    pub jwks_uri: Option<String>,
+    /// Workloads whose tokens the key accepts as client assertions; `[]` when none.
+    pub federated_credentials: Vec<FederatedCredential>,
     /// Whether the key has a secret; `false` for a key created with `"secret": false`, which
-    /// authenticates only with `private_key_jwt`.
+    /// authenticates only with a client assertion.
     #[serde(default = "has_secret")]
     pub secret: bool,
 }
@@ -149,6 +172,8 @@ impl Default for KeyAttributes {
             rate_limits: Vec::new(),
             quota: None,
             public_keys: Vec::new(),
+            jwks_uri: None,
+            federated_credentials: Vec::new(),
             secret: true,
         }
     }
@@ -158,6 +183,14 @@ impl KeyAttributes {
     /// Whether a use of the key is counted against a limit or a quota at all.
     pub fn is_limited(&self) -> bool {
         !self.rate_limits.is_empty() || self.quota.is_some()
+    }
+
+    /// Whether the key can authenticate with a client assertion: it holds a public key, a JWKS
+    /// URL or a federated credential. A key without a secret must.
+    pub fn takes_assertions(&self) -> bool {
+        !self.public_keys.is_empty()
+            || self.jwks_uri.is_some()
+            || !self.federated_credentials.is_empty()
     }
 }
 
@@ -175,6 +208,9 @@ pub struct AttributesPatch {
     /// `Some(None)` removes the quota; a quota without `remaining` keeps the credits.
     pub quota: Option<Option<Quota>>,
     pub public_keys: Option<Vec<PublicJwk>>,
+    /// `Some(None)` removes the JWKS URL.
+    pub jwks_uri: Option<Option<String>>,
+    pub federated_credentials: Option<Vec<FederatedCredential>>,
 }
 
 /// A create request that passed validation.
@@ -232,7 +268,16 @@ impl ValidPatch {
             scopes: self.scopes.is_some(),
             ip_rules: self.ip_rules.as_ref(),
             expires_at: self.expires_at,
-            public_keys: self.attributes.public_keys.is_some(),
+            credentials: [
+                ("public_keys", self.attributes.public_keys.is_some()),
+                ("jwks_uri", self.attributes.jwks_uri.is_some()),
+                (
+                    "federated_credentials",
+                    self.attributes.federated_credentials.is_some(),
+                ),
+            ]
+            .into_iter()
+            .find_map(|(field, set)| set.then_some(field)),
         }
     }
 
@@ -261,6 +306,12 @@ impl ValidPatch {
         }
         if let Some(keys) = &self.attributes.public_keys {
             key.attributes.public_keys = keys.clone();
+        }
+        if let Some(uri) = &self.attributes.jwks_uri {
+            key.attributes.jwks_uri = uri.clone();
+        }
+        if let Some(credentials) = &self.attributes.federated_credentials {
+            key.attributes.federated_credentials = credentials.clone();
         }
     }
 }
@@ -301,7 +352,7 @@ pub fn validate_create(draft: &KeyDraft, now: DateTime<Utc>) -> Checked<ValidKey
         .expires_at
         .as_deref()
         .and_then(|e| check_expiry(e, now, &mut errors));
-    let attributes = check_attributes(draft, &mut errors);
+    let attributes = check_attributes(draft, &mut errors, &mut warnings);
     match (name, scopes, ip_rules) {
         (Some(name), Some(scopes), Some(ip_rules)) if errors.is_empty() => Ok((
             ValidKey {
@@ -318,8 +369,12 @@ pub fn validate_create(draft: &KeyDraft, now: DateTime<Utc>) -> Checked<ValidKey
 }
 
 /// The attributes of a create request.
-fn check_attributes(draft: &KeyDraft, errors: &mut Vec<FieldError>) -> KeyAttributes {
-    KeyAttributes {
+fn check_attributes(
+    draft: &KeyDraft,
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<Warning>,
+) -> KeyAttributes {
+    let mut attributes = KeyAttributes {
         metadata: draft
             .metadata
             .as_ref()
@@ -340,31 +395,68 @@ fn check_attributes(draft: &KeyDraft, errors: &mut Vec<FieldError>) -> KeyAttrib
             .as_ref()
             .and_then(|k| check_public_keys(k, errors))
             .unwrap_or_default(),
-        secret: match &draft.secret {
-            None | Some(Value::Bool(true)) => true,
-            Some(Value::Bool(false)) => {
-                if draft
-                    .public_keys
-                    .as_ref()
-                    .is_none_or(|k| k.as_array().is_none_or(Vec::is_empty))
-                {
-                    errors.push(FieldError::new(
-                        "public_keys",
-                        "a key without a secret needs at least one public key to authenticate with",
-                    ));
-                }
-                false
+        jwks_uri: draft
+            .jwks_uri
+            .as_ref()
+            .and_then(|u| check_jwks_uri(u, errors, warnings))
+            .flatten(),
+        federated_credentials: draft
+            .federated_credentials
+            .as_ref()
+            .and_then(|c| check_federated(c, errors, warnings))
+            .unwrap_or_default(),
+        secret: true,
+    };
+    match &draft.secret {
+        None | Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) => {
+            attributes.secret = false;
+            if !attributes.takes_assertions() && errors.is_empty() {
+                errors.push(no_credential_error());
             }
-            Some(_) => {
-                errors.push(FieldError::new("secret", "must be true or false"));
-                true
-            }
-        },
+        }
+        Some(_) => errors.push(FieldError::new("secret", "must be true or false")),
+    }
+    attributes
+}
+
+/// A key without a secret and without any other way to authenticate.
+pub fn no_credential_error() -> FieldError {
+    FieldError::new(
+        "public_keys",
+        "a key without a secret needs a public key, a jwks_uri or a federated credential to authenticate with",
+    )
+}
+
+/// `jwks_uri`: `null` (none) or a URL, as an issuer's (`federation::check_url`).
+fn check_jwks_uri(
+    value: &Value,
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<Warning>,
+) -> Option<Option<String>> {
+    match value {
+        Value::Null => Some(None),
+        Value::String(u) if u.chars().count() > MAX_FIELD_CHARS => {
+            errors.push(FieldError::new(
+                "jwks_uri",
+                format!("must be at most {MAX_FIELD_CHARS} characters"),
+            ));
+            None
+        }
+        Value::String(u) => check_url(u, "jwks_uri", errors, warnings).then(|| Some(u.clone())),
+        _ => {
+            errors.push(FieldError::new("jwks_uri", "must be an https URL or null"));
+            None
+        }
     }
 }
 
 /// The attributes a PATCH changes.
-fn check_attributes_patch(patch: &KeyPatch, errors: &mut Vec<FieldError>) -> AttributesPatch {
+fn check_attributes_patch(
+    patch: &KeyPatch,
+    errors: &mut Vec<FieldError>,
+    warnings: &mut Vec<Warning>,
+) -> AttributesPatch {
     AttributesPatch {
         metadata: match &patch.metadata {
             None => None,
@@ -385,6 +477,16 @@ fn check_attributes_patch(patch: &KeyPatch, errors: &mut Vec<FieldError>) -> Att
             None => None,
             Some(None) => Some(Vec::new()),
             Some(Some(k)) => check_public_keys(k, errors),
+        },
+        jwks_uri: match &patch.jwks_uri {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(u)) => check_jwks_uri(u, errors, warnings),
+        },
+        federated_credentials: match &patch.federated_credentials {
+            None => None,
+            Some(None) => Some(Vec::new()),
+            Some(Some(c)) => check_federated(c, errors, warnings),
         },
     }
 }
@@ -439,7 +541,7 @@ pub fn validate_patch(patch: &KeyPatch, now: DateTime<Utc>) -> Checked<ValidPatc
             Some(text) => check_expiry(text, now, &mut errors).map(Some),
         };
     }
-    valid.attributes = check_attributes_patch(patch, &mut errors);
+    valid.attributes = check_attributes_patch(patch, &mut errors, &mut warnings);
     if patch.scopes.is_some() || patch.allowed_cidrs.is_some() {
         warnings.push(Warning {
             code: "takes_effect_immediately",

@@ -157,10 +157,10 @@ pub fn patch_standing_errors(
             "would let the key live longer; only a caller covering all of the key's scopes may extend it",
         ));
     }
-    if patch.public_keys {
+    if let Some(field) = patch.credentials {
         errors.push(FieldError::new(
-            "public_keys",
-            "a public key is a credential of the key: as for a roll, only a caller covering all of the key's scopes may set them (otherwise it could add its own and become the key)",
+            field,
+            "public keys, a JWKS URL and federated credentials are credentials of the key: as for a roll, only a caller covering all of the key's scopes may set them (otherwise it could add its own and become the key)",
         ));
     }
     errors
@@ -173,8 +173,9 @@ pub struct Changes<'a> {
     pub scopes: bool,
     pub ip_rules: Option<&'a IpRules>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
-    /// Whether it sets the public keys (a credential of the key, like its secret).
-    pub public_keys: bool,
+    /// The first field it sets of the key's credentials other than its secret (`public_keys`,
+    /// `jwks_uri`, `federated_credentials`), if any.
+    pub credentials: Option<&'static str>,
 }
 
 /// No escalation: a caller may only grant what its own scopes cover (`field` is `scopes`).
@@ -317,7 +318,7 @@ mod tests {
             scopes: false,
             ip_rules: Some(&tighter_rules),
             expires_at: Some(Some(now() + chrono::Duration::days(1))),
-            public_keys: false,
+            credentials: None,
         };
         assert!(patch_standing_errors(&tighter, &rules(&["10.0.0.0/8"]), Some(later)).is_empty());
     }
@@ -329,7 +330,7 @@ mod tests {
             scopes: true,
             ip_rules: Some(&anywhere),
             expires_at: Some(None),
-            public_keys: true,
+            credentials: Some("public_keys"),
         };
         let errors = patch_standing_errors(&looser, &rules(&["10.0.0.0/8"]), Some(now()));
         assert_eq!(

@@ -43,6 +43,7 @@ use crate::domain::oauth::ClientAuth;
 use crate::domain::refusal::Refusal;
 use crate::domain::secret::{KeyId, SECRET_PREFIX};
 use crate::domain::usage::UsageEvent;
+use crate::outbound::key_sets::KeySets;
 use crate::service::ServiceResult;
 use crate::service::actor::Actor;
 use crate::service::keyring::KeyRing;
@@ -79,6 +80,8 @@ pub struct Authority {
     budget: Arc<Budget>,
     /// Client assertions' `jti`s, written in groups (`jtis.rs`).
     jtis: jtis::Jtis,
+    /// Public keys fetched from clients' `jwks_uri` and federated issuers.
+    key_sets: Arc<KeySets>,
 }
 
 impl Authority {
@@ -88,8 +91,10 @@ impl Authority {
         throttle: Throttle,
         usage: Arc<UsageRecorder>,
         tokens: TokenSettings,
+        key_sets: Arc<KeySets>,
     ) -> Self {
         Authority {
+            key_sets,
             keys: Arc::new(keys),
             ring,
             throttle,
@@ -115,6 +120,11 @@ impl Authority {
 
     pub fn tokens(&self) -> &TokenSettings {
         &self.tokens
+    }
+
+    /// The fetched public keys the assertion checks use (`AppState::read` fills it).
+    pub fn key_sets(&self) -> &KeySets {
+        &self.key_sets
     }
 
     pub fn key_cache(&self) -> &KeyCache {

@@ -248,13 +248,8 @@ pub fn update(
         check_patch_standing(actor, &current, &valid)?;
         let mut next = current.clone();
         valid.apply(&mut next);
-        if !next.attributes.secret && next.attributes.public_keys.is_empty() {
-            return Err(ServiceError::Validation(vec![
-                crate::domain::FieldError::new(
-                    "public_keys",
-                    "this key has no secret: it needs at least one public key to authenticate with",
-                ),
-            ]));
+        if !next.attributes.secret && !next.attributes.takes_assertions() {
+            return Err(ServiceError::Validation(vec![key::no_credential_error()]));
         }
         let keeps_credits = next
             .attributes

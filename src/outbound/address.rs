@@ -1,0 +1,123 @@
+//! Which addresses a URL that a user configured may reach (SSRF): public unicast only. Pure;
+//! `client.rs` applies it to every address a name resolves to, and to an address written in
+//! the URL itself (which no resolver sees).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Why an address is not one a user-given URL may reach, or `None` for a public address.
+pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => forbidden_v6(v6),
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = ip.octets();
+    Some(match (a, b, c) {
+        _ if ip.is_unspecified() || a == 0 => "an unspecified (0.0.0.0/8) address",
+        _ if ip.is_loopback() => "a loopback address",
+        _ if ip.is_private() => "a private (RFC 1918) address",
+        _ if ip.is_link_local() => "a link-local address (cloud metadata lives there)",
+        (100, 64..=127, _) => "a carrier-grade NAT (100.64.0.0/10) address",
+        (192, 0, 0) => "an IETF protocol (192.0.0.0/24) address",
+        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "a documentation address",
+        (198, 18..=19, _) => "a benchmarking (198.18.0.0/15) address",
+        _ if ip.is_multicast() => "a multicast address",
+        _ if a >= 240 => "a reserved (240.0.0.0/4) or broadcast address",
+        _ => return None,
+    })
+}
+
+fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    // An IPv4 address inside IPv6 (mapped ::ffff:a.b.c.d, or NAT64's 64:ff9b::/96) reaches
+    // that IPv4 address: judge it as one.
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return forbidden_v4(v4);
+    }
+    let s = ip.segments();
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+        return forbidden_v4(Ipv4Addr::new(
+            (s[6] >> 8) as u8,
+            s[6] as u8,
+            (s[7] >> 8) as u8,
+            s[7] as u8,
+        ));
+    }
+    Some(match s[0] {
+        _ if ip.is_unspecified() => "an unspecified address",
+        _ if ip.is_loopback() => "a loopback address",
+        // Deprecated IPv4-compatible addresses (::a.b.c.d).
+        _ if s[..6] == [0; 6] => "an IPv4-compatible address",
+        x if x & 0xfe00 == 0xfc00 => "a unique-local (fc00::/7) address",
+        x if x & 0xffc0 == 0xfe80 => "a link-local address",
+        x if x & 0xffc0 == 0xfec0 => "a site-local address",
+        x if x & 0xff00 == 0xff00 => "a multicast address",
+        0x2001 if s[1] == 0x0db8 => "a documentation address",
+        0x0100 if s[1..4] == [0, 0, 0] => "a discard-only (100::/64) address",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn refused(text: &str) -> bool {
+        forbidden(text.parse().unwrap()).is_some()
+    }
+
+    #[test]
+    fn private_loopback_and_link_local_are_refused() {
+        for ip in [
+            "127.0.0.1",
+            "127.255.0.9",
+            "0.0.0.0",
+            "0.1.2.3",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "192.0.0.170",
+            "198.18.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "::127.0.0.1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+        ] {
+            assert!(refused(ip), "{ip} must be refused");
+        }
+    }
+
+    #[test]
+    fn public_addresses_are_allowed() {
+        for ip in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "140.82.112.3",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700:4700::1111",
+            "2a00:1450:4001::1",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
+            assert!(!refused(ip), "{ip} must be allowed");
+        }
+    }
+}
