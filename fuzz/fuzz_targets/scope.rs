@@ -1,4 +1,5 @@
-//! Scopes and resource filters (`src/domain/scope.rs`): parsing, matching and coverage.
+//! Scopes and resource filters (`crates/latchkey-rules/src/scope.rs`, which the server
+//! re-exports as `domain::scope`): parsing, matching and coverage.
 //!
 //! Input, one item a line: scope A (`ACTION:FILTER`), scope B, an OAuth scope string, then
 //! any number of resources. Text keeps the seed corpus readable and lets libFuzzer's

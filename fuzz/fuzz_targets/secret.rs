@@ -1,4 +1,5 @@
-//! Secret and key-id parsing (`src/domain/secret.rs`).
+//! Secret parsing (`crates/latchkey-rules/src/secret.rs`) and key-id parsing
+//! (`src/domain/secret.rs`, which also re-exports the secret rules).
 //!
 //! Checks, for any input: parsing never panics; an accepted secret has the documented shape,
 //! round-trips to the same text, and its digest is the SHA-256 of that text, stable across

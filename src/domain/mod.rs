@@ -13,11 +13,14 @@ pub mod oauth;
 pub mod org;
 pub mod public_jwk;
 pub mod refusal;
-pub mod scope;
 pub mod secret;
 pub mod signing_key;
 pub mod token;
 pub mod usage;
+
+/// Actions, resource filters and scopes, and their covering rules: one copy, in the
+/// `latchkey-rules` crate, shared with resource servers.
+pub use latchkey_rules::scope;
 
 use serde::Serialize;
 use utoipa::ToSchema;

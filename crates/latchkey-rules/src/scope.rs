@@ -1,24 +1,71 @@
 //! Actions, resource filters and scopes (`ACTION:FILTER`), and the coverage rules behind the
 //! no-escalation check: a key may only grant or request what its own scopes cover.
+//!
+//! The server decides with these whether a key may grant a scope and which scopes a token
+//! carries; a resource server decides with the same code whether a token's scopes allow a
+//! request.
+//!
+//! ```
+//! use latchkey_rules::scope::{Action, Scope, parse_scope_list};
+//!
+//! // The `scope` claim of an access token, and the request it must allow.
+//! let granted = parse_scope_list("read:projects/** write:projects/42")?;
+//! assert!(granted.iter().any(|s| s.allows(Action::Read, "projects/7/files")));
+//! assert!(!granted.iter().any(|s| s.allows(Action::Write, "projects/7")));
+//! # Ok::<(), String>(())
+//! ```
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// What a scope permits. Actions are independent: `write` does not imply `read`, and `admin`
 /// implies neither; only `*` stands for every action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
+///
+/// ```
+/// use latchkey_rules::scope::Action;
+///
+/// assert_eq!(Action::parse("write")?, Action::Write);
+/// assert!(Action::Any.covers(Action::Admin));
+/// assert!(!Action::Write.covers(Action::Read));
+/// assert_eq!(Action::Any.to_string(), "*");
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
+// The schema's description is the first paragraph above, given here so that the examples stay
+// out of the OpenAPI document.
+#[cfg_attr(
+    feature = "schema",
+    derive(utoipa::ToSchema),
+    schema(
+        description = "What a scope permits. Actions are independent: `write` does not imply `read`, and `admin`\nimplies neither; only `*` stands for every action."
+    )
+)]
 pub enum Action {
+    /// `read`.
     Read,
+    /// `write`.
     Write,
+    /// `admin`: manage the resource (for Latchkey's own resources, its keys and settings).
     Admin,
-    #[serde(rename = "*")]
+    /// `*`: every action.
+    #[cfg_attr(feature = "serde", serde(rename = "*"))]
     Any,
 }
 
 impl Action {
     /// Case-sensitive, like every other token of the wire form.
+    ///
+    /// ```
+    /// use latchkey_rules::scope::Action;
+    ///
+    /// assert_eq!(Action::parse("admin"), Ok(Action::Admin));
+    /// assert_eq!(Action::parse("*"), Ok(Action::Any));
+    /// assert!(Action::parse("Read").is_err());
+    /// ```
     pub fn parse(s: &str) -> Result<Self, String> {
         match s {
             "read" => Ok(Self::Read),
@@ -32,6 +79,14 @@ impl Action {
         }
     }
 
+    /// The wire form, which [`Action::parse`] reads back.
+    ///
+    /// ```
+    /// use latchkey_rules::scope::Action;
+    ///
+    /// assert_eq!(Action::Read.as_str(), "read");
+    /// assert_eq!(Action::Any.as_str(), "*");
+    /// ```
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Read => "read",
@@ -42,6 +97,15 @@ impl Action {
     }
 
     /// `self` grants `other`: equal, or `self` is `*` (actions are independent, no hierarchy).
+    ///
+    /// ```
+    /// use latchkey_rules::scope::Action;
+    ///
+    /// assert!(Action::Read.covers(Action::Read));
+    /// assert!(Action::Any.covers(Action::Write));
+    /// assert!(!Action::Admin.covers(Action::Write));
+    /// assert!(!Action::Read.covers(Action::Any));
+    /// ```
     pub fn covers(&self, other: Action) -> bool {
         *self == Self::Any || *self == other
     }
@@ -69,6 +133,17 @@ enum Seg {
 /// Stored canonically so that derived equality is meaningful for the spellings the spec
 /// calls equal: `*`, `**` and `*/**` all match every resource (resources have at least one
 /// segment) and are all stored as [`ResourceFilter::all`], displayed `*`.
+///
+/// ```
+/// use latchkey_rules::scope::ResourceFilter;
+///
+/// let filter = ResourceFilter::parse("projects/*/files/**")?;
+/// assert!(filter.matches("projects/42/files/a.txt"));
+/// assert!(!filter.matches("projects/42"));
+/// assert_eq!(filter.to_string(), "projects/*/files/**");
+/// assert_eq!(ResourceFilter::parse("*/**")?, ResourceFilter::all());
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceFilter {
     segs: Vec<Seg>,
@@ -87,6 +162,16 @@ fn valid_resource_segment(s: &str) -> bool {
 
 impl ResourceFilter {
     /// Every resource: the meaning of `*`, and of an empty or missing filter.
+    ///
+    /// ```
+    /// use latchkey_rules::scope::ResourceFilter;
+    ///
+    /// let all = ResourceFilter::all();
+    /// assert!(all.matches("anything/at/all"));
+    /// assert_eq!(all.to_string(), "*");
+    /// assert_eq!(ResourceFilter::parse("")?, all);
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn all() -> Self {
         Self {
             segs: Vec::new(),
@@ -96,6 +181,20 @@ impl ResourceFilter {
 
     /// Parses the filter grammar; `""` means [`ResourceFilter::all`]. Errors are one sentence
     /// naming the offending segment, because they are shown verbatim to API callers.
+    ///
+    /// Segments are separated by `/`; each is a literal of 1–128 characters of
+    /// `[A-Za-z0-9._~-]`, `*` (exactly one segment) or, last only, `**` (zero or more
+    /// segments). At most 32 segments and 512 characters.
+    ///
+    /// ```
+    /// use latchkey_rules::scope::ResourceFilter;
+    ///
+    /// assert!(ResourceFilter::parse("projects/42/**").is_ok());
+    /// assert_eq!(
+    ///     ResourceFilter::parse("a/**/b").unwrap_err(),
+    ///     "'**' may only be the last segment"
+    /// );
+    /// ```
     pub fn parse(s: &str) -> Result<Self, String> {
         if s.is_empty() || s == "*" {
             return Ok(Self::all());
@@ -155,12 +254,32 @@ impl ResourceFilter {
         Ok(Self { segs, rest })
     }
 
+    /// The filter matches every resource (however it was spelled: `*`, `**`, `*/**`, `""`).
+    ///
+    /// ```
+    /// use latchkey_rules::scope::ResourceFilter;
+    ///
+    /// assert!(ResourceFilter::parse("**")?.is_all());
+    /// assert!(!ResourceFilter::parse("*/*")?.is_all());
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn is_all(&self) -> bool {
         *self == Self::all()
     }
 
     /// An invalid resource (empty, empty segment, bad character, over-long segment) never
     /// matches, so a malformed request path cannot slip through a wildcard.
+    ///
+    /// ```
+    /// use latchkey_rules::scope::ResourceFilter;
+    ///
+    /// let filter = ResourceFilter::parse("projects/*")?;
+    /// assert!(filter.matches("projects/42"));
+    /// assert!(!filter.matches("projects/42/files"));
+    /// assert!(!filter.matches("projects/"));
+    /// assert!(!ResourceFilter::all().matches("a//b"));
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn matches(&self, resource: &str) -> bool {
         if resource.is_empty() {
             return false;
@@ -191,6 +310,16 @@ impl ResourceFilter {
     /// needs an open-ended `self`). A literal never covers `*`, since names are unbounded.
     /// `all()` is handled by the same rule (empty prefix + `**`). That is exact only because
     /// parsing canonicalises `*/**` (which also matches everything) to `all()`.
+    ///
+    /// ```
+    /// use latchkey_rules::scope::ResourceFilter;
+    ///
+    /// let f = |s| ResourceFilter::parse(s);
+    /// assert!(f("projects/**")?.covers(&f("projects/42/**")?));
+    /// assert!(!f("projects/42/**")?.covers(&f("projects/**")?));
+    /// assert!(!f("projects/42")?.covers(&f("projects/*")?));
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn covers(&self, other: &ResourceFilter) -> bool {
         let (a, b) = (&self.segs, &other.segs);
         let length_ok = if self.rest {
@@ -216,6 +345,15 @@ impl ResourceFilter {
     /// matches only paths at least as long as its fixed prefix; without `**` exactly that long).
     /// A path that fits is then built from the longer prefix, with any name for `*`, so it
     /// exists. Answers "could this filter reach `keys/…`?" without enumerating resources.
+    ///
+    /// ```
+    /// use latchkey_rules::scope::ResourceFilter;
+    ///
+    /// let f = |s| ResourceFilter::parse(s);
+    /// assert!(f("*/x")?.overlaps(&f("keys/**")?)); // keys/x
+    /// assert!(!f("projects/**")?.overlaps(&f("keys/**")?));
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn overlaps(&self, other: &ResourceFilter) -> bool {
         let (a, b) = (&self.segs, &other.segs);
         let length_ok = match (self.rest, other.rest) {
@@ -257,27 +395,54 @@ impl fmt::Display for ResourceFilter {
     }
 }
 
-impl Serialize for ResourceFilter {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
+/// A filter is (de)serialized as its text, `"projects/*/**"`, parsed on the way in.
+#[cfg(feature = "serde")]
+mod serde_impls {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-impl<'de> Deserialize<'de> for ResourceFilter {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
+    use super::ResourceFilter;
+
+    impl Serialize for ResourceFilter {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(self)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for ResourceFilter {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let s = String::deserialize(d)?;
+            Self::parse(&s).map_err(serde::de::Error::custom)
+        }
     }
 }
 
 /// One permission: an action on a set of resources.
+///
+/// ```
+/// use latchkey_rules::scope::{Action, ResourceFilter, Scope};
+///
+/// let scope = Scope::new(Action::Read, ResourceFilter::parse("projects/**")?);
+/// assert_eq!(scope.to_string(), "read:projects/**");
+/// assert_eq!(Scope::parse("read:projects/**")?, scope);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope {
+    /// What the scope permits.
     pub action: Action,
+    /// On which resources.
     pub resource: ResourceFilter,
 }
 
 impl Scope {
+    /// The scope of `action` on `resource`.
+    ///
+    /// ```
+    /// use latchkey_rules::scope::{Action, ResourceFilter, Scope};
+    ///
+    /// let everything = Scope::new(Action::Any, ResourceFilter::all());
+    /// assert_eq!(everything.to_string(), "*:*");
+    /// ```
     pub fn new(action: Action, resource: ResourceFilter) -> Self {
         Self { action, resource }
     }
@@ -285,6 +450,15 @@ impl Scope {
     /// Wire form `ACTION:FILTER`; `ACTION` alone (or `ACTION:`) means filter `*`. Split at
     /// the FIRST ':' — filters cannot contain ':', so any later one is reported as a bad
     /// character in the filter.
+    ///
+    /// ```
+    /// use latchkey_rules::scope::{Action, ResourceFilter, Scope};
+    ///
+    /// assert_eq!(Scope::parse("read")?, Scope::new(Action::Read, ResourceFilter::all()));
+    /// assert_eq!(Scope::parse("admin:keys/*")?.to_string(), "admin:keys/*");
+    /// assert!(Scope::parse("read:a:b").is_err());
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Self, String> {
         let (action, filter) = s.split_once(':').unwrap_or((s, ""));
         Ok(Self::new(
@@ -294,11 +468,30 @@ impl Scope {
     }
 
     /// Both the action and the resource set of `other` are within `self`.
+    ///
+    /// ```
+    /// use latchkey_rules::scope::Scope;
+    ///
+    /// let held = Scope::parse("read:projects/**")?;
+    /// assert!(held.covers(&Scope::parse("read:projects/42/**")?));
+    /// assert!(!held.covers(&Scope::parse("write:projects/42")?));
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn covers(&self, other: &Scope) -> bool {
         self.action.covers(other.action) && self.resource.covers(&other.resource)
     }
 
     /// The authorisation check for one request.
+    ///
+    /// ```
+    /// use latchkey_rules::scope::{Action, Scope};
+    ///
+    /// let scope = Scope::parse("read:projects/*")?;
+    /// assert!(scope.allows(Action::Read, "projects/7"));
+    /// assert!(!scope.allows(Action::Write, "projects/7"));
+    /// assert!(!scope.allows(Action::Read, "projects/7/x"));
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn allows(&self, action: Action, resource: &str) -> bool {
         self.action.covers(action) && self.resource.matches(resource)
     }
@@ -312,6 +505,15 @@ impl fmt::Display for Scope {
 
 /// A concrete resource path (no wildcards) of the same alphabet as filters: what a resource
 /// server may ask about at `/v1/check`.
+///
+/// ```
+/// use latchkey_rules::scope::is_valid_resource;
+///
+/// assert!(is_valid_resource("projects/42/files"));
+/// assert!(!is_valid_resource("projects/*"));
+/// assert!(!is_valid_resource("projects//42"));
+/// assert!(!is_valid_resource(""));
+/// ```
 pub fn is_valid_resource(resource: &str) -> bool {
     !resource.is_empty() && resource.len() <= 512 && resource.split('/').all(valid_resource_segment)
 }
@@ -319,6 +521,16 @@ pub fn is_valid_resource(resource: &str) -> bool {
 /// OAuth scope string (space-separated tokens, RFC 6749 §3.3) → scopes. Runs of spaces are
 /// tolerated; an empty string is an empty list. The error names the bad item and its
 /// 1-based position so a client can find it in a long list.
+///
+/// ```
+/// use latchkey_rules::scope::parse_scope_list;
+///
+/// assert_eq!(parse_scope_list("read:a  write:b")?.len(), 2);
+/// assert_eq!(parse_scope_list("")?, vec![]);
+/// let e = parse_scope_list("read bogus:x").unwrap_err();
+/// assert!(e.starts_with("scope 2 ('bogus:x'): unknown action"));
+/// # Ok::<(), String>(())
+/// ```
 pub fn parse_scope_list(s: &str) -> Result<Vec<Scope>, String> {
     s.split(' ')
         .filter(|t| !t.is_empty())
@@ -328,6 +540,14 @@ pub fn parse_scope_list(s: &str) -> Result<Vec<Scope>, String> {
 }
 
 /// Canonical space-separated form, as returned in the token response's `scope` field.
+///
+/// ```
+/// use latchkey_rules::scope::{format_scope_list, parse_scope_list};
+///
+/// let scopes = parse_scope_list("read  admin:**")?;
+/// assert_eq!(format_scope_list(&scopes), "read:* admin:*");
+/// # Ok::<(), String>(())
+/// ```
 pub fn format_scope_list(scopes: &[Scope]) -> String {
     scopes
         .iter()
@@ -339,6 +559,16 @@ pub fn format_scope_list(scopes: &[Scope]) -> String {
 /// True when every scope in `wanted` is covered by some scope in `held` — the no-escalation
 /// rule. Checked per scope: a wanted scope split across two held scopes (e.g. held `a/*`
 /// and `a`, wanted `a/**`) is conservatively refused.
+///
+/// ```
+/// use latchkey_rules::scope::{all_covered, parse_scope_list};
+///
+/// let held = parse_scope_list("read:projects/** write:projects/42")?;
+/// assert!(all_covered(&held, &parse_scope_list("read:projects/1 write:projects/42")?));
+/// assert!(!all_covered(&held, &parse_scope_list("write:projects/43")?));
+/// assert!(!all_covered(&parse_scope_list("read:a/* read:a")?, &parse_scope_list("read:a/**")?));
+/// # Ok::<(), String>(())
+/// ```
 pub fn all_covered(held: &[Scope], wanted: &[Scope]) -> bool {
     wanted.iter().all(|w| held.iter().any(|h| h.covers(w)))
 }
