@@ -13,7 +13,7 @@ use latchkey::crypto::MasterKey;
 use latchkey::domain::ip_rules::IpRules;
 use latchkey::domain::key::{KeyAttributes, ValidKey};
 use latchkey::domain::scope::Scope;
-use latchkey::domain::usage::UsageEvent;
+use latchkey::domain::usage::{TokenAuth, UsageEvent};
 use latchkey::service::{self, orgs};
 use latchkey::store::{self, DbConnection, PoolOptions};
 use latchkey::usage::UsageRecorder;
@@ -41,7 +41,12 @@ fn main() -> anyhow::Result<()> {
     let recorder = UsageRecorder::default();
     let ip = "10.0.0.1".parse().ok();
     for id in &ids {
-        recorder.record(id, UsageEvent::TokenIssued, now, ip);
+        recorder.record(
+            id,
+            UsageEvent::TokenIssued(TokenAuth::ClientSecret),
+            now,
+            ip,
+        );
         recorder.record(id, UsageEvent::Request, now, ip);
     }
     if std::env::var("ONLY_COUNTS").is_ok() {

@@ -4,6 +4,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::usage::TokenAuth;
+
 /// RFC 6749 §5.2 error codes. No `unsupported_token_type` (RFC 7009 §2.2.1): revocation takes
 /// every kind of token this server issues, and a `token_type_hint` is only a hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +102,17 @@ impl ClientAuth {
         }
     }
 
+    /// How a client that authenticated this way, as key `key_id`, is counted: the assertion's
+    /// unverified `iss` is the key itself (`private_key_jwt`) or a federated issuer. The
+    /// authority takes the same branch (`service::authority::assertion`).
+    pub fn token_auth(&self, key_id: &str) -> TokenAuth {
+        match self {
+            ClientAuth::Secret(_) => TokenAuth::ClientSecret,
+            ClientAuth::Assertion(a) if a.is_federated(key_id) => TokenAuth::Federated,
+            ClientAuth::Assertion(_) => TokenAuth::PrivateKeyJwt,
+        }
+    }
+
     pub fn method(&self) -> AuthMethod {
         match self {
             ClientAuth::Secret(c) => c.method,
@@ -119,6 +132,14 @@ pub struct ClientAssertion {
     /// The assertion's `sub`, read without verifying anything: which key to verify it with.
     pub subject: Option<String>,
     pub assertion: String,
+}
+
+impl ClientAssertion {
+    /// Whether the assertion is another issuer's token about a workload (its `iss` is not the
+    /// key it authenticates as), rather than one the client signed itself.
+    pub fn is_federated(&self, key_id: &str) -> bool {
+        self.issuer.as_deref().is_some_and(|iss| iss != key_id)
+    }
 }
 
 impl std::fmt::Debug for ClientAssertion {

@@ -51,10 +51,37 @@ impl DenyReason {
     }
 }
 
+/// How the client authenticated for a token (`totals.tokens_by_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenAuth {
+    /// Its secret (HTTP Basic or the body).
+    ClientSecret,
+    /// An RFC 7523 assertion signed with its own key (`public_keys` or `jwks_uri`).
+    PrivateKeyJwt,
+    /// A federated workload's token (`federated_credentials`).
+    Federated,
+}
+
+impl TokenAuth {
+    pub const ALL: [TokenAuth; 3] = [
+        TokenAuth::ClientSecret,
+        TokenAuth::PrivateKeyJwt,
+        TokenAuth::Federated,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TokenAuth::ClientSecret => "client_secret",
+            TokenAuth::PrivateKeyJwt => "private_key_jwt",
+            TokenAuth::Federated => "federated",
+        }
+    }
+}
+
 /// One counted event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageEvent {
-    TokenIssued,
+    TokenIssued(TokenAuth),
     /// A direct authentication with the key's secret or one of its tokens (admin API,
     /// introspection, `/v1/check`).
     Request,
@@ -68,36 +95,59 @@ pub struct Counts {
     pub requests: u64,
     /// Indexed in [`DenyReason::ALL`] order.
     pub denied: [u64; DenyReason::ALL.len()],
+    /// Of `tokens_issued`, those whose client authenticated with its own key's assertion.
+    pub tokens_private_key_jwt: u64,
+    /// Of `tokens_issued`, those whose client was a federated workload.
+    pub tokens_federated: u64,
 }
 
 impl Counts {
-    /// How many counters there are: tokens issued, requests, and one per [`DenyReason`].
-    pub const LEN: usize = 2 + DenyReason::ALL.len();
+    /// How many counters there are: tokens issued, requests, one per [`DenyReason`], then the
+    /// tokens of the two assertion methods (a secret's are the rest of `tokens_issued`).
+    pub const LEN: usize = 2 + DenyReason::ALL.len() + 2;
 
     /// The counters in their one fixed order: tokens issued, requests, then the denials in
-    /// [`DenyReason::ALL`] order. The store names its columns in this order, so code that
+    /// [`DenyReason::ALL`] order, then the tokens by `private_key_jwt` and by federation. The
+    /// store names its columns in this order, so code that
     /// moves counts to or from storage walks this array instead of naming each field.
     pub fn to_array(&self) -> [u64; Counts::LEN] {
         let mut all = [0; Counts::LEN];
         all[0] = self.tokens_issued;
         all[1] = self.requests;
-        all[2..].copy_from_slice(&self.denied);
+        all[2..Counts::LEN - 2].copy_from_slice(&self.denied);
+        all[Counts::LEN - 2] = self.tokens_private_key_jwt;
+        all[Counts::LEN - 1] = self.tokens_federated;
         all
     }
 
     /// The inverse of [`Counts::to_array`].
     pub fn from_array(all: [u64; Counts::LEN]) -> Self {
-        let [tokens_issued, requests, denied @ ..] = all;
+        let [
+            tokens_issued,
+            requests,
+            denied @ ..,
+            tokens_private_key_jwt,
+            tokens_federated,
+        ] = all;
         Counts {
             tokens_issued,
             requests,
             denied,
+            tokens_private_key_jwt,
+            tokens_federated,
         }
     }
 
     pub fn add_event(&mut self, e: UsageEvent) {
         match e {
-            UsageEvent::TokenIssued => self.tokens_issued += 1,
+            UsageEvent::TokenIssued(how) => {
+                self.tokens_issued += 1;
+                match how {
+                    TokenAuth::ClientSecret => {}
+                    TokenAuth::PrivateKeyJwt => self.tokens_private_key_jwt += 1,
+                    TokenAuth::Federated => self.tokens_federated += 1,
+                }
+            }
             UsageEvent::Request => self.requests += 1,
             UsageEvent::Denied(r) => self.denied[r.index()] += 1,
         }
@@ -108,6 +158,19 @@ impl Counts {
         self.requests += other.requests;
         for (a, b) in self.denied.iter_mut().zip(other.denied) {
             *a += b;
+        }
+        self.tokens_private_key_jwt += other.tokens_private_key_jwt;
+        self.tokens_federated += other.tokens_federated;
+    }
+
+    /// Tokens issued to clients that authenticated `how`.
+    pub fn tokens_by(&self, how: TokenAuth) -> u64 {
+        match how {
+            TokenAuth::ClientSecret => self
+                .tokens_issued
+                .saturating_sub(self.tokens_private_key_jwt + self.tokens_federated),
+            TokenAuth::PrivateKeyJwt => self.tokens_private_key_jwt,
+            TokenAuth::Federated => self.tokens_federated,
         }
     }
 
@@ -246,7 +309,10 @@ mod tests {
     fn counts_add_up_by_event_and_reason() {
         let mut c = Counts::default();
         for e in [
-            UsageEvent::TokenIssued,
+            UsageEvent::TokenIssued(TokenAuth::ClientSecret),
+            UsageEvent::TokenIssued(TokenAuth::Federated),
+            UsageEvent::TokenIssued(TokenAuth::PrivateKeyJwt),
+            UsageEvent::TokenIssued(TokenAuth::Federated),
             UsageEvent::Request,
             UsageEvent::Denied(DenyReason::Expired),
             UsageEvent::Denied(DenyReason::Expired),
@@ -258,9 +324,11 @@ mod tests {
         total.add(&c);
         assert_eq!(
             (total.tokens_issued, total.requests, total.denied_total()),
-            (2, 2, 4)
+            (8, 2, 4)
         );
         assert_eq!(total.denied_of(DenyReason::Expired), 4);
+        let by: Vec<u64> = TokenAuth::ALL.iter().map(|h| total.tokens_by(*h)).collect();
+        assert_eq!(by, [2, 2, 4]);
     }
 
     #[test]
@@ -268,12 +336,14 @@ mod tests {
         let mut c = Counts {
             tokens_issued: 1,
             requests: 2,
+            tokens_private_key_jwt: 3,
+            tokens_federated: 4,
             ..Counts::default()
         };
         for (i, r) in DenyReason::ALL.iter().enumerate() {
             c.denied[r.index()] = 10 + i as u64;
         }
-        assert_eq!(c.to_array(), [1, 2, 10, 11, 12, 13, 14, 15, 16]);
+        assert_eq!(c.to_array(), [1, 2, 10, 11, 12, 13, 14, 15, 16, 3, 4]);
         assert_eq!(Counts::from_array(c.to_array()), c);
     }
 
@@ -282,7 +352,12 @@ mod tests {
         let (early, late) = (t("2026-03-01T10:00:00Z"), t("2026-03-01T10:05:00Z"));
         let ip = Some(IpAddr::from([10, 0, 0, 1]));
         let mut a = Batch::default();
-        a.record("key_a", UsageEvent::TokenIssued, late, ip);
+        a.record(
+            "key_a",
+            UsageEvent::TokenIssued(TokenAuth::ClientSecret),
+            late,
+            ip,
+        );
         let mut b = Batch::default();
         b.record("key_a", UsageEvent::Request, early, None);
         b.record("key_a", UsageEvent::Denied(DenyReason::Revoked), late, None);
@@ -295,7 +370,7 @@ mod tests {
         assert_eq!(ab.last_used["key_a"], (late, ip));
         assert_eq!(
             ab.counts[&("key_a".to_owned(), hour_of(late))].to_array(),
-            [1, 1, 0, 1, 0, 0, 0, 0, 0]
+            [1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0]
         );
     }
 }

@@ -51,9 +51,6 @@ pub struct Outbound {
 
 impl Outbound {
     pub fn new(reach: Reach, timeout: Duration) -> anyhow::Result<Self> {
-        // reqwest is built without a default TLS provider (aws-lc-rs would add a C toolchain
-        // and a minute of build): ring, which rustls also supports, installed once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(PublicOnly {
                 private: reach.private,

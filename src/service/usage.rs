@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ServiceError, ServiceResult};
 use crate::domain::FieldError;
-use crate::domain::usage::{Counts, DenyReason, Granularity};
+use crate::domain::usage::{Counts, DenyReason, Granularity, TokenAuth};
 use crate::store::{self, DbConnection};
 
 /// Longest report per granularity: keeps a dense series (and the rows read) bounded.
@@ -50,6 +50,9 @@ pub struct Totals {
     pub denied: u64,
     /// `bad_secret`, `revoked`, `expired`, `ip_not_allowed`, `scope_not_allowed`: each present.
     pub denied_by_reason: BTreeMap<&'static str, u64>,
+    /// The tokens issued by how the client authenticated: `client_secret`, `private_key_jwt`,
+    /// `federated`, each present.
+    pub tokens_by_auth_method: BTreeMap<&'static str, u64>,
 }
 
 impl From<&Counts> for Totals {
@@ -61,6 +64,10 @@ impl From<&Counts> for Totals {
             denied_by_reason: DenyReason::ALL
                 .iter()
                 .map(|r| (r.as_str(), c.denied_of(*r)))
+                .collect(),
+            tokens_by_auth_method: TokenAuth::ALL
+                .iter()
+                .map(|how| (how.as_str(), c.tokens_by(*how)))
                 .collect(),
         }
     }

@@ -70,6 +70,8 @@ diesel::table! {
         denied_scope_not_allowed -> BigInt,
         denied_rate_limited -> BigInt,
         denied_quota_exhausted -> BigInt,
+        tokens_private_key_jwt -> BigInt,
+        tokens_federated -> BigInt,
     }
 }
 
@@ -87,6 +89,8 @@ diesel::table! {
         denied_scope_not_allowed -> BigInt,
         denied_rate_limited -> BigInt,
         denied_quota_exhausted -> BigInt,
+        tokens_private_key_jwt -> BigInt,
+        tokens_federated -> BigInt,
     }
 }
 

@@ -94,7 +94,9 @@ macro_rules! with_count_columns {
             denied_ip_not_allowed,
             denied_scope_not_allowed,
             denied_rate_limited,
-            denied_quota_exhausted
+            denied_quota_exhausted,
+            tokens_private_key_jwt,
+            tokens_federated
         }
     };
 }
@@ -328,6 +330,10 @@ mod tests {
                 .iter()
                 .map(|r| format!("denied_{}", r.as_str())),
         );
+        expected.extend([
+            "tokens_private_key_jwt".to_owned(),
+            "tokens_federated".to_owned(),
+        ]);
         assert_eq!(COUNT_COLUMNS.to_vec(), expected);
     }
 

@@ -101,6 +101,8 @@ impl UsageRecorder {
 mod tests {
     use std::sync::Arc;
 
+    use crate::domain::usage::TokenAuth;
+
     use super::*;
     use crate::domain::usage::DenyReason;
 
@@ -114,13 +116,13 @@ mod tests {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         r.record(
             "key_a",
-            UsageEvent::TokenIssued,
+            UsageEvent::TokenIssued(TokenAuth::ClientSecret),
             t("2026-01-01T10:59:59Z"),
             Some(ip),
         );
         r.record(
             "key_a",
-            UsageEvent::TokenIssued,
+            UsageEvent::TokenIssued(TokenAuth::ClientSecret),
             t("2026-01-01T11:00:00Z"),
             None,
         );
@@ -168,7 +170,7 @@ mod tests {
                     for j in 0..500 {
                         r.record(
                             &format!("key_{}", (i + j) % 7),
-                            UsageEvent::TokenIssued,
+                            UsageEvent::TokenIssued(TokenAuth::ClientSecret),
                             now,
                             None,
                         );

@@ -577,6 +577,7 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
     let after = poll_until(&app, &usage_path, |v| v["totals"]["tokens_issued"] == 2).await;
     let mut expected = usage_before["totals"].clone();
     expected["tokens_issued"] = json!(2);
+    expected["tokens_by_auth_method"]["client_secret"] = json!(2);
     assert_eq!(after["totals"], expected);
     // B's own view holds what B did, and only that.
     let (_, b_keys) = status_json(app.get("/v1/keys", &b_secret).await).await;

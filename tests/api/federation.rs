@@ -73,6 +73,22 @@ async fn token(app: &TestApp, client_id: Option<&str>, assertion: &str) -> (u16,
     status_json(r).await
 }
 
+/// The key's usage totals once `done` holds (usage is flushed every second).
+async fn usage_until(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let r = app
+            .get(&format!("/v1/keys/{id}/usage"), &app.admin_secret)
+            .await;
+        let (_, v) = status_json(r).await;
+        if done(&v["totals"]) {
+            return v["totals"].clone();
+        }
+        assert!(start.elapsed().as_secs() < 10, "usage never got there: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 fn refused_because(answer: &(u16, Value), status: u16, words: &str) {
     assert_eq!(answer.0, status, "{}", answer.1);
     let code = if status == 503 {
@@ -140,6 +156,10 @@ backend_tests! {
         claims["iss"] = json!("https://token.actions.githubusercontent.com");
         refused_because(&token(&app, Some(&id), &signer.sign(&claims, None)).await, 401, "trusts the issuer");
         refused_because(&token(&app, None, &jwt).await, 401, "client authentication failed");
+
+        // Usage tells federated tokens apart.
+        let totals = usage_until(&app, &id, |t| t["tokens_issued"] == 3).await;
+        assert_eq!(totals["tokens_by_auth_method"], json!({"client_secret": 0, "private_key_jwt": 0, "federated": 3}));
 
         // Revoked: refused at once, the token still valid.
         let r = app.post(&format!("/v1/keys/{id}/revoke"), &app.admin_secret, &json!({})).await;
@@ -292,6 +312,12 @@ async fn a_jwks_uri_key_picks_up_a_new_key_and_a_flood_of_unknown_kids_fetches_l
     let (status, v) = token(&app, None, &next.sign(&claims("c"), None)).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(client.fetches(), (0, 2));
+
+    let totals = usage_until(&app, &id, |t| t["tokens_issued"] == 3).await;
+    assert_eq!(
+        totals["tokens_by_auth_method"]["private_key_jwt"], 3,
+        "{totals}"
+    );
 
     // 200 assertions naming random kids, as fast as they come: a fetch a second at most.
     let started = std::time::Instant::now();

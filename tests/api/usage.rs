@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use latchkey::domain::usage::{DenyReason, UsageEvent};
+use latchkey::domain::usage::{DenyReason, TokenAuth, UsageEvent};
 use latchkey::service::usage::{UsageParams, key_usage, org_usage};
 use latchkey::usage::UsageRecorder;
 use serde_json::{Value, json};
@@ -161,7 +161,7 @@ backend_tests! {
         let org = app.org_id();
         let recorder = UsageRecorder::default();
         for at in ["2026-03-01T23:10:00Z", "2026-03-01T23:59:59Z", "2026-03-02T00:00:00Z", "2026-03-02T00:30:00Z", "2026-03-02T00:31:00Z"] {
-            recorder.record(&id, UsageEvent::TokenIssued, t(at), None);
+            recorder.record(&id, UsageEvent::TokenIssued(TokenAuth::ClientSecret), t(at), None);
         }
         recorder.record(&id, UsageEvent::Denied(DenyReason::Expired), t("2026-03-02T01:00:00Z"), None);
         recorder.flush(&app.pool).unwrap();
@@ -183,11 +183,11 @@ backend_tests! {
         let now = t("2026-06-01T12:00:00Z");
         let recorder = UsageRecorder::default();
         for (key, at, event) in [
-            (&a, "2026-04-10T01:00:00Z", UsageEvent::TokenIssued),
-            (&a, "2026-04-10T13:00:00Z", UsageEvent::TokenIssued),
+            (&a, "2026-04-10T01:00:00Z", UsageEvent::TokenIssued(TokenAuth::ClientSecret)),
+            (&a, "2026-04-10T13:00:00Z", UsageEvent::TokenIssued(TokenAuth::ClientSecret)),
             (&a, "2026-04-11T02:00:00Z", UsageEvent::Request),
             (&b, "2026-04-10T05:00:00Z", UsageEvent::Denied(DenyReason::IpNotAllowed)),
-            (&b, "2026-05-30T05:00:00Z", UsageEvent::TokenIssued),
+            (&b, "2026-05-30T05:00:00Z", UsageEvent::TokenIssued(TokenAuth::ClientSecret)),
         ] {
             recorder.record(key, event, t(at), None);
         }

@@ -65,7 +65,9 @@ impl Authority {
             return Ok(Err(Denied::of(Refusal::BadClient, id)));
         };
         match presented.issuer.as_deref() {
-            Some(issuer) if issuer != key.id => self.federated(key, presented, issuer, now),
+            Some(issuer) if presented.is_federated(&key.id) => {
+                self.federated(key, presented, issuer, now)
+            }
             _ => self.private_key_jwt(conn, key, presented, now),
         }
     }

@@ -15,7 +15,7 @@ use crate::domain::oauth::ClientAuth;
 use crate::domain::scope::{Scope, format_scope_list, parse_scope_list};
 use crate::domain::secret::random_id;
 use crate::domain::token::{self, AccessClaims, expiry};
-use crate::domain::usage::UsageEvent;
+use crate::domain::usage::{TokenAuth, UsageEvent};
 use crate::service::{ServiceError, ServiceResult};
 use crate::store::Conn;
 
@@ -47,6 +47,8 @@ pub struct Issued {
     pub scope: String,
     pub key_id: String,
     pub org_id: String,
+    /// How the client authenticated, for usage.
+    pub auth: TokenAuth,
     /// What the token cost the key's rate limits and quota.
     pub spent: Spent,
 }
@@ -71,7 +73,7 @@ impl Authority {
         let outcome = self.issue(conn, request, now)?;
         Ok(self.settle(
             outcome,
-            |issued| (&issued.key_id, UsageEvent::TokenIssued),
+            |issued| (&issued.key_id, UsageEvent::TokenIssued(issued.auth)),
             request.ip,
             super::claimed(&request.client),
             now,
@@ -138,6 +140,7 @@ impl Authority {
             scope,
             key_id: key.id.clone(),
             org_id: key.org_id.clone(),
+            auth: request.client.token_auth(&key.id),
             spent,
         }))
     }
