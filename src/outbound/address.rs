@@ -121,3 +121,38 @@ mod tests {
         }
     }
 }
+
+/// Review 17: IPv6 transition forms that carry a forbidden IPv4 address.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod review_tests {
+    use super::*;
+
+    /// Finding: only `::ffff:0:0/96` (mapped) and NAT64's well-known `64:ff9b::/96` are judged
+    /// as the IPv4 address they carry. The local-use NAT64 prefix `64:ff9b:1::/48` (RFC 8215),
+    /// 6to4 `2002::/16` (the IPv4 address in bits 16–48) and Teredo `2001::/32`, and the
+    /// IPv4-translated `::ffff:0:a.b.c.d` (RFC 2765) pass as public. On a host with a NAT64
+    /// gateway using a local-use prefix, or a 6to4/Teredo interface, a `jwks_uri` of
+    /// `https://[64:ff9b:1::a9fe:a9fe]/` reaches the metadata service at 169.254.169.254.
+    /// Expected: each refused (judged as its embedded IPv4 address, or the ranges refused).
+    #[test]
+    fn ipv6_transition_forms_carrying_a_forbidden_ipv4_address_are_refused() {
+        let passed: Vec<&str> = [
+            // RFC 8215 local-use NAT64, 169.254.169.254 and 127.0.0.1 inside.
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1::7f00:1",
+            // 6to4 of 169.254.169.254, 10.0.0.1, 127.0.0.1.
+            "2002:a9fe:a9fe::1",
+            "2002:a00:1::1",
+            "2002:7f00:1::",
+            // Teredo (server 0.0.0.0 / client ~127.0.0.1 obfuscated): not a unicast host of its own.
+            "2001:0:0:0:0:0:80ff:fefe",
+            // IPv4-translated (SIIT) ::ffff:0:169.254.169.254.
+            "::ffff:0:a9fe:a9fe",
+        ]
+        .into_iter()
+        .filter(|ip| forbidden(ip.parse().unwrap()).is_none())
+        .collect::<Vec<_>>();
+        assert!(passed.is_empty(), "{passed:?} must be refused");
+    }
+}

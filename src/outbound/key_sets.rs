@@ -253,3 +253,36 @@ mod tests {
         assert!(parse_jwks(b"\0").is_err());
     }
 }
+
+/// Review 17: the bounds of the key-set cache.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod review_tests {
+    use super::*;
+    use crate::outbound::Reach;
+    use std::time::Duration;
+
+    /// Finding: `entries` is bounded by `MAX_SETS`, but `fetching` (one gate per source ever
+    /// refreshed) never forgets a source. Every distinct URL a request made the server fetch
+    /// stays in memory for the life of the process: a key admin who keeps PATCHing a key's
+    /// `jwks_uri` (or its credentials) to new URLs and sends one assertion after each grows
+    /// the map without bound; the URLs need not even be fetchable (here each is refused at
+    /// once, without the network).
+    /// Expected: `fetching` holds at most the sources in flight (or at most `MAX_SETS`).
+    #[tokio::test]
+    async fn the_per_source_fetch_gates_are_bounded_like_the_sets() {
+        let sets = KeySets::new(Outbound::new(Reach::default(), Duration::from_secs(1)).unwrap());
+        for i in 0..MAX_SETS + 200 {
+            sets.refresh(&Source::Jwks(format!("https://127.0.0.1/{i}")))
+                .await;
+        }
+        let entries = sets.entries.lock().unwrap().len();
+        assert!(entries <= MAX_SETS, "{entries} sets cached");
+        let gates = sets.fetching.lock().unwrap().len();
+        assert!(
+            gates <= MAX_SETS,
+            "{gates} fetch gates kept for {} sources fetched, none in flight",
+            MAX_SETS + 200
+        );
+    }
+}

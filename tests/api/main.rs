@@ -24,6 +24,7 @@ mod ops;
 mod postgres;
 mod private_key_jwt;
 mod resource;
+mod review_federation;
 mod robustness;
 mod signing_key_limit;
 mod signing_keys;
