@@ -24,6 +24,9 @@ pub enum SignatureFault {
     UnknownKey,
     /// The key named does not sign with the header's algorithm.
     KeyAlgorithm,
+    /// `typ: at+jwt`: an access token (this server's, or another's), never a client assertion
+    /// (RFC 8725 §3.11: a JWT of one kind must not pass for another).
+    AccessToken,
     BadSignature,
 }
 
@@ -39,6 +42,9 @@ impl SignatureFault {
             }
             SignatureFault::KeyAlgorithm => {
                 "the client assertion's alg is not one its key signs with".into()
+            }
+            SignatureFault::AccessToken => {
+                "an access token (typ at+jwt) is not a client assertion".into()
             }
             SignatureFault::BadSignature => {
                 "the client assertion's signature does not verify".into()
@@ -107,7 +113,7 @@ fn check_ed25519(token: &str, key: &PublicJwk) -> Result<Value, SignatureFault> 
     serde_json::from_slice(&bytes).map_err(|_| SignatureFault::Malformed)
 }
 
-/// `alg` and `kid` of the JWS header.
+/// `alg` and `kid` of the JWS header; an access token (`typ: at+jwt`) goes no further.
 fn header(token: &str) -> Result<(String, Option<String>), SignatureFault> {
     let encoded = token.split('.').next().ok_or(SignatureFault::Malformed)?;
     if token.split('.').count() != 3 {
@@ -122,6 +128,13 @@ fn header(token: &str) -> Result<(String, Option<String>), SignatureFault> {
         .and_then(Value::as_str)
         .ok_or(SignatureFault::Malformed)?
         .to_owned();
+    let typ = header
+        .get("typ")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt") {
+        return Err(SignatureFault::AccessToken);
+    }
     let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
     Ok((alg, kid))
 }
@@ -206,6 +219,21 @@ mod tests {
         let mut header = Header::new(alg);
         header.kid = kid.map(str::to_owned);
         jsonwebtoken::encode(&header, &json!({"iss": "key_a", "jti": "1"}), &key).unwrap()
+    }
+
+    #[test]
+    fn an_access_token_is_never_a_client_assertion() {
+        let c = client();
+        let (kid, family, der) = &c.private[0];
+        let key = EncodingKey::from_ed_der(der);
+        for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(kid.clone());
+            header.typ = Some(typ.to_owned());
+            let token = jsonwebtoken::encode(&header, &json!({"iss": "key_a"}), &key).unwrap();
+            assert_eq!(verify(&token, &c.keys), Err(SignatureFault::AccessToken), "{typ}");
+        }
+        assert_eq!(*family, SigningAlg::EdDsa);
     }
 
     #[test]

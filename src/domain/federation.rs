@@ -5,9 +5,15 @@
 //! issuer's keys before these rules run.
 //!
 //! A subject is exact or a glob in which `*` stands for any run of characters, `/` and `:`
-//! included (`repo:acme/app:ref:refs/heads/*` trusts every branch of `acme/app`). A subject of
-//! wildcards only is refused: it would trust every workload the issuer serves (every repository
-//! on GitHub).
+//! included (`repo:acme/app:ref:refs/heads/*` trusts every branch of `acme/app`). A glob must
+//! fix at least two whole segments (ended by `:` or `/`) before its first `*`: `repo:acme/*`
+//! (one GitHub organisation) is the widest GitHub pattern accepted, while `repo:*`, `*:*` or
+//! `repo:a*` would trust workloads of every owner the issuer serves.
+//!
+//! Tokens of this server itself are never federated credentials: an access token (`typ:
+//! at+jwt`) is refused as any client assertion (`crypto::client_assertion`), and a token whose
+//! `iss` is this server's issuer is refused on the federated path, since neither the denylist
+//! nor its key's state would be consulted there.
 //!
 //! Such tokens are reused by design (a job presents its token more than once), so there is no
 //! replay rule; their lifetime is capped as an assertion's is (`assertion::check_times`: an
@@ -24,6 +30,10 @@ use super::{FieldError, Warning};
 pub const MAX_FEDERATED: usize = 10;
 /// Longest issuer, audience, subject or `jwks_uri`.
 pub const MAX_FIELD_CHARS: usize = 512;
+/// Longest `sub` of a presented token that is matched against the globs at all.
+pub const MAX_SUBJECT_BYTES: usize = 1024;
+/// Whole segments a glob must fix before its first `*`.
+const FIXED_SEGMENTS: usize = 2;
 
 /// A workload a key trusts: tokens of `issuer` for `audience` about a matching `subject`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -115,15 +125,23 @@ fn check_one(
             "is not a member of a federated credential (issuer, subject, audience, jwks_uri)",
         ));
     }
-    let issuer = required_text(map, at, "issuer", errors)
-        .and_then(|u| check_url(&u, &format!("{at}.issuer"), errors, warnings).then_some(u));
+    let issuer = required_text(map, at, "issuer", errors).and_then(|u| {
+        check_url(
+            &u,
+            UrlKind::Issuer,
+            &format!("{at}.issuer"),
+            errors,
+            warnings,
+        )
+        .then_some(u)
+    });
     let subject = required_text(map, at, "subject", errors);
     if let Some(s) = &subject
-        && s.chars().all(|c| c == '*')
+        && !glob_is_narrow(s)
     {
         errors.push(FieldError::new(
             format!("{at}.subject"),
-            "of wildcards only would trust every workload of the issuer: name the subject, e.g. repo:acme/app:ref:refs/heads/*",
+            "would trust workloads of every owner the issuer serves: fix at least two whole segments before the first *, e.g. repo:acme/* or repo:acme/app:ref:refs/heads/*",
         ));
     }
     let audience = required_text(map, at, "audience", errors);
@@ -131,8 +149,9 @@ fn check_one(
         None | Some(Value::Null) => None,
         Some(Value::String(u)) => {
             let field = format!("{at}.jwks_uri");
-            (text_ok(u, &field, errors) && check_url(u, &field, errors, warnings))
-                .then(|| u.clone())
+            (text_ok(u, &field, errors)
+                && check_url(u, UrlKind::Document, &field, errors, warnings))
+            .then(|| u.clone())
         }
         Some(_) => {
             errors.push(FieldError::new(format!("{at}.jwks_uri"), "must be a URL"));
@@ -194,14 +213,48 @@ fn text_ok(s: &str, field: &str, errors: &mut Vec<FieldError>) -> bool {
     }
 }
 
-/// An absolute `https` URL without credentials, query or fragment, as an issuer is (OpenID
-/// Connect Discovery §3); `http` with a warning.
+/// Whether a glob fixes at least [`FIXED_SEGMENTS`] whole segments before its first `*` (an
+/// exact subject always does).
+fn glob_is_narrow(pattern: &str) -> bool {
+    let Some(first_star) = pattern.find('*') else {
+        return true;
+    };
+    let fixed = &pattern[..first_star];
+    let whole = fixed
+        .split([':', '/'])
+        .rev()
+        .skip(1) // the part after the last separator is not a whole segment
+        .filter(|segment| !segment.is_empty())
+        .count();
+    whole >= FIXED_SEGMENTS
+}
+
+/// What a URL names: an issuer (its identifier, to which the discovery path is appended) or a
+/// document (a JWKS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlKind {
+    Issuer,
+    Document,
+}
+
+/// An absolute `https` URL without credentials, fragment or control characters (the URL parser
+/// would drop or encode them, so the URL fetched would not be the text stored and shown); an
+/// issuer without a query either (OpenID Connect Discovery §3: the discovery path is appended
+/// to it). `http` is accepted with a warning.
 pub fn check_url(
     text: &str,
+    kind: UrlKind,
     field: &str,
     errors: &mut Vec<FieldError>,
     warnings: &mut Vec<Warning>,
 ) -> bool {
+    if text.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+        return false;
+    }
     let Ok(url) = url::Url::parse(text) else {
         errors.push(FieldError::new(field, "must be an absolute https URL"));
         return false;
@@ -212,6 +265,9 @@ pub fn check_url(
             Some("must not carry credentials")
         }
         "https" | "http" if url.fragment().is_some() => Some("must not have a #fragment"),
+        "https" | "http" if kind == UrlKind::Issuer && url.query().is_some() => {
+            Some("must not have a ?query: an issuer is the URL the discovery path is added to")
+        }
         "https" | "http" => None,
         _ => Some("must be an https URL"),
     };
@@ -307,6 +363,12 @@ pub fn check_external<'a>(
     };
     let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default();
     let (iss, sub) = (text("iss"), text("sub"));
+    if sub.len() > MAX_SUBJECT_BYTES {
+        return Err(FederationFault::Subject(format!(
+            "{}…",
+            sub.chars().take(64).collect::<String>()
+        )));
+    }
     let audiences: Vec<&str> = match claims.get("aud") {
         Some(Value::String(a)) => vec![a.as_str()],
         Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
@@ -381,6 +443,35 @@ mod tests {
         assert!(!subject_matches("exact", "exact2"));
         assert!(!subject_matches("exact", "exac"));
         assert!(subject_matches("*:prod", "system:serviceaccount:ns:prod"));
+    }
+
+    #[test]
+    fn a_glob_must_fix_two_whole_segments_before_its_first_star() {
+        for narrow in [
+            "repo:acme/*",
+            "repo:acme/app:*",
+            "repo:acme/app:ref:refs/heads/release-*",
+            "system:serviceaccount:payments:*",
+            "system:serviceaccount:*",
+            "exact-subject",
+            "repo:acme/app:ref:refs/heads/main",
+        ] {
+            assert!(glob_is_narrow(narrow), "{narrow}");
+        }
+        for wide in [
+            "*",
+            "**",
+            "repo:*",
+            "*:*",
+            "repo:*:*",
+            "repo:a*",
+            "repo:acme*",
+            "*/*",
+            "repo::*",
+            "a*b:c/*",
+        ] {
+            assert!(!glob_is_narrow(wide), "{wide}");
+        }
     }
 
     proptest! {

@@ -33,8 +33,10 @@ pub enum Refusal {
     /// given seconds. Refused before any database work.
     Throttled(u64),
     /// The keys to verify a client assertion with (a client's `jwks_uri`, a federated issuer's
-    /// keys) could not be fetched: why. The client may be fine; the answer is a `503`.
-    KeysUnavailable(String),
+    /// keys) could not be fetched. The client may be fine; the answer is a `503`. Why is logged,
+    /// never told: the caller has proven nothing yet, and the configured URLs and what they
+    /// resolve to are the key's admins' business.
+    KeysUnavailable,
 
     /// A valid token past its `exp`.
     TokenExpired,
@@ -79,7 +81,7 @@ impl Refusal {
     /// credential named.
     pub fn deny_reason(&self) -> Option<DenyReason> {
         match self {
-            Refusal::Missing | Refusal::Throttled(_) | Refusal::KeysUnavailable(_) => None,
+            Refusal::Missing | Refusal::Throttled(_) | Refusal::KeysUnavailable => None,
             Refusal::Malformed
             | Refusal::BadSecret
             | Refusal::BadClient
@@ -126,8 +128,8 @@ impl Refusal {
             Refusal::BadClient => "client authentication failed".into(),
             Refusal::BadToken => "the access token is not valid".into(),
             Refusal::BadAssertion(why) | Refusal::AssertionRefused(why) => why.clone(),
-            Refusal::KeysUnavailable(why) => {
-                format!("the keys to verify the client assertion with are unavailable: {why}")
+            Refusal::KeysUnavailable => {
+                "the keys to verify the client assertion with cannot be fetched now; retry shortly (the server's log says why)".into()
             }
             Refusal::Throttled(wait) => {
                 format!("too many failed authentications; retry after {wait} s")
@@ -157,7 +159,7 @@ impl Refusal {
     pub fn oauth_error(&self) -> OAuthError {
         let code = match self {
             Refusal::Throttled(_) => OAuthErrorCode::TooManyRequests,
-            Refusal::KeysUnavailable(_) => OAuthErrorCode::TemporarilyUnavailable,
+            Refusal::KeysUnavailable => OAuthErrorCode::TemporarilyUnavailable,
             Refusal::ScopeNotAllowed(_) => OAuthErrorCode::InvalidScope,
             Refusal::RateLimited(_) => OAuthErrorCode::RateLimited,
             Refusal::QuotaExhausted { .. } => OAuthErrorCode::QuotaExhausted,
@@ -176,7 +178,7 @@ impl Refusal {
             | Refusal::BadToken
             | Refusal::BadAssertion(_)
             | Refusal::AssertionRefused(_)
-            | Refusal::KeysUnavailable(_)
+            | Refusal::KeysUnavailable
             | Refusal::Throttled(_) => CheckReason::InvalidToken,
             Refusal::TokenExpired | Refusal::KeyExpired => CheckReason::Expired,
             Refusal::TokenRevoked | Refusal::TokenSuperseded | Refusal::KeyRevoked => {
@@ -193,7 +195,7 @@ impl Refusal {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Refusal::Throttled(_) => "throttled",
-            Refusal::KeysUnavailable(_) => "keys_unavailable",
+            Refusal::KeysUnavailable => "keys_unavailable",
             Refusal::Missing => "invalid_request",
             other => other
                 .deny_reason()

@@ -113,7 +113,14 @@ impl AppState {
                 other => return other.map_err(ApiError::from),
             };
         }
-        outcome.map_err(ApiError::from)
+        // Still asking after six rounds (fetches slower than the refetch interval): the keys
+        // are not there to be had now, which is a 503 and not a server error.
+        match outcome {
+            Err(ServiceError::FetchFirst(_)) => Err(ApiError::Refused(
+                crate::domain::refusal::Refusal::KeysUnavailable,
+            )),
+            other => other.map_err(ApiError::from),
+        }
     }
 }
 

@@ -30,21 +30,27 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    // An IPv4 address inside IPv6 (mapped ::ffff:a.b.c.d, or NAT64's 64:ff9b::/96) reaches
-    // that IPv4 address: judge it as one.
+    // An IPv4 address inside IPv6 (mapped ::ffff:a.b.c.d, NAT64, 6to4) reaches that IPv4
+    // address: judge it as one.
     if let Some(v4) = ip.to_ipv4_mapped() {
         return forbidden_v4(v4);
     }
     let s = ip.segments();
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        return forbidden_v4(Ipv4Addr::new(
-            (s[6] >> 8) as u8,
-            s[6] as u8,
-            (s[7] >> 8) as u8,
-            s[7] as u8,
-        ));
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    // NAT64: the well-known 64:ff9b::/96 and the local-use 64:ff9b:1::/48 (RFC 8215) carry the
+    // IPv4 address in their last 32 bits; 6to4 (2002::/16) in bits 16–48.
+    if s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1) {
+        return forbidden_v4(v4(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return forbidden_v4(v4(s[1], s[2]));
     }
     Some(match s[0] {
+        // Teredo (2001::/32) tunnels to an obfuscated IPv4 address, and SIIT's
+        // IPv4-translated ::ffff:0:0/96 (RFC 2765) is another spelling of IPv4: never a host of
+        // their own a user-given URL needs.
+        0x2001 if s[1] == 0 => "a Teredo (2001::/32) address",
+        0 if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 => "an IPv4-translated address",
         _ if ip.is_unspecified() => "an unspecified address",
         _ if ip.is_loopback() => "a loopback address",
         // Deprecated IPv4-compatible addresses (::a.b.c.d).

@@ -118,11 +118,23 @@ impl KeySets {
             .entry(source.clone())
             .or_default()
             .clone();
-        let _one_at_a_time = gate.lock().await;
-        if !self.due(source, Instant::now()) {
-            return;
+        {
+            let _one_at_a_time = gate.lock().await;
+            if self.due(source, Instant::now()) {
+                let outcome = self.fetch(source).await;
+                self.keep(source, outcome);
+            }
         }
-        let outcome = self.fetch(source).await;
+        // The gate goes once nobody waits on it (the map's and this call's references are the
+        // last): the gates are those of fetches in flight, never one per URL ever seen.
+        let mut gates = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
+        if Arc::strong_count(&gate) <= 2 {
+            gates.remove(source);
+        }
+    }
+
+    /// Stores what a fetch of `source` gave.
+    fn keep(&self, source: &Source, outcome: Result<(Vec<PublicJwk>, Option<String>), String>) {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if !entries.contains_key(source) && entries.len() >= MAX_SETS {

@@ -5,7 +5,10 @@
 //! opened to plain http on loopback by `--allow-http-issuers` and `--allow-private-issuers`.
 
 use latchkey::crypto::signing::SigningAlg;
-use latchkey::outbound::Reach;
+use std::time::Duration;
+
+use latchkey::outbound::key_sets::{KeySets, Lookup, Source};
+use latchkey::outbound::{Outbound, Reach};
 use serde_json::{Value, json};
 
 use crate::fake_issuer::{FakeIssuer, Signer};
@@ -200,7 +203,7 @@ async fn a_kubernetes_token_verifies_with_an_explicit_jwks_uri_and_no_discovery(
 }
 
 #[tokio::test]
-async fn an_issuer_that_is_down_or_lies_gets_a_clear_503_never_a_500() {
+async fn an_issuer_that_is_down_or_lies_gets_a_503_never_a_500() {
     let app = open_app(Backend::Sqlite).await;
     let issuer = FakeIssuer::start();
     let signer = Signer::new(SigningAlg::Rs256);
@@ -219,12 +222,19 @@ async fn an_issuer_that_is_down_or_lies_gets_a_clear_503_never_a_500() {
         None,
     );
 
+    // Why is the log's (and `KeySets`'s, below): the caller has proven nothing yet.
     issuer.set_down(true);
-    let answer = token(&app, Some(&id), &jwt).await;
-    refused_because(&answer, 503, "HTTP 503");
+    refused_because(
+        &token(&app, Some(&id), &jwt).await,
+        503,
+        "cannot be fetched now",
+    );
     // Within the second, the failure is remembered: no second fetch.
-    let answer = token(&app, Some(&id), &jwt).await;
-    refused_because(&answer, 503, "could not be fetched");
+    refused_because(
+        &token(&app, Some(&id), &jwt).await,
+        503,
+        "cannot be fetched now",
+    );
     assert_eq!(issuer.fetches(), (0, 0), "the down issuer counted nothing");
 
     // Back up: the next request after the second fetches and succeeds.
@@ -238,32 +248,57 @@ async fn an_issuer_that_is_down_or_lies_gets_a_clear_503_never_a_500() {
 
     // An issuer nobody listens on, and one whose discovery document names someone else.
     let (_, created) = create_key(&app, json!({"name": "gone", "scopes": ["read:x"], "secret": false,
-        "federated_credentials": [{"issuer": "http://127.0.0.1:9", "subject": "s", "audience": "latchkey"}]})).await;
+        "federated_credentials": [{"issuer": "http://127.0.0.1:9", "subject": "svc:a:*", "audience": "latchkey"}]})).await;
     let gone = created["key"]["id"].as_str().unwrap().to_owned();
-    let mut claims = github_claims("http://127.0.0.1:9", "s");
-    claims["iss"] = json!("http://127.0.0.1:9");
+    let claims = json!({"iss": "http://127.0.0.1:9", "aud": "latchkey", "sub": "svc:a:b", "iat": now(), "exp": now() + 60});
     refused_because(
         &token(&app, Some(&gone), &signer.sign(&claims, None)).await,
         503,
-        "127.0.0.1:9",
+        "cannot be fetched now",
     );
 
     let liar = FakeIssuer::start();
     liar.publish(&signer);
     liar.claim_issuer("https://token.actions.githubusercontent.com");
-    let (_, created) = create_key(
-        &app,
-        json!({"name": "liar", "scopes": ["read:x"], "secret": false,
-        "federated_credentials": [{"issuer": liar.url, "subject": "s", "audience": "latchkey"}]}),
-    )
-    .await;
+    let (_, created) = create_key(&app, json!({"name": "liar", "scopes": ["read:x"], "secret": false,
+        "federated_credentials": [{"issuer": liar.url, "subject": "svc:a:*", "audience": "latchkey"}]})).await;
     let lied = created["key"]["id"].as_str().unwrap().to_owned();
-    let jwt = signer.sign(&github_claims(&liar.url, "s"), None);
+    let mut claims = github_claims(&liar.url, "svc:a:b");
+    claims["iss"] = json!(liar.url);
     refused_because(
-        &token(&app, Some(&lied), &jwt).await,
+        &token(&app, Some(&lied), &signer.sign(&claims, None)).await,
         503,
-        "names another issuer",
+        "cannot be fetched now",
     );
+    assert_eq!(liar.fetches(), (1, 0), "the liar's JWKS was never fetched");
+
+    // What the log says, from the key-set cache itself.
+    let sets = KeySets::new(
+        Outbound::new(
+            Reach {
+                http: true,
+                private: true,
+            },
+            Duration::from_secs(2),
+        )
+        .unwrap(),
+    );
+    for (source, words) in [
+        (Source::Issuer(issuer.url.clone()), "HTTP 503"),
+        (Source::Issuer("http://127.0.0.1:9".into()), "127.0.0.1:9"),
+        (Source::Issuer(liar.url.clone()), "names another issuer"),
+    ] {
+        assert_unavailable(&sets, &source, words).await;
+    }
+}
+
+/// `source` fetched by `sets` ends `Unavailable` with a reason saying `words`.
+async fn assert_unavailable(sets: &KeySets, source: &Source, words: &str) {
+    sets.refresh(source).await;
+    match sets.lookup(source, Some("kid"), std::time::Instant::now()) {
+        Lookup::Unavailable(why) => assert!(why.contains(words), "`{why}` should say `{words}`"),
+        other => panic!("{source:?}: {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -347,10 +382,15 @@ async fn without_the_flags_no_private_address_or_plain_http_is_fetched() {
     let signer = Signer::new(SigningAlg::EdDsa);
     target.publish(&signer);
     let port = target.url.rsplit(':').next().unwrap().to_owned();
+    let sets = KeySets::new(Outbound::new(Reach::default(), Duration::from_secs(2)).unwrap());
     for (uri, words) in [
         (target.jwks_uri(), "must be an https URL"),
         (format!("https://127.0.0.1:{port}/jwks"), "loopback"),
         (format!("https://[::1]:{port}/jwks"), "loopback"),
+        (
+            format!("https://[::ffff:127.0.0.1]:{port}/jwks"),
+            "loopback",
+        ),
         (
             format!("https://localhost:{port}/jwks"),
             "resolves to a loopback address",
@@ -358,6 +398,10 @@ async fn without_the_flags_no_private_address_or_plain_http_is_fetched() {
         ("https://10.0.0.1/jwks".to_owned(), "private"),
         (
             "https://169.254.169.254/latest/meta-data".to_owned(),
+            "link-local",
+        ),
+        (
+            "https://[64:ff9b:1::a9fe:a9fe]/jwks".to_owned(),
             "link-local",
         ),
     ] {
@@ -374,7 +418,8 @@ async fn without_the_flags_no_private_address_or_plain_http_is_fetched() {
             &json!({"iss": id, "sub": id, "aud": app.url("/oauth/token"), "iat": now(), "exp": now() + 60, "jti": "x"}),
             None,
         );
-        refused_because(&token(&app, None, &jwt).await, 503, words);
+        refused_because(&token(&app, None, &jwt).await, 503, "cannot be fetched now");
+        assert_unavailable(&sets, &Source::Jwks(uri.clone()), words).await;
     }
     assert_eq!(
         target.fetches(),

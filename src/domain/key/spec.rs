@@ -14,7 +14,9 @@ use utoipa::ToSchema;
 
 use super::standing::{Changes, key_management_warning};
 use super::{Key, MAX_SCOPES, NAME_MAX_CHARS, Secrets};
-use crate::domain::federation::{FederatedCredential, MAX_FIELD_CHARS, check_federated, check_url};
+use crate::domain::federation::{
+    FederatedCredential, MAX_FIELD_CHARS, UrlKind, check_federated, check_url,
+};
 use crate::domain::ip_rules::IpRules;
 use crate::domain::limits::{Quota, RateLimit, check_quota, check_rate_limits};
 use crate::domain::public_jwk::{PublicJwk, check_public_keys};
@@ -443,7 +445,9 @@ fn check_jwks_uri(
             ));
             None
         }
-        Value::String(u) => check_url(u, "jwks_uri", errors, warnings).then(|| Some(u.clone())),
+        Value::String(u) => {
+            check_url(u, UrlKind::Document, "jwks_uri", errors, warnings).then(|| Some(u.clone()))
+        }
         _ => {
             errors.push(FieldError::new("jwks_uri", "must be an https URL or null"));
             None

@@ -45,7 +45,6 @@ impl Authority {
         ip: IpAddr,
         now: DateTime<Utc>,
     ) -> Checked {
-        conn.get()?;
         let Some(id) = presented
             .client_id
             .as_deref()
@@ -54,21 +53,30 @@ impl Authority {
         else {
             return Ok(Err(Denied::anonymous(Refusal::BadClient)));
         };
-        if let Some(wait) = self.refuse_lookup(Gate {
+        let gate = Gate {
             ip,
             claimed: Some(id),
             asker: None,
-        }) {
-            return Ok(Err(Denied::anonymous(Refusal::Throttled(wait))));
-        }
-        let Some(key) = self.key_in(conn, None, id)? else {
-            return Ok(Err(Denied::of(Refusal::BadClient, id)));
+        };
+        // As for a secret, a throttled source loses only what costs the database or the
+        // network: a cached key's assertion, verified from cached keys, is still served.
+        let key = match self.keys.by_id(id) {
+            Some(key) => key,
+            None => {
+                if let Some(wait) = self.refuse_lookup(gate) {
+                    return Ok(Err(Denied::anonymous(Refusal::Throttled(wait))));
+                }
+                match self.key_in(conn, None, id)? {
+                    Some(key) => key,
+                    None => return Ok(Err(Denied::of(Refusal::BadClient, id))),
+                }
+            }
         };
         match presented.issuer.as_deref() {
             Some(issuer) if presented.is_federated(&key.id) => {
-                self.federated(key, presented, issuer, now)
+                self.federated(key, presented, issuer, gate, now)
             }
-            _ => self.private_key_jwt(conn, key, presented, now),
+            _ => self.private_key_jwt(conn, key, presented, gate, now),
         }
     }
 
@@ -77,8 +85,11 @@ impl Authority {
         conn: &mut Conn<'_>,
         key: Arc<CachedKey>,
         presented: &ClientAssertion,
+        gate: Gate<'_>,
         now: DateTime<Utc>,
     ) -> Checked {
+        // The jti is written: without a connection, stop before verifying anything.
+        conn.get()?;
         let id = key.id.clone();
         let refused = |why: String| Ok(Err(Denied::of(Refusal::BadAssertion(why), &id)));
         if key.attributes.public_keys.is_empty() && key.attributes.jwks_uri.is_none() {
@@ -86,7 +97,7 @@ impl Authority {
                 "this client holds no public key: it authenticates with its secret".into(),
             );
         }
-        let claims = match self.verify_with_client_keys(&key, &presented.assertion)? {
+        let claims = match self.verify_with_client_keys(&key, &presented.assertion, gate, now)? {
             Ok(claims) => claims,
             Err(refusal) => return Ok(Err(Denied::of(refusal, &id))),
         };
@@ -126,6 +137,8 @@ impl Authority {
         &self,
         key: &CachedKey,
         assertion: &str,
+        gate: Gate<'_>,
+        now: DateTime<Utc>,
     ) -> ServiceResult<Result<Value, Refusal>> {
         let bad = |fault: SignatureFault| Refusal::BadAssertion(fault.describe());
         match (
@@ -134,50 +147,48 @@ impl Authority {
         ) {
             (Ok(claims), _) => Ok(Ok(claims)),
             (Err(SignatureFault::UnknownKey), Some(uri)) => {
-                let kid = client_assertion::kid(assertion);
-                Ok(
-                    match self.fetched_keys(Source::Jwks(uri.clone()), kid.as_deref())? {
-                        Ok(keys) => client_assertion::verify(assertion, &keys).map_err(bad),
-                        Err(why) => Err(Refusal::KeysUnavailable(why)),
-                    },
-                )
+                let keys =
+                    self.fetched_keys(key, Source::Jwks(uri.clone()), assertion, gate, now)?;
+                Ok(keys.and_then(|keys| client_assertion::verify(assertion, &keys).map_err(bad)))
             }
             (Err(fault), _) => Ok(Err(bad(fault))),
         }
     }
 
-    /// A workload's token from `issuer`, for a key that trusts that issuer.
+    /// A workload's token from `issuer`, for a key that trusts that issuer. Until the token is
+    /// verified, a refusal is a guess (the throttle counts it), whatever it says.
     fn federated(
         &self,
         key: Arc<CachedKey>,
         presented: &ClientAssertion,
         issuer: &str,
+        gate: Gate<'_>,
         now: DateTime<Utc>,
     ) -> Checked {
         let id = key.id.clone();
+        let guess = |why: String| Ok(Err(Denied::of(Refusal::BadAssertion(why), &id)));
+        // This server's own tokens are checked as tokens (the denylist, their key's state),
+        // which this path does not do: they are never a workload's identity.
+        if issuer == self.tokens.issuer.as_str() {
+            return guess("a token of this server is not a federated credential".into());
+        }
         let credentials = &key.attributes.federated_credentials;
         // Before any signature is checked, only what the request itself said is told back.
         let Some(credential) = federation::of_issuer(credentials, issuer) else {
-            let fault = FederationFault::Issuer(issuer.to_owned());
-            return Ok(Err(Denied::of(
-                Refusal::BadAssertion(fault.describe()),
-                &id,
-            )));
+            return guess(FederationFault::Issuer(issuer.to_owned()).describe());
         };
         let source = match &credential.jwks_uri {
             Some(uri) => Source::Jwks(uri.clone()),
             None => Source::Issuer(issuer.to_owned()),
         };
-        let kid = client_assertion::kid(&presented.assertion);
-        let keys = match self.fetched_keys(source, kid.as_deref())? {
+        let keys = match self.fetched_keys(&key, source, &presented.assertion, gate, now)? {
             Ok(keys) => keys,
-            Err(why) => return Ok(Err(Denied::of(Refusal::KeysUnavailable(why), &id))),
+            Err(refusal) => return Ok(Err(Denied::of(refusal, &id))),
         };
         let claims = match client_assertion::verify(&presented.assertion, &keys) {
             Ok(claims) => claims,
             Err(fault) => {
-                let why = format!("federated token of {issuer}: {}", fault.describe());
-                return Ok(Err(Denied::of(Refusal::BadAssertion(why), &id)));
+                return guess(format!("federated token of {issuer}: {}", fault.describe()));
             }
         };
         match federation::check_external(&claims, credentials, now.timestamp()) {
@@ -185,24 +196,48 @@ impl Authority {
                 key,
                 slot: SecretSlot::Current,
             })),
-            Err(fault) => Ok(Err(Denied::of(
+            // A real token of the issuer, but the workload is told only once it matches: any
+            // workload of a public issuer (every GitHub repository) can mint one, so probing a
+            // key's audience and subjects this way is throttled like guessing a secret.
+            Err(fault @ FederationFault::Times(_)) => Ok(Err(Denied::of(
                 Refusal::AssertionRefused(fault.describe()),
                 &id,
             ))),
+            Err(fault) => guess(fault.describe()),
         }
     }
 
-    /// The cached keys of `source` for a token naming `kid`, or why there are none; a set to
-    /// fetch first stops the run (`ServiceError::FetchFirst`).
+    /// The cached keys of `source` for `assertion`, or why there are none. A set to fetch first
+    /// stops the run (`ServiceError::FetchFirst`), unless the source is throttled or the key
+    /// could not use them anyway (revoked, expired: nothing is fetched for a dead key). Tokens
+    /// verified with fetched keys must name their key: without a `kid`, one request could make
+    /// the server try every key of a large set.
     fn fetched_keys(
         &self,
+        key: &CachedKey,
         source: Source,
-        kid: Option<&str>,
-    ) -> ServiceResult<Result<Arc<[PublicJwk]>, String>> {
-        match self.key_sets.lookup(&source, kid, Instant::now()) {
+        assertion: &str,
+        gate: Gate<'_>,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Result<Arc<[PublicJwk]>, Refusal>> {
+        let Some(kid) = client_assertion::kid(assertion) else {
+            return Ok(Err(Refusal::BadAssertion(
+                "the client assertion has no kid: keys fetched from a URL are chosen by kid".into(),
+            )));
+        };
+        match self.key_sets.lookup(&source, Some(&kid), Instant::now()) {
             Lookup::Keys(keys) => Ok(Ok(keys)),
-            Lookup::Fetch => Err(ServiceError::FetchFirst(source)),
-            Lookup::Unavailable(why) => Ok(Err(why)),
+            Lookup::Fetch if key.admit(None, now).is_err() => Ok(Err(Refusal::BadAssertion(
+                "client authentication failed".into(),
+            ))),
+            Lookup::Fetch => match self.refuse_lookup(gate) {
+                Some(wait) => Ok(Err(Refusal::Throttled(wait))),
+                None => Err(ServiceError::FetchFirst(source)),
+            },
+            Lookup::Unavailable(why) => {
+                tracing::debug!(key_id = %key.id, reason = %why, "client assertion keys unavailable");
+                Ok(Err(Refusal::KeysUnavailable))
+            }
         }
     }
 }
