@@ -231,7 +231,11 @@ mod tests {
             header.kid = Some(kid.clone());
             header.typ = Some(typ.to_owned());
             let token = jsonwebtoken::encode(&header, &json!({"iss": "key_a"}), &key).unwrap();
-            assert_eq!(verify(&token, &c.keys), Err(SignatureFault::AccessToken), "{typ}");
+            assert_eq!(
+                verify(&token, &c.keys),
+                Err(SignatureFault::AccessToken),
+                "{typ}"
+            );
         }
         assert_eq!(*family, SigningAlg::EdDsa);
     }

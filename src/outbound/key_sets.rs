@@ -22,7 +22,8 @@ use crate::domain::public_jwk::PublicJwk;
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 /// Most keys kept of one set (a set with more is still used: the first ones).
 const MAX_KEYS_PER_SET: usize = 100;
-/// Most sets cached: beyond, the least recently fetched makes room.
+/// Most sets cached: beyond, the least recently used makes room (so sets in use survive
+/// another org's flood of new URLs, which it can make only by changing its keys' settings).
 const MAX_SETS: usize = 4096;
 
 /// Where a set of public keys comes from.
@@ -60,6 +61,8 @@ struct Entry {
     freshness: Freshness,
     /// The last fetch's failure, while it is the latest news.
     error: Option<String>,
+    /// The last lookup, for eviction.
+    used: Option<Instant>,
 }
 
 pub struct KeySets {
@@ -86,10 +89,11 @@ impl KeySets {
 
     /// The keys of `source` for a token naming `kid` (or none).
     pub fn lookup(&self, source: &Source, kid: Option<&str>, now: Instant) -> Lookup {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(entry) = entries.get(source) else {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(entry) = entries.get_mut(source) else {
             return Lookup::Fetch;
         };
+        entry.used = Some(now);
         let kid_known = entry.keys.as_ref().is_some_and(|keys| match kid {
             Some(kid) => keys.iter().any(|k| k.kid == kid),
             None => !keys.is_empty(),
@@ -232,10 +236,11 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<PublicJwk>, String> {
     Ok(usable)
 }
 
+/// Drops the set used (or fetched) least recently.
 fn evict_oldest(entries: &mut HashMap<Source, Entry>) {
     let oldest = entries
         .iter()
-        .min_by_key(|(_, e)| e.freshness.last_fetched())
+        .min_by_key(|(_, e)| e.used.max(e.freshness.last_fetched()))
         .map(|(s, _)| s.clone());
     if let Some(source) = oldest {
         entries.remove(&source);
