@@ -17,6 +17,7 @@ pub mod secret;
 pub mod signing_key;
 pub mod token;
 pub mod usage;
+pub mod webhook;
 
 /// Actions, resource filters and scopes, and their covering rules: one copy, in the
 /// `latchkey-rules` crate, shared with resource servers.
