@@ -683,7 +683,7 @@ async function run(problems, tokenRequests) {
     await page.click('[aria-label="Remove public key 1"]');
     await until('the last-key error', () => !document.getElementById('public_keys-error').hidden);
     out.lastKeyError = await text('#public_keys-error');
-    assert(out.lastKeyError.includes('at least one public key'), `error: ${out.lastKeyError}`);
+    assert(out.lastKeyError.includes('needs a public key'), `error: ${out.lastKeyError}`);
     await page.click('#key-cancel');
     await page.locator('#key-dialog').waitFor({ state: 'hidden' });
     const r = await http('GET', `/v1/keys/${out.jwtKeyId}`, { bearer: ADMIN_SECRET });
