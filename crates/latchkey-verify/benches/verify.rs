@@ -1,6 +1,9 @@
 //! Verification of an EdDSA access token with a warm key cache: the cost a resource server
 //! pays per request. `cargo bench -p latchkey-verify --bench verify`.
 
+// criterion_group! defines an undocumented public function.
+#![allow(missing_docs)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
 use latchkey_verify::scope::Action;
