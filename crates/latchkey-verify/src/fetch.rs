@@ -21,9 +21,6 @@ pub(crate) struct Fetched {
 }
 
 pub(crate) fn client(timeout: Duration) -> Result<Client, BuildError> {
-    // reqwest is built without a default TLS provider: ring, installed once per process (a
-    // provider the application installed first stays).
-    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::builder()
         .redirect(redirect::Policy::none())
         .timeout(timeout)
