@@ -75,13 +75,16 @@ impl Claims {
 /// The wire form, as `jsonwebtoken` deserialises it; [`Claims`] is built from it once.
 #[derive(Deserialize)]
 pub(crate) struct WireClaims {
-    iss: String,
+    pub(crate) iss: String,
     sub: String,
     client_id: String,
     org_id: String,
     aud: OneOrMany,
     iat: i64,
-    exp: i64,
+    pub(crate) exp: i64,
+    /// Not in Latchkey's tokens; checked when present.
+    #[serde(default)]
+    pub(crate) nbf: Option<i64>,
     jti: String,
     scope: String,
 }
@@ -91,6 +94,16 @@ pub(crate) struct WireClaims {
 enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl WireClaims {
+    pub(crate) fn audiences(&self) -> impl Iterator<Item = &str> {
+        let (one, many) = match &self.aud {
+            OneOrMany::One(a) => (Some(a.as_str()), &[][..]),
+            OneOrMany::Many(list) => (None, list.as_slice()),
+        };
+        one.into_iter().chain(many.iter().map(String::as_str))
+    }
 }
 
 impl TryFrom<WireClaims> for Claims {

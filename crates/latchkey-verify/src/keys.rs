@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::Deserialize;
@@ -29,6 +31,9 @@ pub(crate) struct Expect {
 pub(crate) struct VerifyKey {
     key: DecodingKey,
     validation: Validation,
+    /// An Ed25519 key decoded once (point decompression included), for the EdDSA path.
+    ed25519: Option<ed25519_dalek::VerifyingKey>,
+    expect: Expect,
 }
 
 /// Every usable key of one fetched JWKS, by `kid`.
@@ -62,7 +67,16 @@ impl KeySet {
             if key.family() != alg.family() {
                 continue;
             }
-            keys.insert(kid, VerifyKey::new(key, alg, expect));
+            let ed25519 = match (&jwk.algorithm, alg) {
+                (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => {
+                    match ed25519_key(&p.x) {
+                        Some(key) => Some(key),
+                        None => continue,
+                    }
+                }
+                _ => None,
+            };
+            keys.insert(kid, VerifyKey::new(key, alg, ed25519, expect));
         }
         Ok(KeySet { keys })
     }
@@ -102,22 +116,45 @@ fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
     }
 }
 
+/// The Ed25519 public key of a JWK's `x`.
+fn ed25519_key(x: &str) -> Option<ed25519_dalek::VerifyingKey> {
+    let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(x).ok()?.try_into().ok()?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok()
+}
+
 impl VerifyKey {
-    fn new(key: DecodingKey, alg: Algorithm, expect: &Expect) -> Self {
+    fn new(
+        key: DecodingKey,
+        alg: Algorithm,
+        ed25519: Option<ed25519_dalek::VerifyingKey>,
+        expect: &Expect,
+    ) -> Self {
         let mut validation = Validation::new(alg);
         validation.set_issuer(&[&expect.issuer]);
         validation.set_audience(&expect.audiences);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = expect.leeway_secs;
-        VerifyKey { key, validation }
+        VerifyKey {
+            key,
+            validation,
+            ed25519,
+            expect: expect.clone(),
+        }
     }
 
-    /// Verifies `token` (whose `header` the caller parsed to find this key).
-    pub(crate) fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
-        let data = jsonwebtoken::decode::<WireClaims>(token, &self.key, &self.validation)
-            .map_err(from_jwt)?;
-        let claims = Claims::try_from(data.claims)?;
+    /// Verifies `token`, whose header (already parsed by the caller to find this key) names
+    /// `alg`.
+    pub(crate) fn verify(&self, alg: Algorithm, token: &str) -> Result<Claims, VerifyError> {
+        let claims = match &self.ed25519 {
+            Some(key) if alg == Algorithm::EdDSA => self.verify_ed25519(key, token)?,
+            Some(_) => return Err(VerifyError::WrongAlgorithm),
+            None => {
+                let data = jsonwebtoken::decode::<WireClaims>(token, &self.key, &self.validation)
+                    .map_err(from_jwt)?;
+                Claims::try_from(data.claims)?
+            }
+        };
         // jsonwebtoken checks `exp` and `nbf`, not `iat`: a token issued in the future is a
         // clock problem or a forgery, refused either way.
         let now = SystemTime::now()
@@ -128,6 +165,60 @@ impl VerifyKey {
             return Err(VerifyError::NotYetValid);
         }
         Ok(claims)
+    }
+}
+
+impl VerifyKey {
+    /// Latchkey's own algorithm without jsonwebtoken's generic path, which decodes the header
+    /// again, the claims twice and (its RustCrypto provider) the public key on every call: the
+    /// signature over `header.payload` with the key decoded once (ed25519-dalek's strict
+    /// verification, as jsonwebtoken's), then the same claim checks.
+    fn verify_ed25519(
+        &self,
+        key: &ed25519_dalek::VerifyingKey,
+        token: &str,
+    ) -> Result<Claims, VerifyError> {
+        let malformed = || VerifyError::Malformed("not a compact JWS".into());
+        let (signed, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
+        let (_, payload) = signed.split_once('.').ok_or_else(malformed)?;
+        let signature: [u8; 64] = URL_SAFE_NO_PAD
+            .decode(signature)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .ok_or(VerifyError::BadSignature)?;
+        key.verify_strict(
+            signed.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&signature),
+        )
+        .map_err(|_| VerifyError::BadSignature)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| malformed())?;
+        let wire: WireClaims =
+            serde_json::from_slice(&payload).map_err(|e| VerifyError::BadClaims(e.to_string()))?;
+        let now = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        )
+        .unwrap_or(i64::MAX);
+        let leeway = i64::try_from(self.expect.leeway_secs).unwrap_or(i64::MAX);
+        // As jsonwebtoken: expired when `exp` is before now less the leeway; not yet valid
+        // when `nbf` is after now plus the leeway.
+        if wire.exp < now.saturating_sub(leeway) {
+            return Err(VerifyError::Expired);
+        }
+        if wire.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(VerifyError::NotYetValid);
+        }
+        if wire.iss != self.expect.issuer {
+            return Err(VerifyError::WrongIssuer);
+        }
+        if !wire
+            .audiences()
+            .any(|a| self.expect.audiences.iter().any(|e| e == a))
+        {
+            return Err(VerifyError::WrongAudience);
+        }
+        Claims::try_from(wire)
     }
 }
 

@@ -47,6 +47,7 @@ mod fetch;
 mod jwks;
 mod keys;
 mod require;
+mod seen;
 mod verified;
 mod verifier;
 

@@ -13,6 +13,7 @@ use crate::error::{BuildError, FetchError, VerifyError};
 use crate::fetch;
 use crate::jwks::{JwksCache, Source, Step};
 use crate::keys::{Expect, KeySet, is_access_token};
+use crate::seen::{self, Seen};
 
 /// Verifies Latchkey access tokens (RFC 9068 JWTs) for one issuer. Cheap to clone: clones
 /// share the key cache.
@@ -40,6 +41,8 @@ pub struct Verifier {
 struct Inner {
     cache: JwksCache,
     online: Option<Online>,
+    /// Tokens verified before (`seen.rs`).
+    seen: Seen,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -136,19 +139,42 @@ impl Verifier {
     /// # }
     /// ```
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        let digest = seen::digest(token);
+        let cache = &self.inner.cache;
+        let now = unix_now();
+        let leeway = i64::try_from(cache.expect().leeway_secs).unwrap_or(i64::MAX);
+        if let Some((claims, kid)) = self.inner.seen.get(&digest, now, leeway)
+            && matches!(
+                cache.with_key(&kid, Instant::now(), |_| Ok(())),
+                Step::Done(Ok(()))
+            )
+        {
+            return Ok(claims);
+        }
+        let verified = self.verify_in_full(token).await;
+        if let Ok((claims, kid)) = &verified {
+            self.inner.seen.insert(digest, claims, kid, now);
+        }
+        verified.map(|(claims, _)| claims)
+    }
+
+    /// Header, key, signature and claims; with the `kid` of the key that verified the token.
+    async fn verify_in_full(&self, token: &str) -> Result<(Claims, String), VerifyError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| VerifyError::Malformed(e.to_string()))?;
         if !is_access_token(&header) {
             return Err(VerifyError::NotAnAccessToken);
         }
-        let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
+        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
         let cache = &self.inner.cache;
-        if let Step::Done(r) = cache.with_key(kid, Instant::now(), |key| key.verify(token)) {
-            return r;
+        let alg = header.alg;
+        let with_kid = |claims| (claims, kid.clone());
+        if let Step::Done(r) = cache.with_key(&kid, Instant::now(), |key| key.verify(alg, token)) {
+            return r.map(with_kid);
         }
-        cache.refresh(Some(kid)).await;
-        match cache.with_key(kid, Instant::now(), |key| key.verify(token)) {
-            Step::Done(r) => r,
+        cache.refresh(Some(&kid)).await;
+        match cache.with_key(&kid, Instant::now(), |key| key.verify(alg, token)) {
+            Step::Done(r) => r.map(with_kid),
             // The policy never asks for a second fetch right after one.
             Step::Fetch => Err(VerifyError::Unavailable(Arc::new(FetchError::NotFetched))),
         }
@@ -404,9 +430,17 @@ impl VerifierBuilder {
             inner: Arc::new(Inner {
                 cache: JwksCache::new(source, self.policy, expect, client, initial),
                 online,
+                seen: Seen::default(),
             }),
         })
     }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn http_url(s: &str) -> Option<url::Url> {
