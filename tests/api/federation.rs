@@ -14,14 +14,14 @@ use serde_json::{Value, json};
 use crate::fake_issuer::{FakeIssuer, Signer};
 use crate::helpers::{Backend, TestApp, error_fields, spawn_app, spawn_app_with, status_json};
 
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// A server that may fetch plain http on loopback, as the fake issuer serves.
-async fn open_app(backend: Backend) -> TestApp {
+pub(crate) async fn open_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |s| {
         s.reach = Reach {
             http: true,
@@ -53,11 +53,11 @@ fn kubernetes_claims(issuer: &str, namespace: &str, account: &str) -> Value {
     })
 }
 
-async fn create_key(app: &TestApp, body: Value) -> (u16, Value) {
+pub(crate) async fn create_key(app: &TestApp, body: Value) -> (u16, Value) {
     status_json(app.post("/v1/keys", &app.admin_secret, &body).await).await
 }
 
-async fn token(app: &TestApp, client_id: Option<&str>, assertion: &str) -> (u16, Value) {
+pub(crate) async fn token(app: &TestApp, client_id: Option<&str>, assertion: &str) -> (u16, Value) {
     let mut form = vec![
         ("grant_type", "client_credentials"),
         ("client_assertion_type", ASSERTION_TYPE),

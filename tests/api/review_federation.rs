@@ -1,5 +1,5 @@
-//! Review 17: attacks on keys without shared secrets (`jwks_uri`, federated credentials). Each
-//! test is a finding: it fails until the defect it names is fixed. Over real HTTP, with the fake
+//! An attacker's review of keys without shared secrets (`jwks_uri`, federated credentials).
+//! Each test is a finding, written to fail before its fix. Over real HTTP, with the fake
 //! OpenID issuer of `tests/support/issuer.rs`.
 
 use base64::Engine;
@@ -8,47 +8,9 @@ use latchkey::outbound::Reach;
 use serde_json::{Value, json};
 
 use crate::fake_issuer::{FakeIssuer, Signer};
-use crate::helpers::{Backend, TestApp, spawn_app_with, status_json};
+use crate::helpers::{Backend, spawn_app_with, status_json};
 
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// A server that may fetch plain http on loopback, as the fake issuer serves.
-async fn open_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |s| {
-        s.reach = Reach {
-            http: true,
-            private: true,
-        };
-    })
-    .await
-}
-
-async fn create_key(app: &TestApp, body: Value) -> (u16, Value) {
-    status_json(app.post("/v1/keys", &app.admin_secret, &body).await).await
-}
-
-async fn token(app: &TestApp, client_id: Option<&str>, assertion: &str) -> (u16, Value) {
-    let mut form = vec![
-        ("grant_type", "client_credentials"),
-        ("client_assertion_type", ASSERTION_TYPE),
-        ("client_assertion", assertion),
-    ];
-    if let Some(id) = client_id {
-        form.push(("client_id", id));
-    }
-    let r = app
-        .client
-        .post(app.url("/oauth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    status_json(r).await
-}
+use crate::federation::{ASSERTION_TYPE, create_key, now, open_app, token};
 
 /// The payload of a compact JWS, unverified.
 fn payload(jwt: &str) -> Value {
