@@ -106,6 +106,7 @@ impl Action {
     /// assert!(!Action::Admin.covers(Action::Write));
     /// assert!(!Action::Read.covers(Action::Any));
     /// ```
+    #[inline]
     pub fn covers(&self, other: Action) -> bool {
         *self == Self::Any || *self == other
     }
@@ -280,6 +281,7 @@ impl ResourceFilter {
     /// assert!(!ResourceFilter::all().matches("a//b"));
     /// # Ok::<(), String>(())
     /// ```
+    #[inline]
     pub fn matches(&self, resource: &str) -> bool {
         if resource.is_empty() {
             return false;
@@ -492,6 +494,7 @@ impl Scope {
     /// assert!(!scope.allows(Action::Read, "projects/7/x"));
     /// # Ok::<(), String>(())
     /// ```
+    #[inline]
     pub fn allows(&self, action: Action, resource: &str) -> bool {
         self.action.covers(action) && self.resource.matches(resource)
     }

@@ -149,6 +149,7 @@ impl Secret {
     /// assert_eq!(Secret::parse(typo).unwrap_err(), SecretError::Checksum);
     /// # Ok::<(), SecretError>(())
     /// ```
+    #[inline]
     pub fn parse(s: &str) -> Result<Self, SecretError> {
         let rest = s.strip_prefix(SECRET_PREFIX).ok_or(SecretError::Format)?;
         // Byte length equals char length here because non-base62 input is rejected below.
@@ -188,6 +189,7 @@ impl Secret {
     /// # Ok::<(), latchkey_rules::secret::SecretError>(())
     /// ```
     #[cfg(feature = "digest")]
+    #[inline]
     pub fn digest(&self) -> SecretDigest {
         SecretDigest(Sha256::digest(self.0.as_bytes()).into())
     }
@@ -215,6 +217,7 @@ impl fmt::Debug for Secret {
 }
 
 /// CRC32 of the random body, base62 big-endian, left-padded with '0' to six characters.
+#[inline]
 fn checksum(body: &str) -> String {
     let mut n = crc32fast::hash(body.as_bytes());
     let mut out = [b'0'; CHECKSUM_LEN];
@@ -277,6 +280,7 @@ impl SecretDigest {
     /// assert!(a.ct_eq(&a));
     /// assert!(!a.ct_eq(&b));
     /// ```
+    #[inline]
     pub fn ct_eq(&self, other: &Self) -> bool {
         self.0.ct_eq(&other.0).into()
     }
