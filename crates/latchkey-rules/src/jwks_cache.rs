@@ -290,4 +290,73 @@ mod tests {
         );
         assert_eq!(set.decide(&p, t0 + secs(1), true), Decision::Fetch);
     }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Wait(u64),
+        /// A fetch answered, with a `max-age` (or none).
+        Fetched(Option<u64>),
+        Failed,
+        Decide(bool),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u64..4000).prop_map(Op::Wait),
+            proptest::option::of(0u64..5000).prop_map(Op::Fetched),
+            Just(Op::Failed),
+            any::<bool>().prop_map(Op::Decide),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Against a model that remembers every fetch (in milliseconds): never a second fetch
+        /// within `refetch_after` of the last attempt; keys used only if some fetch succeeded
+        /// and it is within its freshness plus the stale bound; a known kid in a fresh set is
+        /// always used, and unavailable only when neither a fetch nor the stale set is allowed.
+        #[test]
+        fn decisions_follow_the_fetch_history(ops in proptest::collection::vec(op(), 1..200)) {
+            let p = CachePolicy::default();
+            let t0 = Instant::now();
+            let mut set = Freshness::default();
+            let (mut now, mut attempted, mut good): (u64, Option<u64>, Option<(u64, Duration)>) =
+                (0, None, None);
+            for op in ops {
+                let at = t0 + Duration::from_millis(now);
+                match op {
+                    Op::Wait(ms) => now += ms,
+                    Op::Fetched(max_age) => {
+                        let header = max_age.map(|s| format!("max-age={s}"));
+                        set.fetched(&p, at, header.as_deref());
+                        good = Some((now, p.ttl(header.as_deref())));
+                        attempted = Some(now);
+                    }
+                    Op::Failed => {
+                        set.failed(at);
+                        attempted = Some(now);
+                    }
+                    Op::Decide(kid_known) => {
+                        let may_fetch = attempted.is_none_or(|a| now - a >= 1000);
+                        let age = good.map(|(f, ttl)| (Duration::from_millis(now - f), ttl));
+                        let fresh = age.is_some_and(|(a, ttl)| a < ttl);
+                        let stale_ok = age.is_some_and(|(a, ttl)| a < ttl + p.stale_for);
+                        match set.decide(&p, at, kid_known) {
+                            Decision::Fetch => proptest::prop_assert!(may_fetch),
+                            Decision::Use => {
+                                proptest::prop_assert!(stale_ok);
+                                proptest::prop_assert!(fresh || !may_fetch);
+                            }
+                            Decision::Unavailable => {
+                                proptest::prop_assert!(!may_fetch && !stale_ok);
+                            }
+                        }
+                        if fresh && kid_known {
+                            proptest::prop_assert_eq!(set.decide(&p, at, true), Decision::Use);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
