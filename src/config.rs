@@ -119,6 +119,26 @@ pub struct ServeArgs {
     /// closed networks only: otherwise a key's jwks_uri could probe the internal network.
     #[arg(long, env = "LATCHKEY_ALLOW_PRIVATE_ISSUERS", action = clap::ArgAction::Set, default_value_t = false, default_missing_value = "true", num_args = 0..=1, value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_private_issuers: bool,
+    /// Deliver webhooks to plain http:// URLs. For tests and closed networks only: anyone on
+    /// the path reads the events.
+    #[arg(long, env = "LATCHKEY_WEBHOOK_ALLOW_HTTP", action = clap::ArgAction::Set, default_value_t = false, default_missing_value = "true", num_args = 0..=1, value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_http: bool,
+    /// Deliver webhooks to loopback, private and link-local addresses. For tests and closed
+    /// networks only: otherwise a webhook could reach the internal network.
+    #[arg(long, env = "LATCHKEY_WEBHOOK_ALLOW_PRIVATE", action = clap::ArgAction::Set, default_value_t = false, default_missing_value = "true", num_args = 0..=1, value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
+    /// How long a webhook delivery is retried (with exponential backoff) before it fails.
+    #[arg(long, env = "LATCHKEY_WEBHOOK_RETRY_FOR", default_value = "24h", value_parser = parse_duration)]
+    pub webhook_retry_for: Duration,
+    /// When keys are warned of their expiry (`key.expiring`): before `expires_at` by each of
+    /// these, e.g. 30d,7d,1d (d, h, m or s); empty for no warnings.
+    #[arg(long, env = "LATCHKEY_EXPIRY_WARNINGS", default_value = "30d,7d,1d", value_parser = crate::domain::webhook::parse_expiry_warnings)]
+    pub expiry_warnings: crate::domain::webhook::ExpiryWarnings,
+    /// GitHub's secret-scanning public keys, a file in the format of
+    /// https://api.github.com/meta/public_keys/secret_scanning: enables
+    /// `POST /v1/secret-scanning/github`.
+    #[arg(long, env = "LATCHKEY_GITHUB_SCANNING_KEYS")]
+    pub github_scanning_keys: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -184,6 +204,10 @@ pub struct Settings {
     /// What fetches of user-given URLs may reach beyond public https.
     pub reach: Reach,
     pub fetch_timeout: Duration,
+    /// Webhook delivery and expiry warnings.
+    pub webhooks: crate::service::webhooks::WebhookSettings,
+    /// The key file of GitHub's secret scanning, if the endpoint is on.
+    pub github_scanning_keys: Option<PathBuf>,
 }
 
 /// `Settings::local`'s database pool: smaller than `serve`'s, see there.
@@ -260,6 +284,19 @@ impl Settings {
                 private: serve.allow_private_issuers,
             },
             fetch_timeout: serve.fetch_timeout,
+            webhooks: crate::service::webhooks::WebhookSettings {
+                reach: Reach {
+                    http: serve.webhook_allow_http,
+                    private: serve.webhook_allow_private,
+                },
+                retry: crate::domain::webhook::RetrySchedule {
+                    give_up_after: serve.webhook_retry_for,
+                    ..Default::default()
+                },
+                expiry_warnings: serve.expiry_warnings.clone(),
+                ..Default::default()
+            },
+            github_scanning_keys: serve.github_scanning_keys.clone(),
         }
     }
 }

@@ -130,6 +130,11 @@ impl Application {
         ));
         authority.follow_changes(pool.clone());
         let budget = authority.budget().clone();
+        let lifecycle = crate::service::webhooks::jobs::Lifecycle::start(
+            pool.clone(),
+            keyring.master().clone(),
+            &settings.webhooks,
+        )?;
         let state = web::Data::new(AppState {
             pool,
             keyring,
@@ -140,6 +145,8 @@ impl Application {
             usage,
             trusted_proxies: settings.trusted_proxies.clone(),
             forwarded_header: settings.forwarded_header,
+            webhooks: lifecycle,
+            webhook_reach: settings.webhooks.reach,
         });
         let openapi = web::Data::new(http::openapi::ApiDocument::new(&routes)?);
         let mut server = HttpServer::new(move || {
@@ -222,6 +229,16 @@ fn warn_of_reach(settings: &Settings) {
     if settings.reach.private {
         tracing::warn!(
             "--allow-private-issuers is on: client JWKS and federated issuer URLs may reach loopback, private and link-local addresses (cloud metadata included); for tests and closed networks only"
+        );
+    }
+    if settings.webhooks.reach.http {
+        tracing::warn!(
+            "--webhook-allow-http is on: webhooks may be delivered over plain http, where anyone on the path reads the events; for tests and closed networks only"
+        );
+    }
+    if settings.webhooks.reach.private {
+        tracing::warn!(
+            "--webhook-allow-private is on: webhooks may be delivered to loopback, private and link-local addresses (cloud metadata included); for tests and closed networks only"
         );
     }
 }

@@ -1,4 +1,37 @@
-//! Organization slugs.
+//! Organization slugs and settings.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What happens to a key whose secret is reported leaked (`POST /v1/leaks`, GitHub secret
+/// scanning): an org setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LeakPolicy {
+    /// Revoked at once (the default): a secret that is public is anyone's.
+    #[default]
+    Revoke,
+    /// Only flagged (`leaked_at`), audited and announced (`key.leaked`), for orgs that must
+    /// roll on their own schedule.
+    Notify,
+}
+
+impl LeakPolicy {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LeakPolicy::Revoke => "revoke",
+            LeakPolicy::Notify => "notify",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<LeakPolicy> {
+        match text {
+            "revoke" => Some(LeakPolicy::Revoke),
+            "notify" => Some(LeakPolicy::Notify),
+            _ => None,
+        }
+    }
+}
 
 /// `[a-z0-9-]{1,63}`: safe in URLs, DNS labels and file names.
 pub fn validate_slug(slug: &str) -> Result<(), String> {

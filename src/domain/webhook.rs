@@ -12,10 +12,15 @@
 use std::time::Duration;
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::ToSchema;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use rand::RngExt;
 use sha2::Sha256;
+
+use super::FieldError;
 
 /// Prefix of a webhook signing secret (Standard Webhooks).
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -162,6 +167,267 @@ impl RetrySchedule {
     }
 }
 
+/// Longest webhook URL accepted.
+pub const MAX_URL_LEN: usize = 2048;
+/// Longest description accepted.
+pub const MAX_DESCRIPTION_LEN: usize = 1024;
+/// Most webhooks an org may have: every event is written once per endpoint, in the change's
+/// transaction.
+pub const MAX_WEBHOOKS_PER_ORG: i64 = 20;
+/// An endpoint whose deliveries have all failed for this long is disabled.
+pub const DISABLE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(5);
+
+/// The body of `POST /v1/webhooks`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = WebhookCreate)]
+pub struct WebhookDraft {
+    /// Where events are POSTed: an https URL of a public address.
+    #[schema(example = "https://hooks.example.com/latchkey", max_length = 2048)]
+    pub url: String,
+    /// The event types to receive, e.g. `["key.revoked", "key.expiring"]`.
+    #[schema(value_type = Vec<String>, example = json!(["key.created", "key.revoked"]))]
+    pub events: Vec<String>,
+    /// Free text for people, up to 1024 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The body of `PATCH /v1/webhooks/{id}`: what is absent stays.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = WebhookUpdate)]
+pub struct WebhookPatch {
+    pub url: Option<String>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+    /// `true` turns a disabled endpoint back on (its failure streak forgotten); `false`
+    /// disables it (events made meanwhile are not kept for it).
+    pub enabled: Option<bool>,
+}
+
+/// A validated create or patch; the URL's reachability rules are the outbound client's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidWebhook {
+    pub url: Option<String>,
+    pub events: Option<Vec<EventType>>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+impl WebhookDraft {
+    pub fn validate(&self) -> Result<ValidWebhook, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let valid = ValidWebhook {
+            url: check_url_text(&self.url, &mut errors),
+            events: check_events(&self.events, &mut errors),
+            description: Some(check_description(
+                self.description.as_deref().unwrap_or(""),
+                &mut errors,
+            )),
+            enabled: None,
+        };
+        if errors.is_empty() { Ok(valid) } else { Err(errors) }
+    }
+}
+
+impl WebhookPatch {
+    pub fn validate(&self) -> Result<ValidWebhook, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let valid = ValidWebhook {
+            url: self
+                .url
+                .as_deref()
+                .and_then(|u| check_url_text(u, &mut errors)),
+            events: self
+                .events
+                .as_deref()
+                .and_then(|e| check_events(e, &mut errors)),
+            description: self
+                .description
+                .as_deref()
+                .map(|d| check_description(d, &mut errors)),
+            enabled: self.enabled,
+        };
+        if errors.is_empty() { Ok(valid) } else { Err(errors) }
+    }
+}
+
+fn check_url_text(url: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    if url.len() > MAX_URL_LEN {
+        errors.push(FieldError::new(
+            "url",
+            format!("must be at most {MAX_URL_LEN} characters"),
+        ));
+        return None;
+    }
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        errors.push(FieldError::new(
+            "url",
+            "must not contain spaces or control characters",
+        ));
+        return None;
+    }
+    Some(url.to_owned())
+}
+
+fn check_events(names: &[String], errors: &mut Vec<FieldError>) -> Option<Vec<EventType>> {
+    if names.is_empty() {
+        errors.push(FieldError::new(
+            "events",
+            "must name at least one event type",
+        ));
+        return None;
+    }
+    let mut types = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        match EventType::parse(name) {
+            Some(t) if types.contains(&t) => {
+                errors.push(FieldError::new(format!("events[{i}]"), "is listed twice"))
+            }
+            Some(t) => types.push(t),
+            None => errors.push(FieldError::new(
+                format!("events[{i}]"),
+                format!("{name:?} is not one of {}", subscribable_names()),
+            )),
+        }
+    }
+    (types.len() == names.len()).then_some(types)
+}
+
+/// The subscribable event types, comma-separated (error messages, CLI help).
+pub fn subscribable_names() -> String {
+    EventType::SUBSCRIBABLE
+        .iter()
+        .map(EventType::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_description(text: &str, errors: &mut Vec<FieldError>) -> String {
+    if text.chars().count() > MAX_DESCRIPTION_LEN {
+        errors.push(FieldError::new(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION_LEN} characters"),
+        ));
+    } else if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        errors.push(FieldError::new(
+            "description",
+            "must not contain control characters",
+        ));
+    }
+    text.to_owned()
+}
+
+/// The body of every delivery, the same on each attempt: `{type, timestamp, data}` (the
+/// Standard Webhooks payload structure). `timestamp` is when the event happened.
+pub fn payload(kind: EventType, at: DateTime<Utc>, data: serde_json::Value) -> String {
+    serde_json::json!({
+        "type": kind.as_str(),
+        "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "data": data,
+    })
+    .to_string()
+}
+
+/// When keys are warned of their expiry: before `expires_at` by each threshold (30, 7 and 1
+/// days by default, `--expiry-warnings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryWarnings(Vec<Duration>);
+
+impl Default for ExpiryWarnings {
+    fn default() -> Self {
+        ExpiryWarnings::new(
+            [30, 7, 1]
+                .map(|d| Duration::from_secs(d * 86_400))
+                .to_vec(),
+        )
+    }
+}
+
+impl ExpiryWarnings {
+    /// The thresholds, longest first, without duplicates or zero (expiry itself is its own
+    /// event, `key.expired`).
+    pub fn new(mut thresholds: Vec<Duration>) -> Self {
+        thresholds.retain(|t| !t.is_zero());
+        thresholds.sort_unstable_by(|a, b| b.cmp(a));
+        thresholds.dedup();
+        ExpiryWarnings(thresholds)
+    }
+
+    pub fn thresholds(&self) -> &[Duration] {
+        &self.0
+    }
+
+    /// The longest threshold: keys expiring further away need no look yet.
+    pub fn horizon(&self) -> Duration {
+        self.0.first().copied().unwrap_or_default()
+    }
+
+    /// What is due for a key expiring at `expires_at`, at `now`, given the thresholds already
+    /// produced for this expiry (`done`): the thresholds crossed and not yet produced, and the
+    /// one warning to send for them, the nearest (a key created 5 days before its expiry gets
+    /// the 7-day warning, not the 30-day one too). `Duration::ZERO` stands for expiry itself.
+    pub fn due(
+        &self,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        done: &[Duration],
+    ) -> Option<Due> {
+        let left = (expires_at - now).to_std().unwrap_or(Duration::ZERO);
+        let expired = expires_at <= now;
+        let crossed: Vec<Duration> = self
+            .0
+            .iter()
+            .copied()
+            .filter(|t| left <= *t)
+            .chain(expired.then_some(Duration::ZERO))
+            .filter(|t| !done.contains(t))
+            .collect();
+        let nearest = *crossed.last()?;
+        // Once a nearer threshold was produced, a farther one is history, not news.
+        if done.iter().any(|d| *d < nearest) {
+            return None;
+        }
+        Some(Due { crossed, nearest })
+    }
+}
+
+/// A key's expiry warning due now (`ExpiryWarnings::due`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// Every threshold passed and not yet produced: all are recorded as produced.
+    pub crossed: Vec<Duration>,
+    /// The one event sent: `key.expiring` for this threshold, or `key.expired` for zero.
+    pub nearest: Duration,
+}
+
+/// `30d,7d,1d`-style thresholds: each a whole number of days (`d`), hours (`h`), minutes
+/// (`m`) or seconds (`s`), at most 365 days; an empty list turns warnings off.
+pub fn parse_expiry_warnings(text: &str) -> Result<ExpiryWarnings, String> {
+    let mut thresholds = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (digits, unit) = part.split_at(part.len().saturating_sub(1));
+        let scale = match unit {
+            "d" => 86_400,
+            "h" => 3600,
+            "m" => 60,
+            "s" => 1,
+            _ => return Err(format!("{part:?}: expected a number followed by d, h, m or s")),
+        };
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("{part:?}: expected a number followed by d, h, m or s"))?;
+        let secs = n.saturating_mul(scale);
+        if secs == 0 || secs > 365 * 86_400 {
+            return Err(format!("{part:?}: must be more than 0 and at most 365 days"));
+        }
+        thresholds.push(Duration::from_secs(secs));
+    }
+    Ok(ExpiryWarnings::new(thresholds))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -233,5 +499,94 @@ mod tests {
         assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
         assert!(elapsed <= s.give_up_after);
         assert!((25..=45).contains(&waits.len()), "{} attempts", waits.len());
+    }
+
+    fn at(days: f64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+            + chrono::TimeDelta::milliseconds((days * 86_400_000.0) as i64)
+    }
+
+    fn days(d: &[u64]) -> Vec<Duration> {
+        d.iter().map(|d| Duration::from_secs(d * 86_400)).collect()
+    }
+
+    #[test]
+    fn expiry_warnings_fire_each_threshold_once_nearest_first() {
+        let w = ExpiryWarnings::default();
+        let expiry = at(40.0);
+        assert_eq!(w.due(expiry, at(0.0), &[]), None, "40 days left");
+        let due = w.due(expiry, at(10.5), &[]).unwrap();
+        assert_eq!((due.crossed, due.nearest), (days(&[30]), days(&[30])[0]));
+        assert_eq!(w.due(expiry, at(11.0), &days(&[30])), None, "once");
+        let due = w.due(expiry, at(39.5), &days(&[30])).unwrap();
+        assert_eq!(due.crossed, days(&[7, 1]), "a node away for weeks");
+        assert_eq!(due.nearest, days(&[1])[0], "sends only the nearest");
+        let due = w.due(expiry, at(40.0), &days(&[30, 7, 1])).unwrap();
+        assert_eq!(due.nearest, Duration::ZERO, "expired");
+        assert_eq!(w.due(expiry, at(41.0), &days(&[30, 7, 1, 0])), None);
+        // A key created five days before its expiry: the 7-day warning, not the 30-day one.
+        let due = w.due(at(5.0), at(0.0), &[]).unwrap();
+        assert_eq!((due.crossed, due.nearest), (days(&[30, 7]), days(&[7])[0]));
+        // Produced out of order by a racing node: nothing older is sent after.
+        assert_eq!(w.due(expiry, at(39.5), &days(&[1])), None);
+    }
+
+    #[test]
+    fn expiry_warnings_parse() {
+        assert_eq!(
+            parse_expiry_warnings("30d, 7d,1d").unwrap(),
+            ExpiryWarnings::default()
+        );
+        assert_eq!(
+            parse_expiry_warnings("1d,12h,90m,30s").unwrap().thresholds(),
+            &[86_400, 43_200, 5_400, 30].map(Duration::from_secs)
+        );
+        assert!(parse_expiry_warnings("").unwrap().thresholds().is_empty());
+        for bad in ["7", "0d", "400d", "-1d", "1w", "d"] {
+            assert!(parse_expiry_warnings(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn webhook_bodies_are_validated_field_by_field() {
+        let draft = WebhookDraft {
+            url: "https://hooks.example.com/x\u{0}".into(),
+            events: vec!["key.created".into(), "key.exploded".into(), "key.created".into()],
+            description: Some("x".repeat(MAX_DESCRIPTION_LEN + 1)),
+        };
+        let fields: Vec<String> = draft
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["url", "events[1]", "events[2]", "description"]);
+        let ok = WebhookDraft {
+            url: "https://hooks.example.com/x".into(),
+            events: vec!["key.revoked".into()],
+            description: None,
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(ok.events, Some(vec![EventType::KeyRevoked]));
+        assert_eq!(ok.description.as_deref(), Some(""));
+        let empty = WebhookPatch {
+            events: Some(vec![]),
+            ..Default::default()
+        };
+        assert_eq!(empty.validate().unwrap_err()[0].field, "events");
+    }
+
+    #[test]
+    fn payloads_carry_type_timestamp_and_data() {
+        let body = payload(
+            EventType::KeyRevoked,
+            at(0.0),
+            serde_json::json!({"key": {"id": "key_x"}}),
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["type"], "key.revoked");
+        assert_eq!(v["timestamp"], "2027-01-15T08:00:00.000Z");
+        assert_eq!(v["data"]["key"]["id"], "key_x");
     }
 }

@@ -6,6 +6,7 @@ pub mod body;
 pub mod check;
 pub mod console;
 pub mod keys;
+pub mod leaks;
 pub mod logging;
 pub mod metrics;
 pub mod oauth;
@@ -16,6 +17,7 @@ pub mod problem;
 pub mod router;
 pub mod signing_keys;
 pub mod usage;
+pub mod webhooks;
 pub mod well_known;
 
 use std::sync::Arc;
@@ -53,6 +55,10 @@ pub struct AppState {
     pub forwarded_header: ForwardedHeader,
     pub metrics: Arc<metrics::Metrics>,
     pub usage: Arc<crate::usage::UsageRecorder>,
+    /// The webhook sender and expiry warnings of this node (held here: they run while it lives).
+    pub webhooks: Arc<crate::service::webhooks::jobs::Lifecycle>,
+    /// What webhook URLs may reach (`--webhook-allow-http`, `--webhook-allow-private`).
+    pub webhook_reach: crate::outbound::Reach,
 }
 
 impl AppState {
@@ -143,6 +149,8 @@ pub fn router_under(mount: &str) -> Router {
     check::routes(&mut router);
     usage::routes(&mut router);
     audit::routes(&mut router);
+    webhooks::routes(&mut router);
+    leaks::routes(&mut router);
     openapi::routes(&mut router);
     // Not API operations: the web console's static files, left out of the OpenAPI document.
     console::routes(&mut router);

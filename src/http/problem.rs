@@ -95,7 +95,11 @@ impl ApiError {
             ApiError::Service(e) => match e {
                 S::Validation(_) => ("validation_failed", "Invalid input"),
                 S::Escalation(_) => ("scope_escalation", "Scope escalation refused"),
-                S::KeyNotFound(_) | S::OrgNotFound(_) => ("not_found", "Not found"),
+                S::KeyNotFound(_)
+                | S::OrgNotFound(_)
+                | S::WebhookNotFound(_)
+                | S::DeliveryNotFound(_) => ("not_found", "Not found"),
+                S::TooManyWebhooks(_) => ("too_many_webhooks", "Too many webhooks"),
                 S::OrgExists(_) => ("org_exists", "Organization exists"),
                 S::OrgNotBootstrapped(_) => {
                     ("org_not_bootstrapped", "Organization not bootstrapped")
@@ -159,13 +163,17 @@ impl ResponseError for ApiError {
             ApiError::Service(e) => match e {
                 S::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 S::Escalation(_) => StatusCode::FORBIDDEN,
-                S::KeyNotFound(_) | S::OrgNotFound(_) => StatusCode::NOT_FOUND,
+                S::KeyNotFound(_)
+                | S::OrgNotFound(_)
+                | S::WebhookNotFound(_)
+                | S::DeliveryNotFound(_) => StatusCode::NOT_FOUND,
                 S::OrgExists(_)
                 | S::OrgNotBootstrapped(_)
                 | S::AlreadyBootstrapped(_)
                 | S::KeyRevoked(_)
                 | S::NoSecret(_)
-                | S::NoQuota(_) => StatusCode::CONFLICT,
+                | S::NoQuota(_)
+                | S::TooManyWebhooks(_) => StatusCode::CONFLICT,
                 S::TooManySigningKeys(_) => StatusCode::TOO_MANY_REQUESTS,
                 S::Store(StoreError::Pool(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 S::Store(_) | S::Crypto(_) | S::FetchFirst(_) => StatusCode::INTERNAL_SERVER_ERROR,

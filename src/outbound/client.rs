@@ -117,6 +117,75 @@ impl Outbound {
     }
 }
 
+/// What a POST got back: the status, the body read at most up to the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub status: u16,
+}
+
+impl Outbound {
+    /// POSTs `body` as JSON with `headers`; reads at most `max_response` bytes of the answer
+    /// (and drops them: what a receiver answers is its own business, and a huge or endless
+    /// answer must not hold the sender). Any status is returned; only no answer is an error.
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: String,
+        max_response: usize,
+    ) -> Result<Posted, FetchError> {
+        let url = self.check_url(url)?;
+        let mut request = self
+            .client
+            .post(url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| FetchError::Unreachable(chain(&e)))?;
+        let status = response.status().as_u16();
+        let mut read = 0;
+        while read < max_response {
+            match response.chunk().await {
+                Ok(Some(chunk)) => read += chunk.len(),
+                // The status is the answer; a body cut short does not change it.
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(Posted { status })
+    }
+}
+
+/// [`check_url`], then the name resolved the way the client will, refused when every address
+/// it has is one the client may not reach (a URL naming an internal host is refused when it is
+/// saved, not only each time it is used). A name that does not resolve now passes: the client
+/// checks again on every connection, and DNS may be back by then.
+pub fn check_resolved(text: &str, reach: Reach) -> Result<Url, FetchError> {
+    use std::net::ToSocketAddrs;
+    let url = check_url(text, reach)?;
+    if reach.private {
+        return Ok(url);
+    }
+    if let Some(url::Host::Domain(name)) = url.host() {
+        let port = url.port_or_known_default().unwrap_or(443);
+        if let Ok(found) = (name, port).to_socket_addrs() {
+            let found: Vec<SocketAddr> = found.collect();
+            let reasons: Vec<&str> = found.iter().filter_map(|a| forbidden(a.ip())).collect();
+            if !found.is_empty() && reasons.len() == found.len() {
+                return Err(FetchError::Refused(format!(
+                    "{name} resolves to {}, which is refused",
+                    reasons[0]
+                )));
+            }
+        }
+    }
+    Ok(url)
+}
+
 /// The rules of [`Outbound::check_url`], without a client.
 pub fn check_url(text: &str, reach: Reach) -> Result<Url, FetchError> {
     let refuse = |why: &str| Err(FetchError::Refused(why.to_owned()));

@@ -6,4 +6,4 @@ pub mod address;
 pub mod client;
 pub mod key_sets;
 
-pub use client::{FetchError, Outbound, Reach};
+pub use client::{FetchError, Outbound, Posted, Reach, check_resolved, check_url};

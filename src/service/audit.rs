@@ -16,6 +16,8 @@ use crate::store::audit::{self as store_audit, Filter, NewEvent};
 
 /// What the command line is recorded as.
 pub const CLI_ACTOR: &str = "cli";
+/// What Latchkey itself is recorded as (an endpoint disabled after failing for days).
+pub const SYSTEM_ACTOR: &str = "system";
 
 /// The recorded action names (stable: clients filter on them).
 pub mod action {
@@ -27,7 +29,14 @@ pub mod action {
     pub const KEY_QUOTA_CHANGED: &str = "key.quota_changed";
     pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
     pub const TOKEN_REVOKED: &str = "token.revoked";
-    pub const ALL: [&str; 8] = [
+    pub const KEY_LEAKED: &str = "key.leaked";
+    pub const ORG_UPDATED: &str = "org.updated";
+    pub const WEBHOOK_CREATED: &str = "webhook.created";
+    pub const WEBHOOK_UPDATED: &str = "webhook.updated";
+    pub const WEBHOOK_DELETED: &str = "webhook.deleted";
+    pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
+    pub const WEBHOOK_DELIVERY_RETRIED: &str = "webhook.delivery_retried";
+    pub const ALL: [&str; 15] = [
         ORG_BOOTSTRAPPED,
         KEY_CREATED,
         KEY_UPDATED,
@@ -36,6 +45,13 @@ pub mod action {
         KEY_QUOTA_CHANGED,
         SIGNING_KEY_ROTATED,
         TOKEN_REVOKED,
+        KEY_LEAKED,
+        ORG_UPDATED,
+        WEBHOOK_CREATED,
+        WEBHOOK_UPDATED,
+        WEBHOOK_DELETED,
+        WEBHOOK_DISABLED,
+        WEBHOOK_DELIVERY_RETRIED,
     ];
 }
 
@@ -57,6 +73,32 @@ pub fn record(
             action,
             target,
             ip: actor.ip.map(|ip| ip.to_string()),
+            details: details.to_string(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Records an event of `org_id` made by someone other than a key of it: Latchkey itself
+/// (`SYSTEM_ACTOR`) or a leak reporter. Call inside the change's transaction.
+pub fn record_as(
+    conn: &mut DbConnection,
+    org_id: &str,
+    actor: &str,
+    action: &str,
+    target: &str,
+    details: Value,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    store_audit::insert(
+        conn,
+        &NewEvent {
+            org_id,
+            at: now,
+            actor,
+            action,
+            target,
+            ip: None,
             details: details.to_string(),
         },
     )?;
@@ -94,7 +136,8 @@ fn action_schema() -> utoipa::openapi::schema::Object {
 pub struct AuditEvent {
     pub id: String,
     pub at: DateTime<Utc>,
-    /// The acting key id, or `cli`.
+    /// The acting key id; `cli` for the command line; `system` for Latchkey itself; or who
+    /// reported a leaked secret (`leak-report:<key id>`, `github-secret-scanning`).
     pub actor: String,
     #[schema(example = "key.created")]
     pub action: String,

@@ -4,11 +4,14 @@
 pub mod actor;
 pub mod audit;
 pub mod authority;
+pub mod clock;
 pub mod keyring;
 pub mod keys;
+pub mod leaks;
 pub mod orgs;
 pub mod signing_keys;
 pub mod usage;
+pub mod webhooks;
 
 use crate::domain::FieldError;
 use crate::domain::signing_key::{MAX_PUBLISHED_SIGNING_KEYS, TooManyPublished};
@@ -38,6 +41,12 @@ pub enum ServiceError {
     NoSecret(String),
     #[error("key {0} has no quota: give it one first (PATCH /v1/keys/{0} with \"quota\")")]
     NoQuota(String),
+    #[error("no webhook {0} in this organization")]
+    WebhookNotFound(String),
+    #[error("no delivery {0} of this webhook")]
+    DeliveryNotFound(String),
+    #[error("the organization already has {0} webhooks, the most allowed: delete one first")]
+    TooManyWebhooks(i64),
     /// A rotation would publish more than `MAX_PUBLISHED_SIGNING_KEYS` keys of the org.
     #[error(
         "the organization already has {} published signing keys, the most allowed is {}: a rotation fits again in {} s, when a retired key leaves the JWKS",

@@ -49,6 +49,43 @@ pub fn find(conn: &mut DbConnection, slug: &str) -> ServiceResult<Org> {
     store::orgs::find_by_slug(conn, slug)?.ok_or_else(|| ServiceError::OrgNotFound(slug.to_owned()))
 }
 
+/// The org by id (an authenticated caller's own).
+pub fn find_by_id(conn: &mut DbConnection, id: &str) -> ServiceResult<Org> {
+    store::orgs::find_by_id(conn, id)?.ok_or_else(|| ServiceError::OrgNotFound(id.to_owned()))
+}
+
+/// Sets what the actor's org does with leaked keys (`None` changes nothing); audited when it
+/// changes.
+pub fn set_leak_policy(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    policy: Option<crate::domain::org::LeakPolicy>,
+    now: DateTime<Utc>,
+) -> ServiceResult<Org> {
+    store::write_tx(conn, |conn| {
+        let org = find_by_id(conn, &actor.org_id)?;
+        let Some(policy) = policy.filter(|p| *p != org.leak_policy) else {
+            return Ok(org);
+        };
+        store::orgs::set_leak_policy(conn, &org.id, policy)?;
+        audit::record(
+            conn,
+            actor,
+            audit::action::ORG_UPDATED,
+            &org.id,
+            serde_json::json!({
+                "before": {"leak_policy": org.leak_policy},
+                "after": {"leak_policy": policy},
+            }),
+            now,
+        )?;
+        Ok(Org {
+            leak_policy: policy,
+            ..org
+        })
+    })
+}
+
 /// An org that may manage keys: it exists and has been bootstrapped.
 pub fn find_bootstrapped(conn: &mut DbConnection, slug: &str) -> ServiceResult<Org> {
     let org = find(conn, slug)?;

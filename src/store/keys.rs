@@ -28,6 +28,7 @@ struct KeyRow {
     last_used_ip: Option<String>,
     secret_generation: i32,
     attributes: String,
+    leaked_at: Option<NaiveDateTime>,
 }
 
 impl TryFrom<KeyRow> for Key {
@@ -56,6 +57,7 @@ impl TryFrom<KeyRow> for Key {
             revoked_at: r.revoked_at.map(|t| t.and_utc()),
             last_used_at: r.last_used_at.map(|t| t.and_utc()),
             last_used_ip: r.last_used_ip,
+            leaked_at: r.leaked_at.map(|t| t.and_utc()),
             secret_hint: r.secret_hint,
             secrets: Secrets {
                 // Written only as 0 + 1 per roll: never negative.
@@ -411,6 +413,46 @@ pub fn revoke(
     ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Unrevoked keys expiring after `from` and at most at `to`, soonest first, at most `limit`,
+/// after the `(expires_at, id)` position when given: the ones the expiry warnings look at.
+pub fn expiring(
+    conn: &mut DbConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    after: Option<&(DateTime<Utc>, String)>,
+    limit: i64,
+) -> StoreResult<Vec<Key>> {
+    let mut q = api_keys::table
+        .filter(api_keys::revoked_at.is_null())
+        .filter(api_keys::expires_at.gt(from.naive_utc()))
+        .filter(api_keys::expires_at.le(to.naive_utc()))
+        .order((api_keys::expires_at.asc(), api_keys::id.asc()))
+        .limit(limit)
+        .select(KeyRow::as_select())
+        .into_boxed();
+    if let Some((at, id)) = after {
+        let at = at.naive_utc();
+        q = q.filter(
+            api_keys::expires_at
+                .gt(at)
+                .or(api_keys::expires_at.eq(at).and(api_keys::id.gt(id.clone()))),
+        );
+    }
+    parse_rows(q.load(conn)?)
+}
+
+/// Flags a key whose secret was reported leaked (its org only flags): `leaked_at` is the
+/// latest report.
+pub fn flag_leaked(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
+        .set((
+            api_keys::leaked_at.eq(Some(now.naive_utc())),
+            api_keys::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 #[cfg(test)]

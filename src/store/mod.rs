@@ -11,6 +11,7 @@ pub mod revoked_tokens;
 pub mod schema;
 pub mod signing_keys;
 pub mod usage;
+pub mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;

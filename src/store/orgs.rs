@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::orgs;
+use crate::domain::org::LeakPolicy;
 use super::{DbConnection, StoreResult};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -13,6 +14,7 @@ struct OrgRow {
     slug: String,
     created_at: NaiveDateTime,
     bootstrapped_at: Option<NaiveDateTime>,
+    leak_policy: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +23,7 @@ pub struct Org {
     pub slug: String,
     pub created_at: DateTime<Utc>,
     pub bootstrapped_at: Option<DateTime<Utc>>,
+    pub leak_policy: LeakPolicy,
 }
 
 impl From<OrgRow> for Org {
@@ -30,6 +33,8 @@ impl From<OrgRow> for Org {
             slug: r.slug,
             created_at: r.created_at.and_utc(),
             bootstrapped_at: r.bootstrapped_at.map(|t| t.and_utc()),
+            // Written only by `set_leak_policy`; anything else reads as the safer policy.
+            leak_policy: LeakPolicy::parse(&r.leak_policy).unwrap_or_default(),
         }
     }
 }
@@ -52,6 +57,7 @@ pub fn insert(
         slug: slug.to_owned(),
         created_at: now,
         bootstrapped_at: None,
+        leak_policy: LeakPolicy::default(),
     })
 }
 
@@ -98,4 +104,12 @@ pub fn mark_bootstrapped(
         .set(orgs::bootstrapped_at.eq(now.naive_utc()))
         .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Sets what the org does with leaked keys.
+pub fn set_leak_policy(conn: &mut DbConnection, id: &str, policy: LeakPolicy) -> StoreResult<()> {
+    diesel::update(orgs::table.find(id))
+        .set(orgs::leak_policy.eq(policy.as_str()))
+        .execute(conn)?;
+    Ok(())
 }

@@ -7,6 +7,7 @@ diesel::table! {
         slug -> Text,
         created_at -> Timestamp,
         bootstrapped_at -> Nullable<Timestamp>,
+        leak_policy -> Text,
     }
 }
 
@@ -44,6 +45,7 @@ diesel::table! {
         last_used_ip -> Nullable<Text>,
         secret_generation -> Integer,
         attributes -> Text,
+        leaked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -163,9 +165,58 @@ diesel::joinable!(signing_keys -> orgs (org_id));
 diesel::joinable!(revoked_tokens -> orgs (org_id));
 diesel::joinable!(usage_hourly -> api_keys (key_id));
 diesel::joinable!(usage_daily -> api_keys (key_id));
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        org_id -> Text,
+        url -> Text,
+        description -> Text,
+        events -> Text,
+        secret_sealed -> Binary,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        failing_since -> Nullable<Timestamp>,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        webhook_id -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        ordering_key -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        last_attempt_at -> Nullable<Timestamp>,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    expiry_warnings (key_id, expires_at, threshold_seconds) {
+        key_id -> Text,
+        expires_at -> Timestamp,
+        threshold_seconds -> BigInt,
+        produced_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(audit_events -> orgs (org_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(
     change_log,
+    webhooks,
+    webhook_deliveries,
+    expiry_warnings,
     audit_events,
     usage_hourly,
     usage_daily,

@@ -128,6 +128,9 @@ pub struct Key {
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
+    /// When a secret of the key was last reported leaked, if its org only flags leaked keys
+    /// (`leak_policy: notify`); a revoked leaked key says so in the audit trail.
+    pub leaked_at: Option<DateTime<Utc>>,
     /// The secret's prefix and last characters, to recognise it (`lk_…9fQx`).
     pub secret_hint: String,
     pub secrets: Secrets,
@@ -186,6 +189,7 @@ mod tests {
             revoked_at: None,
             last_used_at: None,
             last_used_ip: None,
+            leaked_at: None,
             secret_hint: "lk_…abcd".into(),
             secrets: Secrets::default(),
         }

@@ -246,6 +246,7 @@ impl ValidKey {
             revoked_at: None,
             last_used_at: None,
             last_used_ip: None,
+            leaked_at: None,
             secret_hint,
             secrets: Secrets::default(),
         }

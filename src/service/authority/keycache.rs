@@ -411,6 +411,7 @@ mod tests {
             revoked_at: None,
             last_used_at: None,
             last_used_ip: None,
+            leaked_at: None,
             secret_hint: String::new(),
             secrets: Secrets {
                 generation: 0,

@@ -1,5 +1,6 @@
 //! The API-key lifecycle: create (secret shown once), list, get, update, roll, revoke. Each
-//! change is one transaction with its audit record and its change-feed entry.
+//! change is one transaction with its audit record, its change-feed entry and its webhook
+//! event (`webhooks::publish`, in the outbox: delivered even if the node dies after commit).
 
 mod list;
 mod view;
@@ -8,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::actor::Actor;
+use super::webhooks::{self, Event};
 use super::{ServiceError, ServiceResult, audit};
+use crate::domain::webhook::EventType;
 use crate::domain::Warning;
 use crate::domain::key::{self, Key, KeyDraft, KeyPatch, ValidKey, ValidPatch};
 use crate::domain::limits::Quota;
@@ -57,6 +60,8 @@ pub fn create(
             details,
             now,
         )?;
+        let event = Event::about_key(EventType::KeyCreated, &view, json!({}));
+        webhooks::publish(conn, &actor.org_id, &event, now)?;
         Ok::<_, ServiceError>((view, secret))
     })?;
     Ok(Created {
@@ -284,14 +289,17 @@ pub fn update(
                 }
                 _ => {}
             }
+            let changes = changed_fields(&before, &after);
             audit::record(
                 conn,
                 actor,
                 audit::action::KEY_UPDATED,
                 id,
-                changed_fields(&before, &after),
+                changes.clone(),
                 now,
             )?;
+            let event = Event::about_key(EventType::KeyUpdated, &after, json!({"changes": changes}));
+            webhooks::publish(conn, &actor.org_id, &event, now)?;
             store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         }
         let credits_reset = !dry_run
@@ -378,6 +386,8 @@ pub fn roll(
         let key = get(conn, org_id, id, now)?;
         let details = json!({"grace_seconds": grace, "previous_secret_expires_at": key.previous_secret_expires_at});
         audit::record(conn, actor, audit::action::KEY_ROLLED, id, details, now)?;
+        let event = Event::about_key(EventType::KeyRolled, &key, json!({}));
+        webhooks::publish(conn, org_id, &event, now)?;
         store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         Ok(Rolled {
             key,
@@ -406,6 +416,8 @@ pub fn revoke(
                 json!({"name": key.name}),
                 now,
             )?;
+            let event = Event::about_key(EventType::KeyRevoked, &key, json!({}));
+            webhooks::publish(conn, &actor.org_id, &event, now)?;
             store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         }
         Ok(key)

@@ -56,6 +56,9 @@ pub struct KeyView {
     pub secret_hint: String,
     /// After a roll with a grace period: when the previous secret stops working (else null).
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// When a secret of this key was reported leaked and the key flagged rather than revoked
+    /// (its org's `leak_policy` is `notify`); roll it. Null otherwise.
+    pub leaked_at: Option<DateTime<Utc>>,
     /// Every other attribute of the key, as set (`domain::key::KeyAttributes`).
     #[serde(flatten)]
     pub attributes: KeyAttributes,
@@ -76,6 +79,7 @@ impl KeyView {
             last_used_at: key.last_used_at,
             secret_hint: key.secret_hint.clone(),
             previous_secret_expires_at: key.secrets.previous_until.filter(|t| *t > now),
+            leaked_at: key.leaked_at,
             attributes: key.attributes.clone(),
         }
     }
@@ -94,6 +98,7 @@ impl KeyView {
             "last_used_at",
             "secret_hint",
             "previous_secret_expires_at",
+            "leaked_at",
         ] {
             fields.remove(derived);
         }

@@ -122,9 +122,15 @@ pub fn rotate(
             actor,
             audit::action::SIGNING_KEY_ROTATED,
             target,
-            details,
+            details.clone(),
             now,
         )?;
+        let event = crate::service::webhooks::Event {
+            kind: crate::domain::webhook::EventType::SigningKeyRotated,
+            ordering_key: format!("signing-keys:{org_id}"),
+            data: serde_json::json!({ "rotation": outcome, "details": details }),
+        };
+        crate::service::webhooks::publish(conn, org_id, &event, now)?;
         Ok(outcome)
     })
 }
