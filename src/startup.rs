@@ -71,7 +71,12 @@ impl Application {
         store::migrate(&pool)?;
         let (bootstrapped, keyring) = {
             let mut conn = pool.get()?;
-            let bootstrapped = service::orgs::ensure_default(&mut conn, &master, service::now())?;
+            let bootstrapped = service::orgs::ensure_default(
+                &mut conn,
+                &master,
+                &settings.secret_prefix,
+                service::now(),
+            )?;
             // Orgs of a database from before next keys get theirs before this node signs.
             service::signing_keys::ensure_next_keys(&mut conn, &master, service::now())?;
             (bootstrapped, KeyRing::load(&mut conn, master)?)
@@ -140,6 +145,7 @@ impl Application {
             usage,
             trusted_proxies: settings.trusted_proxies.clone(),
             forwarded_header: settings.forwarded_header,
+            secret_prefix: settings.secret_prefix.clone(),
         });
         let openapi = web::Data::new(http::openapi::ApiDocument::new(&routes)?);
         let mut server = HttpServer::new(move || {

@@ -25,6 +25,7 @@ use actix_web::web;
 use ipnet::IpNet;
 
 use crate::domain::client_ip::ForwardedHeader;
+use crate::domain::secret::SecretPrefix;
 use crate::service::ServiceError;
 use crate::service::authority::Authority;
 use crate::service::keyring::KeyRing;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub forwarded_header: ForwardedHeader,
     pub metrics: Arc<metrics::Metrics>,
     pub usage: Arc<crate::usage::UsageRecorder>,
+    /// The prefix of the secrets this node issues (`--secret-prefix`).
+    pub secret_prefix: SecretPrefix,
 }
 
 impl AppState {
