@@ -32,7 +32,13 @@ fn main() -> anyhow::Result<()> {
     let mut conn = pool.get()?;
     let now = service::now();
     orgs::create(&mut conn, "bench", now)?;
-    let boot = orgs::bootstrap(&mut conn, &MasterKey::generate(), "bench", now)?;
+    let boot = orgs::bootstrap(
+        &mut conn,
+        &MasterKey::generate(),
+        "bench",
+        &Default::default(),
+        now,
+    )?;
 
     let seeding = Instant::now();
     let ids = seed_keys(&mut conn, &boot.org.id, n)?;

@@ -12,6 +12,7 @@ use ipnet::IpNet;
 
 use crate::domain::bucket::Rate;
 use crate::domain::client_ip::ForwardedHeader;
+use crate::domain::secret::{DEFAULT_SECRET_PREFIX, SecretPrefix};
 use crate::outbound::Reach;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/latchkey.db";
@@ -32,6 +33,18 @@ pub const DEFAULT_ROTATION_LEEWAY: &str = "60s";
 /// takes six, and a verifier refetches the key set every five at most.
 pub const DEFAULT_JWKS_MAX_AGE: &str = "300s";
 
+/// `--secret-prefix`: of `serve`, and of the commands that create or roll keys (`keys create`,
+/// `keys roll`, `org bootstrap`) and `secret-pattern`, so that the command line issues and
+/// describes the same secrets as the servers. One definition, flattened into each.
+#[derive(Debug, Clone, Args)]
+pub struct SecretPrefixArg {
+    /// Prefix of new secrets: 2 to 16 characters of [a-z0-9_], a letter first, `_` last (e.g.
+    /// acme_). Secrets issued under an earlier prefix keep working; register the new one with
+    /// secret scanners (`latchkey secret-pattern`).
+    #[arg(long, env = "LATCHKEY_SECRET_PREFIX", default_value = DEFAULT_SECRET_PREFIX, value_parser = SecretPrefix::parse)]
+    pub secret_prefix: SecretPrefix,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -48,6 +61,8 @@ pub struct ServeArgs {
     /// Access-token lifetime, e.g. 600s, 10m, 1h.
     #[arg(long, env = "LATCHKEY_TOKEN_TTL", default_value = DEFAULT_TOKEN_TTL, value_parser = parse_duration)]
     pub token_ttl: Duration,
+    #[command(flatten)]
+    pub prefix: SecretPrefixArg,
     /// Peers whose forwarding header (--forwarded-header) is believed (repeat, or
     /// comma-separate).
     #[arg(
@@ -180,6 +195,9 @@ pub struct Settings {
     /// Empty = the issuer alone.
     pub audiences: Vec<String>,
     pub token_ttl: Duration,
+    /// The prefix of new secrets (`--secret-prefix`); secrets with any other well-formed
+    /// prefix, issued before it changed, still authenticate.
+    pub secret_prefix: SecretPrefix,
     pub trusted_proxies: Vec<IpNet>,
     /// Which header names the client when the peer is a trusted proxy.
     pub forwarded_header: ForwardedHeader,
@@ -261,6 +279,7 @@ impl Settings {
             issuer: serve.issuer.clone(),
             audiences: serve.audiences.clone(),
             token_ttl: serve.token_ttl,
+            secret_prefix: serve.prefix.secret_prefix.clone(),
             trusted_proxies: serve.trusted_proxies.clone(),
             forwarded_header: serve.forwarded_header,
             auth_throttle: Rate {

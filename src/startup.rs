@@ -71,7 +71,12 @@ impl Application {
         store::migrate(&pool)?;
         let (bootstrapped, keyring) = {
             let mut conn = pool.get()?;
-            let bootstrapped = service::orgs::ensure_default(&mut conn, &master, service::now())?;
+            let bootstrapped = service::orgs::ensure_default(
+                &mut conn,
+                &master,
+                &settings.secret_prefix,
+                service::now(),
+            )?;
             // Orgs of a database from before next keys get theirs before this node signs.
             service::signing_keys::ensure_next_keys(&mut conn, &master, service::now())?;
             (bootstrapped, KeyRing::load(&mut conn, master)?)
@@ -147,6 +152,7 @@ impl Application {
             forwarded_header: settings.forwarded_header,
             webhooks: lifecycle,
             webhook_reach: settings.webhooks.reach,
+            secret_prefix: settings.secret_prefix.clone(),
         });
         let openapi = web::Data::new(http::openapi::ApiDocument::new(&routes)?);
         let mut server = HttpServer::new(move || {

@@ -55,6 +55,7 @@ impl Sys {
             &self.cli(),
             &draft,
             false,
+            &Default::default(),
             latchkey::service::now(),
         )
         .unwrap();

@@ -16,7 +16,12 @@ const KEY_FIELDS: &str = "allowed_cidrs created_at expires_at federated_credenti
 /// The binary with a clean environment: nothing from the developer's shell leaks in.
 fn command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    for var in ["LATCHKEY_MASTER_KEY", "DATABASE_URL", "LATCHKEY_LOG"] {
+    for var in [
+        "LATCHKEY_MASTER_KEY",
+        "DATABASE_URL",
+        "LATCHKEY_LOG",
+        "LATCHKEY_SECRET_PREFIX",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -1481,4 +1486,152 @@ fn a_key_takes_a_jwks_uri_and_federated_credentials_and_shows_them() {
         &format!("keys update --org acme {id} --no-jwks-uri --json"),
     );
     assert_eq!(updated["key"]["jwks_uri"], Value::Null);
+}
+
+// --- Secret prefixes and `secret-pattern` -------------------------------------------------
+
+/// `latchkey secret-pattern --secret-prefix PREFIX --format FORMAT`, its standard output.
+fn secret_pattern(dir: &TempDir, prefix: &str, format: &str) -> String {
+    stdout_of(
+        dir,
+        &format!("secret-pattern --secret-prefix {prefix} --format {format}"),
+    )
+}
+
+#[test]
+fn keys_are_issued_under_the_given_prefix_by_flag_or_environment() {
+    let dir = tempdir().unwrap();
+    stdout_of(&dir, "org create acme");
+    let boot = json_of(&dir, "org bootstrap acme --secret-prefix acme_ --json");
+    let created = json_of(
+        &dir,
+        "keys create --org acme --name ci --scope read:p/** --secret-prefix acme_prod_ --json",
+    );
+    let id = id_of(&created);
+    let rolled = command()
+        .env("LATCHKEY_SECRET_PREFIX", "acme_")
+        .args(["keys", "roll", "--org", "acme", &id, "--json"])
+        .args(global_options(&dir))
+        .output()
+        .unwrap();
+    assert!(rolled.status.success(), "{rolled:?}");
+    let rolled: Value = serde_json::from_slice(&rolled.stdout).unwrap();
+    let plain = create_key(&dir, "plain");
+
+    for (out, prefix) in [
+        (&boot, "acme_"),
+        (&created, "acme_prod_"),
+        (&rolled, "acme_"),
+        (&plain, "lk_"),
+    ] {
+        let secret = out["secret"].as_str().unwrap();
+        assert!(
+            secret.starts_with(prefix) && secret.len() == prefix.len() + 49,
+            "{secret}"
+        );
+        let hint = out["key"]["secret_hint"].as_str().unwrap();
+        assert_eq!(hint, format!("{prefix}…{}", &secret[secret.len() - 4..]));
+    }
+    let error = refused_by_the_parser(
+        &dir,
+        "keys create --org acme --name x --scope read --secret-prefix ACME_",
+    );
+    assert!(
+        error.contains("a secret prefix is 2 to 16 characters"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_secret_pattern_matches_the_secrets_issued_under_its_prefix_and_nothing_else() {
+    let dir = tempdir().unwrap();
+    stdout_of(&dir, "org create acme");
+    let boot = json_of(&dir, "org bootstrap acme --secret-prefix acme_ --json");
+    let created = json_of(
+        &dir,
+        "keys create --org acme --name ci --scope read:p/** --secret-prefix acme_ --json",
+    );
+    let other = create_key(&dir, "lk-default");
+    let issued = [&boot, &created].map(|out| out["secret"].as_str().unwrap().to_owned());
+    let lk = other["secret"].as_str().unwrap();
+
+    let text = secret_pattern(&dir, "acme_", "regex");
+    let regex = regex_lite::Regex::new(text.trim_end()).unwrap();
+
+    for secret in &issued {
+        for around in ["{}", "token={}\n", "\"{}\"", "Bearer {}.", "({})"] {
+            let haystack = around.replace("{}", secret);
+            let found = regex.find(&haystack).map(|m| m.as_str());
+            assert_eq!(found, Some(secret.as_str()), "{haystack}");
+        }
+        let refused = [
+            format!("x{secret}"),
+            format!("x_{secret}"),
+            format!("{secret}0"),
+            format!("{secret}_"),
+            secret[..secret.len() - 1].to_owned(),
+            secret.replacen("acme_", "acme-", 1),
+            secret.replacen("acme_", "lk_", 1),
+        ];
+        for haystack in refused {
+            assert!(!regex.is_match(&haystack), "{haystack}");
+        }
+    }
+    for other_text in [lk, "acme_short", "eyJhbGciOiJFZERTQSJ9.e30.c2ln", ""] {
+        assert!(!regex.is_match(other_text), "{other_text}");
+    }
+
+    // The GitHub fields, combined as GitHub combines them, find the same secrets.
+    let github = secret_pattern(&dir, "acme_", "github");
+    let field = |name: &str| {
+        let line = github.lines().find(|l| l.starts_with(name)).unwrap();
+        line[name.len()..].trim().to_owned()
+    };
+    let combined = format!(
+        "(?:{})({})(?:{})",
+        field("Before secret:"),
+        field("Secret format:"),
+        field("After secret:")
+    );
+    let combined = regex_lite::Regex::new(&combined).unwrap();
+    for secret in &issued {
+        for haystack in [secret.clone(), format!("key: {secret}\n")] {
+            let found = combined.captures(&haystack).map(|c| c[1].to_owned());
+            assert_eq!(found.as_deref(), Some(secret.as_str()), "{haystack}");
+        }
+        for haystack in [
+            format!("x_{secret}"),
+            format!("{secret}x"),
+            format!("{secret}_"),
+        ] {
+            assert!(!combined.is_match(&haystack), "{haystack}");
+        }
+    }
+    assert!(!combined.is_match(lk));
+    let example = field("Test string:");
+    assert!(combined.is_match(&example), "{example}");
+
+    // The gitleaks rule is TOML carrying the same regex and the prefix as its keyword; the
+    // trufflehog detector carries it too.
+    let gitleaks: toml::Table = toml::from_str(&secret_pattern(&dir, "acme_", "gitleaks")).unwrap();
+    let rule = &gitleaks["rules"].as_array().unwrap()[0];
+    assert_eq!(rule["regex"].as_str(), Some(text.trim_end()));
+    assert_eq!(rule["keywords"].as_array().unwrap().len(), 1);
+    assert_eq!(rule["keywords"][0].as_str(), Some("acme_"));
+    assert!(rule["id"].as_str().unwrap().starts_with("latchkey-"));
+    let trufflehog = secret_pattern(&dir, "acme_", "trufflehog");
+    assert!(
+        trufflehog.contains(&format!("    secret: '{}'\n", text.trim_end())),
+        "{trufflehog}"
+    );
+    assert!(trufflehog.contains("  - acme_\n"), "{trufflehog}");
+
+    // Without a prefix, the default one.
+    let default = stdout_of(&dir, "secret-pattern");
+    assert_eq!(default, "\\blk_[0-9A-Za-z]{43}[0-9A-Za-z]{6}\\b\n");
+    assert!(
+        regex_lite::Regex::new(default.trim_end())
+            .unwrap()
+            .is_match(lk)
+    );
 }

@@ -424,9 +424,15 @@ fn run(database_url: Option<String>, ops: &[Op]) -> Result<(), TestCaseError> {
                 }))
                 .unwrap();
                 let mut conn = sys.pool.get().unwrap();
-                let created =
-                    latchkey::service::keys::create(&mut conn, &sys.cli(), &draft, false, sys.now)
-                        .unwrap();
+                let created = latchkey::service::keys::create(
+                    &mut conn,
+                    &sys.cli(),
+                    &draft,
+                    false,
+                    &Default::default(),
+                    sys.now,
+                )
+                .unwrap();
                 let mut next = model.now_state().clone();
                 next.push(ModelKey {
                     id: created.key.id.clone(),
@@ -536,6 +542,7 @@ fn run(database_url: Option<String>, ops: &[Op]) -> Result<(), TestCaseError> {
                     &sys.cli(),
                     &id,
                     Some(grace_s),
+                    &Default::default(),
                     sys.now,
                 );
                 sys.forget(via, &id);

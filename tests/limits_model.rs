@@ -106,6 +106,7 @@ impl Sys {
                 &Actor::cli(&db.org_id),
                 &draft,
                 false,
+                &Default::default(),
                 created_at,
             )
             .unwrap()
@@ -177,7 +178,15 @@ fn run(url: Option<String>, setup: &Setup, ops: &[Op]) -> Result<(), TestCaseErr
     .unwrap();
     let created = {
         let mut conn = db.pool.get().unwrap();
-        keys::create(&mut conn, &Actor::cli(&db.org_id), &draft, false, start).unwrap()
+        keys::create(
+            &mut conn,
+            &Actor::cli(&db.org_id),
+            &draft,
+            false,
+            &Default::default(),
+            start,
+        )
+        .unwrap()
     };
     let mut sys = Sys {
         nodes: (0..setup.nodes)
@@ -449,6 +458,7 @@ fn a_set_or_add_after_a_due_refill_is_not_overwritten_by_it() {
             &Actor::cli(&db.org_id),
             &draft,
             false,
+            &Default::default(),
             t("2027-01-10T08:00:00Z"),
         )
         .unwrap()

@@ -11,6 +11,7 @@ use super::Cli;
 use super::federation::{self, FederationChanges, NewFederation};
 use super::limits::{self, LimitChanges, NewLimits};
 use super::public_keys;
+use crate::config::SecretPrefixArg;
 use crate::domain::Warning;
 use crate::domain::key::{KeyDraft, KeyPatch};
 use crate::service::actor::Actor;
@@ -54,6 +55,8 @@ pub enum KeysCommand {
         /// Validate and show warnings without creating.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        prefix: SecretPrefixArg,
         #[arg(long)]
         json: bool,
     },
@@ -137,6 +140,8 @@ pub enum KeysCommand {
         /// Seconds the previous secret keeps working (0 to 604800).
         #[arg(long, default_value_t = 0)]
         grace_seconds: i64,
+        #[command(flatten)]
+        prefix: SecretPrefixArg,
         #[arg(long)]
         json: bool,
     },
@@ -211,6 +216,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             federation,
             no_secret,
             dry_run,
+            prefix,
             json,
             ..
         } => {
@@ -228,7 +234,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 federated_credentials: federation.federated_credentials(),
                 secret: no_secret.then_some(Value::Bool(false)),
             };
-            let created = svc::create(conn, &actor, &draft, *dry_run, now())
+            let created = svc::create(conn, &actor, &draft, *dry_run, &prefix.secret_prefix, now())
                 .map_err(|e| public_keys::name_the_files(e, key_files))?;
             let secret = created.secret.as_ref().map(|s| s.expose().to_owned());
             if *json {
@@ -387,17 +393,18 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Roll {
             id,
             grace_seconds,
+            prefix,
             json,
             ..
         } => {
-            let rolled = svc::roll(conn, &actor, id, Some(*grace_seconds), now()).map_err(|e| {
-                match e {
+            let grace = Some(*grace_seconds);
+            let rolled = svc::roll(conn, &actor, id, grace, &prefix.secret_prefix, now())
+                .map_err(|e| match e {
                     ServiceError::NoSecret(_) => anyhow::anyhow!(
                         "key {id} has no secret to roll: it authenticates with private_key_jwt; replace its public keys with `latchkey keys update --org {org_slug} {id} --public-key FILE`"
                     ),
                     other => other.into(),
-                }
-            })?;
+                })?;
             if *json {
                 return super::print_json(
                     &json!({"key": rolled.key, "secret": rolled.secret.expose()}),

@@ -6,6 +6,7 @@ pub mod limits;
 pub mod org;
 pub mod public_keys;
 pub mod reports;
+pub mod secret_pattern;
 pub mod serve;
 pub mod signing_keys;
 
@@ -95,6 +96,9 @@ pub enum Command {
     /// Signing keys of an organization: list them, rotate to a new one.
     #[command(subcommand)]
     SigningKeys(signing_keys::SigningKeysCommand),
+    /// Print the regex of this deployment's secrets for secret scanners (GitHub custom
+    /// patterns, gitleaks, trufflehog).
+    SecretPattern(secret_pattern::SecretPatternArgs),
 }
 
 /// Runs one command. Errors come back as one clear message for stderr.
@@ -110,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(&cli, cmd),
         Command::Usage { .. } | Command::Audit { .. } => reports::run(&cli),
         Command::SigningKeys(cmd) => signing_keys::run(&cli, cmd),
+        Command::SecretPattern(args) => secret_pattern::run(args),
     }
 }
 
@@ -242,6 +247,58 @@ mod tests {
                 serve.db_statement_timeout
             )
         );
+    }
+
+    /// The prefix each command that issues or describes secrets was given.
+    fn secret_prefix_of(cli: &Cli) -> &crate::domain::secret::SecretPrefix {
+        match &cli.command {
+            Command::Serve(args) => &args.prefix.secret_prefix,
+            Command::Keys(keys::KeysCommand::Create { prefix, .. })
+            | Command::Keys(keys::KeysCommand::Roll { prefix, .. })
+            | Command::Org(org::OrgCommand::Bootstrap { prefix, .. }) => &prefix.secret_prefix,
+            Command::SecretPattern(args) => &args.prefix.secret_prefix,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_commands_that_issue_secrets_take_the_prefix_serve_takes() {
+        let commands: [&[&str]; 5] = [
+            &["latchkey", "serve"],
+            &[
+                "latchkey", "keys", "create", "--org", "a", "--name", "n", "--scope", "read",
+            ],
+            &[
+                "latchkey",
+                "keys",
+                "roll",
+                "--org",
+                "a",
+                "key_0123456789abcdef",
+            ],
+            &["latchkey", "org", "bootstrap", "a"],
+            &["latchkey", "secret-pattern"],
+        ];
+        let serve = ServeArgs::defaults().prefix.secret_prefix;
+        assert_eq!(serve.as_str(), "lk_");
+        for args in commands {
+            assert_eq!(
+                secret_prefix_of(&parse_without_env(args)),
+                &serve,
+                "{args:?}"
+            );
+            let given = [args, &["--secret-prefix", "acme_"]].concat();
+            assert_eq!(
+                secret_prefix_of(&parse_without_env(&given)).as_str(),
+                "acme_"
+            );
+            for bad in ["Acme_", "acme", "_acme_", "a", "abcdefghijklmnop_"] {
+                let given = [args, &["--secret-prefix", bad]].concat();
+                let e = Cli::try_parse_from(given).unwrap_err();
+                assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+                assert!(e.to_string().contains("a secret prefix is 2 to 16"), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde_json::json;
 use clap::Subcommand;
 
 use super::Cli;
+use crate::config::SecretPrefixArg;
 use crate::service::{self, now};
 use crate::store::orgs::Org;
 
@@ -19,6 +20,8 @@ pub enum OrgCommand {
     /// Provision the org's signing key and first admin key (`*:*`); prints the secret once.
     Bootstrap {
         slug: String,
+        #[command(flatten)]
+        prefix: SecretPrefixArg,
         #[arg(long)]
         json: bool,
     },
@@ -44,9 +47,10 @@ pub fn run(cli: &Cli, cmd: &OrgCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-        OrgCommand::Bootstrap { slug, json } => {
+        OrgCommand::Bootstrap { slug, prefix, json } => {
             let master = super::master_key(cli)?;
-            let b = service::orgs::bootstrap(&mut conn, &master, slug, now())?;
+            let prefix = &prefix.secret_prefix;
+            let b = service::orgs::bootstrap(&mut conn, &master, slug, prefix, now())?;
             if *json {
                 super::print_json(&json!({
                     "org": {"id": b.org.id, "slug": b.org.slug},

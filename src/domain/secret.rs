@@ -7,7 +7,9 @@
 use std::fmt;
 
 use latchkey_rules::secret::BASE62;
-pub use latchkey_rules::secret::{SECRET_LEN, SECRET_PREFIX, Secret, SecretDigest, SecretError};
+pub use latchkey_rules::secret::{
+    DEFAULT_SECRET_PREFIX, Secret, SecretDigest, SecretError, SecretPrefix, SecretPrefixError,
+};
 use rand::RngExt;
 
 /// Public key id, the OAuth `client_id`. Not a secret: it appears in URLs and logs.

@@ -71,7 +71,8 @@ fn key_id(raw: &str) -> Result<String, ApiError> {
 #[schema(as = CreatedKey)]
 struct CreatedBody {
     key: KeyView,
-    /// Shown exactly once; `null` on a dry run. `lk_` + 49 base62 characters.
+    /// Shown exactly once; `null` on a dry run. The deployment's prefix (`lk_` unless
+    /// `--secret-prefix` says otherwise) + 49 base62 characters.
     #[schema(example = "lk_…")]
     secret: Option<String>,
     warnings: Vec<Warning>,
@@ -108,8 +109,9 @@ async fn create(
     caller.require(Action::Admin, "keys")?;
     let dry_run = query::<DryRun>(&req)?.parse()?;
     let actor = caller.actor();
+    let prefix = state.secret_prefix.clone();
     let created = state
-        .db(move |conn| svc::create(conn, &actor, &draft, dry_run, now()))
+        .db(move |conn| svc::create(conn, &actor, &draft, dry_run, &prefix, now()))
         .await?;
     let body = CreatedBody {
         key: created.key,
@@ -393,8 +395,9 @@ async fn roll(
     };
     let actor = caller.actor();
     let target = id.clone();
+    let prefix = state.secret_prefix.clone();
     let rolled = state
-        .db(move |conn| svc::roll(conn, &actor, &id, request.grace_seconds, now()))
+        .db(move |conn| svc::roll(conn, &actor, &id, request.grace_seconds, &prefix, now()))
         .await?;
     state.authority.forget(&target);
     Ok(HttpResponse::Ok()

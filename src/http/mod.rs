@@ -27,6 +27,7 @@ use actix_web::web;
 use ipnet::IpNet;
 
 use crate::domain::client_ip::ForwardedHeader;
+use crate::domain::secret::SecretPrefix;
 use crate::service::ServiceError;
 use crate::service::authority::Authority;
 use crate::service::keyring::KeyRing;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::service::webhooks::jobs::Lifecycle>,
     /// What webhook URLs may reach (`--webhook-allow-http`, `--webhook-allow-private`).
     pub webhook_reach: crate::outbound::Reach,
+    /// The prefix of the secrets this node issues (`--secret-prefix`).
+    pub secret_prefix: SecretPrefix,
 }
 
 impl AppState {

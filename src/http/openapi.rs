@@ -93,7 +93,7 @@ pub fn document(router: &Router) -> Document {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .description(Some(
-                    "An API-key secret (`lk_…`) or an access token from `POST /oauth/token`",
+                    "An API-key secret (`lk_…`, or the deployment's own prefix) or an access token from `POST /oauth/token`",
                 ))
                 .build(),
         ),

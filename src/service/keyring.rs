@@ -307,7 +307,7 @@ mod tests {
         store::migrate_conn(&mut conn).unwrap();
         let master = MasterKey::generate();
         orgs::create(&mut conn, "acme", now()).unwrap();
-        let org = orgs::bootstrap(&mut conn, &master, "acme", now())
+        let org = orgs::bootstrap(&mut conn, &master, "acme", &Default::default(), now())
             .unwrap()
             .org
             .id;

@@ -11,7 +11,7 @@ use crate::domain::ip_rules::IpRules;
 use crate::domain::key::{KeyAttributes, ValidKey};
 use crate::domain::org::validate_slug;
 use crate::domain::scope::{Action, ResourceFilter, Scope};
-use crate::domain::secret::{Secret, random_id};
+use crate::domain::secret::{Secret, SecretPrefix, random_id};
 use crate::store::orgs::Org;
 use crate::store::signing_keys::StoredSigningKey;
 use crate::store::{self, DbConnection};
@@ -96,11 +96,13 @@ pub fn find_bootstrapped(conn: &mut DbConnection, slug: &str) -> ServiceResult<O
 }
 
 /// Provisions the org's Ed25519 signing key, its next key (both sealed with the master key) and
-/// its first admin key (`*:*`), all in one transaction. A second bootstrap fails, even when two race.
+/// its first admin key (`*:*`, its secret under `prefix`), all in one transaction. A second
+/// bootstrap fails, even when two race.
 pub fn bootstrap(
     conn: &mut DbConnection,
     master: &MasterKey,
     slug: &str,
+    prefix: &SecretPrefix,
     now: DateTime<Utc>,
 ) -> ServiceResult<Bootstrapped> {
     // Outside the transaction; the org's id is filled in once it is found inside.
@@ -130,6 +132,7 @@ pub fn bootstrap(
                 expires_at: None,
                 attributes: KeyAttributes::default(),
             },
+            prefix,
             now,
         )?;
         let details = serde_json::json!({
@@ -156,6 +159,7 @@ pub fn bootstrap(
 pub fn ensure_default(
     conn: &mut DbConnection,
     master: &MasterKey,
+    prefix: &SecretPrefix,
     now: DateTime<Utc>,
 ) -> ServiceResult<Option<Bootstrapped>> {
     if store::orgs::count(conn)? > 0 {
@@ -167,7 +171,7 @@ pub fn ensure_default(
         Err(ServiceError::OrgExists(_)) => return Ok(None),
         Err(e) => return Err(e),
     }
-    match bootstrap(conn, master, DEFAULT_ORG, now) {
+    match bootstrap(conn, master, DEFAULT_ORG, prefix, now) {
         Ok(b) => Ok(Some(b)),
         Err(ServiceError::AlreadyBootstrapped(_)) => Ok(None),
         Err(e) => Err(e),

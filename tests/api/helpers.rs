@@ -226,7 +226,9 @@ impl TestApp {
     pub fn other_org(&self, slug: &str) -> (String, String) {
         let mut conn = self.pool.get().unwrap();
         service::orgs::create(&mut conn, slug, service::now()).unwrap();
-        let b = service::orgs::bootstrap(&mut conn, &self.master, slug, service::now()).unwrap();
+        let prefix = Default::default();
+        let b = service::orgs::bootstrap(&mut conn, &self.master, slug, &prefix, service::now())
+            .unwrap();
         (b.secret.expose().to_owned(), b.key.id)
     }
 }

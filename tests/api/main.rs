@@ -26,6 +26,7 @@ mod private_key_jwt;
 mod resource;
 mod review_federation;
 mod robustness;
+mod secret_prefix;
 mod signing_key_limit;
 mod signing_keys;
 mod throttle;

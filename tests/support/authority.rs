@@ -53,7 +53,8 @@ impl Database {
         let now = latchkey::service::now();
         let mut conn = pool.get().unwrap();
         let org = latchkey::service::orgs::create(&mut conn, "t", now).unwrap();
-        latchkey::service::orgs::bootstrap(&mut conn, &master, "t", now).unwrap();
+        latchkey::service::orgs::bootstrap(&mut conn, &master, "t", &Default::default(), now)
+            .unwrap();
         let ring = Arc::new(KeyRing::load(&mut conn, master).unwrap());
         drop(conn);
         Database {

@@ -3,8 +3,9 @@
 //!
 //! - [`scope`]: actions, resource filters and scopes (`read:projects/**`), what a scope
 //!   allows, and when one covers another (the no-escalation rule).
-//! - [`secret`]: the API-key secret format (`lk_` + 43 base62 characters + a base62 CRC32),
-//!   parsed and checked without a lookup.
+//! - [`secret`]: the API-key secret format (a prefix, `lk_` unless the deployment chose
+//!   another, + 43 base62 characters + a base62 CRC32), parsed and checked without a lookup,
+//!   and the rule a prefix follows.
 //! - [`jwks_cache`]: when a cached key set (a JWKS) may be used and when it must be fetched
 //!   again (`Cache-Control`, unknown `kid`s at most once a second, bounded stale-if-error).
 //!
@@ -26,7 +27,7 @@
 //! |---|---|---|
 //! | `serde` | `Serialize`/`Deserialize` of [`scope::Action`] and [`scope::ResourceFilter`] in their wire forms | JSON bodies |
 //! | `schema` | `utoipa::ToSchema` for [`scope::Action`] (implies `serde`) | the server's OpenAPI document |
-//! | `generate` | `Secret::generate` (`rand`) | the issuer |
+//! | `generate` | `Secret::generate` and `Secret::generate_with` (`rand`) | the issuer |
 //! | `digest` | `Secret::digest` and `SecretDigest`: SHA-256, constant-time comparison (`sha2`, `subtle`) | the issuer |
 
 pub mod jwks_cache;

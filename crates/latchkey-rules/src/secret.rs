@@ -1,7 +1,12 @@
 //! API-key secrets: their format, checksum and, for the issuer, generation and digest.
 //!
-//! Format rule: a secret is `lk_` + 43 random base62 characters + a 6-character base62
-//! CRC32 of those 43 characters (52 characters in all). Only its SHA-256 digest is stored.
+//! Format rule: a secret is a prefix + 43 random base62 characters + a 6-character base62
+//! CRC32 of those 43 characters. The prefix is the deployment's (`--secret-prefix`, default
+//! [`DEFAULT_SECRET_PREFIX`], `lk_`), so each operator can register a pattern of their own with
+//! secret scanners; any well-formed prefix ([`SecretPrefix`]: 2 to 16 characters of
+//! `[a-z0-9_]`, a letter first, `_` last) parses, so secrets issued before a deployment changed
+//! its prefix keep working. Only the SHA-256 digest of the whole secret, prefix included, is
+//! stored: the same body under another prefix is another secret, unknown.
 //!
 //! The format and checksum need no feature: anyone can tell a Latchkey secret from other
 //! text without a lookup, for example a resource server refusing a secret sent by mistake as
@@ -11,9 +16,12 @@
 //! ```
 //! use latchkey_rules::secret::{Secret, SecretError};
 //!
-//! // What came as `Authorization: Bearer …`: a Latchkey secret, a mistyped one, a JWT.
+//! // What came as `Authorization: Bearer …`: Latchkey secrets (the default prefix and a
+//! // deployment's own), a mistyped one, a JWT.
 //! let secret = "lk_00000000000000000000000000000000000000000002CZclj";
 //! assert!(Secret::parse(secret).is_ok());
+//! let own = "acme_00000000000000000000000000000000000000000002CZclj";
+//! assert!(Secret::parse(own).is_ok());
 //! let mistyped = "lk_00000000000000000000000000000000000000000002CZclk";
 //! assert_eq!(Secret::parse(mistyped).unwrap_err(), SecretError::Checksum);
 //! let jwt = "eyJhbGciOiJFZERTQSIsInR5cCI6ImF0K2p3dCJ9.e30.c2ln";
@@ -29,29 +37,16 @@ use sha2::{Digest, Sha256};
 #[cfg(feature = "digest")]
 use subtle::ConstantTimeEq;
 
-/// Prefix of every secret. NEVER change it: secret scanners (GitHub push protection and
-/// similar) recognise leaked Latchkey keys by it, and existing keys carry it forever.
-///
-/// ```
-/// use latchkey_rules::secret::SECRET_PREFIX;
-///
-/// assert_eq!(SECRET_PREFIX, "lk_");
-/// ```
-pub const SECRET_PREFIX: &str = "lk_";
+mod prefix;
 
-/// Total length of a secret: prefix (3) + random body (43) + checksum (6).
-///
-/// ```
-/// use latchkey_rules::secret::SECRET_LEN;
-///
-/// assert_eq!(SECRET_LEN, 52);
-/// ```
-pub const SECRET_LEN: usize = SECRET_PREFIX.len() + BODY_LEN + CHECKSUM_LEN;
+pub use prefix::{DEFAULT_SECRET_PREFIX, SecretPrefix, SecretPrefixError};
 
 /// 43 base62 characters carry 43 * log2(62) ≈ 256.03 bits, the ≥256-bit entropy rule.
 const BODY_LEN: usize = 43;
 /// 62^6 ≈ 5.7e10 > 2^32, so any CRC32 fits in six base62 digits.
 const CHECKSUM_LEN: usize = 6;
+/// What follows the prefix: the body, then the checksum.
+const TAIL_LEN: usize = BODY_LEN + CHECKSUM_LEN;
 
 /// The base62 digits in order: the alphabet of a secret's body and of its checksum, whose
 /// value is written in these digits. NEVER reorder it: every existing secret's checksum would
@@ -93,7 +88,7 @@ pub struct Secret(String);
 /// ```
 #[derive(Debug, PartialEq, Eq)]
 pub enum SecretError {
-    /// Not `lk_` followed by 49 base62 characters.
+    /// Not a well-formed prefix (such as `lk_`) followed by 49 base62 characters.
     Format,
     /// The right shape, but the last six characters are not the checksum of the body.
     Checksum,
@@ -103,7 +98,7 @@ impl fmt::Display for SecretError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Format => {
-                "not a Latchkey secret: expected 'lk_' followed by 49 characters of [0-9A-Za-z]"
+                "not a Latchkey secret: expected a prefix such as 'lk_' followed by 49 characters of [0-9A-Za-z]"
             }
             Self::Checksum => {
                 "the secret's checksum does not match; it was probably mistyped or truncated"
@@ -115,52 +110,99 @@ impl fmt::Display for SecretError {
 impl std::error::Error for SecretError {}
 
 impl Secret {
-    /// Draws a new secret from the thread-local CSPRNG (ChaCha12, OS-seeded).
+    /// A new secret with the default prefix, `lk_`: [`Secret::generate_with`] the default.
     ///
     /// ```
-    /// use latchkey_rules::secret::{SECRET_LEN, Secret};
+    /// use latchkey_rules::secret::Secret;
     ///
     /// let secret = Secret::generate();
-    /// assert_eq!(secret.expose().len(), SECRET_LEN);
+    /// assert!(secret.expose().starts_with("lk_"));
+    /// assert_eq!(secret.expose().len(), 52);
     /// assert!(Secret::parse(secret.expose()).is_ok());
     /// ```
     #[cfg(feature = "generate")]
     pub fn generate() -> Self {
+        Self::generate_with(&SecretPrefix::default())
+    }
+
+    /// Draws a new secret with the deployment's prefix from the thread-local CSPRNG
+    /// (ChaCha12, OS-seeded).
+    ///
+    /// ```
+    /// use latchkey_rules::secret::{Secret, SecretPrefix};
+    ///
+    /// let prefix = SecretPrefix::parse("acme_")?;
+    /// let secret = Secret::generate_with(&prefix);
+    /// assert!(secret.expose().starts_with("acme_"));
+    /// assert_eq!(secret.expose().len(), prefix.secret_len());
+    /// assert_eq!(Secret::parse(secret.expose())?.prefix(), "acme_");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "generate")]
+    pub fn generate_with(prefix: &SecretPrefix) -> Self {
         let mut rng = rand::rng();
         let body: String = (0..BODY_LEN)
             .map(|_| char::from(BASE62[rng.random_range(0..BASE62.len())]))
             .collect();
-        let mut s = String::with_capacity(SECRET_LEN);
-        s.push_str(SECRET_PREFIX);
+        let mut s = String::with_capacity(prefix.secret_len());
+        s.push_str(prefix.as_str());
         s.push_str(&body);
         s.push_str(&checksum(&body));
         Self(s)
     }
 
     /// Format + checksum check, no I/O: a malformed secret never reaches the database, so
-    /// typos and random scanning traffic are rejected without a lookup.
+    /// typos and random scanning traffic are rejected without a lookup. Any well-formed prefix
+    /// is accepted, not only the deployment's current one: secrets issued under an earlier
+    /// prefix keep working (their stored digest covers the prefix they were issued with).
     ///
     /// ```
     /// use latchkey_rules::secret::{Secret, SecretError};
     ///
     /// let good = "lk_00000000000000000000000000000000000000000002CZclj";
     /// assert_eq!(Secret::parse(good)?.expose(), good);
+    /// let other_prefix = "acme_prod_00000000000000000000000000000000000000000002CZclj";
+    /// assert_eq!(Secret::parse(other_prefix)?.prefix(), "acme_prod_");
     /// let typo = "lk_00000000000000000O00000000000000000000000002CZclj";
     /// assert_eq!(Secret::parse(typo).unwrap_err(), SecretError::Checksum);
+    /// let bad_prefix = "LK-00000000000000000000000000000000000000000002CZclj";
+    /// assert_eq!(Secret::parse(bad_prefix).unwrap_err(), SecretError::Format);
     /// # Ok::<(), SecretError>(())
     /// ```
     #[inline]
     pub fn parse(s: &str) -> Result<Self, SecretError> {
-        let rest = s.strip_prefix(SECRET_PREFIX).ok_or(SecretError::Format)?;
-        // Byte length equals char length here because non-base62 input is rejected below.
-        if s.len() != SECRET_LEN || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        // The body and checksum are base62, so the prefix is whatever precedes the last 49
+        // characters; `get` refuses a split inside a multi-byte character.
+        let split = s.len().checked_sub(TAIL_LEN).ok_or(SecretError::Format)?;
+        let (Some(prefix), Some(tail)) = (s.get(..split), s.get(split..)) else {
+            return Err(SecretError::Format);
+        };
+        if prefix::check(prefix).is_err() || !tail.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(SecretError::Format);
         }
-        let (body, check) = rest.split_at(BODY_LEN);
+        let (body, check) = tail.split_at(BODY_LEN);
         if checksum(body) != check {
             return Err(SecretError::Checksum);
         }
         Ok(Self(s.to_owned()))
+    }
+
+    /// Whether `text` begins with a well-formed prefix, of this deployment or any other: how a
+    /// credential meant as a secret (even a mangled one) is told from an access token without
+    /// a lookup. Never true of a JWS, which begins with `eyJ`, base64url of `{"`.
+    ///
+    /// ```
+    /// use latchkey_rules::secret::Secret;
+    ///
+    /// assert!(Secret::has_prefix_shape("lk_00000000000000000000000000000000000000000002CZclj"));
+    /// assert!(Secret::has_prefix_shape("acme_truncated"));
+    /// assert!(Secret::has_prefix_shape("lk_not.a.token"));
+    /// assert!(!Secret::has_prefix_shape("eyJhbGciOiJFZERTQSJ9.e30.c2ln"));
+    /// assert!(!Secret::has_prefix_shape("LK_shouting"));
+    /// ```
+    #[inline]
+    pub fn has_prefix_shape(text: &str) -> bool {
+        prefix::leads(text)
     }
 
     /// The plaintext. Call it only to show the secret once at creation time.
@@ -194,19 +236,36 @@ impl Secret {
         SecretDigest(Sha256::digest(self.0.as_bytes()).into())
     }
 
-    /// `lk_…` + last four characters, safe to store and display so users can tell keys apart.
-    /// The last four are checksum characters, so they reveal nothing about the random body.
+    /// The secret's own prefix, `_` included: the one it was issued with.
+    ///
+    /// ```
+    /// use latchkey_rules::secret::Secret;
+    ///
+    /// let secret = Secret::parse("acme_00000000000000000000000000000000000000000002CZclj")?;
+    /// assert_eq!(secret.prefix(), "acme_");
+    /// # Ok::<(), latchkey_rules::secret::SecretError>(())
+    /// ```
+    pub fn prefix(&self) -> &str {
+        // Parsed or generated: the prefix is everything before the 49-character tail.
+        &self.0[..self.0.len().saturating_sub(TAIL_LEN)]
+    }
+
+    /// The secret's own prefix + `…` + its last four characters, safe to store and display so
+    /// users can tell keys apart. The last four are checksum characters, so they reveal nothing
+    /// about the random body.
     ///
     /// ```
     /// use latchkey_rules::secret::Secret;
     ///
     /// let secret = Secret::parse("lk_00000000000000000000000000000000000000000002CZclj")?;
     /// assert_eq!(secret.hint(), "lk_…Zclj");
+    /// let secret = Secret::parse("acme_00000000000000000000000000000000000000000002CZclj")?;
+    /// assert_eq!(secret.hint(), "acme_…Zclj");
     /// # Ok::<(), latchkey_rules::secret::SecretError>(())
     /// ```
     pub fn hint(&self) -> String {
         let tail = &self.0[self.0.len().saturating_sub(4)..];
-        format!("{SECRET_PREFIX}\u{2026}{tail}")
+        format!("{}\u{2026}{tail}", self.prefix())
     }
 }
 
@@ -295,135 +354,4 @@ impl fmt::Debug for SecretDigest {
 }
 
 #[cfg(all(test, feature = "generate"))]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-
-    fn flip(c: u8) -> u8 {
-        if c == b'a' { b'b' } else { b'a' }
-    }
-
-    #[test]
-    fn generate_parse_round_trip() {
-        for _ in 0..200 {
-            let s = Secret::generate();
-            let p = Secret::parse(s.expose()).unwrap();
-            assert_eq!(p.expose(), s.expose());
-        }
-    }
-
-    #[test]
-    fn generated_shape() {
-        let s = Secret::generate();
-        let e = s.expose();
-        assert_eq!(e.len(), SECRET_LEN);
-        assert_eq!(SECRET_LEN, 52);
-        assert!(e.starts_with("lk_"));
-        assert!(e[3..].bytes().all(|b| b.is_ascii_alphanumeric()));
-    }
-
-    #[test]
-    fn checksum_is_padded_base62_crc32() {
-        let body = "0".repeat(BODY_LEN);
-        let mut n = crc32fast::hash(body.as_bytes()) as u64;
-        let mut expected = Vec::new();
-        while n > 0 {
-            expected.push(BASE62[(n % 62) as usize]);
-            n /= 62;
-        }
-        while expected.len() < 6 {
-            expected.push(b'0');
-        }
-        expected.reverse();
-        assert_eq!(checksum(&body).as_bytes(), &expected[..]);
-        let full = format!("lk_{body}{}", checksum(&body));
-        assert!(Secret::parse(&full).is_ok());
-    }
-
-    #[test]
-    fn every_flipped_character_fails_checksum() {
-        let s = Secret::generate();
-        let bytes = s.expose().as_bytes();
-        for i in 3..SECRET_LEN {
-            let mut b = bytes.to_vec();
-            b[i] = flip(b[i]);
-            let t = String::from_utf8(b).unwrap();
-            assert_eq!(
-                Secret::parse(&t).unwrap_err(),
-                SecretError::Checksum,
-                "index {i}"
-            );
-        }
-    }
-
-    #[test]
-    fn format_errors() {
-        let good = Secret::generate().expose().to_owned();
-        let cases = [
-            String::new(),
-            format!("lx_{}", &good[3..]),
-            format!("LK_{}", &good[3..]),
-            good[..SECRET_LEN - 1].to_owned(),
-            format!("{good}0"),
-            format!("{}-{}", &good[..10], &good[11..]),
-            format!("{}é{}", &good[..10], &good[12..]),
-            format!(" {}", &good[..SECRET_LEN - 1]),
-            "lk_".to_owned(),
-        ];
-        for c in cases {
-            assert_eq!(Secret::parse(&c).unwrap_err(), SecretError::Format, "{c:?}");
-        }
-    }
-
-    #[test]
-    #[cfg(feature = "digest")]
-    fn debug_is_redacted() {
-        let s = Secret::generate();
-        let dbg = format!("{s:?}");
-        assert_eq!(dbg, format!("Secret({})", s.hint()));
-        assert!(!dbg.contains(&s.expose()[3..46]));
-        assert!(!dbg.contains(&s.expose()[3..10]));
-        assert_eq!(format!("{:?}", s.digest()), "SecretDigest(..)");
-    }
-
-    #[test]
-    fn hint_format() {
-        let s = Secret::generate();
-        let h = s.hint();
-        assert!(h.starts_with("lk_\u{2026}"));
-        assert_eq!(h.chars().count(), 8);
-        assert!(h.ends_with(&s.expose()[SECRET_LEN - 4..]));
-    }
-
-    #[test]
-    #[cfg(feature = "digest")]
-    fn digest_stable_and_distinct() {
-        let a = Secret::generate();
-        let b = Secret::generate();
-        assert_eq!(a.digest(), a.clone().digest());
-        assert_eq!(a.digest(), Secret::parse(a.expose()).unwrap().digest());
-        assert_ne!(a.digest(), b.digest());
-        let expected: [u8; 32] = Sha256::digest(a.expose().as_bytes()).into();
-        assert_eq!(a.digest().as_bytes(), &expected);
-        assert!(a.digest().ct_eq(&a.digest()));
-        assert!(!a.digest().ct_eq(&b.digest()));
-    }
-
-    #[test]
-    #[cfg(feature = "digest")]
-    fn digest_from_bytes() {
-        let d = Secret::generate().digest();
-        assert_eq!(SecretDigest::from_bytes(d.as_bytes()), Some(d));
-        assert_eq!(SecretDigest::from_bytes(&[0; 31]), None);
-        assert_eq!(SecretDigest::from_bytes(&[0; 33]), None);
-    }
-
-    #[test]
-    fn many_secrets_distinct() {
-        let set: HashSet<String> = (0..10_000)
-            .map(|_| Secret::generate().expose().to_owned())
-            .collect();
-        assert_eq!(set.len(), 10_000);
-    }
-}
+mod tests;

@@ -8,6 +8,11 @@ import { onSignOut, signIn, signOut, who } from './session.js';
 import { initSigningKeys, loadSigningKeys } from './signing_keys.js';
 import { initUsage, resetUsage, selectKey, usageShown } from './usage.js';
 
+// A secret's shape (latchkey_rules::secret): the deployment's prefix (`lk_` unless it set
+// another; 2 to 16 of [a-z0-9_], a letter first, `_` last), then 49 base62 characters. The
+// checksum is the server's to check.
+const SECRET_SHAPE = /^[a-z][a-z0-9_]{0,14}_[0-9A-Za-z]{49}$/;
+
 const TABS = {
   keys: { tab: 'tab-keys', panel: 'panel-keys', load: () => loadKeys() },
   usage: { tab: 'tab-usage', panel: 'panel-usage', load: () => {} },
@@ -70,9 +75,9 @@ async function submitSignIn(event) {
   alertIn($('sign-in-notice'), '');
   showBootstrapHelp('');
   let bad = fieldError('sign-in-id', !id ? 'Enter the key id.'
-    : !id.startsWith('key_') ? (id.startsWith('lk_') ? 'This looks like a secret: the key id starts with key_.' : 'A key id starts with key_.') : '');
+    : !id.startsWith('key_') ? (SECRET_SHAPE.test(id) ? 'This looks like a secret: the key id starts with key_.' : 'A key id starts with key_.') : '');
   bad = fieldError('sign-in-secret', !secret ? 'Enter the secret.'
-    : !secret.startsWith('lk_') ? 'A secret starts with lk_.' : '') || bad;
+    : !SECRET_SHAPE.test(secret) ? 'A secret is a prefix such as lk_ and 49 letters and digits.' : '') || bad;
   if (bad) {
     $('sign-in-form').querySelector('[aria-invalid="true"]').focus();
     return;

@@ -41,7 +41,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::oauth::ClientAuth;
 use crate::domain::refusal::Refusal;
-use crate::domain::secret::{KeyId, SECRET_PREFIX};
+use crate::domain::secret::{KeyId, Secret};
 use crate::domain::usage::UsageEvent;
 use crate::outbound::key_sets::KeySets;
 use crate::service::ServiceResult;
@@ -153,8 +153,10 @@ impl Authority {
         now: DateTime<Utc>,
     ) -> ServiceResult<Result<Actor, Refusal>> {
         let (outcome, claimed) = match presented {
+            // Begun like a secret (any deployment's prefix, current or earlier): judged as
+            // one, even with a dot in it; otherwise a dot makes it a token.
             Presented::Bearer(credential)
-                if !credential.starts_with(SECRET_PREFIX) && looks_like_token(credential) =>
+                if !Secret::has_prefix_shape(credential) && looks_like_token(credential) =>
             {
                 let outcome = self
                     .verify_token(conn, credential, None, ip, now)?

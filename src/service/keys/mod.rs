@@ -16,7 +16,7 @@ use crate::domain::Warning;
 use crate::domain::key::{self, Key, KeyDraft, KeyPatch, ValidKey, ValidPatch};
 use crate::domain::limits::Quota;
 use crate::domain::scope::Scope;
-use crate::domain::secret::{KeyId, Secret};
+use crate::domain::secret::{KeyId, Secret, SecretPrefix};
 use crate::store::{self, DbConnection};
 
 pub use list::{DEFAULT_LIMIT, ListParams, MAX_LIMIT, Page, list};
@@ -30,12 +30,14 @@ pub struct Created {
     pub warnings: Vec<Warning>,
 }
 
-/// Validates, applies the no-escalation rule, then (unless `dry_run`) stores the key.
+/// Validates, applies the no-escalation rule, then (unless `dry_run`) stores the key, its
+/// secret under the deployment's `prefix`.
 pub fn create(
     conn: &mut DbConnection,
     actor: &Actor,
     draft: &KeyDraft,
     dry_run: bool,
+    prefix: &SecretPrefix,
     now: DateTime<Utc>,
 ) -> ServiceResult<Created> {
     let (valid, warnings) = key::validate_create(draft, now).map_err(ServiceError::Validation)?;
@@ -50,7 +52,7 @@ pub fn create(
         });
     }
     let (view, secret) = store::write_tx(conn, |conn| {
-        let (view, secret) = insert_new(conn, &actor.org_id, valid.clone(), now)?;
+        let (view, secret) = insert_new(conn, &actor.org_id, valid.clone(), prefix, now)?;
         let details = serde_json::Value::Object(view.audited());
         audit::record(
             conn,
@@ -73,14 +75,16 @@ pub fn create(
     })
 }
 
-/// Stores a new key with a fresh id and secret; only the secret's digest is written.
+/// Stores a new key with a fresh id and secret (under `prefix`); only the secret's digest is
+/// written.
 pub(crate) fn insert_new(
     conn: &mut DbConnection,
     org_id: &str,
     valid: ValidKey,
+    prefix: &SecretPrefix,
     now: DateTime<Utc>,
 ) -> ServiceResult<(KeyView, Secret)> {
-    let secret = Secret::generate();
+    let secret = Secret::generate_with(prefix);
     let hint = if valid.attributes.secret {
         secret.hint()
     } else {
@@ -342,12 +346,13 @@ pub struct Rolled {
 /// A new secret for the same key id (so the same OAuth `client_id`): the old one keeps working
 /// for `grace_seconds` (0 = stops at once), for rotating a secret without downtime, and the
 /// tokens it obtained end with it. No escalation: only a caller whose scopes cover all of the
-/// key's may roll it.
+/// key's may roll it. The new secret has the deployment's `prefix`, whatever the old one had.
 pub fn roll(
     conn: &mut DbConnection,
     actor: &Actor,
     id: &str,
     grace_seconds: Option<i64>,
+    prefix: &SecretPrefix,
     now: DateTime<Utc>,
 ) -> ServiceResult<Rolled> {
     let grace = grace_seconds.unwrap_or(0);
@@ -362,7 +367,7 @@ pub fn roll(
         ]));
     }
     let org_id = actor.org_id.as_str();
-    let secret = Secret::generate();
+    let secret = Secret::generate_with(prefix);
     let until = (grace > 0).then(|| now + chrono::Duration::seconds(grace));
     store::write_tx(conn, |conn| {
         let current = find_changeable(conn, org_id, id)?;
