@@ -135,6 +135,18 @@ impl Application {
         ));
         authority.follow_changes(pool.clone());
         let budget = authority.budget().clone();
+        let github_keys = match &settings.github_scanning_keys {
+            None => None,
+            Some(path) => {
+                let text = anyhow::Context::with_context(std::fs::read(path), || {
+                    format!("reading the GitHub key file {}", path.display())
+                })?;
+                let keys = crate::crypto::github_signature::GithubKeys::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("the GitHub key file {}: {e}", path.display()))?;
+                tracing::info!(keys = ?keys.key_identifiers(), "GitHub secret-scanning alerts accepted");
+                Some(Arc::new(keys))
+            }
+        };
         let lifecycle = crate::service::webhooks::jobs::Lifecycle::start(
             pool.clone(),
             keyring.master().clone(),
@@ -152,6 +164,7 @@ impl Application {
             forwarded_header: settings.forwarded_header,
             webhooks: lifecycle,
             webhook_reach: settings.webhooks.reach,
+            github_keys,
             secret_prefix: settings.secret_prefix.clone(),
         });
         let openapi = web::Data::new(http::openapi::ApiDocument::new(&routes)?);

@@ -1,5 +1,6 @@
 //! Leaked secrets: `POST /v1/leaks`, where an admin of any org of the deployment reports
-//! secrets found in public, and the org's own `leak_policy` (`GET`/`PATCH /v1/org`).
+//! secrets found in public; GitHub's secret-scanning alerts (`POST /v1/secret-scanning/github`,
+//! signed by GitHub); and the org's own `leak_policy` (`GET`/`PATCH /v1/org`).
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -7,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
-use super::body::JsonBody;
+use super::body::{JsonBody, read_limited};
 use super::ops::method_not_allowed;
 use super::problem::ApiError;
 use super::problem::responses::{AdminErrors, BodyErrors};
@@ -22,6 +23,7 @@ pub fn routes(router: &mut Router) {
     router
         .section(method_not_allowed)
         .add(__path_report, report)
+        .add(__path_github, github)
         .add(__path_get_org, get_org)
         .add(__path_update_org, update_org);
 }
@@ -104,6 +106,115 @@ async fn report(
         state.authority.forget(id);
     }
     Ok(HttpResponse::Ok().json(ReportResult { results: outcomes }))
+}
+
+/// One alert of GitHub's secret scanning.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = GithubSecretAlert)]
+struct GithubAlert {
+    /// The secret found.
+    token: String,
+    /// The pattern's name, as registered with GitHub.
+    #[serde(rename = "type")]
+    kind: String,
+    /// Where it was found.
+    url: Option<String>,
+    /// Where GitHub found it (`content`, `commit`, …).
+    source: Option<String>,
+}
+
+/// GitHub's feedback on one alert: whether it was one of this deployment's secrets.
+#[derive(Serialize, ToSchema)]
+#[schema(as = GithubSecretFeedback)]
+struct GithubFeedback {
+    token_raw: String,
+    token_type: String,
+    /// `true_positive` (a key's secret: revoked or flagged) or `false_positive`.
+    #[schema(example = "true_positive")]
+    label: &'static str,
+}
+
+/// Receive GitHub secret-scanning alerts
+///
+/// GitHub's secret-scanning partner endpoint: a JSON array of `{token, type, url, source}`,
+/// signed with ECDSA P-256 over the body (`Github-Public-Key-Identifier`,
+/// `Github-Public-Key-Signature`) by a key of the file given with `--github-scanning-keys`.
+/// Each secret is handled as by `POST /v1/leaks`. Unsigned or badly signed: 401. Not served
+/// (404) unless the key file is configured.
+#[utoipa::path(
+    post,
+    path = "/v1/secret-scanning/github",
+    tag = "keys",
+    operation_id = "githubSecretScanning",
+    request_body(content = Vec<GithubAlert>, description = "GitHub's alerts"),
+    responses(
+        (status = 200, description = "Feedback per alert", body = Vec<GithubFeedback>),
+        (status = 401, description = "Missing or invalid GitHub signature", body = super::problem::Problem),
+        (status = 404, description = "Not configured", body = super::problem::Problem),
+        BodyErrors,
+    ),
+)]
+async fn github(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let Some(keys) = state.github_keys.clone() else {
+        return Err(ApiError::NotFound);
+    };
+    let body = read_limited(&mut payload).await?;
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    if let Err(refused) = keys.verify(
+        header("github-public-key-identifier"),
+        header("github-public-key-signature"),
+        &body,
+    ) {
+        tracing::warn!(reason = %refused, "a secret-scanning alert was refused");
+        return Err(ApiError::BadSignature(refused.to_string()));
+    }
+    let alerts: Vec<GithubAlert> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadBody(vec![FieldError::new("", format!("not GitHub's alert list: {e}"))])
+    })?;
+    let (feedback, revoked) = state
+        .db(move |conn| {
+            let mut feedback = Vec::with_capacity(alerts.len());
+            let mut revoked = Vec::new();
+            for alert in alerts {
+                let source = alert.url.as_deref().or(alert.source.as_deref());
+                let report = Report {
+                    reporter: "github-secret-scanning",
+                    source,
+                };
+                let (outcome, now_revoked) =
+                    svc::report(conn, &report, std::slice::from_ref(&alert.token), now())?;
+                revoked.extend(now_revoked);
+                let found = outcome.first().is_some_and(|o| *o != LeakOutcome::Unknown);
+                feedback.push((alert, found));
+            }
+            Ok((feedback, revoked))
+        })
+        .await?;
+    for id in &revoked {
+        state.authority.forget(id);
+    }
+    let mut answer = Vec::with_capacity(feedback.len());
+    for (alert, found) in feedback {
+        answer.push(GithubFeedback {
+            token_raw: alert.token,
+            token_type: alert.kind,
+            label: if found {
+                "true_positive"
+            } else {
+                "false_positive"
+            },
+        });
+    }
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// The caller's organization and its settings.

@@ -60,6 +60,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::service::webhooks::jobs::Lifecycle>,
     /// What webhook URLs may reach (`--webhook-allow-http`, `--webhook-allow-private`).
     pub webhook_reach: crate::outbound::Reach,
+    /// GitHub's secret-scanning keys (`--github-scanning-keys`); `None`: the endpoint is off.
+    pub github_keys: Option<Arc<crate::crypto::github_signature::GithubKeys>>,
     /// The prefix of the secrets this node issues (`--secret-prefix`).
     pub secret_prefix: SecretPrefix,
 }

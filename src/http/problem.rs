@@ -34,6 +34,9 @@ pub enum ApiError {
     RequestTimeout,
     #[error("no such resource")]
     NotFound,
+    /// A request signed by a third party (GitHub's secret scanning) without a valid signature.
+    #[error("the request's signature is missing or invalid: {0}")]
+    BadSignature(String),
     #[error("the method is not allowed on this resource")]
     MethodNotAllowed,
     #[error(transparent)]
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => ("payload_too_large", "Request body too large"),
             ApiError::RequestTimeout => ("request_timeout", "Request timeout"),
             ApiError::NotFound => ("not_found", "Not found"),
+            ApiError::BadSignature(_) => ("invalid_signature", "Invalid signature"),
             ApiError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
             ApiError::Internal(_) => ("internal_error", "Internal error"),
             ApiError::Service(e) => match e {
@@ -158,6 +162,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::BadSignature(_) => StatusCode::UNAUTHORIZED,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Service(e) => match e {

@@ -23,6 +23,10 @@ mod ops;
 #[path = "../support/postgres.rs"]
 mod postgres;
 mod private_key_jwt;
+#[path = "../support/provision.rs"]
+mod provision;
+#[path = "../support/receiver.rs"]
+mod receiver;
 mod resource;
 mod review_federation;
 mod robustness;
@@ -31,3 +35,4 @@ mod signing_key_limit;
 mod signing_keys;
 mod throttle;
 mod usage;
+mod webhooks;

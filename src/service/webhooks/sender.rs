@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use rand::RngExt;
 use serde_json::json;
 
@@ -160,7 +160,11 @@ impl Sender {
             let elapsed = (now - delivery.created_at).to_std().unwrap_or_default();
             let jitter = rand::rng().random::<f64>();
             match self.retry.next(delivery.attempts + 1, elapsed, jitter) {
-                Some(wait) => Next::RetryAt(now + TimeDelta::from_std(wait).unwrap_or_default()),
+                // At the precision both databases keep, so the time read back is the time
+                // written (SQLite compares the text).
+                Some(wait) => Next::RetryAt(
+                    (now + TimeDelta::from_std(wait).unwrap_or_default()).trunc_subsecs(6),
+                ),
                 None => Next::GiveUp,
             }
         };
