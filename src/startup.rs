@@ -147,7 +147,7 @@ impl Application {
                 Some(Arc::new(keys))
             }
         };
-        let lifecycle = crate::service::webhooks::jobs::Lifecycle::start(
+        let lifecycle = crate::service::lifecycle::Lifecycle::start(
             pool.clone(),
             keyring.master().clone(),
             &settings.webhooks,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tempfile::{TempDir, tempdir};
 
 /// The key object's fields, sorted.
-const KEY_FIELDS: &str = "allowed_cidrs created_at expires_at federated_credentials id jwks_uri last_used_at metadata name previous_secret_expires_at public_keys quota rate_limits revoked_at scopes secret secret_hint status";
+const KEY_FIELDS: &str = "allowed_cidrs created_at expires_at federated_credentials id jwks_uri last_used_at leaked_at metadata name previous_secret_expires_at public_keys quota rate_limits revoked_at scopes secret secret_hint status";
 
 /// The binary with a clean environment: nothing from the developer's shell leaks in.
 fn command() -> Command {
@@ -1634,4 +1634,50 @@ fn the_secret_pattern_matches_the_secrets_issued_under_its_prefix_and_nothing_el
             .unwrap()
             .is_match(lk)
     );
+}
+
+#[test]
+fn webhooks_are_managed_from_the_command_line_and_changes_queue_events() {
+    let (dir, _) = bootstrapped();
+    // The URL rules are the servers': loopback needs the flags the servers would have.
+    let refused = error_of(
+        &dir,
+        "webhooks create --org acme --url https://127.0.0.1/hook --events key.created",
+    );
+    assert!(refused.contains("url"), "{refused}");
+    let created = json_of(
+        &dir,
+        "webhooks create --org acme --url http://127.0.0.1:9/hook --events key.created,key.revoked \
+         --webhook-allow-http --webhook-allow-private --json",
+    );
+    assert!(
+        created["secret"].as_str().unwrap().starts_with("whsec_"),
+        "{created}"
+    );
+    let id = created["webhook"]["id"].as_str().unwrap().to_owned();
+    let listed = json_of(&dir, "webhooks list --org acme --json");
+    assert_eq!(listed["webhooks"][0]["id"], id.as_str());
+    assert!(
+        !listed.to_string().contains("whsec_"),
+        "no secret in a list"
+    );
+    // A key made here is an event in the outbox, for whichever server runs next.
+    create_key(&dir, "evented");
+    let deliveries = json_of(&dir, &format!("webhooks deliveries --org acme {id} --json"));
+    let d = &deliveries["deliveries"][0];
+    assert_eq!(
+        (d["event"].as_str(), d["state"].as_str()),
+        (Some("key.created"), Some("pending")),
+        "{deliveries}"
+    );
+    stdout_of(&dir, &format!("webhooks test --org acme {id}"));
+    stdout_of(
+        &dir,
+        &format!("webhooks enable --org acme {id} --enabled false"),
+    );
+    let listed = json_of(&dir, "webhooks list --org acme --json");
+    assert_eq!(listed["webhooks"][0]["status"], "disabled");
+    stdout_of(&dir, &format!("webhooks delete --org acme {id}"));
+    let missing = error_of(&dir, &format!("webhooks delete --org acme {id}"));
+    assert!(missing.contains("no webhook"), "{missing}");
 }

@@ -9,6 +9,7 @@ pub mod reports;
 pub mod secret_pattern;
 pub mod serve;
 pub mod signing_keys;
+pub mod webhooks;
 
 use std::path::PathBuf;
 
@@ -99,6 +100,10 @@ pub enum Command {
     /// Print the regex of this deployment's secrets for secret scanners (GitHub custom
     /// patterns, gitleaks, trufflehog).
     SecretPattern(secret_pattern::SecretPatternArgs),
+    /// Manage an org's lifecycle webhooks (list, create, enable, delete, deliveries, test,
+    /// retry).
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 /// Runs one command. Errors come back as one clear message for stderr.
@@ -115,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage { .. } | Command::Audit { .. } => reports::run(&cli),
         Command::SigningKeys(cmd) => signing_keys::run(&cli, cmd),
         Command::SecretPattern(args) => secret_pattern::run(args),
+        Command::Webhooks(cmd) => webhooks::run(&cli, cmd),
     }
 }
 

@@ -12,13 +12,13 @@
 use std::time::Duration;
 
 use base64::Engine;
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use utoipa::ToSchema;
 use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::RngExt;
+use serde::Deserialize;
 use sha2::Sha256;
+use utoipa::ToSchema;
 
 use super::FieldError;
 
@@ -228,7 +228,11 @@ impl WebhookDraft {
             )),
             enabled: None,
         };
-        if errors.is_empty() { Ok(valid) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(valid)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -250,7 +254,11 @@ impl WebhookPatch {
                 .map(|d| check_description(d, &mut errors)),
             enabled: self.enabled,
         };
-        if errors.is_empty() { Ok(valid) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(valid)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -311,7 +319,10 @@ fn check_description(text: &str, errors: &mut Vec<FieldError>) -> String {
             "description",
             format!("must be at most {MAX_DESCRIPTION_LEN} characters"),
         ));
-    } else if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    } else if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         errors.push(FieldError::new(
             "description",
             "must not contain control characters",
@@ -338,11 +349,7 @@ pub struct ExpiryWarnings(Vec<Duration>);
 
 impl Default for ExpiryWarnings {
     fn default() -> Self {
-        ExpiryWarnings::new(
-            [30, 7, 1]
-                .map(|d| Duration::from_secs(d * 86_400))
-                .to_vec(),
-        )
+        ExpiryWarnings::new([30, 7, 1].map(|d| Duration::from_secs(d * 86_400)).to_vec())
     }
 }
 
@@ -414,14 +421,20 @@ pub fn parse_expiry_warnings(text: &str) -> Result<ExpiryWarnings, String> {
             "h" => 3600,
             "m" => 60,
             "s" => 1,
-            _ => return Err(format!("{part:?}: expected a number followed by d, h, m or s")),
+            _ => {
+                return Err(format!(
+                    "{part:?}: expected a number followed by d, h, m or s"
+                ));
+            }
         };
         let n: u64 = digits
             .parse()
             .map_err(|_| format!("{part:?}: expected a number followed by d, h, m or s"))?;
         let secs = n.saturating_mul(scale);
         if secs == 0 || secs > 365 * 86_400 {
-            return Err(format!("{part:?}: must be more than 0 and at most 365 days"));
+            return Err(format!(
+                "{part:?}: must be more than 0 and at most 365 days"
+            ));
         }
         thresholds.push(Duration::from_secs(secs));
     }
@@ -538,7 +551,9 @@ mod tests {
             ExpiryWarnings::default()
         );
         assert_eq!(
-            parse_expiry_warnings("1d,12h,90m,30s").unwrap().thresholds(),
+            parse_expiry_warnings("1d,12h,90m,30s")
+                .unwrap()
+                .thresholds(),
             &[86_400, 43_200, 5_400, 30].map(Duration::from_secs)
         );
         assert!(parse_expiry_warnings("").unwrap().thresholds().is_empty());
@@ -551,7 +566,11 @@ mod tests {
     fn webhook_bodies_are_validated_field_by_field() {
         let draft = WebhookDraft {
             url: "https://hooks.example.com/x\u{0}".into(),
-            events: vec!["key.created".into(), "key.exploded".into(), "key.created".into()],
+            events: vec![
+                "key.created".into(),
+                "key.exploded".into(),
+                "key.created".into(),
+            ],
             description: Some("x".repeat(MAX_DESCRIPTION_LEN + 1)),
         };
         let fields: Vec<String> = draft

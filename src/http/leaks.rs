@@ -178,7 +178,10 @@ async fn github(
         return Err(ApiError::BadSignature(refused.to_string()));
     }
     let alerts: Vec<GithubAlert> = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadBody(vec![FieldError::new("", format!("not GitHub's alert list: {e}"))])
+        ApiError::BadBody(vec![FieldError::new(
+            "",
+            format!("not GitHub's alert list: {e}"),
+        )])
     })?;
     let (feedback, revoked) = state
         .db(move |conn| {

@@ -57,7 +57,7 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub usage: Arc<crate::usage::UsageRecorder>,
     /// The webhook sender and expiry warnings of this node (held here: they run while it lives).
-    pub webhooks: Arc<crate::service::webhooks::jobs::Lifecycle>,
+    pub webhooks: Arc<crate::service::lifecycle::Lifecycle>,
     /// What webhook URLs may reach (`--webhook-allow-http`, `--webhook-allow-private`).
     pub webhook_reach: crate::outbound::Reach,
     /// GitHub's secret-scanning keys (`--github-scanning-keys`); `None`: the endpoint is off.

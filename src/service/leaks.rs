@@ -112,6 +112,7 @@ fn one(
         let view = KeyView::of(&after, now);
         let leaked = Event::about_key(
             EventType::KeyLeaked,
+            &view.id,
             &view,
             json!({"source": report.source, "action": details["action"]}),
         );
@@ -126,7 +127,12 @@ fn one(
                 json!({"name": after.name, "reason": "leaked"}),
                 now,
             )?;
-            let event = Event::about_key(EventType::KeyRevoked, &view, json!({"reason": "leaked"}));
+            let event = Event::about_key(
+                EventType::KeyRevoked,
+                &view.id,
+                &view,
+                json!({"reason": "leaked"}),
+            );
             webhooks::publish(conn, &after.org_id, &event, now)?;
         }
         store::change_log::append(conn, store::change_log::KIND_KEY, &after.id, now)?;

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod keyring;
 pub mod keys;
 pub mod leaks;
+pub mod lifecycle;
 pub mod orgs;
 pub mod signing_keys;
 pub mod usage;

@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::orgs;
-use crate::domain::org::LeakPolicy;
 use super::{DbConnection, StoreResult};
+use crate::domain::org::LeakPolicy;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = orgs)]

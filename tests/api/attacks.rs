@@ -429,6 +429,18 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
         v["last_used_at"].is_string()
     })
     .await;
+    let a_hook = {
+        let r = app
+            .post(
+                "/v1/webhooks",
+                &app.admin_secret,
+                &json!({"url": "https://hooks.example.com/a", "events": ["key.created"]}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        v["webhook"]["id"].as_str().unwrap().to_owned()
+    };
     let before = snapshot(&app, &a_key).await;
 
     let (b_secret, b_admin) = app.other_org("acme");
@@ -443,6 +455,7 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
         &app.admin_key_id,
         &a_key,
         &a_secret,
+        &a_hook,
     ];
 
     let doc: Value = app
@@ -467,7 +480,8 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
     let mut walked = 0;
     for b_cred in [&b_secret, &b_token] {
         for (path, method) in &ops {
-            let url_path = path.replace("{id}", &a_key);
+            let id = if path.starts_with("/v1/webhooks/") { &a_hook } else { &a_key };
+            let url_path = path.replace("{id}", id).replace("{delivery_id}", "dlv_1");
             assert!(
                 !url_path.contains('{'),
                 "{path}: a path parameter the walk does not fill"
@@ -503,6 +517,27 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
                 ("GET", "/v1/audit") => (format!("?target={a_key}"), None, 200),
                 ("GET", "/v1/signing-keys") => (String::new(), None, 200),
                 ("POST", "/v1/signing-keys/rotate") => (String::new(), Some(json!({})), 201),
+                // B's own webhooks; A's, by A's webhook id, are not found.
+                ("POST", "/v1/webhooks") => (
+                    String::new(),
+                    Some(json!({"url": "https://hooks.example.com/b", "events": ["key.created"]})),
+                    201,
+                ),
+                ("GET", "/v1/webhooks") => (String::new(), None, 200),
+                ("GET", "/v1/webhooks/{id}")
+                | ("DELETE", "/v1/webhooks/{id}")
+                | ("GET", "/v1/webhooks/{id}/deliveries") => (String::new(), None, 404),
+                ("PATCH", "/v1/webhooks/{id}") => (String::new(), Some(json!({"enabled": false})), 404),
+                ("POST", "/v1/webhooks/{id}/test")
+                | ("POST", "/v1/webhooks/{id}/deliveries/{delivery_id}/retry") => {
+                    (String::new(), Some(json!({})), 404)
+                }
+                // A leak report of a secret that is no key's: it says nothing of anyone's.
+                ("POST", "/v1/leaks") => (String::new(), Some(json!({"secrets": ["lk_unknown"]})), 200),
+                ("GET", "/v1/org") => (String::new(), None, 200),
+                ("PATCH", "/v1/org") => (String::new(), Some(json!({})), 200),
+                // Signed by GitHub, not by a bearer, and off unless configured.
+                ("POST", "/v1/secret-scanning/github") => (String::new(), Some(json!([])), 404),
                 ("POST", "/v1/check") => (
                     String::new(),
                     Some(
@@ -534,7 +569,7 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
             }
             for leak in leaks {
                 // A 404 may name the id B itself sent; nothing else of A's.
-                if want == 404 && leak == a_key {
+                if want == 404 && (leak == a_key || leak == a_hook) {
                     continue;
                 }
                 assert!(

@@ -77,6 +77,7 @@ async fn the_key_object_has_the_documented_fields(backend) {
         "last_used_at",
         "secret_hint",
         "previous_secret_expires_at",
+        "leaked_at",
         "metadata",
         "rate_limits",
         "quota",

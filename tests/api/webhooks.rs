@@ -30,7 +30,10 @@ async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) ->
         if let Some(found) = check().await {
             return found;
         }
-        assert!(std::time::Instant::now() < until, "gave up waiting for {what}");
+        assert!(
+            std::time::Instant::now() < until,
+            "gave up waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -419,5 +422,67 @@ backend_tests! {
         let (_, audit) = status_json(app.get("/v1/audit", &app.admin_secret).await).await;
         let actions: Vec<&str> = audit["events"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).filter(|a| a.starts_with("webhook.")).collect();
         assert_eq!(actions, ["webhook.deleted", "webhook.updated", "webhook.delivery_retried", "webhook.created"]);
+    }
+
+    async fn three_nodes_deliver_every_event_once_each(backend) {
+        let app = spawn_app_with(backend, deliver_locally).await;
+        let mut others = Vec::new();
+        for _ in 0..2 {
+            let (url, keys) = (app.database_url.clone(), app.keys_dir.clone());
+            others.push(
+                spawn_app_with(backend, move |s| {
+                    deliver_locally(s);
+                    s.database_url = url;
+                    s.keys_dir = keys;
+                })
+                .await,
+            );
+        }
+        let receiver = Receiver::start().await;
+        subscribe(&app, &receiver, &["key.created", "key.revoked"]).await;
+        // Changes made on every node, while every node's sender runs.
+        let mut made = Vec::new();
+        for i in 0..12 {
+            let node = [&app, &others[0], &others[1]][i % 3];
+            let (status, v) = status_json(
+                node.post("/v1/keys", &app.admin_secret, &json!({"name": format!("k{i}"), "scopes": ["read:*"]})).await,
+            )
+            .await;
+            assert_eq!(status, 201, "{v}");
+            let id = v["key"]["id"].as_str().unwrap().to_owned();
+            if i % 2 == 0 {
+                let r = node.post(&format!("/v1/keys/{id}/revoke"), &app.admin_secret, &json!({})).await;
+                assert_eq!(r.status(), 200);
+                made.push((id.clone(), "key.revoked"));
+            }
+            made.push((id, "key.created"));
+        }
+        let log = delivered(&receiver, made.len()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let log = if receiver.verified().await.len() > log.len() { receiver.verified().await } else { log };
+        // Every event arrived; a second arrival of one (at least once) has the same webhook-id.
+        let mut by_id: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+        for entry in &log {
+            let id = entry["id"].as_str().unwrap().to_owned();
+            if let Some(before) = by_id.insert(id, entry.clone()) {
+                assert_eq!(before["body"], entry["body"], "a duplicate is the same event");
+            }
+        }
+        let mut got: Vec<(String, String)> = by_id
+            .values()
+            .map(|e| {
+                let b = body(e);
+                (b["data"]["key"]["id"].as_str().unwrap().to_owned(), b["type"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        got.sort();
+        let mut want: Vec<(String, String)> = made.iter().map(|(k, t)| (k.clone(), (*t).to_owned())).collect();
+        want.sort();
+        assert_eq!(got, want, "each event once, none lost");
+        // And per key in order: created before revoked.
+        for (key, _) in made.iter().filter(|(_, t)| *t == "key.revoked") {
+            let of: Vec<String> = log.iter().filter(|e| body(e)["data"]["key"]["id"] == key.as_str()).map(|e| body(e)["type"].as_str().unwrap().to_owned()).collect();
+            assert_eq!(of.first().map(String::as_str), Some("key.created"), "{key}: {of:?}");
+        }
     }
 }

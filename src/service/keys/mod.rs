@@ -2,6 +2,7 @@
 //! change is one transaction with its audit record, its change-feed entry and its webhook
 //! event (`webhooks::publish`, in the outbox: delivered even if the node dies after commit).
 
+pub mod expiry;
 mod list;
 mod view;
 
@@ -11,12 +12,12 @@ use serde_json::json;
 use super::actor::Actor;
 use super::webhooks::{self, Event};
 use super::{ServiceError, ServiceResult, audit};
-use crate::domain::webhook::EventType;
 use crate::domain::Warning;
 use crate::domain::key::{self, Key, KeyDraft, KeyPatch, ValidKey, ValidPatch};
 use crate::domain::limits::Quota;
 use crate::domain::scope::Scope;
 use crate::domain::secret::{KeyId, Secret, SecretPrefix};
+use crate::domain::webhook::EventType;
 use crate::store::{self, DbConnection};
 
 pub use list::{DEFAULT_LIMIT, ListParams, MAX_LIMIT, Page, list};
@@ -62,7 +63,7 @@ pub fn create(
             details,
             now,
         )?;
-        let event = Event::about_key(EventType::KeyCreated, &view, json!({}));
+        let event = Event::about_key(EventType::KeyCreated, &view.id, &view, json!({}));
         webhooks::publish(conn, &actor.org_id, &event, now)?;
         Ok::<_, ServiceError>((view, secret))
     })?;
@@ -302,7 +303,12 @@ pub fn update(
                 changes.clone(),
                 now,
             )?;
-            let event = Event::about_key(EventType::KeyUpdated, &after, json!({"changes": changes}));
+            let event = Event::about_key(
+                EventType::KeyUpdated,
+                &after.id,
+                &after,
+                json!({"changes": changes}),
+            );
             webhooks::publish(conn, &actor.org_id, &event, now)?;
             store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         }
@@ -391,7 +397,7 @@ pub fn roll(
         let key = get(conn, org_id, id, now)?;
         let details = json!({"grace_seconds": grace, "previous_secret_expires_at": key.previous_secret_expires_at});
         audit::record(conn, actor, audit::action::KEY_ROLLED, id, details, now)?;
-        let event = Event::about_key(EventType::KeyRolled, &key, json!({}));
+        let event = Event::about_key(EventType::KeyRolled, &key.id, &key, json!({}));
         webhooks::publish(conn, org_id, &event, now)?;
         store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         Ok(Rolled {
@@ -421,7 +427,7 @@ pub fn revoke(
                 json!({"name": key.name}),
                 now,
             )?;
-            let event = Event::about_key(EventType::KeyRevoked, &key, json!({}));
+            let event = Event::about_key(EventType::KeyRevoked, &key.id, &key, json!({}));
             webhooks::publish(conn, &actor.org_id, &event, now)?;
             store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         }

@@ -8,9 +8,8 @@ use serde_json::{Value, json};
 use crate::domain::secret::random_id;
 use crate::domain::webhook::{self, EventType};
 use crate::service::ServiceResult;
-use crate::service::keys::KeyView;
-use crate::store::webhooks::{self as store, NewDelivery, Webhook};
 use crate::store::DbConnection;
+use crate::store::webhooks::{self as store, NewDelivery, Webhook};
 
 /// An event about to be published.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,16 +22,21 @@ pub struct Event {
 }
 
 impl Event {
-    /// An event about a key: `data.key` is the key object of the API (never a secret: it has
-    /// none), plus `extra`'s members.
-    pub fn about_key(kind: EventType, key: &KeyView, extra: Value) -> Event {
+    /// An event about the key `key_id`: `data.key` is the key object of the API (`KeyView`,
+    /// which has no secret), plus `extra`'s members.
+    pub fn about_key(
+        kind: EventType,
+        key_id: &str,
+        key: &impl serde::Serialize,
+        extra: Value,
+    ) -> Event {
         let mut data = json!({ "key": key });
         if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
             data.extend(extra);
         }
         Event {
             kind,
-            ordering_key: key.id.clone(),
+            ordering_key: key_id.to_owned(),
             data,
         }
     }

@@ -1,11 +1,9 @@
 //! Lifecycle webhooks: an org's endpoints (create with the signing secret shown once, list,
 //! get, update, delete), their delivery log, a manual retry and a test event. Each change is
 //! one transaction with its audit record. How events get to the outbox is `events`; how
-//! deliveries leave it is `sender`; the expiry warnings are `expiry`.
+//! deliveries leave it is `sender` (run by `service::lifecycle`).
 
 pub mod events;
-pub mod expiry;
-pub mod jobs;
 pub mod sender;
 
 use base64::Engine;

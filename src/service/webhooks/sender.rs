@@ -44,6 +44,8 @@ pub struct Sender {
 
 /// What one attempt got.
 type Sent = Result<Posted, FetchError>;
+/// A delivery's request: its headers and body.
+type Request = (Vec<(&'static str, String)>, String);
 
 impl Sender {
     pub fn new(pool: Pool, master: MasterKey, settings: &WebhookSettings) -> anyhow::Result<Self> {
@@ -117,7 +119,7 @@ impl Sender {
 
     /// The signed request of a delivery: Standard Webhooks headers over the stored body. The
     /// timestamp is this attempt's, on the wall clock receivers compare it with.
-    fn request(&self, claim: &Claimed) -> Result<(Vec<(&'static str, String)>, String), FetchError> {
+    fn request(&self, claim: &Claimed) -> Result<Request, FetchError> {
         let secret = self
             .master
             .open(&claim.secret_sealed, claim.delivery.webhook_id.as_bytes())

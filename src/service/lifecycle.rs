@@ -1,10 +1,11 @@
-//! The two background jobs of lifecycle events, on every node: the sender, which delivers the
-//! outbox (`sender`), and the expiry warnings (`expiry`). Both run on `WebhookSettings::clock`.
+//! The two background jobs of lifecycle events, on every node: the webhook sender, which
+//! delivers the outbox (`webhooks::sender`), and the expiry warnings (`keys::expiry`). Both run
+//! on `WebhookSettings::clock`.
 
 use std::sync::Arc;
 
-use super::WebhookSettings;
-use super::sender::Sender;
+use super::webhooks::WebhookSettings;
+use super::webhooks::sender::Sender;
 use crate::background::{self, Job};
 use crate::crypto::MasterKey;
 use crate::domain::webhook::ExpiryWarnings;
@@ -62,6 +63,6 @@ impl Lifecycle {
     /// Produces the expiry warnings due now; how many this node produced.
     pub fn warn_of_expiry(&self) -> ServiceResult<usize> {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
-        super::expiry::produce(&mut conn, &self.warnings, self.clock.now())
+        super::keys::expiry::produce(&mut conn, &self.warnings, self.clock.now())
     }
 }

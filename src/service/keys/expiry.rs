@@ -8,11 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
-use super::events::{self, Event};
+use super::KeyView;
 use crate::domain::key::Key;
 use crate::domain::webhook::{EventType, ExpiryWarnings};
 use crate::service::ServiceResult;
-use crate::service::keys::KeyView;
+use crate::service::webhooks::events::{self, Event};
 use crate::store::webhooks as store;
 use crate::store::{self as db, DbConnection};
 
@@ -80,11 +80,12 @@ fn produce_for(
         }
         let view = KeyView::of(key, now);
         let event = if due.nearest.is_zero() {
-            Event::about_key(EventType::KeyExpired, &view, json!({}))
+            Event::about_key(EventType::KeyExpired, &view.id, &view, json!({}))
         } else {
             let left = (expires_at - now).num_seconds().max(0);
             Event::about_key(
                 EventType::KeyExpiring,
+                &view.id,
                 &view,
                 json!({
                     "expires_in_seconds": left,
