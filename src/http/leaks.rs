@@ -149,8 +149,8 @@ struct GithubFeedback {
     request_body(content = Vec<GithubAlert>, description = "GitHub's alerts"),
     responses(
         (status = 200, description = "Feedback per alert", body = Vec<GithubFeedback>),
-        (status = 401, description = "Missing or invalid GitHub signature", body = super::problem::Problem),
-        (status = 404, description = "Not configured", body = super::problem::Problem),
+        (status = 401, description = "`invalid_signature`: missing or invalid GitHub signature", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: the key file is not configured", body = super::problem::Problem, content_type = "application/problem+json"),
         BodyErrors,
     ),
 )]

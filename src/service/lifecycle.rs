@@ -40,7 +40,10 @@ impl Lifecycle {
                 "webhook deliveries wait for the next run",
             ),
             &lifecycle,
-            |l: &Lifecycle, _| l.deliver().map(|_| ()),
+            {
+                let runtime = Sender::runtime()?;
+                move |l: &Lifecycle, _| l.sender.run(&runtime).map(|_| ())
+            },
         );
         background::spawn(
             Job::every(
@@ -53,11 +56,6 @@ impl Lifecycle {
             |l: &Lifecycle, _| l.warn_of_expiry().map(|_| ()),
         );
         Ok(lifecycle)
-    }
-
-    /// Sends the deliveries due now; how many attempts were made.
-    pub fn deliver(&self) -> ServiceResult<usize> {
-        self.sender.run()
     }
 
     /// Produces the expiry warnings due now; how many this node produced.

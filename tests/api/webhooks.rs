@@ -485,4 +485,36 @@ backend_tests! {
             assert_eq!(of.first().map(String::as_str), Some("key.created"), "{key}: {of:?}");
         }
     }
+
+    async fn an_endpoint_failing_for_five_days_is_disabled_and_audited(backend) {
+        let clock = Clock::manual(Utc::now() + TimeDelta::minutes(1));
+        let c = clock.clone();
+        let app = spawn_app_with(backend, move |s| {
+            deliver_locally(s);
+            s.webhooks.clock = c;
+        })
+        .await;
+        let receiver = Receiver::start().await;
+        let hook = subscribe(&app, &receiver, &["key.created"]).await;
+        receiver.fail(1_000, 500).await;
+        app.create_key("first", json!(["read:*"])).await;
+        eventually("a first failure", async || (!receiver.log().await.is_empty()).then_some(())).await;
+        // Five days on: the first event is past its retry period, and a new one fails too.
+        clock.advance(TimeDelta::days(5) + TimeDelta::seconds(1));
+        app.create_key("second", json!(["read:*"])).await;
+        let hook_now = eventually("the endpoint disabled", async || {
+            let (_, v) = status_json(app.get(&format!("/v1/webhooks/{hook}"), &app.admin_secret).await).await;
+            (v["status"] == "disabled").then_some(v)
+        })
+        .await;
+        assert!(hook_now["disabled_reason"].as_str().unwrap().contains("5 days"), "{hook_now}");
+        let (_, page) = status_json(app.get(&format!("/v1/webhooks/{hook}/deliveries"), &app.admin_secret).await).await;
+        let states: Vec<&str> = page["deliveries"].as_array().unwrap().iter().filter_map(|d| d["state"].as_str()).collect();
+        assert!(states.contains(&"failed"), "the first gave up after its retry period: {page}");
+        let (_, audit) = status_json(app.get("/v1/audit?action=webhook.disabled", &app.admin_secret).await).await;
+        assert_eq!(audit["events"][0]["actor"], "system", "{audit}");
+        // Enabled again, it gets its five days back.
+        let (status, v) = status_json(app.patch(&format!("/v1/webhooks/{hook}"), &app.admin_secret, &json!({"enabled": true})).await).await;
+        assert_eq!((status, v["status"].as_str(), v["failing_since"].is_null()), (200, Some("enabled"), true), "{v}");
+    }
 }

@@ -202,6 +202,30 @@ def run():
     c.call("GET", "/v1/audit", 200, headers=admin(), params={"limit": 5})
     c.call("GET", "/v1/audit", 422, headers=admin(), params={"action": "key.exploded"})
 
+    # Webhooks, the org's leak policy, leak reports.
+    hook = c.call("POST", "/v1/webhooks", 201, headers=admin(),
+                  json={"url": "https://hooks.example.com/x", "events": ["key.created"]}).json()
+    c.call("POST", "/v1/webhooks", 422, headers=admin(),
+           json={"url": "https://127.0.0.1/x", "events": ["key.created"]})
+    hid = {"id": hook["webhook"]["id"]}
+    c.call("GET", "/v1/webhooks", 200, headers=admin())
+    c.call("GET", "/v1/webhooks/{id}", 200, hid, headers=admin())
+    c.call("GET", "/v1/webhooks/{id}", 404, {"id": "wh_nothing"}, headers=admin())
+    c.call("PATCH", "/v1/webhooks/{id}", 200, hid, headers=admin(), json={"description": "d"})
+    queued = c.call("POST", "/v1/webhooks/{id}/test", 202, hid, headers=admin()).json()
+    c.call("GET", "/v1/webhooks/{id}/deliveries", 200, hid, headers=admin())
+    c.call("GET", "/v1/webhooks/{id}/deliveries", 422, hid, headers=admin(),
+           params={"cursor": "junk"})
+    c.call("POST", "/v1/webhooks/{id}/deliveries/{delivery_id}/retry", 202,
+           {**hid, "delivery_id": queued["id"]}, headers=admin())
+    c.call("DELETE", "/v1/webhooks/{id}", 204, hid, headers=admin())
+    c.call("GET", "/v1/org", 200, headers=admin())
+    c.call("PATCH", "/v1/org", 200, headers=admin(), json={"leak_policy": "notify"})
+    c.call("PATCH", "/v1/org", 422, headers=admin(), json={"leak_policy": "ignore"})
+    c.call("POST", "/v1/leaks", 200, headers=admin(), json={"secrets": ["lk_unknown"]})
+    c.call("POST", "/v1/leaks", 422, headers=admin(), json={"secrets": []})
+    c.call("POST", "/v1/secret-scanning/github", 404, json=[])
+
     missing = sorted(documented - c.exercised)
     return {
         "openapi": doc["openapi"],

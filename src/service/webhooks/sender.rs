@@ -39,7 +39,6 @@ pub struct Sender {
     clock: Clock,
     /// How long a claim holds a delivery: longer than an attempt can take.
     lease: TimeDelta,
-    runtime: tokio::runtime::Runtime,
 }
 
 /// What one attempt got.
@@ -49,9 +48,6 @@ type Request = (Vec<(&'static str, String)>, String);
 
 impl Sender {
     pub fn new(pool: Pool, master: MasterKey, settings: &WebhookSettings) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         Ok(Sender {
             pool,
             master,
@@ -60,12 +56,20 @@ impl Sender {
             clock: settings.clock.clone(),
             lease: TimeDelta::from_std(settings.timeout + Duration::from_secs(20))
                 .unwrap_or(TimeDelta::minutes(1)),
-            runtime,
         })
     }
 
-    /// Sends what is due now; returns how many attempts were made.
-    pub fn run(&self) -> ServiceResult<usize> {
+    /// A runtime for `run`'s sends: owned by the thread that runs the sender, and dropped
+    /// there (a tokio runtime may not be dropped on an async worker, where the server's state
+    /// is dropped at shutdown).
+    pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+
+    /// Sends what is due now on `runtime`; returns how many attempts were made.
+    pub fn run(&self, runtime: &tokio::runtime::Runtime) -> ServiceResult<usize> {
         let mut made = 0;
         while made < MAX_PER_RUN {
             let now = self.clock.now();
@@ -78,7 +82,7 @@ impl Sender {
             if claimed.is_empty() {
                 break;
             }
-            let sent = self.runtime.block_on(self.send_all(&claimed));
+            let sent = runtime.block_on(self.send_all(&claimed));
             for (claim, sent) in claimed.iter().zip(sent) {
                 self.record(claim, sent)?;
             }
