@@ -183,13 +183,21 @@ pub const DISABLE_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(5);
 #[schema(as = WebhookCreate)]
 pub struct WebhookDraft {
     /// Where events are POSTed: an https URL of a public address.
-    #[schema(example = "https://hooks.example.com/latchkey", max_length = 2048)]
+    #[schema(
+        example = "https://hooks.example.com/latchkey",
+        max_length = 2048,
+        pattern = "^https://([A-Za-z0-9-]+\\.)*[A-Za-z][A-Za-z0-9-]*(:[0-9]{1,4})?([/?]([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$"
+    )]
     pub url: String,
     /// The event types to receive, e.g. `["key.revoked", "key.expiring"]`.
-    #[schema(value_type = Vec<String>, example = json!(["key.created", "key.revoked"]))]
+    #[schema(value_type = Vec<EventName>, min_items = 1, max_items = 10, example = json!(["key.created", "key.revoked"]))]
     pub events: Vec<String>,
-    /// Free text for people, up to 1024 characters.
+    /// Free text for people, up to 1024 characters, no control characters but tab and newline.
     #[serde(default)]
+    #[schema(
+        max_length = 1024,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub description: Option<String>,
 }
 
@@ -198,9 +206,17 @@ pub struct WebhookDraft {
 #[serde(deny_unknown_fields)]
 #[schema(as = WebhookUpdate)]
 pub struct WebhookPatch {
+    #[schema(
+        max_length = 2048,
+        pattern = "^https://([A-Za-z0-9-]+\\.)*[A-Za-z][A-Za-z0-9-]*(:[0-9]{1,4})?([/?]([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$"
+    )]
     pub url: Option<String>,
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<EventName>>, min_items = 1, max_items = 10)]
     pub events: Option<Vec<String>>,
+    #[schema(
+        max_length = 1024,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub description: Option<String>,
     /// `true` turns a disabled endpoint back on (its failure streak forgotten); `false`
     /// disables it (events made meanwhile are not kept for it).
@@ -270,10 +286,10 @@ fn check_url_text(url: &str, errors: &mut Vec<FieldError>) -> Option<String> {
         ));
         return None;
     }
-    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if !uri_text(url) {
         errors.push(FieldError::new(
             "url",
-            "must not contain spaces or control characters",
+            "must be a URI: only the characters RFC 3986 allows, others percent-encoded as %XX",
         ));
         return None;
     }
@@ -281,6 +297,16 @@ fn check_url_text(url: &str, errors: &mut Vec<FieldError>) -> Option<String> {
 }
 
 fn check_events(names: &[String], errors: &mut Vec<FieldError>) -> Option<Vec<EventType>> {
+    if names.len() > EventType::SUBSCRIBABLE.len() {
+        errors.push(FieldError::new(
+            "events",
+            format!(
+                "may list at most {} event types",
+                EventType::SUBSCRIBABLE.len()
+            ),
+        ));
+        return None;
+    }
     if names.is_empty() {
         errors.push(FieldError::new(
             "events",
@@ -288,12 +314,12 @@ fn check_events(names: &[String], errors: &mut Vec<FieldError>) -> Option<Vec<Ev
         ));
         return None;
     }
+    let before = errors.len();
     let mut types = Vec::new();
     for (i, name) in names.iter().enumerate() {
         match EventType::parse(name) {
-            Some(t) if types.contains(&t) => {
-                errors.push(FieldError::new(format!("events[{i}]"), "is listed twice"))
-            }
+            // A subscription is a set: a type named twice is subscribed to once.
+            Some(t) if types.contains(&t) => {}
             Some(t) => types.push(t),
             None => errors.push(FieldError::new(
                 format!("events[{i}]"),
@@ -301,7 +327,56 @@ fn check_events(names: &[String], errors: &mut Vec<FieldError>) -> Option<Vec<Ev
             )),
         }
     }
-    (types.len() == names.len()).then_some(types)
+    (!types.is_empty() && errors.len() == before).then_some(types)
+}
+
+/// Only the characters RFC 3986 allows in a URI, `%` only as `%XX`: what the documented pattern
+/// says (the URL parser would quietly encode the rest).
+fn uri_text(url: &str) -> bool {
+    let bytes = url.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                if i + 2 >= bytes.len()
+                    || !bytes[i + 1].is_ascii_hexdigit()
+                    || !bytes[i + 2].is_ascii_hexdigit()
+                {
+                    return false;
+                }
+                i += 3;
+            }
+            b if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&b) => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The documented names of the subscribable event types (the schema of `events` items).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documents the names; parsed by EventType::parse")]
+enum EventName {
+    #[schema(rename = "key.created")]
+    KeyCreated,
+    #[schema(rename = "key.updated")]
+    KeyUpdated,
+    #[schema(rename = "key.rolled")]
+    KeyRolled,
+    #[schema(rename = "key.revoked")]
+    KeyRevoked,
+    #[schema(rename = "key.expiring")]
+    KeyExpiring,
+    #[schema(rename = "key.expired")]
+    KeyExpired,
+    #[schema(rename = "key.leaked")]
+    KeyLeaked,
+    #[schema(rename = "signing_key.rotated")]
+    SigningKeyRotated,
+    #[schema(rename = "quota.low")]
+    QuotaLow,
+    #[schema(rename = "quota.exhausted")]
+    QuotaExhausted,
 }
 
 /// The subscribable event types, comma-separated (error messages, CLI help).
@@ -579,7 +654,7 @@ mod tests {
             .into_iter()
             .map(|e| e.field)
             .collect();
-        assert_eq!(fields, ["url", "events[1]", "events[2]", "description"]);
+        assert_eq!(fields, ["url", "events[1]", "description"]);
         let ok = WebhookDraft {
             url: "https://hooks.example.com/x".into(),
             events: vec!["key.revoked".into()],

@@ -1,8 +1,6 @@
 //! The audit trail: who did what, to what, when and from where. Every entry is written by the
 //! use case that makes the change, inside its transaction, so no change goes unrecorded.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -157,12 +155,11 @@ pub struct AuditPage {
 }
 
 fn encode_cursor(id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("evt.{id}"))
+    super::encode_cursor("evt", id)
 }
 
 fn decode_cursor(text: &str) -> Option<i64> {
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
-    raw.strip_prefix("evt.")?.parse().ok()
+    super::decode_cursor("evt", text)
 }
 
 fn parse(p: &AuditParams) -> ServiceResult<Filter> {

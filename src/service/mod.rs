@@ -80,6 +80,27 @@ fn describe(errors: &[FieldError]) -> String {
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
 
+/// An opaque listing cursor for the row `id`, tagged by listing (`evt`, `dlv`) so that one
+/// listing's cursor is not another's.
+pub(crate) fn encode_cursor(tag: &str, id: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{tag}.{id}"))
+}
+
+/// The row id of a cursor `encode_cursor(tag, …)` made; `None` for anything else.
+pub(crate) fn decode_cursor(tag: &str, text: &str) -> Option<i64> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()?;
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix(tag)?
+        .strip_prefix('.')?
+        .parse()
+        .ok()
+}
+
 /// The `limit` query parameter of a listing; a bad value is reported on `errors`.
 pub(crate) fn page_limit(text: Option<&str>, errors: &mut Vec<FieldError>) -> i64 {
     match text {

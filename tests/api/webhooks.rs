@@ -23,6 +23,19 @@ fn deliver_locally(s: &mut Settings) {
     s.webhooks.expiry_scan = Duration::from_millis(50);
 }
 
+/// A server delivering locally on a clock the test moves, a minute ahead of the wall clock
+/// (so what the server writes at wall-clock time is already due by it).
+async fn on_a_manual_clock(backend: Backend) -> (TestApp, Clock) {
+    let clock = Clock::manual(Utc::now() + TimeDelta::minutes(1));
+    let c = clock.clone();
+    let app = spawn_app_with(backend, move |s| {
+        deliver_locally(s);
+        s.webhooks.clock = c;
+    })
+    .await;
+    (app, clock)
+}
+
 /// Waits up to 20 s for `check`, which says what it waits for when it gives up.
 async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let until = std::time::Instant::now() + Duration::from_secs(20);
@@ -202,13 +215,7 @@ backend_tests! {
     }
 
     async fn a_failing_receiver_is_retried_with_growing_delays(backend) {
-        let clock = Clock::manual(Utc::now() + TimeDelta::minutes(1));
-        let c = clock.clone();
-        let app = spawn_app_with(backend, move |s| {
-            deliver_locally(s);
-            s.webhooks.clock = c;
-        })
-        .await;
+        let (app, clock) = on_a_manual_clock(backend).await;
         let receiver = Receiver::start().await;
         let hook = subscribe(&app, &receiver, &["key.created"]).await;
         receiver.fail(3, 503).await;
@@ -248,13 +255,7 @@ backend_tests! {
     }
 
     async fn expiry_warnings_fire_once_per_threshold_on_one_of_two_nodes(backend) {
-        let clock = Clock::manual(Utc::now() + TimeDelta::minutes(1));
-        let c = clock.clone();
-        let app = spawn_app_with(backend, move |s| {
-            deliver_locally(s);
-            s.webhooks.clock = c;
-        })
-        .await;
+        let (app, clock) = on_a_manual_clock(backend).await;
         let c = clock.clone();
         let url = app.database_url.clone();
         let keys = app.keys_dir.clone();
@@ -487,13 +488,7 @@ backend_tests! {
     }
 
     async fn an_endpoint_failing_for_five_days_is_disabled_and_audited(backend) {
-        let clock = Clock::manual(Utc::now() + TimeDelta::minutes(1));
-        let c = clock.clone();
-        let app = spawn_app_with(backend, move |s| {
-            deliver_locally(s);
-            s.webhooks.clock = c;
-        })
-        .await;
+        let (app, clock) = on_a_manual_clock(backend).await;
         let receiver = Receiver::start().await;
         let hook = subscribe(&app, &receiver, &["key.created"]).await;
         receiver.fail(1_000, 500).await;

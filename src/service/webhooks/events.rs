@@ -65,19 +65,31 @@ pub fn publish(
     }
     let payload = webhook::payload(event.kind, now, event.data.clone());
     for hook in &subscribers {
-        store::enqueue(
-            conn,
-            &NewDelivery {
-                webhook_id: &hook.id,
-                event_id: &id,
-                event_type: event.kind,
-                ordering_key: &event.ordering_key,
-                payload: &payload,
-                now,
-            },
-        )?;
+        enqueue(conn, hook, &id, event, &payload, now)?;
     }
     Ok(id)
+}
+
+/// One delivery of event `id` (its body `payload`) to `hook`; returns the delivery's id.
+fn enqueue(
+    conn: &mut DbConnection,
+    hook: &Webhook,
+    id: &str,
+    event: &Event,
+    payload: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<i64> {
+    Ok(store::enqueue(
+        conn,
+        &NewDelivery {
+            webhook_id: &hook.id,
+            event_id: id,
+            event_type: event.kind,
+            ordering_key: &event.ordering_key,
+            payload,
+            now,
+        },
+    )?)
 }
 
 /// Writes an event for one endpoint only, whatever it subscribed to (`webhook.test`); returns
@@ -88,17 +100,6 @@ pub fn publish_to(
     event: &Event,
     now: DateTime<Utc>,
 ) -> ServiceResult<i64> {
-    let id = event_id();
     let payload = webhook::payload(event.kind, now, event.data.clone());
-    Ok(store::enqueue(
-        conn,
-        &NewDelivery {
-            webhook_id: &hook.id,
-            event_id: &id,
-            event_type: event.kind,
-            ordering_key: &event.ordering_key,
-            payload: &payload,
-            now,
-        },
-    )?)
+    enqueue(conn, hook, &event_id(), event, &payload, now)
 }

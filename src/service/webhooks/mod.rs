@@ -6,8 +6,6 @@
 pub mod events;
 pub mod sender;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -357,12 +355,11 @@ pub struct DeliveryPage {
 }
 
 fn encode_cursor(id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("dlv.{id}"))
+    super::encode_cursor("dlv", id)
 }
 
 fn decode_cursor(text: &str) -> Option<i64> {
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
-    raw.strip_prefix("dlv.")?.parse().ok()
+    super::decode_cursor("dlv", text)
 }
 
 pub fn deliveries(
