@@ -62,19 +62,15 @@ pub fn record(
     details: Value,
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
-    store_audit::insert(
+    let ip = actor.ip.map(|ip| ip.to_string());
+    insert(
         conn,
-        &NewEvent {
-            org_id: &actor.org_id,
-            at: now,
-            actor: actor.key_id.as_deref().unwrap_or(CLI_ACTOR),
-            action,
-            target,
-            ip: actor.ip.map(|ip| ip.to_string()),
-            details: details.to_string(),
-        },
-    )?;
-    Ok(())
+        &actor.org_id,
+        actor.key_id.as_deref().unwrap_or(CLI_ACTOR),
+        ip,
+        (action, target, details),
+        now,
+    )
 }
 
 /// Records an event of `org_id` made by someone other than a key of it: Latchkey itself
@@ -88,6 +84,18 @@ pub fn record_as(
     details: Value,
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
+    insert(conn, org_id, actor, None, (action, target, details), now)
+}
+
+/// The one write of an audit event: `what` is its action, target and details.
+fn insert(
+    conn: &mut DbConnection,
+    org_id: &str,
+    actor: &str,
+    ip: Option<String>,
+    (action, target, details): (&str, &str, Value),
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
     store_audit::insert(
         conn,
         &NewEvent {
@@ -96,7 +104,7 @@ pub fn record_as(
             actor,
             action,
             target,
-            ip: None,
+            ip,
             details: details.to_string(),
         },
     )?;
