@@ -275,7 +275,10 @@ fn run(url: Option<String>, setup: &Setup, ops: &[Op]) -> Result<(), TestCaseErr
             }
             Op::Add { node, credits } => {
                 let mut conn = sys.db.pool.get().unwrap();
-                sys.nodes[node].budget().report_all(&mut conn).unwrap();
+                sys.nodes[node]
+                    .budget()
+                    .report_all(&mut conn, sys.now)
+                    .unwrap();
                 let left = keys::change_credits(
                     &mut conn,
                     &sys.cli(),
@@ -352,7 +355,10 @@ fn a_monthly_refill_comes_at_the_months_last_day_when_it_lacks_the_day() {
     assert_eq!(d.reason, CheckReason::QuotaExhausted, "{d:?}");
     let view = |sys: &Sys| {
         let mut conn = sys.db.pool.get().unwrap();
-        sys.nodes[0].budget().report_all(&mut conn).unwrap();
+        sys.nodes[0]
+            .budget()
+            .report_all(&mut conn, sys.now)
+            .unwrap();
         keys::get(&mut conn, &sys.db.org_id, &sys.key_id, sys.now)
             .unwrap()
             .attributes
@@ -555,7 +561,10 @@ fn a_set_voids_what_an_idle_node_holds_at_its_next_report() {
     // Node 0 sets the credits to none.
     {
         let mut conn = sys.db.pool.get().unwrap();
-        sys.nodes[0].budget().report_all(&mut conn).unwrap();
+        sys.nodes[0]
+            .budget()
+            .report_all(&mut conn, sys.now)
+            .unwrap();
         let left = keys::change_credits(
             &mut conn,
             &sys.cli(),

@@ -276,6 +276,44 @@ pub fn check_rate_limits(
     (errors.len() == before).then_some(limits)
 }
 
+/// A quota runs low when the credits left are at most this share (in percent) of what its
+/// period started with (`quota.low`).
+pub const QUOTA_LOW_PERCENT: u64 = 10;
+
+/// The events a quota's credits produce, each at most once per period (a refill, a set or a
+/// top-up starts again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaAlert {
+    /// The credits left fell to [`QUOTA_LOW_PERCENT`] of the period's.
+    Low,
+    /// Nothing is left: every credit of the period was spent.
+    Exhausted,
+}
+
+impl QuotaAlert {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            QuotaAlert::Low => "low",
+            QuotaAlert::Exhausted => "exhausted",
+        }
+    }
+
+    /// What a lease's outcome calls for: `left` credits (in the pool and held by every node)
+    /// of a period that started with `period`, and whether the lease fell short of what a use
+    /// needed (`refused`). Exhausted when nothing is left (a period that started empty, only
+    /// once a use is refused: it may be a key deliberately held at zero); else low at or under
+    /// the share. A use refused because its cost exceeds what is left, while some is, is
+    /// neither: the credits have not run out.
+    pub fn due(left: u64, period: u64, refused: bool) -> Option<QuotaAlert> {
+        if left == 0 && (refused || period > 0) {
+            return Some(QuotaAlert::Exhausted);
+        }
+        let low = period > 0
+            && u128::from(left) * 100 <= u128::from(period) * u128::from(QUOTA_LOW_PERCENT);
+        low.then_some(QuotaAlert::Low)
+    }
+}
+
 /// `quota` of a create or PATCH body: `null` (none) or `{remaining, refill}`. `remaining` is
 /// required unless `keep_remaining` (a PATCH of a key that has a quota may change only its
 /// refill). `Some(None)` means no quota.
@@ -455,6 +493,26 @@ fn sf_string(text: &str) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn quota_alerts_follow_the_share_of_the_period() {
+        assert_eq!(QuotaAlert::due(101, 1000, false), None);
+        assert_eq!(QuotaAlert::due(100, 1000, false), Some(QuotaAlert::Low));
+        assert_eq!(QuotaAlert::due(1, 1000, true), Some(QuotaAlert::Low));
+        assert_eq!(QuotaAlert::due(0, 1000, false), Some(QuotaAlert::Exhausted));
+        assert_eq!(QuotaAlert::due(0, 1000, true), Some(QuotaAlert::Exhausted));
+        // A use too costly for what is left has not exhausted the credits.
+        assert_eq!(QuotaAlert::due(500, 1000, true), None);
+        // A period that started empty: exhausted only once a use is refused.
+        assert_eq!(QuotaAlert::due(0, 0, false), None);
+        assert_eq!(QuotaAlert::due(0, 0, true), Some(QuotaAlert::Exhausted));
+        // No overflow at the largest quota.
+        assert_eq!(
+            QuotaAlert::due(MAX_CREDITS / 10, MAX_CREDITS, false),
+            Some(QuotaAlert::Low)
+        );
+        assert_eq!(QuotaAlert::due(u64::MAX, u64::MAX, false), None);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

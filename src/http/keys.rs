@@ -161,7 +161,7 @@ async fn list(
     let budget = state.authority.budget().clone();
     let page = state
         .db(move |conn| {
-            budget.report_all(conn)?;
+            budget.report_all(conn, crate::service::now())?;
             svc::list(conn, &org, &params, now())
         })
         .await?;
@@ -194,7 +194,7 @@ async fn get(
     let budget = state.authority.budget().clone();
     let key = state
         .db(move |conn| {
-            budget.report_all(conn)?;
+            budget.report_all(conn, crate::service::now())?;
             svc::get(conn, &org, &id, now())
         })
         .await?;
@@ -248,7 +248,7 @@ async fn update(
     let budget = state.authority.budget().clone();
     let updated = state
         .db(move |conn| {
-            budget.report_all(conn)?;
+            budget.report_all(conn, crate::service::now())?;
             svc::update(conn, &actor, &id, &patch, dry_run, now())
         })
         .await?;
@@ -518,7 +518,7 @@ async fn change_quota(
     let budget = state.authority.budget().clone();
     let remaining = state
         .db(move |conn| {
-            budget.report_all(conn)?;
+            budget.report_all(conn, crate::service::now())?;
             svc::change_credits(conn, &actor, &id, change, now())
         })
         .await?;

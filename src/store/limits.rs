@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::{key_quotas, nodes, quota_leases, rate_windows};
+use super::schema::{key_quotas, nodes, quota_alerts, quota_leases, rate_windows};
 use super::{Bound, DbConnection, StoreResult, insert_ignore, write_tx};
 use crate::domain::limits::{MAX_CREDITS, Quota, RateLimit};
 
@@ -122,6 +122,8 @@ pub struct Credits {
     pub pool: u64,
     pub generation: i64,
     pub refilled_at: DateTime<Utc>,
+    /// What the period started with: set, refilled, or raised by a top-up.
+    pub period: u64,
 }
 
 #[derive(Queryable)]
@@ -130,6 +132,7 @@ struct CreditsRow {
     remaining: i64,
     generation: i64,
     refilled_at: NaiveDateTime,
+    period_credits: i64,
 }
 
 impl CreditsRow {
@@ -138,6 +141,7 @@ impl CreditsRow {
             pool: to_u64(self.remaining),
             generation: self.generation,
             refilled_at: self.refilled_at.and_utc(),
+            period: to_u64(self.period_credits),
         }
     }
 }
@@ -150,6 +154,7 @@ fn credits_row(conn: &mut DbConnection, key_id: &str) -> StoreResult<Option<Cred
             key_quotas::remaining,
             key_quotas::generation,
             key_quotas::refilled_at,
+            key_quotas::period_credits,
         ))
         .first::<CreditsRow>(conn)
         .optional()?)
@@ -182,6 +187,7 @@ pub fn set_credits(
                 key_quotas::remaining.eq(remaining),
                 key_quotas::generation.eq(0i64),
                 key_quotas::refilled_at.eq(now.naive_utc()),
+                key_quotas::period_credits.eq(remaining),
             ))
             .execute(conn)?;
     } else {
@@ -190,11 +196,12 @@ pub fn set_credits(
                 key_quotas::remaining.eq(remaining),
                 key_quotas::generation.eq(key_quotas::generation + 1),
                 key_quotas::refilled_at.eq(now.naive_utc()),
+                key_quotas::period_credits.eq(remaining),
             ))
             .execute(conn)?;
     }
     diesel::delete(quota_leases::table.filter(quota_leases::key_id.eq(key_id))).execute(conn)?;
-    Ok(())
+    forget_alerts(conn, key_id)
 }
 
 /// Adds `n` credits (at most up to [`MAX_CREDITS`] in the pool), on top of a refill of `quota`
@@ -213,7 +220,10 @@ pub fn add_credits(
     };
     let mut c = refill_if_due(conn, key_id, row.credits(), quota, now)?;
     c.pool = c.pool.saturating_add(n).min(MAX_CREDITS);
+    c.period = c.period.saturating_add(n).min(MAX_CREDITS);
     write_credits(conn, key_id, &c)?;
+    // A top-up re-arms the period's events: the credits may run low (and out) again.
+    forget_alerts(conn, key_id)?;
     Ok(true)
 }
 
@@ -230,10 +240,12 @@ fn refill_if_due(
         return Ok(c);
     };
     diesel::delete(quota_leases::table.filter(quota_leases::key_id.eq(key_id))).execute(conn)?;
+    forget_alerts(conn, key_id)?;
     Ok(Credits {
         pool: refill.amount,
         generation: c.generation + 1,
         refilled_at: at,
+        period: refill.amount,
     })
 }
 
@@ -243,9 +255,40 @@ fn write_credits(conn: &mut DbConnection, key_id: &str, c: &Credits) -> StoreRes
             key_quotas::remaining.eq(to_i64(c.pool)),
             key_quotas::generation.eq(c.generation),
             key_quotas::refilled_at.eq(c.refilled_at.naive_utc()),
+            key_quotas::period_credits.eq(to_i64(c.period)),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Forgets which quota events a key's credits produced: a new period (or a top-up) may
+/// produce them again.
+fn forget_alerts(conn: &mut DbConnection, key_id: &str) -> StoreResult<()> {
+    diesel::delete(quota_alerts::table.filter(quota_alerts::key_id.eq(key_id))).execute(conn)?;
+    Ok(())
+}
+
+/// Records that the period `generation` of a key's quota produced the event `kind`; `false`
+/// when it already had (another node got there first). Part of the event's transaction.
+pub fn record_alert(
+    conn: &mut DbConnection,
+    key_id: &str,
+    generation: i64,
+    kind: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let n = insert_ignore(
+        conn,
+        "INSERT INTO quota_alerts (key_id, generation, kind, produced_at) \
+         VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        vec![
+            Bound::Text(key_id.to_owned()),
+            Bound::Big(generation),
+            Bound::Text(kind.to_owned()),
+            Bound::Time(now.naive_utc()),
+        ],
+    )?;
+    Ok(n == 1)
 }
 
 /// Removes a key's quota: its credits and every lease of them. The row stays, empty and of a
@@ -266,9 +309,10 @@ pub fn remove_credits(
             key_quotas::remaining.eq(0i64),
             key_quotas::generation.eq(key_quotas::generation + 1),
             key_quotas::refilled_at.eq(now.naive_utc()),
+            key_quotas::period_credits.eq(0i64),
         ))
         .execute(conn)?;
-    Ok(())
+    forget_alerts(conn, key_id)
 }
 
 /// Credits left of each of `key_ids` that has a quota, as the API shows them: the pool plus
@@ -290,6 +334,7 @@ pub fn remaining_of(
             key_quotas::remaining,
             key_quotas::generation,
             key_quotas::refilled_at,
+            key_quotas::period_credits,
         ))
         .load(conn)?;
     let leases: Vec<(String, i64, i64)> = quota_leases::table
@@ -330,6 +375,9 @@ pub struct Leased {
     /// The credits as they stand after the lease (`generation` is the lease's; when it differs
     /// from the one the node held, its earlier credits are void).
     pub after: Credits,
+    /// Credits left of the period as the lease leaves them: the pool and what every live lease
+    /// holds (as its node last reported; this node's, exactly).
+    pub left: u64,
 }
 
 /// Hands a node up to `size(pool)` credits of a key's quota, applying a refill that is due first
@@ -356,7 +404,12 @@ pub fn lease_credits(
         write_credits(conn, key_id, &c)?;
         let kept = if held.0 == c.generation { held.1 } else { 0 };
         write_lease(conn, key_id, node_id, c.generation, kept + granted)?;
-        Ok(Some(Leased { granted, after: c }))
+        let left = left_of(conn, key_id, &c)?;
+        Ok(Some(Leased {
+            granted,
+            after: c,
+            left,
+        }))
     })
 }
 
@@ -402,6 +455,31 @@ pub fn report_lease(
     .set(quota_leases::amount.eq(to_i64(held)))
     .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// Credits left of the period `c` (a key's row as read): the pool and what every live lease
+/// of its generation holds, as its node last reported.
+fn left_of(conn: &mut DbConnection, key_id: &str, c: &Credits) -> StoreResult<u64> {
+    // One row per node: summed here (SUM of a BIGINT is NUMERIC on PostgreSQL).
+    let leased: Vec<i64> = quota_leases::table
+        .filter(quota_leases::key_id.eq(key_id))
+        .filter(quota_leases::generation.eq(c.generation))
+        .select(quota_leases::amount)
+        .load(conn)?;
+    Ok(leased
+        .into_iter()
+        .fold(c.pool, |sum, amount| sum.saturating_add(to_u64(amount))))
+}
+
+/// A key's credits as they stand (no refill applied: a refill due is applied by the next
+/// lease), and how many are left in all; `None` without a quota row.
+pub fn standing(conn: &mut DbConnection, key_id: &str) -> StoreResult<Option<(Credits, u64)>> {
+    let Some(row) = credits_row(conn, key_id)? else {
+        return Ok(None);
+    };
+    let c = row.credits();
+    let left = left_of(conn, key_id, &c)?;
+    Ok(Some((c, left)))
 }
 
 /// The generation of each lease `node_id` holds, by key: a lease missing here is void.

@@ -124,6 +124,16 @@ diesel::table! {
         remaining -> BigInt,
         generation -> BigInt,
         refilled_at -> Timestamp,
+        period_credits -> BigInt,
+    }
+}
+
+diesel::table! {
+    quota_alerts (key_id, generation, kind) {
+        key_id -> Text,
+        generation -> BigInt,
+        kind -> Text,
+        produced_at -> Timestamp,
     }
 }
 
@@ -225,6 +235,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     revoked_tokens,
     key_quotas,
+    quota_alerts,
     quota_leases,
     rate_windows,
     nodes,

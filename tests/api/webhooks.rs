@@ -512,4 +512,58 @@ backend_tests! {
         let (status, v) = status_json(app.patch(&format!("/v1/webhooks/{hook}"), &app.admin_secret, &json!({"enabled": true})).await).await;
         assert_eq!((status, v["status"].as_str(), v["failing_since"].is_null()), (200, Some("enabled"), true), "{v}");
     }
+
+    async fn a_quota_running_low_and_out_is_announced_once_per_period(backend) {
+        let app = spawn_app_with(backend, deliver_locally).await;
+        let receiver = Receiver::start().await;
+        subscribe(&app, &receiver, &["quota.low", "quota.exhausted"]).await;
+        let (status, v) = status_json(app.post("/v1/keys", &app.admin_secret, &json!({
+            "name": "metered", "scopes": ["read:projects/**"],
+            "quota": {"remaining": 20, "refill": null},
+        })).await).await;
+        assert_eq!(status, 201, "{v}");
+        let id = v["key"]["id"].as_str().unwrap().to_owned();
+        let secret = v["secret"].as_str().unwrap().to_owned();
+        let check = async |cost: u64| {
+            let body = json!({"token": secret, "action": "read", "resource": "projects/1", "cost": cost});
+            let (status, v) = status_json(app.post("/v1/check", &app.admin_secret, &body).await).await;
+            assert_eq!(status, 200, "{v}");
+            v["allowed"] == true
+        };
+
+        assert!(check(15).await);
+        // Too costly for the 5 left: refused, but the credits have not run out.
+        assert!(!check(10).await);
+        // 2 left of 20: low (at most 10%), noticed when the node reports what it spent.
+        assert!(check(3).await);
+        let log = delivered(&receiver, 1).await;
+        assert_eq!(types(&log), ["quota.low"]);
+        let low = body(&log[0]);
+        assert_eq!(low["data"]["key"]["id"], id, "{low}");
+        assert_eq!(
+            low["data"]["quota"]["remaining"].as_u64().unwrap() + low["data"]["quota"]["period_credits"].as_u64().unwrap(),
+            22,
+            "{low}"
+        );
+        assert_eq!(low["data"]["quota"]["low_percent"], 10, "{low}");
+
+        assert!(check(2).await);
+        let log = delivered(&receiver, 2).await;
+        assert_eq!(types(&log), ["quota.low", "quota.exhausted"]);
+        assert_eq!(body(&log[1])["data"]["quota"]["remaining"], 0);
+        // Refused uses of an exhausted period say nothing more.
+        assert!(!check(1).await);
+        assert!(!check(1).await);
+
+        // A top-up starts again: spent at once, it is exhausted (not low first).
+        let r = app.post(&format!("/v1/keys/{id}/quota"), &app.admin_secret, &json!({"add": 20})).await;
+        assert_eq!(r.status(), 200);
+        assert!(check(20).await);
+        let log = delivered(&receiver, 3).await;
+        assert_eq!(types(&log), ["quota.low", "quota.exhausted", "quota.exhausted"]);
+        // Nothing else comes (the background sync runs many times in this second).
+        assert!(!check(1).await);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(receiver.verified().await.len(), 3, "once per period");
+    }
 }

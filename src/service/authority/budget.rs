@@ -15,6 +15,9 @@
 //!   use, so in steady state the sync does the writing.
 //! - Refusals are remembered: an exhausted window refuses without the database until it ends;
 //!   a quota whose pool was seen empty, for a second.
+//! - `quota.low` and `quota.exhausted` are raised where the database learns how many credits
+//!   are left, a lease or a report (`Budget::alert`, `service::keys::quota_alerts`), never on a
+//!   use decided from memory.
 //! - Credits held from before a refill or a set are void: a refill the node sees is due voids
 //!   them at once; a set, at the node's next report (at most a second).
 
@@ -26,10 +29,11 @@ use chrono::{DateTime, Utc};
 
 use crate::background::{self, Job};
 use crate::domain::key::Key;
-use crate::domain::limits::{LimitState, Quota, RateLimit};
+use crate::domain::limits::{LimitState, Quota, QuotaAlert, RateLimit};
 use crate::domain::refusal::Refusal;
 use crate::domain::secret::random_id;
 use crate::service::ServiceResult;
+use crate::service::keys::quota_alerts;
 use crate::store::{self, Conn, DbConnection};
 
 /// Most credits a lease hands a node beyond twice what the key spent on it in the last second.
@@ -69,6 +73,8 @@ impl Default for Budget {
 /// What this node holds for one key.
 #[derive(Default)]
 struct Held {
+    /// The key's org (for the events its quota produces).
+    org_id: String,
     windows: Vec<Window>,
     /// The key's quota as of its last use here (the sync tops up by it).
     quota: Option<Quota>,
@@ -147,6 +153,9 @@ struct Credits {
     stale: bool,
     /// Leases taken so far (tells a lease taken after the sync read the live leases).
     leases: u64,
+    /// The quota events known to be produced (here or elsewhere), with the period's credits
+    /// they were produced for: a top-up raises those and re-arms them.
+    alerted: Vec<(u64, QuotaAlert)>,
 }
 
 /// What must be fetched before a use can be decided.
@@ -225,6 +234,9 @@ impl Budget {
             let needs = {
                 let mut held = lock(&entry);
                 held.align(limits, quota, now);
+                if held.org_id.is_empty() {
+                    held.org_id.clone_from(&key.org_id);
+                }
                 match held.try_spend(quota, cost, now, may_fetch, self.live_nodes()) {
                     Step::Decided(outcome) => return Ok(outcome),
                     Step::Fetch(needs) => needs,
@@ -322,6 +334,7 @@ impl Budget {
                     last_grant: 0,
                     stale: false,
                     leases: 0,
+                    alerted: Vec::new(),
                 });
             }
             Some(l) => {
@@ -335,10 +348,12 @@ impl Budget {
                     last_grant: 0,
                     stale: false,
                     leases: 0,
+                    alerted: Vec::new(),
                 });
                 if c.generation != l.after.generation {
                     c.held = 0;
                     c.generation = l.after.generation;
+                    c.alerted.clear();
                 }
                 c.held += l.granted;
                 c.reported = c.held;
@@ -350,7 +365,53 @@ impl Budget {
                 c.leases += 1;
             }
         }
+        drop(held);
+        if let Some(l) = leased {
+            self.alert(db, entry, key_id, &l.after, l.left, l.granted < need, now);
+        }
         Ok(())
+    }
+
+    /// Produces the quota event that `left` credits of the period `credits` call for (`refused`:
+    /// a use wanted more than it got), once per generation as far as this node knows (the
+    /// database makes it once in all). A failure is logged, not returned: the use was decided
+    /// already; the next lease or report tries again.
+    #[allow(clippy::too_many_arguments)]
+    fn alert(
+        &self,
+        db: &mut DbConnection,
+        entry: &Mutex<Held>,
+        key_id: &str,
+        credits: &store::limits::Credits,
+        left: u64,
+        refused: bool,
+        now: DateTime<Utc>,
+    ) {
+        let Some(alert) = QuotaAlert::due(left, credits.period, refused) else {
+            return;
+        };
+        let org_id = {
+            let held = lock(entry);
+            let known = held.credits.as_ref().is_none_or(|c| {
+                c.generation != credits.generation || c.alerted.contains(&(credits.period, alert))
+            });
+            if known || held.org_id.is_empty() {
+                return;
+            }
+            held.org_id.clone()
+        };
+        match quota_alerts::raise(db, &org_id, key_id, alert, credits, left, now) {
+            Ok(_) => {
+                if let Some(c) = lock(entry)
+                    .credits
+                    .as_mut()
+                    .filter(|c| c.generation == credits.generation)
+                {
+                    c.alerted.push((credits.period, alert));
+                }
+            }
+            Err(e) => tracing::warn!(key_id, error = %e, "could not produce a quota event"),
+        }
     }
 
     /// The background work of limits, run every `SYNC_EVERY` (`round` counts runs): tops up
@@ -382,7 +443,7 @@ impl Budget {
             if !idle {
                 self.top_up(db, &entry, &key_id, now)?;
                 if housekeeping {
-                    self.report(db, &key_id, &entry)?;
+                    self.report(db, &key_id, &entry, now)?;
                     if let Some(&leases) = leased.get(&key_id) {
                         drop_if_void(&entry, leases, live_leases.get(&key_id).copied());
                     }
@@ -444,6 +505,7 @@ impl Budget {
         db: &mut DbConnection,
         key_id: &str,
         entry: &Mutex<Held>,
+        now: DateTime<Utc>,
     ) -> ServiceResult<()> {
         let Some(c) = lock(entry).credits.clone().filter(|c| c.generation >= 0) else {
             return Ok(());
@@ -454,17 +516,26 @@ impl Budget {
         }
         let live = store::limits::report_lease(db, key_id, &self.node_id, c.generation, c.held)?;
         let mut held = lock(entry);
-        if let Some(now) = held
+        if let Some(mine) = held
             .credits
             .as_mut()
             .filter(|n| n.generation == c.generation)
         {
             if live {
-                now.reported = c.held;
+                mine.reported = c.held;
             } else {
-                now.held = 0;
-                now.generation = -1;
+                mine.held = 0;
+                mine.generation = -1;
             }
+        }
+        drop(held);
+        // What this node spent may have brought the credits low (or to nothing), with no lease
+        // to notice: the report is where the database learns of it.
+        if live
+            && let Some((credits, left)) = store::limits::standing(db, key_id)?
+            && credits.generation == c.generation
+        {
+            self.alert(db, entry, key_id, &credits, left, false, now);
         }
         Ok(())
     }
@@ -492,13 +563,13 @@ impl Budget {
     /// Reports at once what this node holds of every lease that changed since the last report,
     /// so that the credits a view counts next are exact for this node's part (the admin API
     /// does this before it shows keys; other nodes' parts are as of their last report).
-    pub fn report_all(&self, db: &mut DbConnection) -> ServiceResult<()> {
+    pub fn report_all(&self, db: &mut DbConnection, now: DateTime<Utc>) -> ServiceResult<()> {
         let entries: Vec<(String, Arc<Mutex<Held>>)> = read(&self.keys)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (key_id, entry) in entries {
-            self.report(db, &key_id, &entry)?;
+            self.report(db, &key_id, &entry, now)?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 pub mod expiry;
 mod list;
+pub mod quota_alerts;
 mod view;
 
 use chrono::{DateTime, Utc};
