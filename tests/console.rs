@@ -53,6 +53,12 @@ async fn spawn_server(token_ttl: Duration) -> Server {
         dir.path().join("keys"),
     );
     settings.token_ttl = token_ttl;
+    // The browser test's webhook receiver listens on loopback, over http.
+    settings.webhooks.reach = latchkey::outbound::Reach {
+        http: true,
+        private: true,
+    };
+    settings.webhooks.poll = Duration::from_millis(100);
     let app = Application::build(settings).expect("application builds");
     let boot = app
         .bootstrapped
@@ -419,6 +425,10 @@ const REQUIRED_STEPS: &[&str] = &[
     "private_key_jwt: a private JWK is refused next to its own input",
     "private_key_jwt: create a key without a secret; no secret is shown",
     "private_key_jwt: a token for an assertion signed with Node crypto",
+    "webhooks: add one; errors next to their fields; the signing secret is shown once",
+    "webhooks: a test event is delivered, signed, and shown in the delivery log",
+    "webhooks: a failing endpoint shows its answer; retry, disable, enable, delete",
+    "settings: the leak policy; a key reported leaked is flagged in the list",
     "the audit tab",
     "the signing keys tab: promote the next key, then stage ES256",
     "the token is renewed before it expires, without the pasted secret",
@@ -636,4 +646,32 @@ async fn console_end_to_end_in_headless_chromium() {
             && changes.contains(&&json!({"set": 40, "remaining": 40})),
         "{audit}"
     );
+
+    // The webhook the console added and deleted is gone, its life audited; the server's
+    // refusal of a URL with credentials was shown next to the URL; the leak policy is back.
+    let webhook = out["webhook_id"].as_str().unwrap();
+    let (status, _) = server.admin_get(&format!("/v1/webhooks/{webhook}")).await;
+    assert_eq!(status, 404);
+    let (_, body) = server
+        .admin_get(&format!("/v1/audit?target={webhook}"))
+        .await;
+    let audit: Value = serde_json::from_str(&body).unwrap();
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in ["webhook.created", "webhook.updated", "webhook.deleted"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    assert!(
+        out["webhook_url_error"]
+            .as_str()
+            .unwrap()
+            .contains("credentials"),
+        "{out}"
+    );
+    let (_, body) = server.admin_get("/v1/org").await;
+    assert!(body.contains("\"leak_policy\":\"revoke\""), "{body}");
 }

@@ -55,6 +55,8 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/usage.js", JS),
     asset!("js/audit.js", JS),
     asset!("js/signing_keys.js", JS),
+    asset!("js/webhooks.js", JS),
+    asset!("js/settings.js", JS),
     asset!("vendor/uplot/uPlot.iife.min.js", JS),
     asset!("vendor/uplot/uPlot.min.css", CSS),
     asset!("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),

@@ -5,8 +5,10 @@ import { initAudit, loadAudit } from './audit.js';
 import { $, alertIn, announce, fill, show } from './dom.js';
 import { initKeys, loadKeys } from './keys.js';
 import { onSignOut, signIn, signOut, who } from './session.js';
+import { initSettings, loadSettings } from './settings.js';
 import { initSigningKeys, loadSigningKeys } from './signing_keys.js';
 import { initUsage, resetUsage, selectKey, usageShown } from './usage.js';
+import { initWebhooks, loadWebhooks } from './webhooks.js';
 
 // A secret's shape (latchkey_rules::secret): the deployment's prefix (`lk_` unless it set
 // another; 2 to 16 of [a-z0-9_], a letter first, `_` last), then 49 base62 characters. The
@@ -17,7 +19,9 @@ const TABS = {
   keys: { tab: 'tab-keys', panel: 'panel-keys', load: () => loadKeys() },
   usage: { tab: 'tab-usage', panel: 'panel-usage', load: () => {} },
   audit: { tab: 'tab-audit', panel: 'panel-audit', load: () => loadAudit() },
+  webhooks: { tab: 'tab-webhooks', panel: 'panel-webhooks', load: () => loadWebhooks() },
   signing: { tab: 'tab-signing', panel: 'panel-signing', load: () => loadSigningKeys() },
+  settings: { tab: 'tab-settings', panel: 'panel-settings', load: () => loadSettings() },
 };
 
 function selectTab(name, { focus = false } = {}) {
@@ -124,14 +128,17 @@ function signedIn() {
 
 function signedOut(reason, expected) {
   for (const dialog of document.querySelectorAll('dialog[open]')) {
-    $('secret-ack').checked = true; // let the secret dialog close too; the session is over
+    // Let a one-time secret's dialog close too: the session is over.
+    for (const ack of dialog.querySelectorAll('input[id$="-ack"]')) ack.checked = true;
     dialog.close('signed-out');
   }
   $('secret-value').value = '';
+  $('webhook-secret-value').value = '';
   usageShown(false);
   resetUsage();
   for (const id of ['keys-body']) fill($(id));
-  for (const table of ['audit-table', 'signing-table']) fill($(table).tBodies[0]);
+  for (const table of ['audit-table', 'signing-table', 'webhooks-table', 'deliveries-table']) fill($(table).tBodies[0]);
+  fill($('org-facts'));
   show($('app-view'), false);
   show($('session-info'), false);
   show($('sign-in-view'), true);
@@ -152,6 +159,8 @@ function init() {
   initUsage();
   initAudit();
   initSigningKeys();
+  initWebhooks();
+  initSettings();
   onSignOut(signedOut);
   $('sign-in-form').addEventListener('submit', submitSignIn);
   $('sign-out').addEventListener('click', () => signOut('You are signed out.'));

@@ -130,3 +130,61 @@ export function openDialog(dialog, focus) {
 export function cancellable(dialog, cancelButton) {
   cancelButton.addEventListener('click', () => dialog.close('cancel'));
 }
+
+/**
+ * Wires a dialog that shows a secret once (`ids` names its parts: `dialog`, `value`, `copy`,
+ * `copied`, `ack`, `close`): Close needs the acknowledgement, Escape cannot skip it, Copy uses
+ * the clipboard, and closing wipes the secret from the page and gives focus back (to `fallback`
+ * when the opener is gone).
+ */
+export function oneTimeSecret(ids, fallback) {
+  const dialog = $(ids.dialog);
+  const ack = $(ids.ack);
+  const close = $(ids.close);
+  ack.addEventListener('change', () => { close.disabled = !ack.checked; });
+  // Escape must not close it before the box is ticked.
+  dialog.addEventListener('cancel', (e) => {
+    if (!ack.checked) {
+      e.preventDefault();
+      $(ids.copied).textContent = `Tick “${ack.labels[0].textContent}” first: it cannot be shown again.`;
+    }
+  });
+  dialog.addEventListener('close', () => {
+    if (!ack.checked) {
+      // Some browsers close on a second Escape whatever `cancel` says: open it again.
+      dialog.showModal();
+      ack.focus();
+      return;
+    }
+    // Gone for good: nothing in the page holds the secret any more.
+    $(ids.value).value = '';
+    $(ids.copied).textContent = '';
+    const opener = dialog.opener;
+    dialog.opener = null;
+    // The opener may sit in a dialog that has closed since (the form that created the secret).
+    if (opener?.isConnected && !opener.closest('dialog:not([open])')) opener.focus();
+    else $(fallback).focus();
+  });
+  $(ids.copy).addEventListener('click', async () => {
+    const input = $(ids.value);
+    try {
+      await navigator.clipboard.writeText(input.value);
+    } catch {
+      input.select();
+      document.execCommand('copy');
+    }
+    $(ids.copied).textContent = 'Copied to the clipboard.';
+  });
+  return {
+    /** Shows `secret` (the caller filled in the rest of the dialog). */
+    open(secret) {
+      dialog.opener = document.activeElement;
+      $(ids.value).value = secret;
+      ack.checked = false;
+      close.disabled = true;
+      $(ids.copied).textContent = '';
+      dialog.showModal();
+      $(ids.copy).focus();
+    },
+  };
+}

@@ -4,7 +4,7 @@
 // The details view shows how a key authenticates, its limits and quota, and adds or sets its credits.
 
 import { ApiError } from './api.js';
-import { $, ago, alertIn, announce, fill, h, openDialog, show, time } from './dom.js';
+import { $, ago, alertIn, announce, fill, h, oneTimeSecret, openDialog, show, time } from './dom.js';
 import { initKeyForm, openCreate, openEdit } from './key_form.js';
 import { api, who } from './session.js';
 
@@ -140,9 +140,15 @@ function row(key, isSession) {
     h('td', {}, limitsCell(key)),
     h('td', {}, time(key.expires_at, 'never')),
     h('td', {}, ago(key.last_used_at)),
-    h('td', {}, h('span', { className: `badge ${key.status}` }, STATUS_TEXT[key.status] || key.status)),
+    h('td', {}, h('span', { className: `badge ${key.status}` }, STATUS_TEXT[key.status] || key.status), leakedBadge(key)),
     h('td', {}, actions),
   );
+}
+
+/** A key whose secret was reported leaked and only flagged (the org's leak policy is notify). */
+function leakedBadge(key) {
+  if (!key.leaked_at || key.status === 'revoked') return null;
+  return h('span', { className: 'badge leaked', title: `Reported leaked ${new Date(key.leaked_at).toISOString()}: roll or revoke it` }, 'Leaked');
 }
 
 const scopeChips = (key) => h('ul', { className: 'chips' },
@@ -301,7 +307,10 @@ function renderKeyView(key) {
   const jwks = key.public_keys || [];
   fill($('key-view-facts'),
     fact('Key id', h('code', {}, key.id)),
-    fact('Status', h('span', { className: `badge ${key.status}` }, STATUS_TEXT[key.status] || key.status)),
+    fact('Status', h('span', { className: `badge ${key.status}` }, STATUS_TEXT[key.status] || key.status), leakedBadge(key)),
+    key.leaked_at && key.status !== 'revoked'
+      ? fact('Reported leaked', time(key.leaked_at), h('p', { className: 'field-warning' }, 'Its secret is public: roll it now, or revoke the key.'))
+      : null,
     fact('Scopes', scopeChips(key)),
     fact('Allowed IPs', cidrChips(key)),
     fact('Authentication', key.secret === false
@@ -380,62 +389,29 @@ async function changeCredits(how) {
 // The one-time secret
 // ---------------------------------------------------------------------------------------------
 
+let secretDialog = null;
+
 function initSecretDialog() {
-  const dialog = $('secret-dialog');
-  const ack = $('secret-ack');
-  const close = $('secret-close');
-  ack.addEventListener('change', () => { close.disabled = !ack.checked; });
-  // Escape must not close it before the box is ticked.
-  dialog.addEventListener('cancel', (e) => {
-    if (!ack.checked) {
-      e.preventDefault();
-      $('secret-copied').textContent = 'Tick “I have copied this secret” first: it cannot be shown again.';
-    }
-  });
-  dialog.addEventListener('close', () => {
-    if (!ack.checked) {
-      // Some browsers close on a second Escape whatever `cancel` says: open it again.
-      dialog.showModal();
-      ack.focus();
-      return;
-    }
-    // Gone for good: nothing in the page holds the secret any more.
-    $('secret-value').value = '';
-    $('secret-copied').textContent = '';
-    const opener = dialog.opener;
-    dialog.opener = null;
-    if (opener?.isConnected) opener.focus();
-    else $('create-key').focus();
-  });
-  $('secret-copy').addEventListener('click', async () => {
-    const input = $('secret-value');
-    try {
-      await navigator.clipboard.writeText(input.value);
-    } catch {
-      input.select();
-      document.execCommand('copy');
-    }
-    $('secret-copied').textContent = 'Copied to the clipboard.';
-  });
+  secretDialog = oneTimeSecret({
+    dialog: 'secret-dialog',
+    value: 'secret-value',
+    copy: 'secret-copy',
+    copied: 'secret-copied',
+    ack: 'secret-ack',
+    close: 'secret-close',
+  }, 'create-key');
 }
 
 function showSecret(result, what) {
-  const dialog = $('secret-dialog');
-  dialog.opener = document.activeElement;
   $('secret-title').textContent = what === 'rolled' ? 'Copy the new secret now' : 'Copy the secret now';
   $('secret-key-name').textContent = result.key.name;
   $('secret-key-id').textContent = result.key.id;
-  $('secret-value').value = result.secret;
-  $('secret-ack').checked = false;
-  $('secret-close').disabled = true;
-  $('secret-copied').textContent = '';
   const grace = result.key.previous_secret_expires_at;
   $('secret-grace').textContent = what === 'rolled'
     ? (grace ? `The previous secret keeps working until ${new Date(grace).toLocaleString()}.` : 'The previous secret no longer works.')
     : '';
   show($('secret-grace'), what === 'rolled');
-  dialog.showModal();
-  $('secret-copy').focus();
+  secretDialog.open(result.secret);
 }
 
 // ---------------------------------------------------------------------------------------------
