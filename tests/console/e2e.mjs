@@ -418,7 +418,7 @@ async function run(problems, tokenRequests) {
     await page.click('#keys-next');
     await until('the second page', () => document.querySelectorAll('#keys-body tr').length === 2
       && document.getElementById('keys-page').textContent === 'Page 2');
-    const second = await page.locator('#keys-body td.name').allInnerTexts();
+    const second = await page.locator('#keys-body td.name a').allInnerTexts();
     assert(second.join() === 'bulk-02,bulk-01', `newest first: ${second}`);
     await shot('07-search-page-2');
     await page.click('#keys-prev');
@@ -576,8 +576,9 @@ async function run(problems, tokenRequests) {
   await step('limits: add and set credits from the key view', async () => {
     await page.click('#tab-keys');
     await until('the metered key listed', (id) => !!document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.meteredId);
-    await page.click('button[aria-label="Details of metered worker"]');
-    await page.locator('#key-view-dialog[open]').waitFor();
+    await page.click('a[aria-label="metered worker: details"]');
+    await page.locator('#key-page').waitFor();
+    assert(page.url().endsWith(`#keys/${out.meteredId}`), `the page has its address: ${page.url()}`);
     await until('no credits left', () => document.getElementById('key-view-credits').textContent === '0');
     const limits = await text('#key-view-limits');
     assert(limits.includes('per-minute') && limits.includes('100') && limits.includes('minute'), `limits: ${limits}`);
@@ -589,7 +590,7 @@ async function run(problems, tokenRequests) {
     await until('250 credits in the list', (id) => document.querySelector(`#keys-body tr[data-key-id="${id}"]`)
       ?.textContent.includes('250 credits'), out.meteredId);
     await shot('11e-key-view-credits');
-    await accessible('the key view', '#key-view-dialog');
+    await accessible('the key page', '#key-page');
     await page.fill('#credits-amount', '40');
     await page.click('#credits-set');
     await page.locator('#credits-confirm-dialog[open]').waitFor();
@@ -599,13 +600,14 @@ async function run(problems, tokenRequests) {
     await accessible('the set-credits confirmation', '#credits-confirm-dialog');
     await page.click('#credits-confirm-ok');
     await until('40 credits', () => document.getElementById('key-view-credits').textContent === '40');
-    assert(await page.locator('#key-view-dialog[open]').isVisible(), 'the key view stays open');
+    assert(await page.locator('#key-page').isVisible(), 'the key page stays');
     await page.fill('#credits-amount', '-3');
     await page.click('#credits-add');
     await until('the amount error', () => !document.getElementById('credits-amount-error').hidden);
     assert(await page.getAttribute('#credits-amount', 'aria-invalid') === 'true', 'the amount is marked invalid');
     await page.click('#key-view-close');
-    await page.locator('#key-view-dialog').waitFor({ state: 'hidden' });
+    await page.locator('#key-page').waitFor({ state: 'hidden' });
+    await until('back on the list, at the key', (id) => document.activeElement?.closest('tr')?.dataset.keyId === id, out.meteredId);
     const r = await http('GET', `/v1/keys/${out.meteredId}`, { bearer: ADMIN_SECRET });
     assert(r.body.quota?.remaining === 40, `the credits set: ${JSON.stringify(r.body.quota)}`);
     // The key is served from the credits set at once (a top-up or an edit loses nothing the
@@ -700,12 +702,12 @@ async function run(problems, tokenRequests) {
     assert(row.includes('private_key_jwt') && row.includes('no secret'), `row: ${row}`);
     assert(await page.locator('button[aria-label="Roll secret of workload"]').count() === 0, 'nothing to roll');
     await shot('12b-no-secret-created');
-    await page.click('button[aria-label="Details of workload"]');
-    await page.locator('#key-view-dialog[open]').waitFor();
+    await page.click('a[aria-label="workload: details"]');
+    await page.locator('#key-page').waitFor();
     const facts = await text('#key-view-facts');
     assert(facts.includes(out.jwtKid) && facts.includes('Ed25519') && facts.includes('private_key_jwt only'), `details: ${facts}`);
     await shot('12c-no-secret-details');
-    await accessible('the key view of a key without a secret', '#key-view-dialog');
+    await accessible('the page of a key without a secret', '#key-page');
     await page.click('#key-view-edit');
     await page.locator('#key-dialog[open]').waitFor();
     assert((await page.inputValue('#public-key-0')).includes(out.jwtKid), 'the edit shows the public key');
@@ -718,6 +720,9 @@ async function run(problems, tokenRequests) {
     assert(out.lastKeyError.includes('needs a public key'), `error: ${out.lastKeyError}`);
     await page.click('#key-cancel');
     await page.locator('#key-dialog').waitFor({ state: 'hidden' });
+    assert(await page.locator('#key-page').isVisible(), 'back on the key page after the edit');
+    await page.goBack();
+    await page.locator('#key-page').waitFor({ state: 'hidden' });
     const r = await http('GET', `/v1/keys/${out.jwtKeyId}`, { bearer: ADMIN_SECRET });
     assert(r.body.secret === false && r.body.secret_hint === '', `no secret: ${JSON.stringify(r.body)}`);
     const sorted = (o) => JSON.stringify(Object.fromEntries(Object.entries(o).sort()));

@@ -3,6 +3,7 @@
 import { ApiError } from './api.js';
 import { initAudit, loadAudit } from './audit.js';
 import { $, alertIn, announce, fill, show } from './dom.js';
+import { resetKeyPage, route } from './key_page.js';
 import { initKeys, loadKeys } from './keys.js';
 import { onSignOut, signIn, signOut, who } from './session.js';
 import { initSettings, loadSettings } from './settings.js';
@@ -124,6 +125,7 @@ function signedIn() {
   selectTab('keys');
   $('main').focus();
   announce('Signed in.');
+  route();
 }
 
 function signedOut(reason, expected) {
@@ -136,6 +138,7 @@ function signedOut(reason, expected) {
   $('webhook-secret-value').value = '';
   usageShown(false);
   resetUsage();
+  resetKeyPage();
   for (const id of ['keys-body']) fill($(id));
   for (const table of ['audit-table', 'signing-table', 'webhooks-table', 'deliveries-table']) fill($(table).tBodies[0]);
   fill($('org-facts'));
@@ -163,6 +166,11 @@ function init() {
   initSettings();
   onSignOut(signedOut);
   $('sign-in-form').addEventListener('submit', submitSignIn);
+  // A key's page lives in the Keys tab (`#keys/<id>`, key_page.js): following a link to one
+  // from anywhere shows that tab.
+  window.addEventListener('hashchange', () => {
+    if (who() && window.location.hash.startsWith('#keys') && document.body.dataset.tab !== 'keys') selectTab('keys');
+  });
   $('sign-out').addEventListener('click', () => signOut('You are signed out.'));
   show($('sign-in-view'), true);
   document.body.dataset.state = 'signed-out';

@@ -139,6 +139,12 @@ function render(report, subject) {
   }));
 }
 
+function axis() {
+  const css = getComputedStyle(document.documentElement);
+  const color = (name) => css.getPropertyValue(name).trim();
+  return { stroke: color('--fg'), grid: { stroke: color('--line'), width: 1 }, ticks: { stroke: color('--line'), width: 1 } };
+}
+
 function size() {
   const el = $('usage-chart');
   return { width: Math.max(300, el.clientWidth), height: 260 };
@@ -169,7 +175,8 @@ function draw(report) {
       {},
       ...SERIES.map((s) => ({ label: s.label, stroke: s.stroke, fill: s.fill, width: 2, paths: steps, points: { show: false } })),
     ],
-    axes: [{}, { label: 'count' }],
+    // The page's colours (light or dark, as the reader's system prefers).
+    axes: [axis(), { ...axis(), label: 'count' }],
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(4, max * 1.1)] } },
     legend: { live: false },
     cursor: { drag: { x: false, y: false } },

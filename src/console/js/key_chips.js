@@ -1,0 +1,32 @@
+// How a key's parts read, in the list and on its page: badges and chips.
+
+import { h } from './dom.js';
+
+export const STATUS_TEXT = { active: 'Active', expired: 'Expired', revoked: 'Revoked' };
+
+/** The status badge, with "Leaked" beside it for a key reported leaked and only flagged. */
+export function statusBadges(key) {
+  return [h('span', { className: `badge ${key.status}` }, STATUS_TEXT[key.status] || key.status), leakedBadge(key)];
+}
+
+function leakedBadge(key) {
+  if (!key.leaked_at || key.status === 'revoked') return null;
+  return h('span', { className: 'badge leaked', title: `Reported leaked ${new Date(key.leaked_at).toISOString()}: roll or revoke it` }, 'Leaked');
+}
+
+export const scopeChips = (key) => h('ul', { className: 'chips' },
+  key.scopes.map((s) => h('li', {}, h('code', {}, `${s.action}:${s.resource}`))));
+
+export const cidrChips = (key) => (key.allowed_cidrs.length
+  ? h('ul', { className: 'chips' }, key.allowed_cidrs.map((c) => h('li', {}, h('code', {}, c))))
+  : h('span', { className: 'muted' }, 'any address'));
+
+/** `Ed25519`, `P-256`, `RSA 2048`, with the algorithm when the JWK pins one. */
+export function jwkKind(jwk) {
+  let kind = jwk.kty;
+  if (jwk.kty === 'OKP' || jwk.kty === 'EC') kind = jwk.crv;
+  if (jwk.kty === 'RSA') kind = `RSA ${Math.floor((jwk.n.length * 3) / 4) * 8}`;
+  return jwk.alg ? `${kind}, ${jwk.alg} only` : kind;
+}
+
+/** After creating a key without a secret: no secret to show; how the key authenticates instead. */
