@@ -412,6 +412,7 @@ const REQUIRED_STEPS: &[&str] = &[
     "the secret is shown once and the dialog needs the tick",
     "the secret is not retrievable afterwards",
     "the secret gets a token (curl-equivalent HTTP)",
+    "use this key: the curl, Node and Python examples shown get a token",
     "filter and search the list, with pagination",
     "edit scopes with the warning",
     "revoke with confirmation, then see it under Revoked",
@@ -646,6 +647,15 @@ async fn console_end_to_end_in_headless_chromium() {
             && changes.contains(&&json!({"set": 40, "remaining": 40})),
         "{audit}"
     );
+
+    // The "use this key" examples were run as shown, and got tokens.
+    let run: Vec<&str> = out["snippets_run"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(run.contains(&"curl") && run.contains(&"Node"), "{out}");
 
     // The webhook the console added and deleted is gone, its life audited; the server's
     // refusal of a URL with credentials was shown next to the URL; the leak policy is back.

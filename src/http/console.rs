@@ -55,6 +55,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/key_page.js", JS),
     asset!("js/key_chips.js", JS),
     asset!("js/limits_text.js", JS),
+    asset!("js/use_key.js", JS),
     asset!("js/usage.js", JS),
     asset!("js/audit.js", JS),
     asset!("js/signing_keys.js", JS),

@@ -10,7 +10,8 @@
 //   CONSOLE_SCREENSHOTS=/tmp/shots node target/console/node/e2e.mjs
 
 import { createHmac, generateKeyPairSync, randomUUID, sign, timingSafeEqual } from 'node:crypto';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
@@ -385,6 +386,13 @@ async function run(problems, tokenRequests) {
     const clip = await page.evaluate(() => navigator.clipboard.readText());
     assert(clip === out.secret, 'the copy button put the secret on the clipboard');
     await shot('06-secret-once');
+    await page.locator('#secret-use').scrollIntoViewIfNeeded();
+    await shot('06b-use-this-key');
+    await accessible('the secret dialog with its "use this key" panel', '#secret-dialog');
+    out.snippets = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#secret-use .snippet')]
+      .map((s) => [s.querySelector('.snippet-head span').textContent, s.querySelector('code').textContent])));
+    assert(await text('#secret-use-id') === out.keyId, 'the panel names the key id');
+    assert(!JSON.stringify(out.snippets).includes(out.secret), 'the examples read the secret from the environment');
     await page.check('#secret-ack');
     await page.click('#secret-close');
     await page.locator('#secret-dialog').waitFor({ state: 'hidden' });
@@ -407,6 +415,31 @@ async function run(problems, tokenRequests) {
     assert(r.status === 200, `token: ${r.status} ${JSON.stringify(r.body)}`);
     assert(r.body.scope === 'read:projects/42/** write:*', `scope: ${r.body.scope}`);
     out.accessToken = r.body.access_token;
+  });
+
+  await step('use this key: the curl, Node and Python examples shown get a token', async () => {
+    const env = { ...process.env, LATCHKEY_SECRET: out.secret };
+    const curl = JSON.parse(execFileSync('sh', ['-c', `${out.snippets.curl} --silent --fail`], { env, encoding: 'utf8' }));
+    assert(curl.token_type === 'Bearer' && curl.scope === 'read:projects/42/** write:*', `curl: ${JSON.stringify(curl)}`);
+    const dir = mkdtempSync(join(tmpdir(), 'latchkey-snippets-'));
+    try {
+      writeFileSync(join(dir, 'token.mjs'), `${out.snippets.Node}\nconsole.log(JSON.stringify({ token }));\n`);
+      const node = JSON.parse(execFileSync(process.execPath, [join(dir, 'token.mjs')], { env, encoding: 'utf8' }));
+      assert(node.token.split('.').length === 3, `node: ${JSON.stringify(node)}`);
+      out.snippetsRun = ['curl', 'Node'];
+      // Python with requests, where the machine has it (the interop tests' venv does).
+      const venv = new URL('../../interop/venv/bin/python', import.meta.url).pathname;
+      const python = [venv, 'python3'].find((p) => {
+        try { execFileSync(p, ['-c', 'import requests'], { stdio: 'ignore' }); return true; } catch { return false; }
+      });
+      if (python) {
+        writeFileSync(join(dir, 'get_access_token.py'), `${out.snippets.Python}\nprint(len(token.split(".")))\n`);
+        assert(execFileSync(python, [join(dir, 'get_access_token.py')], { env, encoding: 'utf8' }).trim() === '3', 'python');
+        out.snippetsRun.push('Python');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   await step('filter and search the list, with pagination', async () => {
@@ -462,7 +495,9 @@ async function run(problems, tokenRequests) {
   await step('usage of the key', async () => {
     await page.click(`#keys-body tr[data-key-id="${out.keyId}"] button[aria-label="Usage of billing worker v2"]`);
     await page.locator('#panel-usage').waitFor();
-    await refreshUntil('two tokens issued', () => document.getElementById('usage-chart').dataset.tokensIssued === '2');
+    // Two tokens, and one for each "use this key" example run.
+    out.tokensBefore = 2 + out.snippetsRun.length;
+    await refreshUntil('the tokens issued', (n) => document.getElementById('usage-chart').dataset.tokensIssued === String(n), out.tokensBefore);
     assert(await page.locator('#usage-chart canvas').count() > 0, 'the chart is drawn');
     assert((await text('#usage-title')).includes('billing worker v2'), await text('#usage-title'));
     await shot('10-usage');
@@ -472,20 +507,20 @@ async function run(problems, tokenRequests) {
     for (let i = 0; i < 3; i++) assert((await token(out.keyId, out.secret)).status === 200, 'token');
     const denied = await token(out.keyId, `lk_${'B'.repeat(43)}BBBBBB`);
     assert(denied.status === 401, `a wrong secret is refused: ${denied.status}`);
-    await refreshUntil('five tokens and a denial', () => {
+    await refreshUntil('three more tokens and a denial', (n) => {
       const c = document.getElementById('usage-chart').dataset;
-      return c.tokensIssued === '5' && c.denied === '1';
-    });
+      return c.tokensIssued === String(n + 3) && c.denied === '1';
+    }, out.tokensBefore);
     const reason = await text('#usage-denials tr[data-reason="bad_secret"]');
     assert(reason.includes('1'), `denials by reason: ${reason}`);
     const table = await page.evaluate(() => [...document.querySelectorAll('#usage-table tbody tr')]
       .map((r) => [...r.cells].map((c) => c.textContent)));
-    assert(table.some((cells) => cells[1] === '5' && cells[3] === '1'), `the chart's data: ${JSON.stringify(table)}`);
+    assert(table.some((cells) => cells[1] === String(out.tokensBefore + 3) && cells[3] === '1'), `the chart's data: ${JSON.stringify(table)}`);
     await page.selectOption('#usage-subject', '');
     await refreshUntil('the org-wide view', () => document.getElementById('usage-title').textContent.includes('organization')
       && !document.getElementById('usage-top').hidden);
     await page.selectOption('#usage-subject', out.keyId);
-    await refreshUntil('back to the key', () => document.getElementById('usage-chart').dataset.tokensIssued === '5');
+    await refreshUntil('back to the key', (n) => document.getElementById('usage-chart').dataset.tokensIssued === String(n + 3), out.tokensBefore);
     await shot('11-usage-updated');
   });
 
@@ -1028,17 +1063,18 @@ async function run(problems, tokenRequests) {
     jwt_scope: out.jwtScope,
     private_jwk_error: out.privateJwkError,
     webhook_id: out.webhookId,
+    snippets_run: out.snippetsRun,
     webhook_url_error: out.webhookUrlError,
     steps: log.map((s) => s.step),
   };
 
   /** Clicks Refresh until `fn` holds (usage is flushed about every second). */
-  async function refreshUntil(what, fn) {
+  async function refreshUntil(what, fn, arg) {
     const deadline = Date.now() + TIMEOUT;
     for (;;) {
       await page.click('#usage-refresh');
       await page.waitForTimeout(300);
-      if (await page.evaluate(fn)) return;
+      if (await page.evaluate(fn, arg)) return;
       if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
       await page.waitForTimeout(400);
     }

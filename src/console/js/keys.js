@@ -10,6 +10,7 @@ import { initKeyForm, openCreate, openEdit } from './key_form.js';
 import { initKeyPage, refreshKeyPage } from './key_page.js';
 import { limitsCell } from './limits_text.js';
 import { api, who } from './session.js';
+import { assertionSnippets, secretSnippets, usePanel } from './use_key.js';
 
 const list = {
   status: 'active',
@@ -172,8 +173,9 @@ function showKeyWithoutSecret(key) {
     'Key ', h('strong', {}, key.name), ' (', h('code', { id: 'keys-notice-id' }, key.id), ') was created with no secret: ',
     'it authenticates with private_key_jwt, a client assertion signed by the private key of ',
     kids.length === 1 ? 'its public key ' : 'one of its public keys ',
-    kids.flatMap((kid, i) => [i ? ', ' : '', h('code', {}, kid)]), '. There is no secret to copy.',
-    dismiss);
+    kids.flatMap((kid, i) => [i ? ', ' : '', h('code', {}, kid)]), '. There is no secret to copy. ',
+    dismiss,
+    kids.length ? usePanel('notice', key.id, assertionSnippets(key.id, kids[0])) : null);
   show($('keys-notice'), true);
 }
 
@@ -203,6 +205,7 @@ function showSecret(result, what) {
     ? (grace ? `The previous secret keeps working until ${new Date(grace).toLocaleString()}.` : 'The previous secret no longer works.')
     : '';
   show($('secret-grace'), what === 'rolled');
+  fill($('secret-use'), usePanel('secret', result.key.id, secretSnippets(result.key.id)));
   secretDialog.open(result.secret);
 }
 
