@@ -406,6 +406,7 @@ const REQUIRED_STEPS: &[&str] = &[
     "sign in",
     "keyboard: arrow keys move between tabs",
     "keyboard: the create dialog opens, Escape closes it, focus returns",
+    "create dialog: Escape on a half-filled form asks first; expiry presets",
     "validation errors appear next to their fields",
     "admin over every resource warns that the key could manage keys",
     "create a key with two scopes, a CIDR and metadata",

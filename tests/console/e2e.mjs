@@ -313,6 +313,37 @@ async function run(problems, tokenRequests) {
     assert(await page.evaluate(() => document.activeElement.id) === 'create-key', 'focus returns to the button');
   });
 
+  await step('create dialog: Escape on a half-filled form asks first; expiry presets', async () => {
+    await page.click('#create-key');
+    await page.locator('#key-dialog[open]').waitFor();
+    await page.fill('#key-name', 'half filled');
+    await page.keyboard.press('Escape');
+    await page.locator('#key-discard').waitFor();
+    assert(await page.locator('#key-dialog[open]').isVisible(), 'still open after Escape');
+    await page.click('#key-discard-no');
+    assert(await page.inputValue('#key-name') === 'half filled', 'nothing lost');
+    // Presets: the date field only for a chosen date; the instant in local time and UTC.
+    assert(await page.isHidden('#key-expires-field'), 'no date field for Never');
+    assert((await text('#key-expires-when')).includes('never expires'), 'never, said');
+    await page.selectOption('#key-expiry-preset', '30');
+    const when = await text('#key-expires-when');
+    const in30 = new Date(Date.now() + 30 * 86400e3).toISOString().slice(0, 10);
+    assert(when.includes('UTC') && when.includes(in30), `30 days, in UTC too: ${when} (${in30})`);
+    await page.selectOption('#key-expiry-preset', 'custom');
+    assert(await page.evaluate(() => document.activeElement.id) === 'key-expires', 'the date field has focus');
+    await shot('04a-expiry-presets');
+    await accessible('the create dialog with presets and the discard question', '#key-dialog');
+    await page.keyboard.press('Escape');
+    await page.locator('#key-discard').waitFor();
+    await page.click('#key-discard-yes');
+    await page.locator('#key-dialog').waitFor({ state: 'hidden' });
+    await page.click('#create-key');
+    await page.locator('#key-dialog[open]').waitFor();
+    assert(await page.inputValue('#key-name') === '' && await page.isHidden('#key-discard'), 'a fresh form');
+    await page.click('#key-cancel');
+    await page.locator('#key-dialog').waitFor({ state: 'hidden' });
+  });
+
   await step('create dialog: allow-all default with the wildcard warning', async () => {
     await page.click('#create-key');
     await page.locator('#key-dialog[open]').waitFor();

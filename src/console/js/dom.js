@@ -62,6 +62,11 @@ export function alertIn(el, message) {
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
 
+/** The one way the console writes an instant: the reader's locale, date and time. */
+export function formatDateTime(date) {
+  return dateTime.format(date);
+}
+
 /** A `<time>` in the reader's locale, with the exact UTC instant as its title. */
 export function time(iso, empty = '—') {
   if (!iso) return h('span', { className: 'muted' }, empty);

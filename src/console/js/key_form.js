@@ -5,7 +5,7 @@
 // field once they try to save.
 
 import { ApiError } from './api.js';
-import { $, alertIn, fill, fromLocalInput, h, openDialog, show, toLocalInput, utcOffset } from './dom.js';
+import { $, alertIn, fill, formatDateTime, fromLocalInput, h, openDialog, show, toLocalInput, utcOffset } from './dom.js';
 import { api } from './session.js';
 
 const ACTIONS = [
@@ -41,6 +41,8 @@ const publicKeyRows = $('public-key-rows');
 let mode = { kind: 'create' };
 let touched = new Set();
 let submitted = false;
+/** Something was typed or chosen since the form opened (Escape then asks before closing). */
+let dirty = false;
 let dryRunTimer = 0;
 let dryRunSeq = 0;
 /** Row index of each request-body index (blank CIDR rows are not sent). */
@@ -81,12 +83,35 @@ export function initKeyForm(callbacks) {
     $(id).addEventListener('change', syncQuota);
   }
   $('key-cancel').addEventListener('click', () => dialog.close('cancel'));
+  // Escape on a form with something typed in asks first: one key press must not lose it.
+  dialog.addEventListener('cancel', (event) => {
+    if (!dirty) return;
+    event.preventDefault();
+    show($('key-discard'), true);
+    $('key-discard-no').focus();
+  });
+  $('key-discard-yes').addEventListener('click', () => dialog.close('cancel'));
+  $('key-discard-no').addEventListener('click', () => {
+    show($('key-discard'), false);
+    $('key-name').focus();
+  });
+  $('key-expiry-preset').addEventListener('change', () => {
+    const preset = $('key-expiry-preset').value;
+    if (preset === 'never') $('key-expires').value = '';
+    else if (preset !== 'custom') $('key-expires').value = toLocalInput(new Date(Date.now() + Number(preset) * 86400e3).toISOString());
+    syncExpiry();
+    if (preset === 'custom') $('key-expires').focus();
+    touch('expires_at');
+  });
+  $('key-expires').addEventListener('input', syncExpiry);
   form.addEventListener('input', (event) => {
+    dirty = true;
     const field = event.target.dataset?.field;
     if (field) touched.add(field);
     changed();
   });
   form.addEventListener('change', (event) => {
+    dirty = true;
     const field = event.target.dataset?.field;
     if (field) touched.add(field);
     changed();
@@ -122,6 +147,8 @@ export function openEdit(key) {
   show($('key-edit-warning'), true);
   $('key-name').value = key.name;
   $('key-expires').value = toLocalInput(key.expires_at);
+  $('key-expiry-preset').value = key.expires_at ? 'custom' : 'never';
+  syncExpiry();
   for (const scope of key.scopes) addScopeRow(scope);
   for (const cidr of key.allowed_cidrs) addCidrRow(cidr);
   for (const [name, value] of Object.entries(key.metadata || {})) addMetadataRow(name, value);
@@ -145,10 +172,25 @@ function reset() {
   limitRows.replaceChildren();
   publicKeyRows.replaceChildren();
   shownCredits = '';
-  $('key-expires-hint').textContent = `(your local time, ${utcOffset()}; blank = never expires)`;
+  $('key-expires-hint').textContent = `(your local time, ${utcOffset()})`;
+  $('key-expiry-preset').value = 'never';
+  syncExpiry();
+  show($('key-discard'), false);
+  dirty = false;
   showErrors([]);
   alertIn($('key-form-errors'), '');
   $('key-submit').disabled = false;
+}
+
+/** The date field only for a date of one's choosing; the instant said in local time and UTC. */
+function syncExpiry() {
+  const preset = $('key-expiry-preset').value;
+  show($('key-expires-field'), preset === 'custom');
+  const iso = fromLocalInput($('key-expires').value);
+  const at = iso ? new Date(iso) : null;
+  $('key-expires-when').textContent = !at || Number.isNaN(at.getTime())
+    ? (preset === 'never' ? 'The key never expires.' : '')
+    : `Expires ${formatDateTime(at)} your time (${utcOffset()}), ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC.`;
 }
 
 function touch(field) {

@@ -4,7 +4,7 @@
 // authenticates with private_key_jwt).
 
 import { ApiError } from './api.js';
-import { $, ago, alertIn, announce, fill, h, oneTimeSecret, openDialog, show, time } from './dom.js';
+import { $, ago, alertIn, announce, fill, formatDateTime, h, oneTimeSecret, openDialog, show, time } from './dom.js';
 import { cidrChips, scopeChips, statusBadges } from './key_chips.js';
 import { initKeyForm, openCreate, openEdit } from './key_form.js';
 import { initKeyPage, refreshKeyPage } from './key_page.js';
@@ -202,7 +202,7 @@ function showSecret(result, what) {
   $('secret-key-id').textContent = result.key.id;
   const grace = result.key.previous_secret_expires_at;
   $('secret-grace').textContent = what === 'rolled'
-    ? (grace ? `The previous secret keeps working until ${new Date(grace).toLocaleString()}.` : 'The previous secret no longer works.')
+    ? (grace ? `The previous secret keeps working until ${formatDateTime(new Date(grace))}.` : 'The previous secret no longer works.')
     : '';
   show($('secret-grace'), what === 'rolled');
   fill($('secret-use'), usePanel('secret', result.key.id, secretSnippets(result.key.id)));
@@ -254,7 +254,7 @@ function openRoll(key) {
   $('roll-key-id').textContent = key.id;
   $('roll-grace').value = '0';
   alertIn($('roll-expired-warning'), key.status === 'expired'
-    ? `This key expired ${new Date(key.expires_at).toISOString().slice(0, 16).replace('T', ' ')} UTC: a new secret does not make it work again. Edit its expiry first.`
+    ? `This key expired ${formatDateTime(new Date(key.expires_at))}: a new secret does not make it work again. Edit its expiry first.`
     : key.id === who()?.keyId ? 'You are signed in with this key: rolling its secret ends this console session (its session ends with the secret it began with). Sign in again with the new secret.' : '');
   alertIn($('roll-error'), '');
   alertIn($('roll-grace-error'), '');

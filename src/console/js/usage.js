@@ -2,7 +2,7 @@
 // with uPlot (vendored: vendor/uplot), with the same numbers as a table, the totals, denials by
 // reason and the last use. It refreshes itself every 10 s while shown.
 
-import { $, ago, fill, h, show, time } from './dom.js';
+import { $, ago, fill, formatDateTime, h, show, time } from './dom.js';
 import { api } from './session.js';
 
 const REFRESH_MS = 10000;
@@ -108,7 +108,7 @@ function render(report, subject) {
   figure.dataset.denied = t.denied;
   figure.dataset.buckets = report.buckets.length;
   $('usage-chart-caption').textContent = `Tokens issued, requests and denials per ${report.granularity}, `
-    + `${new Date(report.from).toLocaleString()} to ${new Date(report.to).toLocaleString()}`;
+    + `${formatDateTime(new Date(report.from))} to ${formatDateTime(new Date(report.to))}`;
   draw(report);
   fill($('usage-table').tBodies[0], report.buckets
     .filter((b) => b.tokens_issued || b.requests || b.denied)
