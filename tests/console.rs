@@ -436,6 +436,11 @@ const REQUIRED_STEPS: &[&str] = &[
     "the token is renewed before it expires, without the pasted secret",
     "a 401 signs out",
     "sign in again, then sign out: the session key is revoked",
+    "desktop 1280×800: a 200-character name and 40+ keys keep every column and action on screen",
+    "phone 390×844: sign in with taps; the header and the list fit",
+    "phone: the long-named key's page; roll and revoke it by taps",
+    "phone: create a key and page through the list by taps",
+    "phone: every tab fits the screen and passes axe",
     "no script errors and no CSP violations",
 ];
 

@@ -68,6 +68,20 @@ async function until(what, fn, arg, timeout = TIMEOUT) {
 
 const text = (selector) => page.locator(selector).innerText();
 
+/** Fails when the page scrolls sideways (its content wider than the viewport). */
+async function noHorizontalScroll(what) {
+  const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
+  assert(scroll <= width, `${what}: the page is ${scroll} px wide in a ${width} px viewport`);
+}
+
+/** Fails unless the element is wholly inside the viewport (a dialog must not open off-screen). */
+async function onScreen(selector) {
+  const box = await page.locator(selector).boundingBox();
+  const vp = page.viewportSize();
+  assert(box && box.x >= 0 && box.y >= 0 && box.x + box.width <= vp.width + 0.5,
+    `${selector} is off-screen: ${JSON.stringify(box)} in ${vp.width}×${vp.height}`);
+}
+
 /** axe-core's browser build, run through the DevTools protocol (the page's CSP allows no inline script). */
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
@@ -168,6 +182,32 @@ function signatureValid(delivery, secret) {
   });
 }
 
+
+/** A second browser as a phone: 390×844, touch, mobile viewport. */
+async function openPhone(problems) {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--no-proxy-server'],
+  });
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    locale: 'en-GB',
+    timezoneId: 'UTC',
+    permissions: ['clipboard-read', 'clipboard-write'],
+  });
+  const p = await context.newPage();
+  p.setDefaultTimeout(TIMEOUT);
+  p.on('pageerror', (e) => problems.push(`phone, uncaught: ${e.message}`));
+  p.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`phone: ${m.text()}`);
+  });
+  return { page: p, close: () => browser.close() };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------------------------
@@ -183,7 +223,7 @@ async function main() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--no-proxy-server',
     ],
-    viewport: { width: 1360, height: 900 },
+    viewport: { width: 1280, height: 800 },
     locale: 'en-GB',
     timezoneId: 'UTC',
     permissions: ['clipboard-read', 'clipboard-write'],
@@ -216,6 +256,12 @@ async function run(problems, tokenRequests) {
   const out = {};
 
   await step('seed keys through the API', async () => {
+    // 40 and more keys, one of them with a 200-character name without a space.
+    for (let i = 1; i <= 28; i++) {
+      await createKey({ name: `fleet-${String(i).padStart(2, '0')}`, scopes: ['read:fleet/**'] });
+    }
+    out.longName = 'payments-gateway-production-eu-west-1-'.repeat(6).slice(0, 200);
+    out.longKey = (await createKey({ name: out.longName, scopes: ['read:payments/**', 'write:payments/refunds/*'] })).key.id;
     for (let i = 1; i <= 12; i++) {
       await createKey({ name: `bulk-${String(i).padStart(2, '0')}`, scopes: ['read:bulk/**'] });
     }
@@ -290,6 +336,22 @@ async function run(problems, tokenRequests) {
     assert(names.some((n) => n.includes('this console session')), `the session key is marked: ${names}`);
     out.signedInAt = Date.now();
     await shot('03-keys');
+  });
+
+  await step('desktop 1280×800: a 200-character name and 40+ keys keep every column and action on screen', async () => {
+    await page.selectOption('#key-page-size', '50');
+    await until('more than 40 keys', () => document.querySelectorAll('#keys-body tr').length > 40);
+    await noHorizontalScroll('the key list');
+    const row = page.locator(`#keys-body tr[data-key-id="${out.longKey}"]`);
+    await row.scrollIntoViewIfNeeded();
+    for (const label of ['Edit', 'Revoke']) {
+      const box = await row.locator(`button[aria-label^="${label}"]`).boundingBox();
+      assert(box && box.x >= 0 && box.x + box.width <= 1280, `${label} of the long-named key on screen: ${JSON.stringify(box)}`);
+    }
+    await shot('03b-keys-long-name');
+    await accessible('the key list with 40+ keys', '#panel-keys');
+    await page.selectOption('#key-page-size', '25');
+    await until('25 keys', () => document.querySelectorAll('#keys-body tr').length === 25);
   });
 
   await step('keyboard: arrow keys move between tabs', async () => {
@@ -1075,6 +1137,104 @@ async function run(problems, tokenRequests) {
     const list = await http('GET', '/v1/keys?search=console%20session', { bearer: ADMIN_SECRET });
     assert(list.status === 200 && list.body.keys.length === 0, `no active console session key is left: ${JSON.stringify(list.body)}`);
   });
+
+  // -------------------------------------------------------------------------------------------
+  // A phone: 390×844 with touch, every action by a real tap
+  // -------------------------------------------------------------------------------------------
+  const desktop = page;
+  const phone = await openPhone(problems);
+  page = phone.page;
+  try {
+    await step('phone 390×844: sign in with taps; the header and the list fit', async () => {
+      await page.goto(`${BASE}/console`);
+      await page.fill('#sign-in-id', ADMIN_ID);
+      await page.fill('#sign-in-secret', ADMIN_SECRET);
+      await page.tap('#sign-in-submit');
+      await page.locator('#app-view').waitFor();
+      await until('the key list', () => document.querySelectorAll('#keys-body tr').length > 0);
+      await noHorizontalScroll('the key list on a phone');
+      await onScreen('#sign-out');
+      await shot('phone-03-keys');
+      await accessible('the key list on a phone', 'body');
+    });
+
+    await step('phone: the long-named key\'s page; roll and revoke it by taps', async () => {
+      await page.fill('#key-search', 'payments-gateway');
+      await until('the long-named key alone', (id) => document.querySelectorAll('#keys-body tr').length === 1
+        && document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.longKey);
+      await noHorizontalScroll('a 200-character name');
+      await page.tap(`#keys-body tr[data-key-id="${out.longKey}"] a`);
+      await page.locator('#key-page').waitFor();
+      await until('its name', (name) => document.getElementById('key-view-title').textContent === name, out.longName);
+      await noHorizontalScroll('the key page');
+      await shot('phone-05-key-page');
+      await accessible('the key page on a phone', '#key-page');
+      await page.tap('#key-view-roll');
+      await page.locator('#roll-dialog[open]').waitFor();
+      await onScreen('#roll-dialog');
+      await page.tap('#roll-confirm');
+      await page.locator('#secret-dialog[open]').waitFor();
+      await onScreen('#secret-dialog');
+      await page.tap('#secret-copy');
+      await until('copied', () => document.getElementById('secret-copied').textContent.includes('Copied'));
+      await shot('phone-06-secret');
+      await accessible('the secret dialog on a phone', '#secret-dialog');
+      await page.tap('#secret-ack');
+      await page.tap('#secret-close');
+      await page.locator('#secret-dialog').waitFor({ state: 'hidden' });
+      await page.tap('#key-view-revoke');
+      await page.locator('#revoke-dialog[open]').waitFor();
+      await onScreen('#revoke-dialog');
+      await page.tap('#revoke-confirm');
+      await until('revoked', () => document.querySelector('#key-view-facts .badge.revoked'));
+      await page.tap('#key-view-close');
+      await page.locator('#keys-list').waitFor();
+      const r = await http('GET', `/v1/keys/${out.longKey}`, { bearer: ADMIN_SECRET });
+      assert(r.body.status === 'revoked', `revoked by taps: ${r.body.status}`);
+    });
+
+    await step('phone: create a key and page through the list by taps', async () => {
+      await page.fill('#key-search', '');
+      await until('a full page', () => document.querySelectorAll('#keys-body tr').length === 25);
+      await page.tap('#create-key');
+      await page.locator('#key-dialog[open]').waitFor();
+      await onScreen('#key-dialog');
+      await page.fill('#key-name', 'made on a phone');
+      await shot('phone-04-create');
+      await accessible('the create dialog on a phone', '#key-dialog');
+      await page.tap('#key-submit');
+      await page.locator('#secret-dialog[open]').waitFor();
+      await page.tap('#secret-ack');
+      await page.tap('#secret-close');
+      await page.locator('#secret-dialog').waitFor({ state: 'hidden' });
+      await until('listed', () => [...document.querySelectorAll('#keys-body td.name a')].some((a) => a.textContent === 'made on a phone'));
+      await page.tap('#keys-next');
+      await until('page 2', () => document.getElementById('keys-page').textContent === 'Page 2');
+      await page.tap('#keys-prev');
+      await until('page 1', () => document.getElementById('keys-page').textContent === 'Page 1');
+    });
+
+    await step('phone: every tab fits the screen and passes axe', async () => {
+      for (const tab of ['usage', 'audit', 'webhooks', 'signing', 'settings']) {
+        await page.tap(`#tab-${tab}`);
+        await page.locator(`#panel-${tab}`).waitFor();
+        if (tab === 'usage') {
+          await until('the chart', () => document.querySelector('#usage-chart canvas'));
+          const box = await page.locator('#usage-chart canvas').boundingBox();
+          assert(box.x >= 0 && box.x + box.width <= 390, `the chart, current hour included, fits: ${JSON.stringify(box)}`);
+        }
+        await page.waitForTimeout(300);
+        await noHorizontalScroll(`the ${tab} tab`);
+        await shot(`phone-${tab}`);
+        await accessible(`the ${tab} tab on a phone`, `#panel-${tab}`);
+      }
+      await page.tap('#sign-out');
+      await page.locator('#sign-in-view').waitFor();
+    });
+  } finally {
+    page = desktop;
+    await phone.close();
+  }
 
   await step('no script errors and no CSP violations', async () => {
     assert(problems.length === 0, `the page reported:\n${problems.join('\n')}`);
