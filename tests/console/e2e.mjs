@@ -455,6 +455,8 @@ async function run(problems, tokenRequests) {
   await step('create a key with two scopes, a CIDR and metadata', async () => {
     await page.fill('#scope-1-resource', ''); // cleared filter: `*`
     await page.fill('#cidr-0', '127.0.0.1/32');
+    // Its one network is IPv4: the form says what that means for IPv6 clients.
+    await until('the IPv4-only note', () => document.getElementById('cidr-family').textContent.includes('IPv6 is refused'));
     await page.click('#metadata-add');
     assert(await page.evaluate(() => document.activeElement.id) === 'metadata-0-name', 'focus moves to the new row');
     await page.fill('#metadata-0-name', 'team');

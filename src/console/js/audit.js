@@ -1,6 +1,6 @@
 // The Audit tab: who changed what, when and from where (`GET /v1/audit`), newest first.
 
-import { $, alertIn, fill, h, show, time } from './dom.js';
+import { $, failure, fill, h, listState, show, time } from './dom.js';
 import { api, who } from './session.js';
 
 let cursor = null;
@@ -30,10 +30,10 @@ export async function loadAudit(from = null) {
     else fill(body, rows);
     cursor = page.next_cursor;
     show($('audit-more'), Boolean(cursor));
-    alertIn($('audit-empty'), body.rows.length ? '' : 'No events.');
+    listState($('audit-empty'), 'empty', body.rows.length ? '' : 'No events match.');
   } catch (e) {
     if (seq !== loading) return;
-    alertIn($('audit-empty'), `The audit log could not be loaded: ${e.message}`);
+    listState($('audit-empty'), 'error', failure(e, 'see the audit log', 'admin over audit'));
   }
 }
 

@@ -49,6 +49,24 @@ export function announce(text) {
   statusTimer = setTimeout(() => { status.textContent = ''; }, 6000);
 }
 
+/**
+ * Where a list's rows would be: `loading`, `empty` (muted) or `error` (an alert), with its
+ * message; an empty message hides it.
+ */
+export function listState(el, kind, message) {
+  el.classList.toggle('alert', kind === 'error');
+  el.classList.toggle('empty', kind !== 'error');
+  el.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  alertIn(el, message);
+}
+
+/** Why `what` failed, in the reader's words: a refusal of this key says what it lacks. */
+export function failure(e, what, needs) {
+  if (e?.status === 403) return `This key may not ${what}: that needs ${needs}.`;
+  if (e?.status === 0) return `The server could not be reached, so nothing could ${what.replace(/^see /, 'be shown')}. Try again.`;
+  return `Could not ${what}: ${e?.message || e}`;
+}
+
 /** Shows a message in an alert box, or hides the box for an empty message. */
 export function alertIn(el, message) {
   el.textContent = message || '';

@@ -790,7 +790,18 @@ function clientWarnings() {
     const family = WILDCARDS[value];
     setWarning(row, family ? `${value} allows every ${family} address.` : '');
   }
+  familyNote();
   listWarnings([]);
+}
+
+/** Rules of one address family only refuse every client of the other: say so under the rows. */
+function familyNote() {
+  const values = [...cidrRows.children].map((row) => row.querySelector('input').value.trim()).filter(Boolean);
+  const v6 = values.filter((v) => v.includes(':')).length;
+  let note = '';
+  if (values.length && !v6) note = 'Only IPv4 networks: every client connecting over IPv6 is refused.';
+  else if (values.length && v6 === values.length) note = 'Only IPv6 networks: every client connecting over IPv4 is refused.';
+  alertIn($('cidr-family'), note);
 }
 
 function serverWarnings(warnings) {
@@ -803,6 +814,7 @@ function serverWarnings(warnings) {
     else if (w.code !== 'takes_effect_immediately' || mode.kind !== 'edit') general.push(w.message);
   }
   [...cidrRows.children].forEach((row, i) => setWarning(row, (byRow.get(i) || []).join(' ')));
+  familyNote();
   listWarnings(general);
 }
 

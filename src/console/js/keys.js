@@ -4,7 +4,9 @@
 // authenticates with private_key_jwt).
 
 import { ApiError } from './api.js';
-import { $, ago, alertIn, announce, fill, formatDateTime, h, oneTimeSecret, openDialog, show, time } from './dom.js';
+import {
+  $, ago, alertIn, announce, failure, fill, formatDateTime, h, listState, oneTimeSecret, openDialog, show, time,
+} from './dom.js';
 import { cidrChips, scopeChips, statusBadges } from './key_chips.js';
 import { initKeyForm, openCreate, openEdit } from './key_form.js';
 import { initKeyPage, refreshKeyPage } from './key_page.js';
@@ -89,6 +91,7 @@ export async function loadKeys() {
   const seq = ++list.loading;
   const table = $('keys-table');
   table.setAttribute('aria-busy', 'true');
+  if (!$('keys-body').rows.length) listState($('keys-empty'), 'loading', 'Loading keys…');
   try {
     const page = await api('GET', '/v1/keys', {
       query: {
@@ -104,7 +107,7 @@ export async function loadKeys() {
   } catch (e) {
     if (seq !== list.loading) return;
     fill($('keys-body'));
-    alertIn($('keys-empty'), `The keys could not be loaded: ${e.message}`);
+    listState($('keys-empty'), 'error', failure(e, 'list keys', 'admin over keys'));
   } finally {
     if (seq === list.loading) table.removeAttribute('aria-busy');
   }
@@ -120,7 +123,8 @@ function render(keys) {
   $('keys-caption').textContent = list.search
     ? `API keys (${filter}) whose name contains “${list.search}”`
     : `API keys (${filter})`;
-  alertIn($('keys-empty'), keys.length ? '' : 'No keys match.');
+  const none = list.search ? `No ${filter} key’s name contains “${list.search}”.` : `No ${filter} keys.`;
+  listState($('keys-empty'), 'empty', keys.length ? '' : none);
   const page = list.cursors.length;
   $('keys-page').textContent = `Page ${page}`;
   $('keys-prev').disabled = page < 2;

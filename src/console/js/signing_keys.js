@@ -1,7 +1,7 @@
 // The Signing keys tab: the org's token-signing keys (current, next, retired), and rotation:
 // promote the next key, stage a key of another algorithm, or replace a compromised key at once.
 
-import { $, alertIn, announce, fill, h, openDialog, show, time } from './dom.js';
+import { $, alertIn, announce, failure, fill, h, openDialog, show, time } from './dom.js';
 import { api } from './session.js';
 
 /** The key that signs after a rotation without another algorithm: the staged one, else the next. */
@@ -92,6 +92,6 @@ export async function loadSigningKeys() {
       h('td', {}, time(k.retired_at)),
       h('td', {}, time(k.unpublish_at)))));
   } catch (e) {
-    fill(body, h('tr', {}, h('td', { colSpan: 7, className: 'alert' }, `The signing keys could not be loaded: ${e.message}`)));
+    fill(body, h('tr', {}, h('td', { colSpan: 7, className: 'alert' }, failure(e, 'see the signing keys', 'admin over signing-keys'))));
   }
 }

@@ -2,7 +2,7 @@
 // with uPlot (vendored: vendor/uplot), with the same numbers as a table, the totals, denials by
 // reason and the last use. It refreshes itself every 10 s while shown.
 
-import { $, ago, fill, formatDateTime, h, show, time } from './dom.js';
+import { $, ago, failure, fill, formatDateTime, h, show, time } from './dom.js';
 import { api } from './session.js';
 
 const REFRESH_MS = 10000;
@@ -81,7 +81,7 @@ async function load() {
     render(report, subject);
   } catch (e) {
     if (seq !== loading) return;
-    fill($('usage-totals'), h('div', { className: 'alert', role: 'alert' }, `Usage could not be loaded: ${e.message}`));
+    fill($('usage-totals'), h('div', { className: 'alert', role: 'alert' }, failure(e, 'see usage', subject ? `admin over keys/${subject}/usage` : 'admin over usage')));
   } finally {
     if (seq === loading) {
       panel.removeAttribute('aria-busy');
