@@ -437,6 +437,7 @@ const REQUIRED_STEPS: &[&str] = &[
     "a 401 signs out",
     "sign in again, then sign out: the session key is revoked",
     "desktop 1280×800: a 200-character name and 40+ keys keep every column and action on screen",
+    "dark mode: the system preference is followed, and every screen keeps its contrast",
     "phone 390×844: sign in with taps; the header and the list fit",
     "phone: the long-named key's page; roll and revoke it by taps",
     "phone: create a key and page through the list by taps",

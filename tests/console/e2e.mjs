@@ -1101,6 +1101,30 @@ async function run(problems, tokenRequests) {
     await page.click('#rotate-cancel');
   });
 
+  await step('dark mode: the system preference is followed, and every screen keeps its contrast', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    try {
+      const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      assert(bg !== 'rgb(246, 248, 250)', `a dark background: ${bg}`);
+      for (const tab of ['keys', 'usage', 'audit', 'webhooks', 'signing', 'settings']) {
+        await page.click(`#tab-${tab}`);
+        await page.locator(`#panel-${tab}`).waitFor();
+        await page.waitForTimeout(300);
+        await accessible(`the ${tab} tab in dark mode`, `#panel-${tab}`);
+        if (tab === 'keys' || tab === 'usage') await shot(`dark-${tab}`);
+      }
+      await page.click('#tab-keys');
+      await page.click('#create-key');
+      await page.locator('#key-dialog[open]').waitFor();
+      await accessible('the create dialog in dark mode', '#key-dialog');
+      await shot('dark-create');
+      await page.click('#key-cancel');
+      await page.locator('#key-dialog').waitFor({ state: 'hidden' });
+    } finally {
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
+  });
+
   await step('the token is renewed before it expires, without the pasted secret', async () => {
     const adminBasic = `Basic ${Buffer.from(`${ADMIN_ID}:${ADMIN_SECRET}`).toString('base64')}`;
     const renewals = () => tokenRequests.filter((t) => t.at > out.signedInAt && t.auth !== adminBasic);
