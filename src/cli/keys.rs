@@ -67,6 +67,13 @@ pub enum KeysCommand {
         /// active (default), expired, revoked or all.
         #[arg(long)]
         status: Option<String>,
+        /// standard (default), console_session or all: web-console sessions are hidden unless
+        /// asked for.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only the console sessions this key started.
+        #[arg(long)]
+        parent_key_id: Option<String>,
         /// Case-insensitive substring of the name.
         #[arg(long)]
         search: Option<String>,
@@ -261,6 +268,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::List {
             status,
+            kind,
+            parent_key_id,
             search,
             limit,
             cursor,
@@ -269,6 +278,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         } => {
             let params = ListParams {
                 status: status.clone(),
+                kind: kind.clone(),
+                parent_key_id: parent_key_id.clone(),
                 search: search.clone(),
                 limit: limit.clone(),
                 cursor: cursor.clone(),
@@ -526,6 +537,9 @@ fn print_key(k: &KeyView) {
     println!("id:         {}", k.id);
     println!("name:       {}", k.name);
     println!("status:     {}", k.status.as_str());
+    if let Some(parent) = &k.parent_key_id {
+        println!("kind:       {} of {parent}", k.kind.as_str());
+    }
     println!("scopes:     {}", scopes_text(k));
     println!(
         "allowed:    {}",

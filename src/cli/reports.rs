@@ -14,6 +14,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             from,
             to,
             granularity,
+            include_sessions,
             json,
         } => {
             let org = orgs::find(&mut conn, org)?;
@@ -24,7 +25,12 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             };
             let report = match key {
                 Some(k) => usage::key_usage(&mut conn, &org.id, k, &params, now())?,
-                None => usage::org_usage(&mut conn, &org.id, &params, now())?,
+                None => {
+                    let ranking = usage::RankingParams {
+                        include_sessions: Some(include_sessions.to_string()),
+                    };
+                    usage::org_usage(&mut conn, &org.id, &params, &ranking, now())?
+                }
             };
             if *json {
                 return super::print_json(&report);

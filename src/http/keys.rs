@@ -334,7 +334,9 @@ struct RollRequest {
 /// A JSON Schema `integer` is any number with a zero fraction, so `60.0` is the whole number 60
 /// (JSON itself does not tell them apart). Whole numbers beyond `i64` saturate (`as` does), to
 /// fail the range check with its own message; a fraction is refused here.
-fn whole_number<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<i64>, D::Error> {
+pub(super) fn whole_number<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<i64>, D::Error> {
     let Some(n) = Option::<serde_json::Number>::deserialize(de)? else {
         return Ok(None);
     };

@@ -5,6 +5,7 @@
 pub mod expiry;
 mod list;
 pub mod quota_alerts;
+pub mod sessions;
 mod view;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use super::actor::Actor;
 use super::webhooks::{self, Event};
 use super::{ServiceError, ServiceResult, audit};
 use crate::domain::Warning;
+use crate::domain::key::session;
 use crate::domain::key::{self, Key, KeyDraft, KeyPatch, ValidKey, ValidPatch};
 use crate::domain::limits::Quota;
 use crate::domain::scope::Scope;
@@ -136,10 +138,12 @@ fn check_patch_standing(actor: &Actor, current: &Key, patch: &ValidPatch) -> Ser
     }
 }
 
-/// A key of the org, locked until the transaction ends; a revoked key cannot be changed.
+/// A key of the org, locked until the transaction ends; a console session's key or a revoked
+/// key cannot be changed.
 fn find_changeable(conn: &mut DbConnection, org_id: &str, id: &str) -> ServiceResult<Key> {
     let current = store::keys::find_locked(conn, org_id, id)?
         .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
+    session::editable(&current)?;
     if current.revoked_at.is_some() {
         return Err(ServiceError::KeyRevoked(id.to_owned()));
     }
