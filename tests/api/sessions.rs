@@ -306,3 +306,152 @@ backend_tests! {
         assert_eq!((boot["actor"].as_str(), boot["actor_name"].clone(), boot["target_name"].clone()), (Some("cli"), Value::Null, Value::Null));
     }
 }
+
+/// A parent key and a console session of it, with an access token the session obtained.
+pub(crate) struct Family {
+    pub parent: String,
+    pub parent_secret: String,
+    pub session: String,
+    pub secret: String,
+    pub token: String,
+}
+
+/// A fresh key `name` (`admin:keys`, `read:*`) that has started a console session.
+pub(crate) async fn family(app: &TestApp, name: &str) -> Family {
+    let (parent, parent_secret) = app.create_key(name, json!(["admin:keys", "read:*"])).await;
+    let (session, secret) = session_of(app, &parent_secret).await;
+    let token = app.access_token(&session, &secret).await;
+    Family {
+        parent,
+        parent_secret,
+        session,
+        secret,
+        token,
+    }
+}
+
+/// Introspection of `token` as the admin: whether it is active.
+async fn active(app: &TestApp, token: &str) -> bool {
+    let r = app
+        .client
+        .post(app.url("/oauth/introspect"))
+        .bearer_auth(&app.admin_secret)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = status_json(r).await;
+    assert_eq!(status, 200, "{v}");
+    v["active"].as_bool().unwrap()
+}
+
+/// `/v1/check` of `token` (for what a session holds) as the admin: whether it is allowed.
+async fn allowed(app: &TestApp, token: &str) -> bool {
+    let body = json!({"token": token, "action": "read", "resource": "anything"});
+    let (status, v) = status_json(app.post("/v1/check", &app.admin_secret, &body).await).await;
+    assert_eq!(status, 200, "{v}");
+    v["allowed"].as_bool().unwrap()
+}
+
+/// What the session's secret and its token can do: a token at `/oauth/token`, the admin API
+/// (status), introspection of each, and `/v1/check` of each.
+async fn session_powers(app: &TestApp, f: &Family) -> (u16, u16, bool, bool, bool, bool) {
+    (
+        app.token_request(&f.session, &f.secret)
+            .await
+            .status()
+            .as_u16(),
+        app.get("/v1/keys", &f.token).await.status().as_u16(),
+        active(app, &f.secret).await,
+        active(app, &f.token).await,
+        allowed(app, &f.secret).await,
+        allowed(app, &f.token).await,
+    )
+}
+
+const LIVE: (u16, u16, bool, bool, bool, bool) = (200, 200, true, true, true, true);
+const DEAD: (u16, u16, bool, bool, bool, bool) = (401, 401, false, false, false, false);
+
+backend_tests! {
+    /// The hole of issue 20: revoking the key that signed in left its console session key (an
+    /// ordinary key) working for up to 8 hours. Revocation must be sacred.
+    async fn revoking_the_key_that_signed_in_ends_its_sessions(backend) {
+        let app = spawn_app(backend).await;
+        let by_post = family(&app, "revoked by POST").await;
+        let by_delete = family(&app, "revoked by DELETE").await;
+        let by_rfc7009 = family(&app, "revoked by RFC 7009").await;
+        let bystander = family(&app, "bystander").await;
+        assert_eq!(session_powers(&app, &by_post).await, LIVE);
+
+        let path = |f: &Family| format!("/v1/keys/{}", f.parent);
+        assert_eq!(app.post(&format!("{}/revoke", path(&by_post)), &app.admin_secret, &json!({})).await.status(), 200);
+        assert_eq!(app.delete(&path(&by_delete), &app.admin_secret).await.status(), 200);
+        // The parent revokes its own secret (RFC 7009).
+        let r = app
+            .client
+            .post(app.url("/oauth/revoke"))
+            .basic_auth(&by_rfc7009.parent, Some(&by_rfc7009.parent_secret))
+            .form(&[("token", by_rfc7009.parent_secret.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+
+        for f in [&by_post, &by_delete, &by_rfc7009] {
+            assert_eq!(session_powers(&app, f).await, DEAD, "{}", f.parent);
+            let (_, k) = status_json(app.get(&format!("/v1/keys/{}", f.session), &app.admin_secret).await).await;
+            assert_eq!(k["status"], "revoked", "{k}");
+        }
+        assert_eq!(session_powers(&app, &bystander).await, LIVE, "another key's session");
+        let (_, v) = status_json(app.get(&format!("/v1/audit?target={}", by_post.session), &app.admin_secret).await).await;
+        let ended = &v["events"][0];
+        assert_eq!((ended["action"].as_str(), ended["actor"].as_str()), (Some("key.revoked"), Some(app.admin_key_id.as_str())), "{v}");
+        assert_eq!(ended["details"]["reason"], "parent_revoked");
+        assert_eq!(ended["details"]["parent_key_id"], by_post.parent.as_str());
+    }
+
+    /// A roll may mean the old secret leaked: the sessions it started end, grace period or not.
+    async fn rolling_the_key_that_signed_in_ends_its_sessions(backend) {
+        let app = spawn_app(backend).await;
+        for grace in [0, 3600] {
+            let f = family(&app, &format!("rolled with grace {grace}")).await;
+            let (status, v) = status_json(app.post(&format!("/v1/keys/{}/roll", f.parent), &app.admin_secret, &json!({"grace_seconds": grace})).await).await;
+            assert_eq!(status, 200, "{v}");
+            assert_eq!(session_powers(&app, &f).await, DEAD, "grace {grace}");
+        }
+    }
+
+    /// Otherwise a session could keep scopes, addresses or time its parent no longer has.
+    async fn changing_what_bounds_a_session_ends_it_and_a_rename_does_not(backend) {
+        let app = spawn_app(backend).await;
+        let f = family(&app, "edited").await;
+        let path = format!("/v1/keys/{}", f.parent);
+        assert_eq!(app.patch(&path, &app.admin_secret, &json!({"name": "renamed", "metadata": {"a": 1}})).await.status(), 200);
+        assert_eq!(session_powers(&app, &f).await, LIVE, "a rename bounds nothing");
+        let later = (Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+        for change in [json!({"scopes": ["admin:keys"]}), json!({"allowed_cidrs": ["127.0.0.0/8"]}), json!({"expires_at": later})] {
+            let (session, secret) = session_of(&app, &f.parent_secret).await;
+            let token = app.access_token(&session, &secret).await;
+            let g = Family { session, secret, token, parent: f.parent.clone(), parent_secret: f.parent_secret.clone() };
+            let (status, v) = status_json(app.patch(&path, &app.admin_secret, &change).await).await;
+            assert_eq!(status, 200, "{change}: {v}");
+            assert_eq!(session_powers(&app, &g).await, DEAD, "{change}");
+        }
+        // A dry run changes nothing, so it ends nothing.
+        let (session, secret) = session_of(&app, &f.parent_secret).await;
+        let token = app.access_token(&session, &secret).await;
+        let g = Family { session, secret, token, parent: f.parent.clone(), parent_secret: f.parent_secret.clone() };
+        assert_eq!(app.patch(&format!("{path}?dry_run=true"), &app.admin_secret, &json!({"scopes": ["admin:keys"]})).await.status(), 200);
+        assert_eq!(session_powers(&app, &g).await.0, 200);
+    }
+
+    async fn a_leaked_key_takes_its_sessions_with_it(backend) {
+        let app = spawn_app(backend).await;
+        let f = family(&app, "leaky").await;
+        let (status, v) = status_json(app.post("/v1/leaks", &app.admin_secret, &json!({"secrets": [f.parent_secret]})).await).await;
+        assert_eq!((status, v["results"].clone()), (200, json!(["revoked"])), "{v}");
+        assert_eq!(session_powers(&app, &f).await, DEAD);
+        let (_, v) = status_json(app.get(&format!("/v1/audit?target={}", f.session), &app.admin_secret).await).await;
+        assert_eq!(v["events"][0]["actor"], format!("leak-report:{}", app.admin_key_id), "{v}");
+    }
+}
