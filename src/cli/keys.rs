@@ -396,6 +396,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             }
             print_warnings(&updated.warnings);
             print_key(&updated.key);
+            print_ended_sessions(&updated.ended_sessions);
             if *dry_run {
                 println!("Dry run: nothing was changed.");
             }
@@ -430,15 +431,17 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 ),
                 None => println!("The previous secret no longer works."),
             }
+            print_ended_sessions(&rolled.ended_sessions);
             println!("Store the secret now: it is shown only once.");
             Ok(())
         }
         KeysCommand::Revoke { id, json, .. } => {
-            let key = svc::revoke(conn, &actor, id, now())?;
+            let revoked = svc::revoke(conn, &actor, id, now())?;
             if *json {
-                super::print_json(&key)
+                super::print_json(&revoked.key)
             } else {
-                print_key(&key);
+                print_key(&revoked.key);
+                print_ended_sessions(&revoked.ended_sessions);
                 Ok(())
             }
         }
@@ -530,6 +533,13 @@ fn truncate(text: &str, width: usize) -> String {
         let mut t: String = text.chars().take(width - 1).collect();
         t.push('…');
         t
+    }
+}
+
+/// Console sessions a change ended with their parent (`keys::sessions::end_with_parent`).
+fn print_ended_sessions(ids: &[String]) {
+    if !ids.is_empty() {
+        println!("Ended its console sessions: {}", ids.join(" "));
     }
 }
 

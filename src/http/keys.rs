@@ -59,6 +59,14 @@ impl DryRun {
     }
 }
 
+/// This node forgets the console sessions a change ended, at once (the others learn it from
+/// the change feed).
+fn forget_all(state: &AppState, ended_sessions: &[String]) {
+    for id in ended_sessions {
+        state.authority.forget(id);
+    }
+}
+
 /// Path ids that cannot be key ids are simply not found (before any scope check or lookup).
 fn key_id(raw: &str) -> Result<String, ApiError> {
     KeyId::parse(raw)
@@ -254,6 +262,7 @@ async fn update(
         .await?;
     // This node forgets the old version at once; the others through the change feed.
     state.authority.forget(&target);
+    forget_all(&state, &updated.ended_sessions);
     if updated.credits_reset {
         state.authority.budget().void_credits(&target);
     }
@@ -289,11 +298,12 @@ async fn revoke(
     caller.require(Action::Admin, &format!("keys/{id}"))?;
     let actor = caller.actor();
     let target = id.clone();
-    let key = state
+    let revoked = state
         .db(move |conn| svc::revoke(conn, &actor, &id, now()))
         .await?;
     state.authority.forget(&target);
-    Ok(HttpResponse::Ok().json(key))
+    forget_all(&state, &revoked.ended_sessions);
+    Ok(HttpResponse::Ok().json(revoked.key))
 }
 
 /// Revoke a key (`DELETE` spelling of `POST /v1/keys/{id}/revoke`)
@@ -402,6 +412,7 @@ async fn roll(
         .db(move |conn| svc::roll(conn, &actor, &id, request.grace_seconds, &prefix, now()))
         .await?;
     state.authority.forget(&target);
+    forget_all(&state, &rolled.ended_sessions);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(RolledBody {

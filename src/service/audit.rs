@@ -105,6 +105,35 @@ pub fn record_as(
     )
 }
 
+/// Who made a change, for a use case that is reached both by callers and by reporters who are
+/// not keys of the org (a leak report revokes a key, and with it the key's console sessions).
+#[derive(Debug, Clone, Copy)]
+pub enum Recorder<'a> {
+    /// A key of the org, or the command line (`record`).
+    Caller(&'a Actor),
+    /// Latchkey itself or a reporter, by the name the trail shows (`record_as`).
+    As(&'a str),
+}
+
+impl Recorder<'_> {
+    /// Records one event of `org_id` as made by this recorder; call inside the change's
+    /// transaction.
+    pub fn record(
+        &self,
+        conn: &mut DbConnection,
+        org_id: &str,
+        action: &str,
+        target: &str,
+        details: Value,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<()> {
+        match self {
+            Recorder::Caller(actor) => record(conn, actor, action, target, details, now),
+            Recorder::As(who) => record_as(conn, org_id, who, action, target, details, now),
+        }
+    }
+}
+
 /// The one write of an audit event: `who` is the actor and the console session it acted
 /// through, if any; `what` its action, target and details.
 fn insert(

@@ -480,6 +480,28 @@ pub fn expiring(
     parse_rows(q.load(conn)?)
 }
 
+/// The console sessions of `parent_id` that still work at `now` (neither revoked nor expired):
+/// the ones a revocation, roll or re-scoping of the parent must end. No new one can appear
+/// meanwhile: starting a session locks the parent's row, which the caller already holds.
+pub fn live_sessions_of(
+    conn: &mut DbConnection,
+    org_id: &str,
+    parent_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Key>> {
+    parse_rows(
+        api_keys::table
+            .filter(api_keys::org_id.eq(org_id))
+            .filter(api_keys::parent_key_id.eq(parent_id))
+            .filter(api_keys::kind.eq(KeyKind::ConsoleSession.as_str()))
+            .filter(api_keys::revoked_at.is_null())
+            .filter(api_keys::expires_at.gt(now.naive_utc()))
+            .order(api_keys::id.asc())
+            .select(KeyRow::as_select())
+            .load(conn)?,
+    )
+}
+
 /// Flags a key whose secret was reported leaked (its org only flags): `leaked_at` is the
 /// latest report.
 pub fn flag_leaked(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
