@@ -274,8 +274,9 @@ async fn update(
 
 /// Revoke a key
 ///
-/// Permanent and idempotent: the key stops authenticating at once, with its access tokens.
-/// Keys are never deleted.
+/// Permanent and idempotent: the key stops authenticating at once, with its access tokens and
+/// its console sessions. Keys are never deleted. Needs `admin` over `keys/{id}`, except for a
+/// key revoking itself (as RFC 7009 revocation allows): that is how a console session signs out.
 #[utoipa::path(
     post,
     path = "/v1/keys/{id}/revoke",
@@ -295,7 +296,10 @@ async fn revoke(
     path: web::Path<KeyPath>,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&path.id)?;
-    caller.require(Action::Admin, &format!("keys/{id}"))?;
+    // Revoking only takes power away: a key may always end itself.
+    if caller.key_id != id {
+        caller.require(Action::Admin, &format!("keys/{id}"))?;
+    }
     let actor = caller.actor();
     let target = id.clone();
     let revoked = state

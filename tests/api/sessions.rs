@@ -178,6 +178,20 @@ backend_tests! {
         assert_eq!((status, v["status"].as_str()), (200, Some("revoked")), "{v}");
         assert_eq!(app.token_request(&session, &secret).await.status(), 401);
         assert_eq!(app.get("/v1/keys", &token).await.status(), 401);
+
+        // A session of a key with `admin` over the collection only (not over `keys/{id}`) still
+        // signs out, with its token or its secret, and can revoke no other key.
+        let (_, narrow) = app.create_key("collection admin", json!(["admin:keys"])).await;
+        for via_secret in [false, true] {
+            let (session, secret) = session_of(&app, &narrow).await;
+            let token = app.access_token(&session, &secret).await;
+            let credential = if via_secret { &secret } else { &token };
+            let other = format!("/v1/keys/{}/revoke", app.admin_key_id);
+            assert_eq!(app.post(&other, credential, &json!({})).await.status(), 403);
+            let r = app.delete(&format!("/v1/keys/{session}"), credential).await;
+            assert_eq!(r.status(), 200, "sign-out");
+            assert_eq!(app.token_request(&session, &secret).await.status(), 401);
+        }
     }
 
     async fn sessions_are_listed_only_when_asked_for_and_pages_keep_the_filter(backend) {
