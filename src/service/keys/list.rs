@@ -31,6 +31,7 @@ pub struct ListParams {
     #[param(value_type = Option<String>, pattern = "^(standard|console_session|all)$")]
     pub kind: Option<String>,
     /// Only the console sessions this key started (a key id).
+    #[param(pattern = "^key_[A-Za-z0-9_-]{16,64}$")]
     pub parent_key_id: Option<String>,
     /// Case-insensitive substring of the key name.
     pub search: Option<String>,
