@@ -100,11 +100,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
                 "AT (UTC)", "ACTION", "ACTOR", "TARGET"
             );
             for e in &page.events {
+                let actor = match e.actor_via {
+                    Some(via) => format!("{} via {via}", e.actor),
+                    None => e.actor.clone(),
+                };
                 println!(
                     "{:<22} {:<20} {:<26} {:<28} {}",
                     e.at.format("%Y-%m-%d %H:%M:%S"),
                     e.action,
-                    e.actor,
+                    actor,
                     e.target,
                     e.details
                 );

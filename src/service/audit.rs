@@ -69,10 +69,9 @@ pub fn record(
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
     let ip = actor.ip.map(|ip| ip.to_string());
-    let key = actor.key_id.as_deref();
-    let (who, session) = match (&actor.session_parent, key) {
-        (Some(parent), session) => (parent.as_str(), session),
-        (None, key) => (key.unwrap_or(CLI_ACTOR), None),
+    let (who, session) = match &actor.session_parent {
+        Some(parent) => (parent.as_str(), actor.key_id.as_deref()),
+        None => (actor.key_id.as_deref().unwrap_or(CLI_ACTOR), None),
     };
     insert(
         conn,

@@ -42,8 +42,9 @@ pub fn start(
     let parent_id = actor.key_id.as_deref().ok_or(SessionRefusal::NotAKey)?;
     let secret = Secret::generate_with(prefix);
     store::write_tx(conn, |conn| {
-        // Locked: a revocation or re-scoping of the parent waits for this session to be
-        // written, and then ends it (`end_with_parent`); or it went first, and `plan` refuses.
+        // Locked: a revocation, roll or re-scoping of the parent waits for this session to be
+        // written, and then ends it (`end_with_parent`); or it went first, and `plan` sees the
+        // parent as it left it (revoked: refused; narrowed: only what it still covers).
         let parent = store::keys::find_locked(conn, &actor.org_id, parent_id)?
             .ok_or_else(|| ServiceError::KeyNotFound(parent_id.to_owned()))?;
         let plan = session::plan(&parent, &actor.scopes, lifetime, now)?;
