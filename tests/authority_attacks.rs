@@ -187,6 +187,7 @@ fn a_revoked_token_is_accepted_again_in_its_last_second() {
         key_id: Some(id.clone()),
         scopes: vec![],
         ip: Some("10.0.0.1".parse().unwrap()),
+        session_parent: None,
     };
     {
         let mut conn = sys.pool.get().unwrap();
@@ -234,6 +235,7 @@ fn forged_subjects_at_check_do_not_lock_out_the_resource_servers_address() {
         key_id: Some(rs_key),
         scopes: vec![],
         ip: Some(ip),
+        session_parent: None,
     };
     let now = latchkey::service::now();
     let check = |token: &str| {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tempfile::{TempDir, tempdir};
 
 /// The key object's fields, sorted.
-const KEY_FIELDS: &str = "allowed_cidrs created_at expires_at federated_credentials id jwks_uri last_used_at leaked_at metadata name previous_secret_expires_at public_keys quota rate_limits revoked_at scopes secret secret_hint status";
+const KEY_FIELDS: &str = "allowed_cidrs created_at expires_at federated_credentials id jwks_uri kind last_used_at leaked_at metadata name parent_key_id previous_secret_expires_at public_keys quota rate_limits revoked_at scopes secret secret_hint status";
 
 /// The binary with a clean environment: nothing from the developer's shell leaks in.
 fn command() -> Command {
@@ -288,6 +288,52 @@ fn listing_filters_keys_by_status() {
     assert_eq!(all, [gone.as_str(), &kept, &admin]);
     let error = error_of(&dir, "keys list --org acme --status bogus");
     assert!(error.contains("status"), "{error}");
+}
+
+/// Starts a web-console session for key `parent` of org `acme`, straight through the service
+/// (the CLI starts none); returns the session key's id.
+fn console_session(dir: &TempDir, parent: &str) -> String {
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let pool = latchkey::store::connect(&db, &Default::default()).unwrap();
+    let mut conn = pool.get().unwrap();
+    let org = latchkey::service::orgs::find(&mut conn, "acme").unwrap();
+    let mut actor = latchkey::service::actor::Actor::cli(&org.id);
+    actor.key_id = Some(parent.to_owned());
+    let started = latchkey::service::keys::sessions::start(
+        &mut conn,
+        &actor,
+        chrono::Duration::hours(8),
+        &Default::default(),
+        latchkey::service::now(),
+    )
+    .unwrap();
+    started.key.id
+}
+
+#[test]
+fn console_sessions_are_listed_only_with_kind_or_their_parent() {
+    let (dir, boot) = bootstrapped();
+    let admin = boot["key"]["id"].as_str().unwrap().to_owned();
+    let session = console_session(&dir, &admin);
+
+    assert_eq!(listed(&dir, ""), [admin.as_str()]);
+    assert_eq!(
+        listed(&dir, "--kind standard --status all"),
+        [admin.as_str()]
+    );
+    assert_eq!(listed(&dir, "--kind console_session"), [session.as_str()]);
+    assert_eq!(
+        listed(&dir, &format!("--parent-key-id {admin}")),
+        [session.as_str()]
+    );
+    assert_eq!(listed(&dir, "--kind all"), [session.as_str(), &admin]);
+    let shown = stdout_of(&dir, &format!("keys show --org acme {session}"));
+    assert!(
+        shown.contains(&format!("console_session of {admin}")),
+        "{shown}"
+    );
+    let error = error_of(&dir, "keys list --org acme --kind bogus");
+    assert!(error.contains("kind"), "{error}");
 }
 
 #[test]

@@ -7,6 +7,11 @@
 //! a change to that key (its last poll of the feed, or its own write); never older. A node whose
 //! cache is stale (no poll for more than a second) answers as the database does now.
 //!
+//! Console sessions are keys too: a key may start one (`StartSession`), and the model ends a
+//! key's live sessions whenever the key is revoked, rolled or re-scoped, as the database must
+//! (`keys::sessions::end_with_parent`), so every node is held to refusing a session once it has
+//! heard of its parent's change. Editing or rolling a session's own key must fail.
+//!
 //! Runs on SQLite in `cargo test` (`LATCHKEY_MODEL_CASES`, default 256) and on PostgreSQL when
 //! it is installed (`LATCHKEY_MODEL_PG_CASES`, default 32). A longer run:
 //! `LATCHKEY_MODEL_CASES=2000 LATCHKEY_MODEL_PG_CASES=300 cargo test --release --test keycache_model`.
@@ -35,7 +40,7 @@ use serde_json::{Value, json};
 
 use latchkey::domain::oauth::{AuthMethod, ClientAuth, ClientCredentials};
 use latchkey::domain::refusal::Refusal;
-use latchkey::domain::scope::format_scope_list;
+use latchkey::domain::scope::{Scope, format_scope_list};
 use latchkey::domain::secret::Secret;
 use latchkey::service::actor::Actor;
 use latchkey::service::authority::keycache::MAX_STALENESS;
@@ -101,6 +106,10 @@ enum Op {
         key: usize,
         via: Via,
     },
+    /// Key `parent` starts a console session (refused if it is one, or is not active).
+    StartSession {
+        parent: usize,
+    },
     Poll {
         node: usize,
     },
@@ -131,7 +140,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(key, scopes, via)| Op::EditScopes { key, scopes, via }),
         1 => (idx.clone(), 0..CIDR_SETS.len(), via())
             .prop_map(|(key, cidrs, via)| Op::EditCidrs { key, cidrs, via }),
-        1 => (idx, via()).prop_map(|(key, via)| Op::Revoke { key, via }),
+        1 => (idx.clone(), via()).prop_map(|(key, via)| Op::Revoke { key, via }),
+        1 => idx.prop_map(|parent| Op::StartSession { parent }),
         3 => (0..2usize).prop_map(|node| Op::Poll { node }),
         2 => prop_oneof![0..400i64, 400..1_600i64].prop_map(|ms| Op::Step { ms }),
     ]
@@ -150,9 +160,15 @@ struct ModelKey {
     cidrs: Vec<String>,
     revoked: bool,
     expires_at: Option<DateTime<Utc>>,
+    /// For a console session: the key that started it.
+    parent: Option<usize>,
 }
 
 impl ModelKey {
+    fn live(&self, now: DateTime<Utc>) -> bool {
+        !self.revoked && self.expires_at.is_none_or(|e| e > now)
+    }
+
     fn generation(&self) -> usize {
         self.secrets.len() - 1
     }
@@ -260,11 +276,15 @@ impl Model {
         self.history.len() - 1
     }
 
-    fn write(&mut self, keys: Vec<ModelKey>, key: usize, via: Via) {
+    /// A write to `key` (and to the sessions it ended, `ended`) made `via` a node, which
+    /// forgets them all at once, or the CLI.
+    fn write(&mut self, keys: Vec<ModelKey>, key: usize, ended: &[usize], via: Via) {
         self.history.push(keys);
         let v = self.version();
         if let Via::Node(n) = via {
-            self.floor[n][key] = v;
+            for k in std::iter::once(&key).chain(ended) {
+                self.floor[n][*k] = v;
+            }
         }
     }
 
@@ -361,11 +381,42 @@ impl System {
             .map(|issued| issued.access_token)
     }
 
-    fn forget(&self, via: Via, id: &str) {
+    /// What a node's handler forgets after a change it made: the key and the sessions the
+    /// change ended.
+    fn forget(&self, via: Via, id: &str, ended: &[String]) {
         if let Via::Node(n) = via {
             self.nodes[n].forget(id);
+            for session in ended {
+                self.nodes[n].forget(session);
+            }
         }
     }
+}
+
+/// Ends the live sessions of `parent` in the model, as the database must; returns them.
+fn end_sessions(keys: &mut [ModelKey], parent: usize, now: DateTime<Utc>) -> Vec<usize> {
+    let ended: Vec<usize> = (0..keys.len())
+        .filter(|&k| keys[k].parent == Some(parent) && keys[k].live(now))
+        .collect();
+    for &k in &ended {
+        keys[k].revoked = true;
+    }
+    ended
+}
+
+/// The model keys of the session ids a change ended, checked against the model's own list.
+fn check_ended(
+    model_ended: &[usize],
+    keys: &[ModelKey],
+    ended_ids: &[String],
+    at: &str,
+) -> Result<(), TestCaseError> {
+    let mut expected: Vec<&str> = model_ended.iter().map(|&k| keys[k].id.as_str()).collect();
+    let mut got: Vec<&str> = ended_ids.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    got.sort_unstable();
+    prop_assert_eq!(got, expected, "{}: the sessions ended", at);
+    Ok(())
 }
 
 fn scope_strings(list: &str) -> Vec<String> {
@@ -442,6 +493,7 @@ fn run(database_url: Option<String>, ops: &[Op]) -> Result<(), TestCaseError> {
                     cidrs: CIDR_SETS[cidrs].iter().map(|s| s.to_string()).collect(),
                     revoked: false,
                     expires_at,
+                    parent: None,
                 });
                 model.history.push(next);
                 let v = model.version();
@@ -545,17 +597,24 @@ fn run(database_url: Option<String>, ops: &[Op]) -> Result<(), TestCaseError> {
                     &Default::default(),
                     sys.now,
                 );
-                sys.forget(via, &id);
                 let mut next = model.now_state().clone();
-                if next[key].revoked {
-                    prop_assert!(rolled.is_err(), "{}: a revoked key was rolled", at);
+                if next[key].revoked || next[key].parent.is_some() {
+                    sys.forget(via, &id, &[]);
+                    prop_assert!(
+                        rolled.is_err(),
+                        "{}: a revoked key or a session was rolled",
+                        at
+                    );
                     continue;
                 }
                 let rolled = rolled.unwrap();
+                sys.forget(via, &id, &rolled.ended_sessions);
                 let k = &mut next[key];
                 k.secrets.push(rolled.secret.expose().to_owned());
                 k.previous_until = (grace_s > 0).then(|| sys.now + Duration::seconds(grace_s));
-                model.write(next, key, via);
+                let ended = end_sessions(&mut next, key, sys.now);
+                check_ended(&ended, &next, &rolled.ended_sessions, &at)?;
+                model.write(next, key, &ended, via);
             }
             Op::EditScopes { key, scopes, via } => {
                 let set = SCOPE_SETS[scopes];
@@ -589,14 +648,61 @@ fn run(database_url: Option<String>, ops: &[Op]) -> Result<(), TestCaseError> {
                 let key = key % keys;
                 let id = model.now_state()[key].id.clone();
                 let mut conn = sys.pool.get().unwrap();
-                latchkey::service::keys::revoke(&mut conn, &sys.cli(), &id, sys.now).unwrap();
-                sys.forget(via, &id);
+                let revoked =
+                    latchkey::service::keys::revoke(&mut conn, &sys.cli(), &id, sys.now).unwrap();
+                sys.forget(via, &id, &revoked.ended_sessions);
+                let mut next = model.now_state().clone();
+                let ended = end_sessions(&mut next, key, sys.now);
+                check_ended(&ended, &next, &revoked.ended_sessions, &at)?;
                 if model.now_state()[key].revoked {
+                    prop_assert!(ended.is_empty(), "{}: a revoked key had live sessions", at);
                     continue;
                 }
-                let mut next = model.now_state().clone();
                 next[key].revoked = true;
-                model.write(next, key, via);
+                model.write(next, key, &ended, via);
+            }
+            Op::StartSession { parent } => {
+                let parent = parent % keys;
+                let p = model.now_state()[parent].clone();
+                let actor = Actor {
+                    key_id: Some(p.id.clone()),
+                    scopes: p.scopes.iter().map(|s| Scope::parse(s).unwrap()).collect(),
+                    ..sys.cli()
+                };
+                let mut conn = sys.pool.get().unwrap();
+                let started = latchkey::service::keys::sessions::start(
+                    &mut conn,
+                    &actor,
+                    Duration::hours(8),
+                    &Default::default(),
+                    sys.now,
+                );
+                if p.parent.is_some() || !p.live(sys.now) {
+                    prop_assert!(
+                        started.is_err(),
+                        "{}: a session of a session or a dead key",
+                        at
+                    );
+                    continue;
+                }
+                let started = started.unwrap();
+                let eight_hours = sys.now + Duration::hours(8);
+                let mut next = model.now_state().clone();
+                next.push(ModelKey {
+                    id: started.key.id.clone(),
+                    secrets: vec![started.secret.expose().to_owned()],
+                    previous_until: None,
+                    scopes: p.scopes.clone(),
+                    cidrs: p.cidrs.clone(),
+                    revoked: false,
+                    expires_at: Some(p.expires_at.map_or(eight_hours, |e| e.min(eight_hours))),
+                    parent: Some(parent),
+                });
+                model.history.push(next);
+                let v = model.version();
+                for floor in &mut model.floor {
+                    floor.push(v);
+                }
             }
             Op::Poll { node } => {
                 let mut conn = sys.pool.get().unwrap();
@@ -632,15 +738,29 @@ fn edit(
     let mut conn = sys.pool.get().unwrap();
     let updated =
         latchkey::service::keys::update(&mut conn, &sys.cli(), &id, &patch, false, sys.now);
-    sys.forget(via, &id);
     let mut next = model.now_state().clone();
-    if next[key].revoked {
-        prop_assert!(updated.is_err(), "{}: a revoked key was edited", at);
+    if next[key].revoked || next[key].parent.is_some() {
+        sys.forget(via, &id, &[]);
+        prop_assert!(
+            updated.is_err(),
+            "{}: a revoked key or a session was edited",
+            at
+        );
         return Ok(());
     }
-    updated.unwrap();
+    let updated = updated.unwrap();
+    sys.forget(via, &id, &updated.ended_sessions);
+    let before = next[key].clone();
     apply(&mut next[key]);
-    model.write(next, key, via);
+    // Only a change of what bounds a session ends it (the same set is no change).
+    let changed = before.scopes != next[key].scopes || before.cidrs != next[key].cidrs;
+    let ended = if changed {
+        end_sessions(&mut next, key, sys.now)
+    } else {
+        Vec::new()
+    };
+    check_ended(&ended, &next, &updated.ended_sessions, at)?;
+    model.write(next, key, &ended, via);
     Ok(())
 }
 
@@ -659,6 +779,44 @@ fn every_answer_is_the_databases_within_the_bound_postgres() {
     proptest!(config(cases("LATCHKEY_MODEL_PG_CASES", 32)), |(ops in proptest::collection::vec(op(), 1..60))| {
         run(Some(postgres::fresh_database_url().unwrap()), &ops)?;
     });
+}
+
+/// The cascade as a fixed sequence: key 0 starts a session (key 2), which node 1 caches by
+/// secret; key 0 is revoked by another process; after node 1's poll the session is refused.
+/// Then key 1 starts one (key 3), node 0 revokes key 1 itself: refused on node 0 at once.
+#[test]
+fn a_session_ends_on_every_node_with_its_parent() {
+    let use_session = |node, key| Op::UseSecret {
+        node,
+        key,
+        secret: Some(0),
+        ip: 0,
+    };
+    let ops = [
+        Op::StartSession { parent: 0 },
+        use_session(1, 2),
+        Op::Revoke {
+            key: 0,
+            via: Via::Cli,
+        },
+        use_session(1, 2),
+        Op::Poll { node: 1 },
+        use_session(1, 2),
+        Op::StartSession { parent: 1 },
+        use_session(0, 3),
+        Op::Revoke {
+            key: 1,
+            via: Via::Node(0),
+        },
+        use_session(0, 3),
+        Op::StartSession { parent: 3 },
+        Op::EditScopes {
+            key: 3,
+            scopes: 0,
+            via: Via::Node(1),
+        },
+    ];
+    run(None, &ops).unwrap();
 }
 
 /// The repro of the first finding, as a fixed sequence: the old secret, cached on node B; a

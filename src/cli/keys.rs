@@ -67,6 +67,13 @@ pub enum KeysCommand {
         /// active (default), expired, revoked or all.
         #[arg(long)]
         status: Option<String>,
+        /// standard (default), console_session or all: web-console sessions are hidden unless
+        /// asked for.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only the console sessions this key started.
+        #[arg(long)]
+        parent_key_id: Option<String>,
         /// Case-insensitive substring of the name.
         #[arg(long)]
         search: Option<String>,
@@ -261,6 +268,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::List {
             status,
+            kind,
+            parent_key_id,
             search,
             limit,
             cursor,
@@ -269,6 +278,8 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         } => {
             let params = ListParams {
                 status: status.clone(),
+                kind: kind.clone(),
+                parent_key_id: parent_key_id.clone(),
                 search: search.clone(),
                 limit: limit.clone(),
                 cursor: cursor.clone(),
@@ -385,6 +396,7 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             }
             print_warnings(&updated.warnings);
             print_key(&updated.key);
+            print_ended_sessions(&updated.ended_sessions);
             if *dry_run {
                 println!("Dry run: nothing was changed.");
             }
@@ -419,15 +431,17 @@ pub fn run(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 ),
                 None => println!("The previous secret no longer works."),
             }
+            print_ended_sessions(&rolled.ended_sessions);
             println!("Store the secret now: it is shown only once.");
             Ok(())
         }
         KeysCommand::Revoke { id, json, .. } => {
-            let key = svc::revoke(conn, &actor, id, now())?;
+            let revoked = svc::revoke(conn, &actor, id, now())?;
             if *json {
-                super::print_json(&key)
+                super::print_json(&revoked.key)
             } else {
-                print_key(&key);
+                print_key(&revoked.key);
+                print_ended_sessions(&revoked.ended_sessions);
                 Ok(())
             }
         }
@@ -522,10 +536,20 @@ fn truncate(text: &str, width: usize) -> String {
     }
 }
 
+/// Console sessions a change ended with their parent (`keys::sessions::end_with_parent`).
+fn print_ended_sessions(ids: &[String]) {
+    if !ids.is_empty() {
+        println!("Ended its console sessions: {}", ids.join(" "));
+    }
+}
+
 fn print_key(k: &KeyView) {
     println!("id:         {}", k.id);
     println!("name:       {}", k.name);
     println!("status:     {}", k.status.as_str());
+    if let Some(parent) = &k.parent_key_id {
+        println!("kind:       {} of {parent}", k.kind.as_str());
+    }
     println!("scopes:     {}", scopes_text(k));
     println!(
         "allowed:    {}",

@@ -74,6 +74,9 @@ pub enum Command {
         /// hour (default) or day.
         #[arg(long)]
         granularity: Option<String>,
+        /// Rank web-console session keys among the busiest keys too (JSON `top_keys`).
+        #[arg(long)]
+        include_sessions: bool,
         #[arg(long)]
         json: bool,
     },

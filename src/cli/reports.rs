@@ -14,6 +14,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             from,
             to,
             granularity,
+            include_sessions,
             json,
         } => {
             let org = orgs::find(&mut conn, org)?;
@@ -24,7 +25,12 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             };
             let report = match key {
                 Some(k) => usage::key_usage(&mut conn, &org.id, k, &params, now())?,
-                None => usage::org_usage(&mut conn, &org.id, &params, now())?,
+                None => {
+                    let ranking = usage::RankingParams {
+                        include_sessions: Some(include_sessions.to_string()),
+                    };
+                    usage::org_usage(&mut conn, &org.id, &params, &ranking, now())?
+                }
             };
             if *json {
                 return super::print_json(&report);
@@ -94,11 +100,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
                 "AT (UTC)", "ACTION", "ACTOR", "TARGET"
             );
             for e in &page.events {
+                let actor = match e.actor_via {
+                    Some(via) => format!("{} via {via}", e.actor),
+                    None => e.actor.clone(),
+                };
                 println!(
                     "{:<22} {:<20} {:<26} {:<28} {}",
                     e.at.format("%Y-%m-%d %H:%M:%S"),
                     e.action,
-                    e.actor,
+                    actor,
                     e.target,
                     e.details
                 );

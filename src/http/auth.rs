@@ -52,6 +52,8 @@ pub struct Caller {
     pub org_id: String,
     pub scopes: Vec<Scope>,
     pub ip: IpAddr,
+    /// The key that started this console session, when the caller is one.
+    pub session_parent: Option<String>,
 }
 
 impl Caller {
@@ -73,6 +75,7 @@ impl Caller {
             key_id: Some(self.key_id.clone()),
             scopes: self.scopes.clone(),
             ip: Some(self.ip),
+            session_parent: self.session_parent.clone(),
         }
     }
 }
@@ -107,6 +110,7 @@ impl FromRequest for Caller {
                 org_id: actor.org_id,
                 scopes: actor.scopes,
                 ip,
+                session_parent: actor.session_parent,
             })
         })
     }

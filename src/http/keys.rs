@@ -59,6 +59,14 @@ impl DryRun {
     }
 }
 
+/// This node forgets the console sessions a change ended, at once (the others learn it from
+/// the change feed).
+fn forget_all(state: &AppState, ended_sessions: &[String]) {
+    for id in ended_sessions {
+        state.authority.forget(id);
+    }
+}
+
 /// Path ids that cannot be key ids are simply not found (before any scope check or lookup).
 fn key_id(raw: &str) -> Result<String, ApiError> {
     KeyId::parse(raw)
@@ -254,6 +262,7 @@ async fn update(
         .await?;
     // This node forgets the old version at once; the others through the change feed.
     state.authority.forget(&target);
+    forget_all(&state, &updated.ended_sessions);
     if updated.credits_reset {
         state.authority.budget().void_credits(&target);
     }
@@ -265,8 +274,9 @@ async fn update(
 
 /// Revoke a key
 ///
-/// Permanent and idempotent: the key stops authenticating at once, with its access tokens.
-/// Keys are never deleted.
+/// Permanent and idempotent: the key stops authenticating at once, with its access tokens and
+/// its console sessions. Keys are never deleted. Needs `admin` over `keys/{id}`, except for a
+/// key revoking itself (as RFC 7009 revocation allows): that is how a console session signs out.
 #[utoipa::path(
     post,
     path = "/v1/keys/{id}/revoke",
@@ -286,14 +296,18 @@ async fn revoke(
     path: web::Path<KeyPath>,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&path.id)?;
-    caller.require(Action::Admin, &format!("keys/{id}"))?;
+    // Revoking only takes power away: a key may always end itself.
+    if caller.key_id != id {
+        caller.require(Action::Admin, &format!("keys/{id}"))?;
+    }
     let actor = caller.actor();
     let target = id.clone();
-    let key = state
+    let revoked = state
         .db(move |conn| svc::revoke(conn, &actor, &id, now()))
         .await?;
     state.authority.forget(&target);
-    Ok(HttpResponse::Ok().json(key))
+    forget_all(&state, &revoked.ended_sessions);
+    Ok(HttpResponse::Ok().json(revoked.key))
 }
 
 /// Revoke a key (`DELETE` spelling of `POST /v1/keys/{id}/revoke`)
@@ -334,7 +348,9 @@ struct RollRequest {
 /// A JSON Schema `integer` is any number with a zero fraction, so `60.0` is the whole number 60
 /// (JSON itself does not tell them apart). Whole numbers beyond `i64` saturate (`as` does), to
 /// fail the range check with its own message; a fraction is refused here.
-fn whole_number<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<i64>, D::Error> {
+pub(super) fn whole_number<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<i64>, D::Error> {
     let Some(n) = Option::<serde_json::Number>::deserialize(de)? else {
         return Ok(None);
     };
@@ -400,6 +416,7 @@ async fn roll(
         .db(move |conn| svc::roll(conn, &actor, &id, request.grace_seconds, &prefix, now()))
         .await?;
     state.authority.forget(&target);
+    forget_all(&state, &rolled.ended_sessions);
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(RolledBody {

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod ops;
 pub mod problem;
 pub mod router;
+pub mod sessions;
 pub mod signing_keys;
 pub mod usage;
 pub mod webhooks;
@@ -150,6 +151,7 @@ pub fn router_under(mount: &str) -> Router {
     well_known::routes(&mut router);
     oauth::routes(&mut router);
     keys::routes(&mut router);
+    sessions::routes(&mut router);
     signing_keys::routes(&mut router);
     check::routes(&mut router);
     usage::routes(&mut router);

@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::FieldError;
+use crate::domain::key::session::SessionRefusal;
 use crate::domain::refusal::Refusal;
 use crate::service::ServiceError;
 use crate::store::StoreError;
@@ -114,6 +115,19 @@ impl ApiError {
                 S::KeyRevoked(_) => ("key_revoked", "Key is revoked"),
                 S::NoSecret(_) => ("no_secret", "Key has no secret"),
                 S::NoQuota(_) => ("no_quota", "Key has no quota"),
+                S::Session(refusal) => match refusal {
+                    SessionRefusal::Nested => {
+                        ("console_session_nesting", "Console sessions do not nest")
+                    }
+                    SessionRefusal::NotEditable => (
+                        "console_session_not_editable",
+                        "Console session keys are not editable",
+                    ),
+                    SessionRefusal::ParentInactive | SessionRefusal::NotAKey => (
+                        "console_session_parent_inactive",
+                        "The key that signed in is not active",
+                    ),
+                },
                 S::TooManySigningKeys(_) => {
                     ("too_many_signing_keys", "Too many published signing keys")
                 }
@@ -178,6 +192,7 @@ impl ResponseError for ApiError {
                 | S::KeyRevoked(_)
                 | S::NoSecret(_)
                 | S::NoQuota(_)
+                | S::Session(_)
                 | S::TooManyWebhooks(_) => StatusCode::CONFLICT,
                 S::TooManySigningKeys(_) => StatusCode::TOO_MANY_REQUESTS,
                 S::Store(StoreError::Pool(_)) => StatusCode::SERVICE_UNAVAILABLE,

@@ -13,7 +13,7 @@ use super::router::Router;
 use crate::domain::scope::Action;
 use crate::domain::secret::KeyId;
 use crate::service::now;
-use crate::service::usage::{self, UsageParams, UsageReport};
+use crate::service::usage::{self, RankingParams, UsageParams, UsageReport};
 
 pub fn routes(router: &mut Router) {
     router
@@ -61,13 +61,15 @@ async fn key_usage(
 
 /// The organization's usage
 ///
-/// The same report over every key of the org, with its busiest keys (`top_keys`).
+/// The same report over every key of the org, with its busiest keys (`top_keys`). The totals
+/// count every key's traffic; the ranking leaves web-console session keys out unless
+/// `include_sessions=true`.
 #[utoipa::path(
     get,
     path = "/v1/usage",
     tag = "usage",
     operation_id = "getOrgUsage",
-    params(UsageParams),
+    params(UsageParams, RankingParams),
     responses(
         (status = 200, description = "The org's usage report", body = UsageReport),
         AdminErrors,
@@ -82,9 +84,10 @@ async fn org_usage(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Action::Admin, "usage")?;
     let p: UsageParams = query(&req)?;
+    let ranking: RankingParams = query(&req)?;
     let org = caller.org_id.clone();
     let report = state
-        .db(move |conn| usage::org_usage(conn, &org, &p, now()))
+        .db(move |conn| usage::org_usage(conn, &org, &p, &ranking, now()))
         .await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -11,6 +11,9 @@ pub struct Actor {
     pub scopes: Vec<Scope>,
     /// Where the request came from, for the audit trail (`None` for the command line).
     pub ip: Option<std::net::IpAddr>,
+    /// When the acting key is a console session: the key that started it. The audit trail
+    /// credits what a session does to this key, "via console" (`audit::record`).
+    pub session_parent: Option<String>,
 }
 
 impl Actor {
@@ -21,6 +24,7 @@ impl Actor {
             key_id: None,
             scopes: vec![Scope::new(Action::Any, ResourceFilter::all())],
             ip: None,
+            session_parent: None,
         }
     }
 }

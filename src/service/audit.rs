@@ -9,8 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::actor::Actor;
 use super::{ServiceError, ServiceResult};
 use crate::domain::FieldError;
-use crate::store::DbConnection;
+use crate::domain::secret::KeyId;
 use crate::store::audit::{self as store_audit, Filter, NewEvent};
+use crate::store::{self, DbConnection};
 
 /// What the command line is recorded as.
 pub const CLI_ACTOR: &str = "cli";
@@ -53,7 +54,12 @@ pub mod action {
     ];
 }
 
-/// Records one event; call inside the change's transaction.
+/// What a console session's actions are recorded as made through (`actor_via`).
+pub const VIA_CONSOLE: &str = "console";
+
+/// Records one event; call inside the change's transaction. What a console session does is
+/// credited to the key that started it, via the console: the person at the console signed in
+/// with that key, and the session is only how the console holds on to it.
 pub fn record(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -63,10 +69,14 @@ pub fn record(
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
     let ip = actor.ip.map(|ip| ip.to_string());
+    let (who, session) = match &actor.session_parent {
+        Some(parent) => (parent.as_str(), actor.key_id.as_deref()),
+        None => (actor.key_id.as_deref().unwrap_or(CLI_ACTOR), None),
+    };
     insert(
         conn,
         &actor.org_id,
-        actor.key_id.as_deref().unwrap_or(CLI_ACTOR),
+        (who, session),
         ip,
         (action, target, details),
         now,
@@ -84,14 +94,51 @@ pub fn record_as(
     details: Value,
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
-    insert(conn, org_id, actor, None, (action, target, details), now)
+    insert(
+        conn,
+        org_id,
+        (actor, None),
+        None,
+        (action, target, details),
+        now,
+    )
 }
 
-/// The one write of an audit event: `what` is its action, target and details.
+/// Who made a change, for a use case that is reached both by callers and by reporters who are
+/// not keys of the org (a leak report revokes a key, and with it the key's console sessions).
+#[derive(Debug, Clone, Copy)]
+pub enum Recorder<'a> {
+    /// A key of the org, or the command line (`record`).
+    Caller(&'a Actor),
+    /// Latchkey itself or a reporter, by the name the trail shows (`record_as`).
+    As(&'a str),
+}
+
+impl Recorder<'_> {
+    /// Records one event of `org_id` as made by this recorder; call inside the change's
+    /// transaction.
+    pub fn record(
+        &self,
+        conn: &mut DbConnection,
+        org_id: &str,
+        action: &str,
+        target: &str,
+        details: Value,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<()> {
+        match self {
+            Recorder::Caller(actor) => record(conn, actor, action, target, details, now),
+            Recorder::As(who) => record_as(conn, org_id, who, action, target, details, now),
+        }
+    }
+}
+
+/// The one write of an audit event: `who` is the actor and the console session it acted
+/// through, if any; `what` its action, target and details.
 fn insert(
     conn: &mut DbConnection,
     org_id: &str,
-    actor: &str,
+    (actor, actor_session): (&str, Option<&str>),
     ip: Option<String>,
     (action, target, details): (&str, &str, Value),
     now: DateTime<Utc>,
@@ -106,6 +153,7 @@ fn insert(
             target,
             ip,
             details: details.to_string(),
+            actor_session,
         },
     )?;
     Ok(())
@@ -143,12 +191,24 @@ pub struct AuditEvent {
     pub id: String,
     pub at: DateTime<Utc>,
     /// The acting key id; `cli` for the command line; `system` for Latchkey itself; or who
-    /// reported a leaked secret (`leak-report:<key id>`, `github-secret-scanning`).
+    /// reported a leaked secret (`leak-report:<key id>`, `github-secret-scanning`). A change
+    /// made through a web-console session is credited to the key that signed in (the session's
+    /// parent), with `actor_via` and `actor_session` saying so.
     pub actor: String,
+    /// The actor key's name, read now (so a renamed key shows its current name); null when the
+    /// actor is not a key of the org.
+    pub actor_name: Option<String>,
+    /// `console` when the change was made through a web-console session; else null.
+    #[schema(value_type = Option<String>, example = "console")]
+    pub actor_via: Option<&'static str>,
+    /// The console session key that made the change (`actor_via: console`); else null.
+    pub actor_session: Option<String>,
     #[schema(example = "key.created")]
     pub action: String,
     /// What the action was done to, e.g. a key id or a signing key's kid.
     pub target: String,
+    /// The target key's name, read now; null when the target is not a key of the org.
+    pub target_name: Option<String>,
     pub ip: Option<String>,
     /// What changed (before/after values for updates); never a secret.
     #[schema(value_type = Object)]
@@ -235,13 +295,19 @@ pub fn list(
     } else {
         None
     };
+    let names = key_names(conn, org_id, &rows)?;
+    let name_of = |id: &str| names.get(id).map(|l| l.name.clone());
     let events = rows
         .into_iter()
         .map(|r| AuditEvent {
             id: format!("evt_{}", r.id),
             at: r.at.and_utc(),
+            actor_name: name_of(&r.actor),
             actor: r.actor,
+            actor_via: r.actor_session.as_ref().map(|_| VIA_CONSOLE),
+            actor_session: r.actor_session,
             action: r.action,
+            target_name: name_of(&r.target),
             target: r.target,
             ip: r.ip,
             details: serde_json::from_str(&r.details).unwrap_or(Value::Null),
@@ -251,6 +317,23 @@ pub fn list(
         events,
         next_cursor,
     })
+}
+
+/// The names of the keys a page of events names as actor or target, in one read.
+fn key_names(
+    conn: &mut DbConnection,
+    org_id: &str,
+    rows: &[store_audit::EventRow],
+) -> ServiceResult<std::collections::HashMap<String, store::keys::KeyLabel>> {
+    let mut ids: Vec<String> = rows
+        .iter()
+        .flat_map(|r| [&r.actor, &r.target])
+        .filter(|id| KeyId::parse(id).is_ok())
+        .cloned()
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(store::keys::labels(conn, org_id, &ids)?)
 }
 
 #[cfg(test)]

@@ -8,9 +8,11 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::keys::KeyView;
+use super::audit::Recorder;
+use super::keys::{KeyView, sessions};
 use super::webhooks::{self, Event};
 use super::{ServiceResult, audit};
+use crate::domain::key::session::SessionEnd;
 use crate::domain::org::LeakPolicy;
 use crate::domain::secret::Secret;
 use crate::domain::webhook::EventType;
@@ -44,8 +46,8 @@ pub struct Report<'a> {
 }
 
 /// Handles each secret in a transaction of its own (one key's trouble does not undo another's
-/// revocation). Returns the outcomes in order, and the ids of the keys revoked now (whose
-/// cached copies the caller drops at once).
+/// revocation). Returns the outcomes in order, and the ids of the keys revoked now, with the
+/// console sessions that ended with them (whose cached copies the caller drops at once).
 pub fn report(
     conn: &mut DbConnection,
     report: &Report<'_>,
@@ -55,32 +57,36 @@ pub fn report(
     let mut outcomes = Vec::with_capacity(secrets.len());
     let mut revoked = Vec::new();
     for text in secrets {
-        let outcome = one(conn, report, text, now)?;
-        if let (LeakOutcome::Revoked, Some(id)) = &outcome {
-            revoked.push(id.clone());
+        let (outcome, id, ended) = one(conn, report, text, now)?;
+        if let (LeakOutcome::Revoked, Some(id)) = (outcome, id) {
+            revoked.push(id);
         }
-        outcomes.push(outcome.0);
+        revoked.extend(ended);
+        outcomes.push(outcome);
     }
     Ok((outcomes, revoked))
 }
+
+/// One secret: what became of it, the key it was of, and the console sessions that ended.
+type Handled = (LeakOutcome, Option<String>, Vec<String>);
 
 fn one(
     conn: &mut DbConnection,
     report: &Report<'_>,
     text: &str,
     now: DateTime<Utc>,
-) -> ServiceResult<(LeakOutcome, Option<String>)> {
+) -> ServiceResult<Handled> {
     let Ok(secret) = Secret::parse(text.trim()) else {
-        return Ok((LeakOutcome::Unknown, None));
+        return Ok((LeakOutcome::Unknown, None, Vec::new()));
     };
     let digest = secret.digest();
     store::write_tx(conn, |conn| {
         let Some(found) = store::keys::find_by_digest(conn, digest.as_bytes(), now)? else {
-            return Ok((LeakOutcome::Unknown, None));
+            return Ok((LeakOutcome::Unknown, None, Vec::new()));
         };
         let key = found.key;
         if key.revoked_at.is_some() {
-            return Ok((LeakOutcome::AlreadyRevoked, Some(key.id)));
+            return Ok((LeakOutcome::AlreadyRevoked, Some(key.id), Vec::new()));
         }
         let org = store::orgs::find_by_id(conn, &key.org_id)?;
         let policy = org.map(|o| o.leak_policy).unwrap_or_default();
@@ -135,7 +141,20 @@ fn one(
             );
             webhooks::publish(conn, &after.org_id, &event, now)?;
         }
+        // A leaked key's console sessions end with it; a key only flagged keeps them, as it
+        // keeps working itself.
+        let ended = if outcome == LeakOutcome::Revoked {
+            sessions::end_with_parent(
+                conn,
+                &after,
+                SessionEnd::ParentRevoked,
+                Recorder::As(report.reporter),
+                now,
+            )?
+        } else {
+            Vec::new()
+        };
         store::change_log::append(conn, store::change_log::KIND_KEY, &after.id, now)?;
-        Ok((outcome, Some(after.id)))
+        Ok((outcome, Some(after.id), ended))
     })
 }

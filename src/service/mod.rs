@@ -42,6 +42,9 @@ pub enum ServiceError {
     NoSecret(String),
     #[error("key {0} has no quota: give it one first (PATCH /v1/keys/{0} with \"quota\")")]
     NoQuota(String),
+    /// A console session could not be started, or its key changed (`domain::key::session`).
+    #[error(transparent)]
+    Session(#[from] crate::domain::key::session::SessionRefusal),
     #[error("no webhook {0} in this organization")]
     WebhookNotFound(String),
     #[error("no delivery {0} of this webhook")]

@@ -32,6 +32,29 @@ pub struct UsageParams {
     pub granularity: Option<String>,
 }
 
+/// The org-wide report's ranking option, as received (text).
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RankingParams {
+    /// `true`: rank web-console session keys among the busiest keys too. By default they are
+    /// left out of `top_keys` (their traffic is still in every total).
+    #[param(value_type = Option<bool>)]
+    pub include_sessions: Option<String>,
+}
+
+impl RankingParams {
+    fn include_sessions(&self) -> ServiceResult<bool> {
+        match self.include_sessions.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ServiceError::Validation(vec![FieldError::new(
+                "include_sessions",
+                "must be true or false",
+            )])),
+        }
+    }
+}
+
 /// The counts of one hour or day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(as = UsageBucket)]
@@ -92,7 +115,8 @@ pub struct UsageReport {
     pub totals: Totals,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
-    /// Org-wide reports only: the busiest keys of the range.
+    /// Org-wide reports only: the busiest keys of the range, web-console sessions left out
+    /// unless `include_sessions=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_keys: Option<Vec<TopKey>>,
 }
@@ -217,13 +241,26 @@ pub fn key_usage(
     })
 }
 
+/// The org's report: every key's traffic in the buckets and totals; the busiest keys ranked
+/// without console sessions unless `ranking` includes them (a console in use would otherwise
+/// fill the ranking with its own sessions).
 pub fn org_usage(
     conn: &mut DbConnection,
     org_id: &str,
     params: &UsageParams,
+    ranking: &RankingParams,
     now: DateTime<Utc>,
 ) -> ServiceResult<UsageReport> {
-    let range = parse_params(params, now)?;
+    let range = parse_params(params, now);
+    let include_sessions = ranking.include_sessions();
+    let (range, include_sessions) = match (range, include_sessions) {
+        (Ok(r), Ok(i)) => (r, i),
+        (Err(ServiceError::Validation(mut a)), Err(ServiceError::Validation(b))) => {
+            a.extend(b);
+            return Err(ServiceError::Validation(a));
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
     let rows = store::usage::rows(conn, org_id, None, range.from, range.to)?;
     let (buckets, total) = report(&rows, &range);
     let mut per_key: HashMap<&str, Counts> = HashMap::new();
@@ -238,15 +275,19 @@ pub fn org_usage(
             b.0,
         ))
     });
-    ranked.truncate(TOP_KEYS);
     let ids: Vec<String> = ranked.iter().map(|(k, _)| (*k).to_owned()).collect();
-    let names: HashMap<String, String> = store::keys::names(conn, org_id, &ids)?
-        .into_iter()
-        .collect();
+    let labels = store::keys::labels(conn, org_id, &ids)?;
+    let is_session = |k: &str| {
+        labels
+            .get(k)
+            .is_some_and(|l| l.kind == crate::domain::key::KeyKind::ConsoleSession)
+    };
+    ranked.retain(|(k, _)| include_sessions || !is_session(k));
+    ranked.truncate(TOP_KEYS);
     let top_keys = ranked
         .into_iter()
         .map(|(k, c)| TopKey {
-            name: names.get(k).cloned().unwrap_or_default(),
+            name: labels.get(k).map(|l| l.name.clone()).unwrap_or_default(),
             key_id: k.to_owned(),
             tokens_issued: c.tokens_issued,
             requests: c.requests,

@@ -15,6 +15,8 @@ pub struct NewEvent<'a> {
     pub ip: Option<String>,
     /// JSON object.
     pub details: String,
+    /// The console session key that made the change, credited to its parent (`actor`).
+    pub actor_session: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
@@ -27,6 +29,7 @@ pub struct EventRow {
     pub target: String,
     pub ip: Option<String>,
     pub details: String,
+    pub actor_session: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConnection, e: &NewEvent<'_>) -> StoreResult<()> {
@@ -39,6 +42,7 @@ pub fn insert(conn: &mut DbConnection, e: &NewEvent<'_>) -> StoreResult<()> {
             audit_events::target.eq(e.target),
             audit_events::ip.eq(&e.ip),
             audit_events::details.eq(&e.details),
+            audit_events::actor_session.eq(e.actor_session),
         ))
         .execute(conn)?;
     Ok(())
@@ -66,6 +70,7 @@ pub fn list(conn: &mut DbConnection, org_id: &str, f: &Filter) -> StoreResult<Ve
             audit_events::target,
             audit_events::ip,
             audit_events::details,
+            audit_events::actor_session,
         ))
         .into_boxed();
     if let Some(a) = &f.action {

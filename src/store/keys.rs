@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use super::schema::api_keys;
 use super::{DbConnection, StoreError, StoreResult};
 use crate::domain::ip_rules::IpRules;
-use crate::domain::key::{Key, KeyAttributes, SecretSlot, Secrets};
+use crate::domain::key::{Key, KeyAttributes, KeyKind, SecretSlot, Secrets};
 use crate::domain::scope::{format_scope_list, parse_scope_list};
 
 #[derive(Clone, Queryable, Selectable)]
@@ -29,6 +29,8 @@ struct KeyRow {
     secret_generation: i32,
     attributes: String,
     leaked_at: Option<NaiveDateTime>,
+    kind: String,
+    parent_key_id: Option<String>,
 }
 
 impl TryFrom<KeyRow> for Key {
@@ -48,7 +50,21 @@ impl TryFrom<KeyRow> for Key {
         let ip_rules = IpRules::from_canonical(&cidrs).map_err(|e| corrupt("allowed_cidrs", e))?;
         let attributes: KeyAttributes = serde_json::from_str(&r.attributes)
             .map_err(|e| corrupt("attributes", e.to_string()))?;
+        // A console session always answers to a parent, and only a session does.
+        let kind = match (KeyKind::parse(&r.kind), &r.parent_key_id) {
+            (Some(KeyKind::Standard), None) => KeyKind::Standard,
+            (Some(KeyKind::ConsoleSession), Some(_)) => KeyKind::ConsoleSession,
+            _ => {
+                let parent = r.parent_key_id.as_deref().unwrap_or("none");
+                return Err(corrupt(
+                    "kind",
+                    format!("{:?} with parent {parent}", r.kind),
+                ));
+            }
+        };
         Ok(Key {
+            kind,
+            parent_key_id: r.parent_key_id,
             scopes,
             ip_rules,
             attributes,
@@ -126,6 +142,8 @@ pub fn insert(
             api_keys::secret_digest.eq(secret_digest),
             api_keys::secret_hint.eq(&key.secret_hint),
             api_keys::created_at.eq(key.created_at.naive_utc()),
+            api_keys::kind.eq(key.kind.as_str()),
+            api_keys::parent_key_id.eq(&key.parent_key_id),
             columns(key, now)?,
         ))
         .execute(conn)?;
@@ -299,6 +317,13 @@ pub enum StatusFilter {
     All,
 }
 
+/// Which kinds of key a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindFilter {
+    Only(KeyKind),
+    All,
+}
+
 /// Keyset pagination position: the last row of the previous page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Position {
@@ -309,6 +334,9 @@ pub struct Position {
 #[derive(Debug, Clone)]
 pub struct ListQuery {
     pub status: StatusFilter,
+    pub kind: KindFilter,
+    /// Only the console sessions of this key.
+    pub parent_key_id: Option<String>,
     /// Already lower-cased substring.
     pub search: Option<String>,
     pub limit: i64,
@@ -343,6 +371,12 @@ pub fn list(
         StatusFilter::Revoked => q.filter(api_keys::revoked_at.is_not_null()),
         StatusFilter::All => q,
     };
+    if let KindFilter::Only(kind) = query.kind {
+        q = q.filter(api_keys::kind.eq(kind.as_str()));
+    }
+    if let Some(parent) = &query.parent_key_id {
+        q = q.filter(api_keys::parent_key_id.eq(parent.clone()));
+    }
     if let Some(search) = &query.search {
         q = q.filter(
             api_keys::name_folded
@@ -415,8 +449,10 @@ pub fn revoke(
     Ok(n == 1)
 }
 
-/// Unrevoked keys expiring after `from` and at most at `to`, soonest first, at most `limit`,
-/// after the `(expires_at, id)` position when given: the ones the expiry warnings look at.
+/// Unrevoked standard keys expiring after `from` and at most at `to`, soonest first, at most
+/// `limit`, after the `(expires_at, id)` position when given: the ones the expiry warnings look
+/// at. Console sessions are left out: every one expires within hours by design, and warning of
+/// each would bury the warnings about keys someone must renew.
 pub fn expiring(
     conn: &mut DbConnection,
     from: DateTime<Utc>,
@@ -426,6 +462,7 @@ pub fn expiring(
 ) -> StoreResult<Vec<Key>> {
     let mut q = api_keys::table
         .filter(api_keys::revoked_at.is_null())
+        .filter(api_keys::kind.eq(KeyKind::Standard.as_str()))
         .filter(api_keys::expires_at.gt(from.naive_utc()))
         .filter(api_keys::expires_at.le(to.naive_utc()))
         .order((api_keys::expires_at.asc(), api_keys::id.asc()))
@@ -441,6 +478,28 @@ pub fn expiring(
         );
     }
     parse_rows(q.load(conn)?)
+}
+
+/// The console sessions of `parent_id` that still work at `now` (neither revoked nor expired):
+/// the ones a revocation, roll or re-scoping of the parent must end. No new one can appear
+/// meanwhile: starting a session locks the parent's row, which the caller already holds.
+pub fn live_sessions_of(
+    conn: &mut DbConnection,
+    org_id: &str,
+    parent_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Key>> {
+    parse_rows(
+        api_keys::table
+            .filter(api_keys::org_id.eq(org_id))
+            .filter(api_keys::parent_key_id.eq(parent_id))
+            .filter(api_keys::kind.eq(KeyKind::ConsoleSession.as_str()))
+            .filter(api_keys::revoked_at.is_null())
+            .filter(api_keys::expires_at.gt(now.naive_utc()))
+            .order(api_keys::id.asc())
+            .select(KeyRow::as_select())
+            .load(conn)?,
+    )
 }
 
 /// Flags a key whose secret was reported leaked (its org only flags): `leaked_at` is the
@@ -490,15 +549,35 @@ pub fn last_used_in_org(conn: &mut DbConnection, org_id: &str) -> StoreResult<Op
     }))
 }
 
-/// Names of the given keys of an org, for reports.
-pub fn names(
+/// A key as reports name it: its name and kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLabel {
+    pub name: String,
+    pub kind: KeyKind,
+}
+
+/// Ids per query of `labels`: well under SQLite's 32,766 bound parameters.
+const LABEL_CHUNK: usize = 500;
+
+/// Names and kinds of the given keys of an org, for reports (usage rankings, the audit trail's
+/// names). Ids of no key of the org are simply absent.
+pub fn labels(
     conn: &mut DbConnection,
     org_id: &str,
     ids: &[String],
-) -> StoreResult<Vec<(String, String)>> {
-    Ok(api_keys::table
-        .filter(api_keys::org_id.eq(org_id))
-        .filter(api_keys::id.eq_any(ids))
-        .select((api_keys::id, api_keys::name))
-        .load(conn)?)
+) -> StoreResult<std::collections::HashMap<String, KeyLabel>> {
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(LABEL_CHUNK) {
+        let rows: Vec<(String, String, String)> = api_keys::table
+            .filter(api_keys::org_id.eq(org_id))
+            .filter(api_keys::id.eq_any(chunk))
+            .select((api_keys::id, api_keys::name, api_keys::kind))
+            .load(conn)?;
+        for (id, name, kind) in rows {
+            let kind = KeyKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("key {id}: kind {kind:?}")))?;
+            out.insert(id, KeyLabel { name, kind });
+        }
+    }
+    Ok(out)
 }

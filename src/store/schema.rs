@@ -46,6 +46,8 @@ diesel::table! {
         secret_generation -> Integer,
         attributes -> Text,
         leaked_at -> Nullable<Timestamp>,
+        kind -> Text,
+        parent_key_id -> Nullable<Text>,
     }
 }
 
@@ -106,6 +108,7 @@ diesel::table! {
         target -> Text,
         ip -> Nullable<Text>,
         details -> Text,
+        actor_session -> Nullable<Text>,
     }
 }
 

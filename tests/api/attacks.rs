@@ -158,7 +158,7 @@ fn operations(doc: &Value) -> Vec<(String, String)> {
 async fn snapshot(app: &TestApp, target: &str) -> Value {
     let mut all = Vec::new();
     for path in [
-        "/v1/keys?status=all&limit=200".to_owned(),
+        "/v1/keys?status=all&kind=all&limit=200".to_owned(),
         format!("/v1/keys/{target}"),
         "/v1/audit?limit=200".to_owned(),
         "/v1/signing-keys".to_owned(),
@@ -400,9 +400,10 @@ async fn admin_from(app: &TestApp, secret: &str, headers: &[(&str, &str)]) -> u1
 backend_tests! {
 /// Org B's admin, with its raw secret and with an access token, walks every `/v1` operation of
 /// the live OpenAPI document aimed at org A's resources (A's key id in every `{id}`, A's key
-/// name as a search, A's key as an audit target, A's secret in `/v1/check`). Every `{id}` route
-/// says 404, every collection answers with B's own data only, no response carries anything of
-/// A's, and A's keys, audit trail, signing keys and usage are exactly as before.
+/// name as a search, A's key as an audit target, A's secret in `/v1/check`; then every
+/// `/v1/keys/{id}` route again with A's console session's id). Every `{id}` route says 404, every
+/// collection answers with B's own data only, no response carries anything of A's, and A's
+/// keys, audit trail, signing keys and usage are exactly as before.
 async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
     let app = spawn_app(backend).await;
     const A_NAME: &str = "a-private-key-name";
@@ -412,6 +413,8 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
         .create_key(A_NAME, json!([format!("read:{A_RESOURCE}/**")]))
         .await;
     let a_token = access_token(&app, &a_key, &a_secret).await;
+    let (a_session, a_session_secret) =
+        crate::sessions::session_of(&app, &app.admin_secret).await;
     let (_, a_signing) = status_json(app.get("/v1/signing-keys", &app.admin_secret).await).await;
     let a_kid = a_signing["signing_keys"][0]["kid"]
         .as_str()
@@ -456,6 +459,8 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
         &a_key,
         &a_secret,
         &a_hook,
+        &a_session,
+        &a_session_secret,
     ];
 
     let doc: Value = app
@@ -478,9 +483,15 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
     );
 
     let mut walked = 0;
+    let key_routes = ops.iter().filter(|(p, _)| p.starts_with("/v1/keys/{id}")).count();
     for b_cred in [&b_secret, &b_token] {
-        for (path, method) in &ops {
-            let id = if path.starts_with("/v1/webhooks/") { &a_hook } else { &a_key };
+        // Every operation aimed at A's key, then the key routes again at A's console session.
+        let aimed = ops
+            .iter()
+            .map(|op| (op, &a_key))
+            .chain(ops.iter().filter(|(p, _)| p.starts_with("/v1/keys/{id}")).map(|op| (op, &a_session)));
+        for ((path, method), a_target) in aimed {
+            let id = if path.starts_with("/v1/webhooks/") { &a_hook } else { a_target };
             let url_path = path.replace("{id}", id).replace("{delivery_id}", "dlv_1");
             assert!(
                 !url_path.contains('{'),
@@ -532,6 +543,8 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
                 | ("POST", "/v1/webhooks/{id}/deliveries/{delivery_id}/retry") => {
                     (String::new(), Some(json!({})), 404)
                 }
+                // B's own console session, for B's key.
+                ("POST", "/v1/console/sessions") => (String::new(), Some(json!({})), 201),
                 // A leak report of a secret that is no key's: it says nothing of anyone's.
                 ("POST", "/v1/leaks") => (String::new(), Some(json!({"secrets": ["lk_unknown"]})), 200),
                 ("GET", "/v1/org") => (String::new(), None, 200),
@@ -569,7 +582,7 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
             }
             for leak in leaks {
                 // A 404 may name the id B itself sent; nothing else of A's.
-                if want == 404 && (leak == a_key || leak == a_hook) {
+                if want == 404 && (leak == *a_target || leak == a_hook) {
                     continue;
                 }
                 assert!(
@@ -602,7 +615,13 @@ async fn another_orgs_admin_gets_nothing_of_ours_from_any_v1_route(backend) {
             }
         }
     }
-    assert_eq!(walked, 2 * ops.len());
+    assert_eq!(walked, 2 * (ops.len() + key_routes));
+    // Nor does B reach A's sessions by naming their parent.
+    let (status, v) = status_json(
+        app.get(&format!("/v1/keys?parent_key_id={}&status=all", app.admin_key_id), &b_secret).await,
+    )
+    .await;
+    assert_eq!((status, v["keys"].clone()), (200, json!([])), "{v}");
 
     // A is untouched: keys, audit trail and signing keys as they were.
     assert_eq!(snapshot(&app, &a_key).await, before);

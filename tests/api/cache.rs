@@ -233,3 +233,43 @@ backend_tests! {
         }
     }
 }
+
+backend_tests! {
+    /// A console session ends with its parent on every node: the cascade gives each session its
+    /// own change-feed entry, so another node's cache drops it (and the tokens it issued) within
+    /// the same bound as any change.
+    async fn a_parent_revoked_or_rolled_on_one_node_ends_its_sessions_on_the_others_within_a_second(backend) {
+        let a = spawn_app(backend).await;
+        let b = second_node(&a, backend).await;
+        let (parent, mut parent_secret) = a.create_key("signed in", json!(["admin:keys"])).await;
+        // Rolled on A (the parent lives on with a new secret), then revoked on B.
+        for (change, on, other) in [("roll", &a, &b), ("revoke", &b, &a)] {
+            let (session, secret) = crate::sessions::session_of(on, &parent_secret).await;
+            // Cached on the other node, by secret and by the token it issued there.
+            let jwt = other.access_token(&session, &secret).await;
+            assert_eq!(token_status(other, &session, &secret).await, 200);
+            assert_eq!(other.get("/v1/keys", &jwt).await.status(), 200);
+            let path = format!("/v1/keys/{parent}");
+            if change == "roll" {
+                let body = json!({"grace_seconds": 600});
+                let (status, v) = status_json(on.post(&format!("{path}/roll"), &a.admin_secret, &body).await).await;
+                assert_eq!(status, 200, "{v}");
+                parent_secret = v["secret"].as_str().unwrap().to_owned();
+            } else {
+                assert_eq!(on.delete(&path, &a.admin_secret).await.status(), 200);
+            }
+            let changed = Instant::now();
+            seen_within(changed, "the other node accepts the session's secret", async || {
+                token_status(other, &session, &secret).await == 401
+            })
+            .await;
+            seen_within(changed, "the other node accepts the session's token", async || {
+                other.get("/v1/keys", &jwt).await.status() == 401
+            })
+            .await;
+            // On the node that made the change, at once.
+            assert_eq!(token_status(on, &session, &secret).await, 401, "{change}");
+            assert_eq!(on.get("/v1/keys", &jwt).await.status(), 401, "{change}");
+        }
+    }
+}

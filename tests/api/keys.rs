@@ -69,6 +69,8 @@ async fn the_key_object_has_the_documented_fields(backend) {
         "id",
         "name",
         "status",
+        "kind",
+        "parent_key_id",
         "scopes",
         "allowed_cidrs",
         "expires_at",
@@ -89,6 +91,7 @@ async fn the_key_object_has_the_documented_fields(backend) {
     .into();
     assert_eq!(fields, expected);
     assert_eq!(key["status"], "active");
+    assert_eq!((key["kind"].as_str(), key["parent_key_id"].clone()), (Some("standard"), Value::Null));
     assert_eq!(
         key["scopes"],
         json!([{"action": "write", "resource": "projects/42/**"}, {"action": "read", "resource": "*"}])

@@ -31,6 +31,7 @@ mod resource;
 mod review_federation;
 mod robustness;
 mod secret_prefix;
+mod sessions;
 mod signing_key_limit;
 mod signing_keys;
 mod throttle;

@@ -412,8 +412,9 @@ fn every_admin_route_lies_under_one_of_latchkeys_own_resources() {
         "/v1/openapi.json",
         "/v1/secret-scanning/github",
     ];
-    // Operations on the caller's org and on leaked keys, which need `admin` over `keys`.
-    const OVER_KEYS: [&str; 2] = ["/v1/leaks", "/v1/org"];
+    // Operations on the caller's org, on leaked keys and on the caller's own console session,
+    // which need `admin` over `keys`.
+    const OVER_KEYS: [&str; 3] = ["/v1/leaks", "/v1/org", "/v1/console/sessions"];
     let own = latchkey::domain::key::OWN_RESOURCES;
     let mut seen = BTreeSet::new();
     for (path, _) in latchkey::http::router().routes() {

@@ -194,18 +194,18 @@ backend_tests! {
         recorder.flush(&app.pool).unwrap();
         let mut conn = app.pool.get().unwrap();
         let window = params("2026-04-01T00:00:00Z", "2026-06-01T00:00:00Z", "day");
-        let before = org_usage(&mut conn, &org, &window, now).unwrap();
+        let before = org_usage(&mut conn, &org, &window, &Default::default(), now).unwrap();
 
         let hourly_cutoff = now - chrono::Duration::days(35);
         let rolled = latchkey::store::usage::roll_up(&mut conn, hourly_cutoff, now - chrono::Duration::days(400)).unwrap();
         assert_eq!(rolled, 4, "the four hourly rows older than 35 days");
-        let after = org_usage(&mut conn, &org, &window, now).unwrap();
+        let after = org_usage(&mut conn, &org, &window, &Default::default(), now).unwrap();
         assert_eq!(after.totals, before.totals);
         assert_eq!(after.buckets, before.buckets);
         assert_eq!(latchkey::store::usage::roll_up(&mut conn, hourly_cutoff, now - chrono::Duration::days(400)).unwrap(), 0, "idempotent");
         let dropped = latchkey::store::usage::roll_up(&mut conn, hourly_cutoff, t("2026-05-01T00:00:00Z")).unwrap();
         assert_eq!(dropped, 0);
-        let late = org_usage(&mut conn, &org, &window, now).unwrap();
+        let late = org_usage(&mut conn, &org, &window, &Default::default(), now).unwrap();
         assert_eq!(late.totals.tokens_issued, 1, "daily rows older than the daily retention are gone");
     }
 }

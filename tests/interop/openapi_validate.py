@@ -183,10 +183,27 @@ def run():
     c.call("GET", "/v1/keys/{id}/usage", 404, {"id": "key_AAAAAAAAAAAAAAAAAAAAAA"},
            headers=admin())
     c.call("GET", "/v1/usage", 200, headers=admin())
+    c.call("GET", "/v1/usage", 200, headers=admin(), params={"include_sessions": "true"})
     c.call("GET", "/v1/usage", 422, headers=admin(), params={"granularity": "week"})
     c.call("POST", "/v1/keys/{id}/revoke", 200, ids, headers=admin())
     c.call("DELETE", "/v1/keys/{id}", 200, ids, headers=admin())
     c.call("PATCH", "/v1/keys/{id}", 409, ids, headers=admin(), json={"name": "late"})
+
+    # A console session of the admin key: started, listed by kind, refused nesting and editing.
+    session = c.call("POST", "/v1/console/sessions", 201, headers=admin(),
+                     json={"expires_in": 600}).json()
+    check_eq(session["key"]["kind"], "console_session", "session kind")
+    sid = {"id": session["key"]["id"]}
+    c.call("POST", "/v1/console/sessions", 201, headers=admin())
+    c.call("POST", "/v1/console/sessions", 409,
+           headers={"Authorization": f"Bearer {session['secret']}"}, json={})
+    c.call("POST", "/v1/console/sessions", 422, headers=admin(), json={"expires_in": 0})
+    c.call("POST", "/v1/console/sessions", 403,
+           headers={"Authorization": f"Bearer {CLIENT_SECRET}"}, json={})
+    c.call("POST", "/v1/console/sessions", 401, json={})
+    c.call("GET", "/v1/keys", 200, headers=admin(), params={"kind": "console_session"})
+    c.call("PATCH", "/v1/keys/{id}", 409, sid, headers=admin(), json={"name": "mine"})
+    c.call("POST", "/v1/keys/{id}/revoke", 200, sid, headers=admin())
 
     # Revocation of an access token, then the signing keys.
     c.call("POST", "/oauth/revoke", 200, data={"token": token}, auth=basic)

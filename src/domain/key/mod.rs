@@ -2,8 +2,10 @@
 //! authority caches it, the API views it), its status, and the rules that admit it.
 //!
 //! `spec` holds what callers set on a key (request bodies, their validation with field paths,
-//! the typed patch); `standing` holds who may grant or change what (no escalation).
+//! the typed patch); `standing` holds who may grant or change what (no escalation); `session`
+//! holds what bounds a console session key by the key that started it.
 
+pub mod session;
 mod spec;
 mod standing;
 
@@ -59,6 +61,41 @@ impl KeyStatus {
             KeyStatus::Active => "active",
             KeyStatus::Expired => "expired",
             KeyStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// What a key is for. A `console_session` key is started by the web console for the key that
+/// signed in, its parent (`Key::parent_key_id`), and is bounded by it (`session`): never more
+/// scopes, addresses or time than the parent, and it ends when the parent is revoked, rolled or
+/// re-scoped. Stored as the `kind` column, with `parent_key_id` set exactly for sessions (the
+/// store refuses a row where the two disagree).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// A key made with `POST /v1/keys` (or the CLI, or at bootstrap).
+    #[default]
+    Standard,
+    /// A web-console session's key (`POST /v1/console/sessions`).
+    ConsoleSession,
+}
+
+impl KeyKind {
+    /// NEVER rename: the stored and wire form, which clients filter on.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyKind::Standard => "standard",
+            KeyKind::ConsoleSession => "console_session",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "standard" => Some(KeyKind::Standard),
+            "console_session" => Some(KeyKind::ConsoleSession),
+            _ => None,
         }
     }
 }
@@ -134,9 +171,20 @@ pub struct Key {
     /// The secret's prefix and last characters, to recognise it (`lk_…9fQx`).
     pub secret_hint: String,
     pub secrets: Secrets,
+    pub kind: KeyKind,
+    /// The key a console session was started for; `None` exactly for standard keys.
+    pub parent_key_id: Option<String>,
 }
 
 impl Key {
+    /// The parent, when this key is a console session.
+    pub fn session_parent(&self) -> Option<&str> {
+        match self.kind {
+            KeyKind::ConsoleSession => self.parent_key_id.as_deref(),
+            KeyKind::Standard => None,
+        }
+    }
+
     pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
         KeyStatus::of(self.revoked_at, self.expires_at, now)
     }
@@ -192,8 +240,31 @@ mod tests {
             leaked_at: None,
             secret_hint: "lk_…abcd".into(),
             secrets: Secrets::default(),
+            kind: KeyKind::Standard,
+            parent_key_id: None,
         }
     }
+    #[test]
+    fn kinds_round_trip_their_stored_names() {
+        for kind in [KeyKind::Standard, KeyKind::ConsoleSession] {
+            assert_eq!(KeyKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::json!(kind.as_str())
+            );
+        }
+        assert_eq!(KeyKind::parse("Standard"), None);
+    }
+
+    #[test]
+    fn only_a_console_session_has_a_parent_to_answer_to() {
+        let mut k = key();
+        k.parent_key_id = Some("key_p".into());
+        assert_eq!(k.session_parent(), None, "a standard key answers to no one");
+        k.kind = KeyKind::ConsoleSession;
+        assert_eq!(k.session_parent(), Some("key_p"));
+    }
+
     #[test]
     fn status_prefers_revoked_over_expired() {
         let past = Some(now() - chrono::Duration::seconds(1));

@@ -13,7 +13,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::standing::{Changes, key_management_warning};
-use super::{Key, MAX_SCOPES, NAME_MAX_CHARS, Secrets};
+use super::{Key, KeyKind, MAX_SCOPES, NAME_MAX_CHARS, Secrets};
 use crate::domain::federation::{
     FederatedCredential, MAX_FIELD_CHARS, UrlKind, check_federated, check_url,
 };
@@ -249,6 +249,8 @@ impl ValidKey {
             leaked_at: None,
             secret_hint,
             secrets: Secrets::default(),
+            kind: KeyKind::Standard,
+            parent_key_id: None,
         }
     }
 }

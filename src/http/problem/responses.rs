@@ -50,7 +50,9 @@ pub struct Forbidden(Problem<'static>);
 #[response(content_type = "application/problem+json")]
 pub struct NotFound(Problem<'static>);
 
-/// `key_revoked`: a revoked key cannot be edited or rolled.
+/// `key_revoked`: a revoked key cannot be edited or rolled; `console_session_not_editable`: nor
+/// can a console session's key; `console_session_nesting`, `console_session_parent_inactive`:
+/// no console session could be started.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub struct Conflict(Problem<'static>);

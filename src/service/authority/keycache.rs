@@ -413,6 +413,8 @@ mod tests {
             last_used_ip: None,
             leaked_at: None,
             secret_hint: String::new(),
+            kind: Default::default(),
+            parent_key_id: None,
             secrets: Secrets {
                 generation: 0,
                 previous_until: previous.map(|(_, until)| until),

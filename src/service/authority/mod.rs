@@ -163,7 +163,7 @@ impl Authority {
                     .and_then(|t| {
                         t.key
                             .admit(Some(ip), now)
-                            .map(|()| actor(&t.key.id, &t.key.org_id, t.scopes, ip))
+                            .map(|()| actor(&t.key, t.scopes, ip))
                             .map_err(|r| Denied::of(r, &t.key.id))
                     });
                 (outcome, None)
@@ -178,14 +178,7 @@ impl Authority {
                     Ok(found) => found
                         .key
                         .admit(Some(ip), now)
-                        .map(|()| {
-                            actor(
-                                &found.key.id,
-                                &found.key.org_id,
-                                found.key.scopes.clone(),
-                                ip,
-                            )
-                        })
+                        .map(|()| actor(&found.key, found.key.scopes.clone(), ip))
                         .map_err(|r| Denied::of(r, &found.key.id)),
                     Err(refusal) => Err(Denied::anonymous(refusal)),
                 };
@@ -195,7 +188,7 @@ impl Authority {
                 let outcome = self.client(conn, creds, ip, now)?.and_then(|found| {
                     let key = &found.key;
                     key.admit(Some(ip), now)
-                        .map(|()| actor(&key.id, &key.org_id, key.scopes.clone(), ip))
+                        .map(|()| actor(key, key.scopes.clone(), ip))
                         .map_err(|r| Denied::of(r, &key.id))
                 });
                 (outcome, claimed(creds))
@@ -324,16 +317,17 @@ fn key_id_of(id: &str) -> Option<&str> {
     KeyId::parse(id).is_ok().then_some(id)
 }
 
+/// The key `key` acting with `scopes` (its own, or a token's) from `ip`.
 fn actor(
-    key_id: &str,
-    org_id: &str,
+    key: &crate::domain::key::Key,
     scopes: Vec<crate::domain::scope::Scope>,
     ip: IpAddr,
 ) -> Actor {
     Actor {
-        org_id: org_id.to_owned(),
-        key_id: Some(key_id.to_owned()),
+        org_id: key.org_id.clone(),
+        key_id: Some(key.id.clone()),
         scopes,
         ip: Some(ip),
+        session_parent: key.session_parent().map(str::to_owned),
     }
 }

@@ -94,8 +94,11 @@ impl Authority {
                 Ok(Ok(Revoked::AccessToken))
             }
             None => {
-                crate::service::keys::revoke(conn, caller, &subject.key.id, now)?;
+                let revoked = crate::service::keys::revoke(conn, caller, &subject.key.id, now)?;
                 self.forget(&subject.key.id);
+                for session in &revoked.ended_sessions {
+                    self.forget(session);
+                }
                 Ok(Ok(Revoked::ApiKey))
             }
         }

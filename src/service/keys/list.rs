@@ -10,9 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::view::KeyView;
 use crate::domain::FieldError;
 use crate::domain::key;
+use crate::domain::key::KeyKind;
 use crate::domain::secret::KeyId;
 use crate::service::{ServiceError, ServiceResult};
-use crate::store::keys::{ListQuery, Position, StatusFilter};
+use crate::store::keys::{KindFilter, ListQuery, Position, StatusFilter};
 use crate::store::{self, DbConnection};
 
 pub use crate::service::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -25,6 +26,13 @@ pub struct ListParams {
     /// `active` (the default), `expired`, `revoked` or `all`.
     #[param(value_type = Option<String>, pattern = "^(active|expired|revoked|all)$")]
     pub status: Option<String>,
+    /// `standard` (the default), `console_session` or `all`; with `parent_key_id`, `all`.
+    /// Console sessions are hidden unless asked for.
+    #[param(value_type = Option<String>, pattern = "^(standard|console_session|all)$")]
+    pub kind: Option<String>,
+    /// Only the console sessions this key started (a key id).
+    #[param(pattern = "^key_[A-Za-z0-9_-]{16,64}$")]
+    pub parent_key_id: Option<String>,
     /// Case-insensitive substring of the key name.
     pub search: Option<String>,
     /// Page size: 1 to 200, default 50.
@@ -103,6 +111,35 @@ fn parse_list_params(p: &ListParams) -> ServiceResult<ListQuery> {
             StatusFilter::Active
         }
     };
+    // The sessions of a key are what `parent_key_id` asks for: shown without `kind` too.
+    let default_kind = if p.parent_key_id.is_some() {
+        "all"
+    } else {
+        "standard"
+    };
+    let kind = match p.kind.as_deref().unwrap_or(default_kind) {
+        "all" => KindFilter::All,
+        other => match KeyKind::parse(other) {
+            Some(kind) => KindFilter::Only(kind),
+            None => {
+                errors.push(FieldError::new(
+                    "kind",
+                    format!("{other:?} is not one of standard, console_session, all"),
+                ));
+                KindFilter::Only(KeyKind::Standard)
+            }
+        },
+    };
+    let parent_key_id = match p.parent_key_id.as_deref() {
+        None => None,
+        Some(id) => match KeyId::parse(id) {
+            Ok(id) => Some(id.as_str().to_owned()),
+            Err(_) => {
+                errors.push(FieldError::new("parent_key_id", "is not a key id"));
+                None
+            }
+        },
+    };
     let limit = crate::service::page_limit(p.limit.as_deref(), &mut errors);
     let after = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
@@ -134,6 +171,8 @@ fn parse_list_params(p: &ListParams) -> ServiceResult<ListQuery> {
     }
     Ok(ListQuery {
         status,
+        kind,
+        parent_key_id,
         search,
         limit,
         after,
@@ -195,5 +234,40 @@ mod tests {
         assert_eq!(q.search.as_deref(), Some("ci"));
         assert_eq!(q.limit, DEFAULT_LIMIT);
         assert_eq!(q.status, StatusFilter::Active);
+        assert_eq!(q.kind, KindFilter::Only(KeyKind::Standard));
+    }
+
+    #[test]
+    fn sessions_are_listed_only_when_asked_for() {
+        let kind = |kind: Option<&str>, parent: Option<&str>| {
+            parse_list_params(&ListParams {
+                kind: kind.map(str::to_owned),
+                parent_key_id: parent.map(str::to_owned),
+                ..Default::default()
+            })
+            .map(|q| (q.kind, q.parent_key_id))
+        };
+        let session = KindFilter::Only(KeyKind::ConsoleSession);
+        assert_eq!(
+            kind(Some("console_session"), None).unwrap(),
+            (session, None)
+        );
+        assert_eq!(kind(Some("all"), None).unwrap(), (KindFilter::All, None));
+        let parent = "key_abcdefghijklmnop";
+        assert_eq!(
+            kind(None, Some(parent)).unwrap(),
+            (KindFilter::All, Some(parent.to_owned())),
+            "a key's sessions, without saying kind"
+        );
+        for (k, p, field) in [
+            (Some("session"), None, "kind"),
+            (Some(""), None, "kind"),
+            (None, Some("not a key"), "parent_key_id"),
+        ] {
+            match kind(k, p) {
+                Err(ServiceError::Validation(e)) => assert_eq!(e[0].field, field),
+                other => panic!("{k:?} {p:?}: {other:?}"),
+            }
+        }
     }
 }

@@ -5,15 +5,18 @@
 pub mod expiry;
 mod list;
 pub mod quota_alerts;
+pub mod sessions;
 mod view;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::actor::Actor;
+use super::audit::Recorder;
 use super::webhooks::{self, Event};
 use super::{ServiceError, ServiceResult, audit};
 use crate::domain::Warning;
+use crate::domain::key::session::{self, SessionEnd};
 use crate::domain::key::{self, Key, KeyDraft, KeyPatch, ValidKey, ValidPatch};
 use crate::domain::limits::Quota;
 use crate::domain::scope::Scope;
@@ -136,10 +139,12 @@ fn check_patch_standing(actor: &Actor, current: &Key, patch: &ValidPatch) -> Ser
     }
 }
 
-/// A key of the org, locked until the transaction ends; a revoked key cannot be changed.
+/// A key of the org, locked until the transaction ends; a console session's key or a revoked
+/// key cannot be changed.
 fn find_changeable(conn: &mut DbConnection, org_id: &str, id: &str) -> ServiceResult<Key> {
     let current = store::keys::find_locked(conn, org_id, id)?
         .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
+    session::editable(&current)?;
     if current.revoked_at.is_some() {
         return Err(ServiceError::KeyRevoked(id.to_owned()));
     }
@@ -236,6 +241,9 @@ pub struct Updated {
     /// The credits were set or the quota removed: what nodes hold of the old ones is void
     /// (`Budget::void_credits`).
     pub credits_reset: bool,
+    /// The console sessions the change ended (its scopes, addresses or expiry changed), for
+    /// this node to forget at once.
+    pub ended_sessions: Vec<String>,
 }
 
 /// Applies a PATCH through the one typed patch (`ValidPatch::apply`). Takes effect at once on
@@ -282,6 +290,7 @@ pub fn update(
             q.remaining = counted;
         }
         let [before, after] = views;
+        let mut ended_sessions = Vec::new();
         if !dry_run {
             if !store::keys::update(conn, &next, now)? {
                 return Err(ServiceError::KeyRevoked(id.to_owned()));
@@ -311,6 +320,16 @@ pub fn update(
                 json!({"changes": changes}),
             );
             webhooks::publish(conn, &actor.org_id, &event, now)?;
+            // A session must never keep scopes, addresses or time its parent no longer has.
+            if session::ends_sessions(&current, &next) {
+                ended_sessions = sessions::end_with_parent(
+                    conn,
+                    &current,
+                    SessionEnd::ParentChanged,
+                    Recorder::Caller(actor),
+                    now,
+                )?;
+            }
             store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         }
         let credits_reset = !dry_run
@@ -326,6 +345,7 @@ pub fn update(
             key: after,
             warnings: warnings.clone(),
             credits_reset,
+            ended_sessions,
         })
     })
 }
@@ -348,12 +368,16 @@ pub const MAX_ROLL_GRACE_SECS: i64 = 7 * 24 * 3600;
 pub struct Rolled {
     pub key: KeyView,
     pub secret: Secret,
+    /// The console sessions the roll ended, for this node to forget at once.
+    pub ended_sessions: Vec<String>,
 }
 
 /// A new secret for the same key id (so the same OAuth `client_id`): the old one keeps working
 /// for `grace_seconds` (0 = stops at once), for rotating a secret without downtime, and the
 /// tokens it obtained end with it. No escalation: only a caller whose scopes cover all of the
 /// key's may roll it. The new secret has the deployment's `prefix`, whatever the old one had.
+/// The key's console sessions end at once, whatever the grace period: a roll may mean the old
+/// secret leaked, and a session started with it must not outlive that.
 pub fn roll(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -400,25 +424,53 @@ pub fn roll(
         audit::record(conn, actor, audit::action::KEY_ROLLED, id, details, now)?;
         let event = Event::about_key(EventType::KeyRolled, &key.id, &key, json!({}));
         webhooks::publish(conn, org_id, &event, now)?;
+        let ended_sessions = sessions::end_with_parent(
+            conn,
+            &current,
+            SessionEnd::ParentRolled,
+            Recorder::Caller(actor),
+            now,
+        )?;
         store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         Ok(Rolled {
             key,
             secret: secret.clone(),
+            ended_sessions,
         })
     })
 }
 
-/// Permanent and idempotent: revoking a revoked key returns it unchanged.
+/// A revoked key, and the console sessions that ended with it.
+#[derive(Debug)]
+pub struct Revocation {
+    pub key: KeyView,
+    /// For this node to forget at once (the others learn it from the change feed).
+    pub ended_sessions: Vec<String>,
+}
+
+/// Permanent and idempotent: revoking a revoked key returns it unchanged. The key's console
+/// sessions end with it, in the same transaction.
 pub fn revoke(
     conn: &mut DbConnection,
     actor: &Actor,
     id: &str,
     now: DateTime<Utc>,
-) -> ServiceResult<KeyView> {
+) -> ServiceResult<Revocation> {
     store::write_tx(conn, |conn| {
         let newly = store::keys::revoke(conn, &actor.org_id, id, now)?;
+        let revoked = store::keys::find(conn, &actor.org_id, id)?
+            .ok_or_else(|| ServiceError::KeyNotFound(id.to_owned()))?;
         let key = get(conn, &actor.org_id, id, now)?;
-        // A repeated revoke changes nothing, so it records nothing.
+        // Looked for even on a repeated revoke: a session still live under a revoked parent
+        // (there should be none) ends now rather than at its expiry.
+        let ended_sessions = sessions::end_with_parent(
+            conn,
+            &revoked,
+            SessionEnd::ParentRevoked,
+            Recorder::Caller(actor),
+            now,
+        )?;
+        // A repeated revoke changes nothing of the key, so it records nothing of it.
         if newly {
             audit::record(
                 conn,
@@ -432,6 +484,9 @@ pub fn revoke(
             webhooks::publish(conn, &actor.org_id, &event, now)?;
             store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
         }
-        Ok(key)
+        Ok(Revocation {
+            key,
+            ended_sessions,
+        })
     })
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::key::{Key, KeyAttributes, KeyStatus};
+use crate::domain::key::{Key, KeyAttributes, KeyKind, KeyStatus};
 use crate::domain::scope::{Action, Scope};
 
 /// A scope in object form: an action over a resource filter.
@@ -44,6 +44,11 @@ pub struct KeyView {
     pub id: String,
     pub name: String,
     pub status: KeyStatus,
+    /// `standard`, or `console_session` for a web-console session's key (listed only when asked
+    /// for: `GET /v1/keys?kind=console_session`).
+    pub kind: KeyKind,
+    /// For a console session: the key that started it, which bounds it; null for standard keys.
+    pub parent_key_id: Option<String>,
     pub scopes: Vec<ScopeView>,
     /// Canonical networks the key may be used from; empty means anywhere.
     pub allowed_cidrs: Vec<String>,
@@ -71,6 +76,8 @@ impl KeyView {
             id: key.id.clone(),
             name: key.name.clone(),
             status: key.status(now),
+            kind: key.kind,
+            parent_key_id: key.parent_key_id.clone(),
             scopes: key.scopes.iter().map(ScopeView::from).collect(),
             allowed_cidrs: key.ip_rules.to_strings(),
             expires_at: key.expires_at,
