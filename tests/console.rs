@@ -404,6 +404,7 @@ const REQUIRED_STEPS: &[&str] = &[
     "the sign-in page with bootstrap help",
     "an org that is not bootstrapped shows how to bootstrap",
     "sign in",
+    "console sessions: hidden by default, shown on request and under the key that signed in",
     "keyboard: arrow keys move between tabs",
     "keyboard: the create dialog opens, Escape closes it, focus returns",
     "create dialog: Escape on a half-filled form asks first; expiry presets",

@@ -333,9 +333,32 @@ async function run(problems, tokenRequests) {
     assert(stored.local === 0 && stored.session === 0 && stored.cookie === '', `nothing stored: ${JSON.stringify(stored)}`);
     assert((await page.content()).indexOf(ADMIN_SECRET) === -1, 'the admin secret is not in the page');
     const names = await page.locator('#keys-body td.name').allInnerTexts();
-    assert(names.some((n) => n.includes('this console session')), `the session key is marked: ${names}`);
+    assert(!names.some((n) => n.includes('console session')), `console sessions are hidden by default: ${names}`);
     out.signedInAt = Date.now();
     await shot('03-keys');
+  });
+
+  await step('console sessions: hidden by default, shown on request and under the key that signed in', async () => {
+    await page.check('#key-sessions');
+    await until('this session listed', () => [...document.querySelectorAll('#keys-body td.name')]
+      .some((td) => td.textContent.includes('this console session')));
+    const row = page.locator('#keys-body tr', { hasText: 'this console session' });
+    assert(await row.locator('button[aria-label^="Edit"]').count() === 0, 'a session is not edited');
+    assert(await row.locator('button[aria-label^="Roll"]').count() === 0, 'nor rolled');
+    await page.uncheck('#key-sessions');
+    await until('hidden again', () => ![...document.querySelectorAll('#keys-body td.name')]
+      .some((td) => td.textContent.includes('console session')));
+    await page.fill('#key-search', 'bootstrap admin');
+    await until('the admin key', () => document.querySelectorAll('#keys-body tr').length === 1);
+    await page.click('#keys-body td.name a');
+    await page.locator('#key-page').waitFor();
+    await until('its console session', () => document.querySelector('#key-sessions-list .badge.session'));
+    await shot('05b-key-page-sessions');
+    await accessible('the signed-in key\'s page with its session', '#key-page');
+    await page.click('#key-view-close');
+    await page.locator('#key-page').waitFor({ state: 'hidden' });
+    await page.fill('#key-search', '');
+    await until('the full list', () => document.querySelectorAll('#keys-body tr').length > 1);
   });
 
   await step('desktop 1280×800: a 200-character name and 40+ keys keep every column and action on screen', async () => {
@@ -1054,6 +1077,9 @@ async function run(problems, tokenRequests) {
 
   await step('the audit tab', async () => {
     await page.click('#tab-audit');
+    // Changes made here are credited to the key that signed in, via the console, by name.
+    await until('an actor via the console', () => [...document.querySelectorAll('#audit-table tbody tr')]
+      .some((r) => r.cells[1].textContent.includes('bootstrap admin via console')));
     await until('audit events', () => ['key.created', 'key.updated', 'key.rolled', 'key.revoked', 'webhook.created', 'webhook.deleted', 'org.updated', 'key.leaked']
       .every((a) => document.querySelector(`#audit-table tr[data-action="${a}"]`)));
     await page.selectOption('#audit-action', 'key.revoked');
@@ -1140,8 +1166,8 @@ async function run(problems, tokenRequests) {
   });
 
   await step('a 401 signs out', async () => {
-    const list = await http('GET', '/v1/keys?search=console%20session', { bearer: ADMIN_SECRET });
-    const session = list.body.keys.find((k) => k.name.startsWith('console session for'));
+    const list = await http('GET', '/v1/keys?kind=console_session', { bearer: ADMIN_SECRET });
+    const session = list.body.keys.find((k) => k.parent_key_id === ADMIN_ID);
     assert(session, 'the console session key is listed');
     const revoked = await http('POST', `/v1/keys/${session.id}/revoke`, { bearer: ADMIN_SECRET });
     assert(revoked.status === 200, `revoking the session key: ${revoked.status}`);
@@ -1160,7 +1186,7 @@ async function run(problems, tokenRequests) {
     await page.click('#sign-out');
     await page.locator('#sign-in-view').waitFor();
     assert((await text('#sign-in-notice')).includes('signed out'), await text('#sign-in-notice'));
-    const list = await http('GET', '/v1/keys?search=console%20session', { bearer: ADMIN_SECRET });
+    const list = await http('GET', '/v1/keys?kind=console_session', { bearer: ADMIN_SECRET });
     assert(list.status === 200 && list.body.keys.length === 0, `no active console session key is left: ${JSON.stringify(list.body)}`);
   });
 

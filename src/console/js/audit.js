@@ -42,11 +42,22 @@ function row(event) {
   const details = JSON.stringify(event.details, null, 2);
   return h('tr', { dataset: { action: event.action } },
     h('td', {}, time(event.at)),
-    h('td', {}, h('code', {}, event.actor), event.actor === session ? h('span', { className: 'badge session' }, 'this console session') : null),
+    h('td', {}, actorCell(event, session)),
     h('td', {}, h('code', {}, event.action)),
-    h('td', {}, h('code', {}, event.target)),
+    h('td', {}, event.target_name ? [event.target_name, h('br'), h('code', { className: 'sub' }, event.target)] : h('code', {}, event.target)),
     h('td', {}, event.ip || '—'),
     h('td', {}, details && details !== '{}' && details !== 'null'
       ? h('details', {}, h('summary', {}, 'Details'), h('pre', {}, details))
       : h('span', { className: 'muted' }, '—')));
+}
+
+/** "<key name> via console" for a change made through a console session; the id beneath. */
+function actorCell(event, session) {
+  const via = event.actor_via === 'console';
+  const name = event.actor_name || event.actor;
+  return [
+    h('span', {}, name, via ? h('span', { className: 'muted' }, ' via console') : null),
+    event.actor_name ? [h('br'), h('code', { className: 'sub' }, event.actor)] : null,
+    via && event.actor_session === session ? h('span', { className: 'badge session' }, 'this session') : null,
+  ];
 }

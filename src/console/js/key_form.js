@@ -6,7 +6,7 @@
 
 import { ApiError } from './api.js';
 import { $, alertIn, fill, formatDateTime, fromLocalInput, h, openDialog, show, toLocalInput, utcOffset } from './dom.js';
-import { api } from './session.js';
+import { api, who } from './session.js';
 
 const ACTIONS = [
   ['read', 'read'],
@@ -129,6 +129,7 @@ export function openCreate() {
   $('key-dialog-title').textContent = 'Create API key';
   $('key-submit').textContent = 'Create key';
   show($('key-edit-warning'), false);
+  show($('key-edit-self'), false);
   addScopeRow({ action: 'read', resource: '' });
   for (const cidr of DEFAULT_CIDRS) addCidrRow(cidr);
   $('quota-remaining-hint').textContent = '(to start with)';
@@ -145,6 +146,7 @@ export function openEdit(key) {
   $('key-dialog-title').textContent = `Edit ${key.name}`;
   $('key-submit').textContent = 'Save changes';
   show($('key-edit-warning'), true);
+  show($('key-edit-self'), key.id === who()?.keyId);
   $('key-name').value = key.name;
   $('key-expires').value = toLocalInput(key.expires_at);
   $('key-expiry-preset').value = key.expires_at ? 'custom' : 'never';

@@ -119,6 +119,35 @@ async function reload(seq, id) {
     return;
   }
   loadActivity(seq, id);
+  loadSessions(seq, id);
+}
+
+/** The live console sessions this key started, each with its End button. */
+async function loadSessions(seq, id) {
+  const section = $('key-sessions-section');
+  if (viewed?.kind === 'console_session') {
+    show(section, false);
+    return;
+  }
+  let page;
+  try {
+    page = await api('GET', '/v1/keys', { query: { parent_key_id: id, status: 'active', limit: 100 } });
+  } catch {
+    show(section, false);
+    return;
+  }
+  if (seq !== viewSeq) return;
+  const mine = who()?.sessionKeyId;
+  show(section, page.keys.length > 0);
+  fill($('key-sessions-list'), page.keys.map((s) => h('li', { dataset: { keyId: s.id } },
+    h('code', {}, s.id), s.id === mine ? h('span', { className: 'badge session' }, 'this console session') : null,
+    h('span', { className: 'hint' }, ' started ', time(s.created_at), ', ends ', time(s.expires_at), ', last used ', ago(s.last_used_at), ' '),
+    h('button', {
+      type: 'button',
+      className: 'danger small',
+      'aria-label': `End session ${s.id}`,
+      onclick: () => actions.revoke(s),
+    }, 'End'))));
 }
 
 function render(key) {
@@ -131,6 +160,8 @@ function render(key) {
   const me = who();
   fill($('key-view-facts'),
     fact('Key id (client_id)', h('code', { id: 'key-view-id' }, key.id)),
+    key.parent_key_id ? fact('Console session of', h('a', { href: `#keys/${encodeURIComponent(key.parent_key_id)}` },
+      h('code', {}, key.parent_key_id))) : null,
     fact('Status', ...statusBadges(key),
       key.id === me?.keyId ? h('span', { className: 'badge session' }, 'you are signed in with it') : null),
     key.leaked_at && key.status !== 'revoked'
@@ -152,8 +183,9 @@ function render(key) {
     metadata.length ? fact('Metadata', h('ul', { className: 'chips' }, metadata.map(([k, v]) =>
       h('li', {}, h('code', {}, `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`))))) : null);
   const live = key.status !== 'revoked';
-  show($('key-view-edit'), live);
-  show($('key-view-roll'), live && key.secret !== false && key.id !== me?.sessionKeyId);
+  const session = key.kind === 'console_session';
+  show($('key-view-edit'), live && !session);
+  show($('key-view-roll'), live && !session && key.secret !== false);
   show($('key-view-revoke'), live);
   show($('key-view-usage'), true);
   const limits = key.rate_limits || [];

@@ -17,6 +17,8 @@ import { assertionSnippets, secretSnippets, usePanel } from './use_key.js';
 const list = {
   status: 'active',
   search: '',
+  /** Console sessions listed too (hidden by default). */
+  sessions: false,
   limit: 25,
   /** Cursor of each page shown so far (`null` for the first). */
   cursors: [null],
@@ -47,6 +49,10 @@ export function initKeys({ onUsage }) {
   });
   $('key-status').addEventListener('change', (e) => {
     list.status = e.target.value;
+    firstPage();
+  });
+  $('key-sessions').addEventListener('change', (e) => {
+    list.sessions = e.target.checked;
     firstPage();
   });
   $('key-page-size').addEventListener('change', (e) => {
@@ -97,6 +103,7 @@ export async function loadKeys() {
       query: {
         status: list.status,
         search: list.search,
+        kind: list.sessions ? 'all' : undefined,
         limit: list.limit,
         cursor: list.cursors[list.cursors.length - 1],
       },
@@ -136,10 +143,11 @@ function row(key, isSession) {
   const label = (verb) => `${verb} ${key.name}`;
   const button = (text, verb, onclick, className = 'secondary small') =>
     h('button', { type: 'button', className, 'aria-label': label(verb), onclick }, text);
-  if (key.status !== 'revoked') actions.append(button('Edit', 'Edit', () => openEdit(key)));
-  // Rolling the session's own key would strand the secret the console renews with; a key
-  // without a secret has none to roll.
-  if (key.status !== 'revoked' && !isSession && key.secret !== false) {
+  // A console session is not edited or rolled (the server refuses): it is only ended.
+  const session = key.kind === 'console_session';
+  if (key.status !== 'revoked' && !session) actions.append(button('Edit', 'Edit', () => openEdit(key)));
+  // A key without a secret has none to roll.
+  if (key.status !== 'revoked' && !session && key.secret !== false) {
     actions.append(button('Roll', 'Roll secret of', () => openRoll(key)));
   }
   actions.append(button('Usage', 'Usage of', () => openUsage(key)));
@@ -148,7 +156,7 @@ function row(key, isSession) {
   return h('tr', { dataset: { keyId: key.id, status: key.status } },
     h('td', { className: 'name' },
       h('a', { href: `#keys/${encodeURIComponent(key.id)}`, 'aria-label': `${key.name}: details` }, key.name),
-      isSession ? h('span', { className: 'badge session' }, 'this console session') : null,
+      session ? h('span', { className: 'badge session' }, isSession ? 'this console session' : 'console session') : null,
       h('span', { className: 'sub' }, secretText(key), ' · created ', time(key.created_at))),
     cell('Key id', h('code', {}, key.id)),
     cell('Scopes', scopeChips(key)),

@@ -2,16 +2,15 @@
 // localStorage, sessionStorage or a cookie, so closing or reloading the page signs out.
 //
 // The pasted secret is used once, to get the first token, and then dropped. To renew the token
-// without it, sign-in creates a *console session key*: same scopes as the pasted key (the API
-// refuses more), expiring within 8 hours (sooner if the pasted key does), revoked at sign-out
-// and when the page goes away. Any admin token can create keys, so holding that key's secret in
-// memory grants nothing the token did not; it bounds the session instead of keeping a
-// long-lived secret around. A key that may not create keys still signs in, without renewal.
+// without it, sign-in starts a *console session* (`POST /v1/console/sessions`): a key of its own
+// kind with the token's scopes, expiring within 8 hours (sooner if the pasted key does), ended by
+// the server with the key that signed in, revoked at sign-out and when the page goes away. Only a
+// key that may create keys may start one, so holding its secret in memory grants nothing the
+// token did not; it bounds the session instead of keeping a long-lived secret around. A key that
+// may not still signs in, without renewal.
 
 import { ApiError, requestToken, send } from './api.js';
 
-/** Longest console session, also the session key's lifetime. */
-const SESSION_MS = 8 * 3600 * 1000;
 /** Renew when this share of the token's lifetime has passed… */
 const RENEW_AT = 0.75;
 /** …and at the latest this long before it expires. */
@@ -33,10 +32,6 @@ export function who() {
   return { keyId, keyName, sessionKeyId, renewable, tokenExpiresAt };
 }
 
-function isoSeconds(ms) {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /**
  * Signs in with an admin key's id and secret. Throws `ApiError` from the token endpoint or from
  * the first admin call (e.g. `org_not_bootstrapped`).
@@ -44,13 +39,10 @@ function isoSeconds(ms) {
 export async function signIn(keyId, secret) {
   const first = await requestToken(keyId, secret);
   let token = first.access_token;
-  const scopes = (first.scope || '').split(' ').filter(Boolean);
   let keyName = null;
-  let sessionEnds = Date.now() + SESSION_MS;
   try {
     const own = await send('GET', `/v1/keys/${encodeURIComponent(keyId)}`, { token });
     keyName = own.name;
-    if (own.expires_at) sessionEnds = Math.min(sessionEnds, Date.parse(own.expires_at));
   } catch (e) {
     // A key may administer other keys without `admin` over itself; anything else is fatal.
     if (!(e instanceof ApiError) || e.status !== 403) throw e;
@@ -59,22 +51,18 @@ export async function signIn(keyId, secret) {
   let renew = null;
   let sessionKeyId = null;
   try {
-    const created = await send('POST', '/v1/keys', {
-      token,
-      body: {
-        name: `console session for ${keyName || keyId}`,
-        scopes,
-        expires_at: isoSeconds(sessionEnds),
-      },
-    });
+    // The server decides the session key: the scopes of this token, the key's allowed IPs, at
+    // most 8 hours and never past the key's own expiry; it ends with the key (revoked, rolled or
+    // re-scoped).
+    const created = await send('POST', '/v1/console/sessions', { token, body: {} });
     sessionKeyId = created.key.id;
     const sessionSecret = created.secret;
     renew = () => requestToken(sessionKeyId, sessionSecret);
   } catch (e) {
-    if (!(e instanceof ApiError) || (e.status !== 403 && e.status !== 422)) throw e;
-    // This key may not create keys: the session lasts as long as the first token.
+    if (!(e instanceof ApiError) || (e.status !== 403 && e.status !== 409)) throw e;
+    // This key may not start sessions (no admin over keys): the session lasts as long as the
+    // first token.
   }
-
   let expiresIn = first.expires_in;
   if (renew) {
     const renewed = await renew();

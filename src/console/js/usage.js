@@ -30,6 +30,7 @@ const known = new Map();
 
 export function initUsage() {
   $('usage-subject').addEventListener('change', load);
+  $('usage-sessions').addEventListener('change', load);
   $('usage-range').addEventListener('change', load);
   $('usage-refresh').addEventListener('click', load);
   new ResizeObserver(() => {
@@ -75,7 +76,12 @@ async function load() {
   panel.setAttribute('aria-busy', 'true');
   try {
     const report = await api('GET', subject ? `/v1/keys/${subject}/usage` : '/v1/usage', {
-      query: { granularity, from: from.toISOString(), to: to.toISOString() },
+      query: {
+        granularity,
+        from: from.toISOString(),
+        to: to.toISOString(),
+        include_sessions: !subject && $('usage-sessions').checked ? 'true' : undefined,
+      },
     });
     if (seq !== loading) return;
     render(report, subject);
