@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use latchkey::config::Settings;
 use latchkey::http::console::{ASSETS, CONTENT_SECURITY_POLICY, path_of};
+use latchkey::outbound::Reach;
 use latchkey::startup::Application;
 use serde_json::{Value, json};
 
@@ -45,8 +46,9 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// Same recipe as tests/api/helpers.rs: port 0 on loopback, a temporary SQLite file.
-async fn spawn_server(token_ttl: Duration) -> Server {
+/// Same recipe as tests/api/helpers.rs: port 0 on loopback, a temporary SQLite file. `issuers`
+/// is what fetching a key's `jwks_uri` or a federated issuer may reach.
+async fn spawn_server(token_ttl: Duration, issuers: Reach) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::local(
         format!("sqlite://{}", dir.path().join("latchkey.db").display()),
@@ -54,11 +56,12 @@ async fn spawn_server(token_ttl: Duration) -> Server {
     );
     settings.token_ttl = token_ttl;
     // The browser test's webhook receiver listens on loopback, over http.
-    settings.webhooks.reach = latchkey::outbound::Reach {
+    settings.webhooks.reach = Reach {
         http: true,
         private: true,
     };
     settings.webhooks.poll = Duration::from_millis(100);
+    settings.reach = issuers;
     let app = Application::build(settings).expect("application builds");
     let boot = app
         .bootstrapped
@@ -188,7 +191,7 @@ fn resolve(base: &str, reference: &str) -> String {
 
 #[tokio::test]
 async fn the_console_is_served_with_a_strict_content_security_policy() {
-    let server = spawn_server(Duration::from_secs(600)).await;
+    let server = spawn_server(Duration::from_secs(600), Reach::default()).await;
 
     let r = server.get("/console").await;
     assert_eq!(r.status(), 308);
@@ -247,7 +250,7 @@ async fn the_console_is_served_with_a_strict_content_security_policy() {
 
 #[tokio::test]
 async fn every_file_the_page_references_is_served() {
-    let server = spawn_server(Duration::from_secs(600)).await;
+    let server = spawn_server(Duration::from_secs(600), Reach::default()).await;
     let html = server.get("/console/").await.text().await.unwrap();
 
     let mut queue: Vec<String> = attribute_values(&html, "src")
@@ -428,6 +431,7 @@ const REQUIRED_STEPS: &[&str] = &[
     "private_key_jwt: a private JWK is refused next to its own input",
     "private_key_jwt: create a key without a secret; no secret is shown",
     "private_key_jwt: a token for an assertion signed with Node crypto",
+    "federation: a key without a secret trusts a workload of a loopback issuer; its token gets an access token",
     "webhooks: add one; errors next to their fields; the signing secret is shown once",
     "webhooks: a test event is delivered, signed, and shown in the delivery log",
     "webhooks: a failing endpoint shows its answer; retry, disable, enable, delete",
@@ -465,7 +469,16 @@ async fn console_end_to_end_in_headless_chromium() {
         .await
         .unwrap()
         .unwrap_or_else(|e| panic!("{e}"));
-    let server = spawn_server(E2E_TOKEN_TTL).await;
+    // The browser test serves a workload identity issuer of its own on loopback, over http
+    // (`--allow-http-issuers`, `--allow-private-issuers`).
+    let server = spawn_server(
+        E2E_TOKEN_TTL,
+        Reach {
+            http: true,
+            private: true,
+        },
+    )
+    .await;
     let screenshots = node::work_dir().join("screenshots");
     let _ = std::fs::remove_dir_all(&screenshots);
 
@@ -634,6 +647,33 @@ async fn console_end_to_end_in_headless_chromium() {
             .as_str()
             .unwrap()
             .contains("private key member"),
+        "{out}"
+    );
+    // The key the console created to trust a workload: the credential as typed, no secret, and a
+    // token was issued to a token its (loopback) issuer minted; the refused glob was shown.
+    let federated = out["federated_key_id"].as_str().unwrap();
+    let (status, body) = server.admin_get(&format!("/v1/keys/{federated}")).await;
+    assert_eq!(status, 200, "{body}");
+    let key: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(key["secret"], json!(false), "{key}");
+    assert_eq!(
+        key["federated_credentials"],
+        json!([{
+            "issuer": out["federated_issuer"],
+            "subject": "repo:acme/app:ref:refs/heads/*",
+            "audience": "latchkey-e2e",
+        }])
+    );
+    assert_eq!(
+        (&key["public_keys"], &key["jwks_uri"]),
+        (&json!([]), &Value::Null)
+    );
+    assert_eq!(out["federated_scope"], "read:*", "{out}");
+    assert!(
+        out["federation_error"]
+            .as_str()
+            .unwrap()
+            .contains("two whole segments"),
         "{out}"
     );
 

@@ -52,6 +52,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/dom.js", JS),
     asset!("js/keys.js", JS),
     asset!("js/key_form.js", JS),
+    asset!("js/federation_rows.js", JS),
     asset!("js/key_page.js", JS),
     asset!("js/key_chips.js", JS),
     asset!("js/limits_text.js", JS),

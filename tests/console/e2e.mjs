@@ -182,6 +182,49 @@ function signatureValid(delivery, secret) {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// A workload identity issuer on loopback (as GitHub Actions' or a Kubernetes cluster's): its
+// OpenID discovery document names itself and its JWKS, one Ed25519 key made by Node's crypto
+// ---------------------------------------------------------------------------------------------
+
+async function startIssuer(kid) {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const fetched = [];
+  let url = '';
+  const server = createServer((req, res) => {
+    fetched.push(req.url);
+    const documents = {
+      '/.well-known/openid-configuration': { issuer: url, jwks_uri: `${url}/jwks`, id_token_signing_alg_values_supported: ['EdDSA'] },
+      '/jwks': { keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'EdDSA', use: 'sig' }] },
+    };
+    const body = documents[req.url];
+    res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(body ? JSON.stringify(body) : '');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${server.address().port}`;
+  /** A token this issuer mints for a workload: what the job sends as its client assertion. */
+  const mint = (claims) => {
+    const header = b64url(JSON.stringify({ alg: 'EdDSA', typ: 'JWT', kid }));
+    const body = b64url(JSON.stringify({ iss: url, ...claims }));
+    return `${header}.${body}.${b64url(sign(null, Buffer.from(`${header}.${body}`), privateKey))}`;
+  };
+  return {
+    url,
+    fetched,
+    mint,
+    close: () => {
+      server.close();
+      server.closeAllConnections();
+    },
+  };
+}
+
+/** `POST /oauth/token` with a workload's token: the key id as client_id, the token as the assertion. */
+const tokenByWorkload = (keyId, workloadToken) => http('POST', '/oauth/token', {
+  form: { grant_type: 'client_credentials', client_id: keyId, client_assertion_type: ASSERTION_TYPE, client_assertion: workloadToken },
+});
+
 
 /** A second browser as a phone: 390×844, touch, mobile viewport. */
 async function openPhone(problems) {
@@ -517,8 +560,8 @@ async function run(problems, tokenRequests) {
   });
 
   await step('the secret is not retrievable afterwards', async () => {
+    await until('the secret field emptied', () => document.getElementById('secret-value').value === '');
     assert((await page.content()).indexOf(out.secret) === -1, 'the page no longer holds the secret');
-    assert(await page.inputValue('#secret-value') === '', 'the secret field is emptied');
     await until('the new key listed', (id) => !!document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.keyId);
     const row = page.locator(`#keys-body tr[data-key-id="${out.keyId}"]`);
     const cells = await row.innerText();
@@ -857,6 +900,7 @@ async function run(problems, tokenRequests) {
     await shot('12b-no-secret-created');
     await page.click('a[aria-label="workload: details"]');
     await page.locator('#key-page').waitFor();
+    await until('the key loaded', (kid) => document.getElementById('key-view-facts').textContent.includes(kid), out.jwtKid);
     const facts = await text('#key-view-facts');
     assert(facts.includes(out.jwtKid) && facts.includes('Ed25519') && facts.includes('private_key_jwt only'), `details: ${facts}`);
     await shot('12c-no-secret-details');
@@ -895,6 +939,90 @@ async function run(problems, tokenRequests) {
     assert(forged.status === 401, `another private key: ${forged.status} ${JSON.stringify(forged.body)}`);
   });
 
+  await step('federation: a key without a secret trusts a workload of a loopback issuer; its token gets an access token', async () => {
+    const issuer = await startIssuer('e2e-issuer-ed25519');
+    const subject = 'repo:acme/app:ref:refs/heads/*';
+    try {
+      await page.click('#tab-keys');
+      await page.click('#create-key');
+      await page.locator('#key-dialog[open]').waitFor();
+      await page.fill('#key-name', 'deploy from CI');
+      // No secret and nothing else yet: the server's refusal, next to the box just ticked.
+      await page.check('#key-no-secret');
+      await until('the no-credential error by the box', () => document.getElementById('key-secret-error').textContent.includes('federated credential'));
+      assert(await page.getAttribute('#key-no-secret', 'aria-invalid') === 'true', 'the box is marked invalid');
+      await page.click('#workload-add');
+      assert(await page.evaluate(() => document.activeElement.id) === 'workload-0-issuer', 'focus moves to the new row');
+      await page.fill('#workload-0-issuer', issuer.url);
+      await page.fill('#workload-0-subject', subject);
+      await page.fill('#workload-0-audience', 'latchkey-e2e');
+      await until('the no-credential error gone', () => document.getElementById('key-secret-error').hidden);
+      // A plain-http issuer is accepted with the server's warning, next to it.
+      await until('the http warning', () => document.getElementById('workload-0-issuer-warning').textContent.includes('plain http'));
+      // Rows come and go like the others'; every input is labelled for its row.
+      await page.click('#workload-add');
+      assert(await page.evaluate(() => document.getElementById('workload-1-subject').labels[0].textContent) === 'Subject of workload 2',
+        'the second row is labelled');
+      await page.click('[aria-label="Remove workload 2"]');
+      assert(await page.locator('#workload-1-issuer').count() === 0, 'the second row is gone');
+      // A glob that would trust every owner: the server's error, next to the subject.
+      await page.fill('#workload-0-subject', 'repo:*');
+      await until('the subject error', () => !document.getElementById('workload-0-subject-error').hidden);
+      out.federationError = await text('#workload-0-subject-error');
+      assert(out.federationError.includes('two whole segments'), `error: ${out.federationError}`);
+      assert(await page.getAttribute('#workload-0-subject', 'aria-invalid') === 'true', 'the subject is marked invalid');
+      assert(await page.getAttribute('#workload-0-issuer', 'aria-invalid') === null, 'the issuer is not');
+      assert((await page.getAttribute('#workload-0-subject', 'aria-describedby')).includes('workload-0-subject-error'), 'the error describes the subject');
+      assert(await page.isVisible('#workload-0-issuer-warning'), 'the warning stays while the issuer is http');
+      await page.locator('#federation-set').scrollIntoViewIfNeeded();
+      await shot('12d-federation-validation');
+      await accessible('the create dialog with a trusted workload, a warning and an error', '#key-dialog');
+      await page.fill('#workload-0-subject', subject);
+      await until('no errors left', () => [...document.querySelectorAll('#key-form .field-error')].every((e) => e.hidden)
+        && !document.getElementById('key-dialog').dataset.validating);
+      await page.click('#key-submit');
+      await page.locator('#key-dialog').waitFor({ state: 'hidden' });
+      await until('the no-secret notice', () => !document.getElementById('keys-notice').hidden);
+      const notice = await text('#keys-notice');
+      assert(notice.includes('no secret') && notice.includes(issuer.url), `notice: ${notice}`);
+      out.federatedKeyId = await text('#keys-notice-id');
+      out.federatedIssuer = issuer.url;
+      await until('the key listed', (id) => !!document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.federatedKeyId);
+      const row = await text(`#keys-body tr[data-key-id="${out.federatedKeyId}"]`);
+      assert(row.includes('federation (1 workload) only, no secret'), `row: ${row}`);
+
+      // The key's page shows whom it trusts.
+      await page.click('a[aria-label="deploy from CI: details"]');
+      await page.locator('#key-page').waitFor();
+      await until('the workload', () => document.getElementById('key-view-workloads'));
+      const facts = await text('#key-view-facts');
+      for (const part of [issuer.url, subject, 'latchkey-e2e', 'trusted workload’s token only (no secret)']) {
+        assert(facts.includes(part), `${part} in the details: ${facts}`);
+      }
+      await shot('12e-federation-details');
+      await accessible('the page of a key that trusts a workload', '#key-page');
+      await page.goBack();
+      await page.locator('#key-page').waitFor({ state: 'hidden' });
+
+      // The workload's token, as its issuer minted it, gets an access token: the form made a working key.
+      const now = Math.floor(Date.now() / 1000);
+      const claims = { sub: 'repo:acme/app:ref:refs/heads/main', aud: 'latchkey-e2e', iat: now, nbf: now, exp: now + 600, jti: randomUUID() };
+      const workloadToken = issuer.mint(claims);
+      const r = await tokenByWorkload(out.federatedKeyId, workloadToken);
+      assert(r.status === 200 && r.body.token_type === 'Bearer', `token: ${r.status} ${JSON.stringify(r.body)}`);
+      out.federatedScope = r.body.scope;
+      assert(issuer.fetched.includes('/.well-known/openid-configuration') && issuer.fetched.includes('/jwks'),
+        `the server fetched the issuer's keys: ${issuer.fetched}`);
+      // Such tokens are reused by design; one about a workload outside the glob is not trusted.
+      const again = await tokenByWorkload(out.federatedKeyId, workloadToken);
+      assert(again.status === 200, `the same token again: ${again.status} ${JSON.stringify(again.body)}`);
+      const stranger = await tokenByWorkload(out.federatedKeyId, issuer.mint({ ...claims, sub: 'repo:evil/app:ref:refs/heads/main' }));
+      assert(stranger.status === 401 && stranger.body.error === 'invalid_client', `another repository: ${stranger.status} ${JSON.stringify(stranger.body)}`);
+    } finally {
+      issuer.close();
+    }
+  });
+
   await step('roll a secret with a grace period', async () => {
     await page.click('#tab-keys');
     await page.fill('#key-search', 'bulk-01');
@@ -910,9 +1038,11 @@ async function run(problems, tokenRequests) {
     await shot('12-roll-secret');
     await page.check('#secret-ack');
     await page.click('#secret-close');
+    await page.locator('#secret-dialog').waitFor({ state: 'hidden' });
     const r = await token(bulkId, rolled);
     assert(r.status === 200, `the rolled secret works: ${r.status}`);
     await page.fill('#key-search', '');
+    await until('the search cleared', () => document.querySelectorAll('#keys-body tr').length > 1);
   });
 
   await step('revoke with confirmation, then see it under Revoked', async () => {
@@ -973,7 +1103,7 @@ async function run(problems, tokenRequests) {
     await page.check('#webhook-secret-ack');
     await page.click('#webhook-secret-close');
     await page.locator('#webhook-secret-dialog').waitFor({ state: 'hidden' });
-    assert(await page.inputValue('#webhook-secret-value') === '', 'the secret left the page');
+    await until('the secret left the page', () => document.getElementById('webhook-secret-value').value === '');
     await until('the webhook listed', () => document.querySelectorAll('#webhooks-table tbody tr[data-status="enabled"]').length === 1);
     const row = await text('#webhooks-table tbody tr');
     assert(row.includes('key.created') && row.includes('key.revoked') && row.includes('e2e receiver'), `row: ${row}`);
@@ -1068,7 +1198,8 @@ async function run(problems, tokenRequests) {
     await shot('17-leaked-flag');
     await page.fill('#key-search', '');
     await page.click('#tab-settings');
-    await until('the form', () => document.getElementById('leak-notify').checked);
+    await until('the form, loaded again', () => document.getElementById('org-facts').textContent.includes('default')
+      && document.getElementById('leak-notify').checked);
     await page.check('#leak-revoke');
     await page.click('#leak-save');
     await until('saved again', () => document.getElementById('status').textContent.includes('revoked at once'));
@@ -1305,6 +1436,10 @@ async function run(problems, tokenRequests) {
     jwt_kid: out.jwtKid,
     jwt_scope: out.jwtScope,
     private_jwk_error: out.privateJwkError,
+    federated_key_id: out.federatedKeyId,
+    federated_issuer: out.federatedIssuer,
+    federated_scope: out.federatedScope,
+    federation_error: out.federationError,
     webhook_id: out.webhookId,
     snippets_run: out.snippetsRun,
     webhook_url_error: out.webhookUrlError,

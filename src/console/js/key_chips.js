@@ -29,4 +29,16 @@ export function jwkKind(jwk) {
   return jwk.alg ? `${kind}, ${jwk.alg} only` : kind;
 }
 
-/** After creating a key without a secret: no secret to show; how the key authenticates instead. */
+/**
+ * How the key authenticates besides a secret, briefly: `private_key_jwt (1 key, a jwks_uri)`,
+ * `federation (2 workloads)`.
+ */
+export function assertionMethods(key) {
+  const keys = (key.public_keys || []).length;
+  const workloads = (key.federated_credentials || []).length;
+  const jwt = [keys ? `${keys} ${keys === 1 ? 'key' : 'keys'}` : '', key.jwks_uri ? 'a jwks_uri' : ''].filter(Boolean);
+  return [
+    jwt.length ? `private_key_jwt (${jwt.join(', ')})` : '',
+    workloads ? `federation (${workloads} ${workloads === 1 ? 'workload' : 'workloads'})` : '',
+  ].filter(Boolean);
+}

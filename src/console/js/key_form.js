@@ -1,11 +1,14 @@
 // The create / edit key dialog. The server is the one judge of validity: as the user types, the
 // form is sent with `?dry_run=true`, and each field error (`name`, `expires_at`,
 // `scopes[1].resource`, `allowed_cidrs[0]`, `rate_limits[0].limit`, `quota.refill.day_of_month`,
-// `public_keys[1].d`, …) is shown next to its field. Errors appear for the fields the user has touched, and for every
-// field once they try to save.
+// `public_keys[1].d`, `jwks_uri`, `federated_credentials[0].subject`, …) is shown next to its field.
+// Errors appear for the fields the user has touched, and for every field once they try to save.
 
 import { ApiError } from './api.js';
 import { $, alertIn, fill, formatDateTime, fromLocalInput, h, openDialog, show, toLocalInput, utcOffset } from './dom.js';
+import {
+  addWorkloadRow, clearWorkloads, federationFieldset, memberLabel, renumberWorkloads, workloadField, workloadsOf,
+} from './federation_rows.js';
 import { api, who } from './session.js';
 
 const ACTIONS = [
@@ -36,6 +39,9 @@ const cidrRows = $('cidr-rows');
 const metadataRows = metadataFieldset();
 const limitRows = $('limit-rows');
 const publicKeyRows = $('public-key-rows');
+const workloadAdd = federationFieldset($('public-keys-set'), removeButton);
+/** The fields by which a key without a secret authenticates (and the box saying it has none). */
+const CREDENTIAL = /^(public_keys|jwks_uri|federated_credentials|secret)\b/;
 
 /** `{kind: 'create'}` or `{kind: 'edit', key}`. */
 let mode = { kind: 'create' };
@@ -51,6 +57,10 @@ let cidrIndex = [];
 let publicKeyPlace = [];
 /** Per box: why its text is not JSON (`''` when it is, or it is blank). */
 let jwkProblems = [];
+/** Public keys, JWKS URL and trusted workloads in the body last built (none: a secretless key has nothing). */
+let credentialCount = 0;
+/** The credential field touched last: a secretless key's "needs a credential" error is said there. */
+let lastCredential = 'public_keys';
 /** In an edit: the credits field as filled in, so that an unchanged field keeps the credits. */
 let shownCredits = '';
 let handlers = { created() {}, updated() {} };
@@ -77,8 +87,15 @@ export function initKeyForm(callbacks) {
     addPublicKeyRow('').querySelector('textarea').focus();
     changed();
   });
-  // Without a secret the key needs a public key: say so as soon as the box is ticked.
-  $('key-no-secret').addEventListener('change', () => touch('public_keys'));
+  // A new row is not "touched" as a whole: its members' errors wait until each is typed in.
+  workloadAdd.addEventListener('click', () => {
+    const row = addWorkloadRow({});
+    renumber();
+    row.querySelector('input').focus();
+    changed();
+  });
+  // Without a secret the key needs a credential: say so, next to the box, as soon as it is ticked.
+  $('key-no-secret').addEventListener('change', () => touch('secret'));
   for (const id of ['quota-on', 'quota-refill-on', 'quota-refill-interval']) {
     $(id).addEventListener('change', syncQuota);
   }
@@ -107,13 +124,13 @@ export function initKeyForm(callbacks) {
   form.addEventListener('input', (event) => {
     dirty = true;
     const field = event.target.dataset?.field;
-    if (field) touched.add(field);
+    if (field) mark(field);
     changed();
   });
   form.addEventListener('change', (event) => {
     dirty = true;
     const field = event.target.dataset?.field;
-    if (field) touched.add(field);
+    if (field) mark(field);
     changed();
   });
   form.addEventListener('submit', (event) => {
@@ -157,6 +174,9 @@ export function openEdit(key) {
   for (const limit of key.rate_limits || []) addLimitRow(limit);
   fillQuota(key.quota);
   for (const jwk of key.public_keys || []) addPublicKeyRow(JSON.stringify(jwk, null, 2));
+  $('key-jwks-uri').value = key.jwks_uri ?? '';
+  for (const credential of key.federated_credentials || []) addWorkloadRow(credential);
+  renumber();
   show($('key-no-secret-field'), false);
   show($('key-secretless-note'), key.secret === false);
   changed();
@@ -173,6 +193,9 @@ function reset() {
   metadataRows.replaceChildren();
   limitRows.replaceChildren();
   publicKeyRows.replaceChildren();
+  clearWorkloads();
+  renumber();
+  lastCredential = 'public_keys';
   shownCredits = '';
   $('key-expires-hint').textContent = `(your local time, ${utcOffset()})`;
   $('key-expiry-preset').value = 'never';
@@ -196,8 +219,15 @@ function syncExpiry() {
 }
 
 function touch(field) {
-  touched.add(field);
+  mark(field);
   changed();
+}
+
+/** Notes that the user changed `field` (its errors may now show). */
+function mark(field) {
+  touched.add(field);
+  const credential = CREDENTIAL.exec(field);
+  if (credential) lastCredential = credential[1];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -456,6 +486,7 @@ function renumber() {
     input.setAttribute('aria-describedby', `${error.id} public-keys-hint`);
   });
   $('public-key-add').disabled = publicKeyRows.children.length >= MAX_PUBLIC_KEYS;
+  renumberWorkloads();
   show($('cidr-hint'), true);
   $('cidr-hint').textContent = cidrRows.children.length
     ? 'IPv4 and IPv6 networks or single addresses; a request must come from one of them.'
@@ -572,6 +603,9 @@ function body() {
   const limits = limitsOf();
   const quotaOn = $('quota-on').checked;
   const jwks = publicKeysOf();
+  const jwksUri = $('key-jwks-uri').value.trim();
+  const workloads = workloadsOf();
+  credentialCount = jwks.length + (jwksUri ? 1 : 0) + workloads.length;
   if (mode.kind === 'create') {
     const draft = { name, scopes, allowed_cidrs: cidrs };
     if (expires) draft.expires_at = expires;
@@ -579,6 +613,8 @@ function body() {
     if (limits.length) draft.rate_limits = limits;
     if (quotaOn) draft.quota = { remaining: numberOf($('quota-remaining')), refill: refillOf() };
     if (jwks.length) draft.public_keys = jwks;
+    if (jwksUri) draft.jwks_uri = jwksUri;
+    if (workloads.length) draft.federated_credentials = workloads;
     if ($('key-no-secret').checked) draft.secret = false;
     return draft;
   }
@@ -593,6 +629,8 @@ function body() {
   const quota = quotaPatch(key.quota, quotaOn);
   if (quota !== undefined) patch.quota = quota;
   if (!same(jwks, key.public_keys || [])) patch.public_keys = jwks;
+  if (jwksUri !== (key.jwks_uri ?? '')) patch.jwks_uri = jwksUri || null;
+  if (!same(workloads, key.federated_credentials || [])) patch.federated_credentials = workloads;
   return patch;
 }
 
@@ -626,7 +664,8 @@ function changed() {
   if (mode.kind === 'edit') {
     const patch = body();
     $('key-edit-warning').classList.toggle('emphasis',
-      ['scopes', 'allowed_cidrs', 'rate_limits', 'quota', 'public_keys'].some((field) => field in patch));
+      ['scopes', 'allowed_cidrs', 'rate_limits', 'quota', 'public_keys', 'jwks_uri', 'federated_credentials']
+        .some((field) => field in patch));
   }
   clearTimeout(dryRunTimer);
   dryRunTimer = setTimeout(dryRun, DRY_RUN_DELAY_MS);
@@ -694,11 +733,21 @@ function reportFailure(e) {
 
 /** The request-body path of an error, turned into the path of the row it concerns. */
 function rowField(field) {
+  if (lacksCredential(field)) return lastCredential;
   const m = /^allowed_cidrs\[(\d+)\]/.exec(field);
   if (m && cidrIndex[Number(m[1])] !== undefined) return `allowed_cidrs[${cidrIndex[Number(m[1])]}]`;
   const k = /^public_keys\[(\d+)\](.*)$/.exec(field);
   if (k && publicKeyPlace[Number(k[1])]) return `public_keys[${publicKeyPlace[Number(k[1])].row}]${k[2]}`;
-  return field;
+  return workloadField(field);
+}
+
+/**
+ * Whether the error at `field` (of the request body) is the server's "a key without a secret
+ * needs a public key, a jwks_uri or a federated credential": it comes at `public_keys`, but
+ * belongs where the user last acted (the No secret box, a public key, the JWKS URL, a workload).
+ */
+function lacksCredential(field) {
+  return field === 'public_keys' && credentialCount === 0;
 }
 
 function visible(field) {
@@ -753,6 +802,11 @@ function parents(field) {
 
 /** The error as said next to its field; `sent` is the field's path in the request body. */
 function messageFor(field, message, sent) {
+  if (lacksCredential(sent)) return `${message.charAt(0).toUpperCase()}${message.slice(1)}.`;
+  const workload = /^federated_credentials\[\d+\](?:\.(.+))?$/.exec(field);
+  if (workload) return `${workload[1] ? memberLabel(workload[1]) ?? workload[1] : 'This workload'} ${message}.`;
+  if (field === 'federated_credentials') return `Trusted workloads: ${message}.`;
+  if (field === 'jwks_uri') return `JWKS URL ${message}.`;
   const jwk = /^public_keys\[(\d+)\](?:\.(.+))?$/.exec(field);
   if (jwk) {
     const place = publicKeyPlace[Number(/\[(\d+)\]/.exec(sent)[1])];
@@ -785,7 +839,10 @@ function messageFor(field, message, sent) {
 // Warnings, next to their fields
 // ---------------------------------------------------------------------------------------------
 
-/** Before the server has judged the form: the allow-all rows warn at once. */
+/**
+ * Before the server has judged the form: the allow-all rows warn at once, and a URL's warning
+ * (plain http) goes as soon as its URL no longer is one.
+ */
 function clientWarnings() {
   for (const row of cidrRows.children) {
     const value = row.querySelector('input').value.trim();
@@ -793,6 +850,10 @@ function clientWarnings() {
     setWarning(row, family ? `${value} allows every ${family} address.` : '');
   }
   familyNote();
+  for (const slot of form.querySelectorAll('[data-warning-for]')) {
+    const input = form.querySelector(`[data-field="${CSS.escape(slot.dataset.warningFor)}"]:not(.field-error)`);
+    if (!/^http:/i.test(input?.value.trim() ?? '')) setSlotWarning(slot, '');
+  }
   listWarnings([]);
 }
 
@@ -808,20 +869,28 @@ function familyNote() {
 
 function serverWarnings(warnings) {
   const byRow = new Map();
+  const bySlot = new Map();
   const general = [];
   for (const w of warnings) {
     const field = rowField(w.field);
     const m = /^allowed_cidrs\[(\d+)\]$/.exec(field);
+    const slot = form.querySelector(`[data-warning-for="${CSS.escape(field)}"]`);
     if (m) byRow.set(Number(m[1]), [...(byRow.get(Number(m[1])) || []), w.message]);
+    // `http_url` says what is wrong with the URL it names: "is plain http: …".
+    else if (slot) bySlot.set(slot, [...(bySlot.get(slot) || []), w.code === 'http_url' ? `this URL ${w.message}.` : w.message]);
     else if (w.code !== 'takes_effect_immediately' || mode.kind !== 'edit') general.push(w.message);
   }
   [...cidrRows.children].forEach((row, i) => setWarning(row, (byRow.get(i) || []).join(' ')));
   familyNote();
+  for (const slot of form.querySelectorAll('[data-warning-for]')) setSlotWarning(slot, (bySlot.get(slot) || []).join(' '));
   listWarnings(general);
 }
 
 function setWarning(row, text) {
-  const slot = row.querySelector('.field-warning');
+  setSlotWarning(row.querySelector('.field-warning'), text);
+}
+
+function setSlotWarning(slot, text) {
   slot.textContent = text ? `Warning: ${text}` : '';
   slot.hidden = !text;
 }

@@ -1,5 +1,5 @@
-// A key's own page (`#keys/<id>` in the Keys tab): everything about it — how it authenticates,
-// its scopes, addresses, expiry, metadata, limits and credits left, its last 24 hours — with its
+// A key's own page (`#keys/<id>` in the Keys tab): everything about it — how it authenticates
+// (its secret, public keys, JWKS URL, trusted workloads), its scopes, addresses, expiry, metadata, limits and credits left, its last 24 hours — with its
 // actions. The list links to it; the browser's Back returns to the list.
 
 import { ApiError } from './api.js';
@@ -167,11 +167,11 @@ function render(key) {
     key.leaked_at && key.status !== 'revoked'
       ? fact('Reported leaked', time(key.leaked_at), h('p', { className: 'field-warning' }, 'Its secret is public: roll it now, or revoke the key.'))
       : null,
-    fact('Authentication', key.secret === false
-      ? 'private_key_jwt only (no secret)'
-      : ['Secret ', h('code', {}, key.secret_hint), jwks.length ? ' or private_key_jwt' : '']),
+    fact('Authentication', authentication(key)),
     jwks.length ? fact('Public keys (private_key_jwt)', h('ul', { className: 'plain' },
       jwks.map((k) => h('li', { dataset: { kid: k.kid } }, h('code', {}, k.kid), ` (${jwkKind(k)})`)))) : null,
+    key.jwks_uri ? fact('JWKS URL (private_key_jwt)', h('code', { id: 'key-view-jwks-uri' }, key.jwks_uri)) : null,
+    workloadsFact(key.federated_credentials || []),
     fact('Created', time(key.created_at)),
     fact('Expires', time(key.expires_at, 'never')),
     fact('Last used', ago(key.last_used_at), h('span', { id: 'key-view-last-ip' })),
@@ -203,6 +203,28 @@ function render(key) {
   fill($('key-view-refill'), quota.refill
     ? [refillText(quota.refill), h('br'), h('span', { className: 'hint' }, 'Next: ', time(nextRefill(quota.refill).toISOString()))]
     : h('span', { className: 'muted' }, 'none: credits come back only when added or set'));
+}
+
+/** "Secret lk_…a1b2 or private_key_jwt", "private_key_jwt or a trusted workload's token only (no secret)". */
+function authentication(key) {
+  const others = [
+    (key.public_keys || []).length || key.jwks_uri ? 'private_key_jwt' : '',
+    (key.federated_credentials || []).length ? 'a trusted workload’s token' : '',
+  ].filter(Boolean).join(' or ');
+  if (key.secret === false) return `${others} only (no secret)`;
+  return ['Secret ', h('code', {}, key.secret_hint), others ? ` or ${others}` : ''];
+}
+
+/** Each workload the key trusts: its issuer, subject (a glob, maybe) and audience. */
+function workloadsFact(credentials) {
+  if (!credentials.length) return null;
+  const pair = (term, value) => h('div', {}, h('dt', {}, term), h('dd', {}, h('code', {}, value)));
+  return h('div', { className: 'wide' },
+    h('dt', {}, 'Trusted workloads (federation)'),
+    h('dd', {}, h('ul', { className: 'plain workloads', id: 'key-view-workloads' }, credentials.map((c) => h('li', {},
+      h('dl', { className: 'workload' },
+        pair('Issuer', c.issuer), pair('Subject', c.subject), pair('Audience', c.audience),
+        c.jwks_uri ? pair('JWKS URL', c.jwks_uri) : null))))));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,13 +1,13 @@
 // The Keys tab: the list (status filter, search by name, cursor pagination; each name links to
 // the key's page, key_page.js) and the actions (edit, roll, revoke, usage), plus the one-time
-// secret dialog after create and roll (or, for a key created without a secret, a notice that it
-// authenticates with private_key_jwt).
+// secret dialog after create and roll (or, for a key created without a secret, a notice saying how
+// it authenticates instead: private_key_jwt, or a trusted workload's token).
 
 import { ApiError } from './api.js';
 import {
   $, ago, alertIn, announce, failure, fill, formatDateTime, h, listState, oneTimeSecret, openDialog, show, time,
 } from './dom.js';
-import { cidrChips, scopeChips, statusBadges } from './key_chips.js';
+import { assertionMethods, cidrChips, scopeChips, statusBadges } from './key_chips.js';
 import { initKeyForm, openCreate, openEdit } from './key_form.js';
 import { initKeyPage, refreshKeyPage } from './key_page.js';
 import { limitsCell } from './limits_text.js';
@@ -169,12 +169,11 @@ function row(key, isSession) {
   );
 }
 
-/** How the key authenticates, briefly: its secret's hint, private_key_jwt, or both. */
+/** How the key authenticates, briefly: its secret's hint, private_key_jwt, federation, or several. */
 function secretText(key) {
-  const jwks = (key.public_keys || []).length;
-  const jwt = jwks ? `private_key_jwt (${jwks} ${jwks === 1 ? 'key' : 'keys'})` : '';
-  if (key.secret === false) return `${jwt} only, no secret`;
-  return [h('code', {}, key.secret_hint), jwt ? ` or ${jwt}` : ''];
+  const others = assertionMethods(key).join(' or ');
+  if (key.secret === false) return `${others} only, no secret`;
+  return [h('code', {}, key.secret_hint), others ? ` or ${others}` : ''];
 }
 
 /** After creating a key without a secret: no secret to show; how the key authenticates instead. */
@@ -183,12 +182,27 @@ function showKeyWithoutSecret(key) {
   const dismiss = h('button', { type: 'button', className: 'link', onclick: () => show($('keys-notice'), false) }, 'Dismiss');
   fill($('keys-notice'),
     'Key ', h('strong', {}, key.name), ' (', h('code', { id: 'keys-notice-id' }, key.id), ') was created with no secret: ',
-    'it authenticates with private_key_jwt, a client assertion signed by the private key of ',
-    kids.length === 1 ? 'its public key ' : 'one of its public keys ',
-    kids.flatMap((kid, i) => [i ? ', ' : '', h('code', {}, kid)]), '. There is no secret to copy. ',
+    'it authenticates with ', waysWithoutSecret(key, kids), '. There is no secret to copy. ',
     dismiss,
     kids.length ? usePanel('notice', key.id, assertionSnippets(key.id, kids[0])) : null);
   show($('keys-notice'), true);
+}
+
+/** The ways a key without a secret authenticates, as a phrase: "private_key_jwt, …, or …". */
+function waysWithoutSecret(key, kids) {
+  const ways = [];
+  if (kids.length) {
+    ways.push(['private_key_jwt, a client assertion signed by the private key of ',
+      kids.length === 1 ? 'its public key ' : 'one of its public keys ',
+      kids.flatMap((kid, i) => [i ? ', ' : '', h('code', {}, kid)])]);
+  }
+  if (key.jwks_uri) ways.push(['private_key_jwt with a key published at ', h('code', {}, key.jwks_uri)]);
+  const issuers = [...new Set((key.federated_credentials || []).map((c) => c.issuer))];
+  if (issuers.length) {
+    ways.push(['the token a trusted workload gets from ',
+      issuers.flatMap((issuer, i) => [i ? ' or ' : '', h('code', {}, issuer)]), ', with the key id as client_id']);
+  }
+  return ways.flatMap((way, i) => [i ? ', or ' : '', way]).flat(Infinity);
 }
 
 // ---------------------------------------------------------------------------------------------

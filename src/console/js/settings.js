@@ -36,6 +36,8 @@ function render(org) {
 }
 
 export async function loadSettings() {
+  // Emptied first, so that nothing acts on the form as it was before this load.
+  fill($('org-facts'));
   try {
     render(await api('GET', '/v1/org'));
     alertIn($('leak-error'), '');
