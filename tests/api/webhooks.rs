@@ -130,12 +130,18 @@ backend_tests! {
         assert_eq!(body(&log[1])["data"]["changes"]["after"]["name"], "ci-2");
         assert_eq!(body(&log[3])["data"]["key"]["status"], "revoked");
 
-        // The delivery log says the same.
-        let (status, page) = status_json(
-            app.get(&format!("/v1/webhooks/{hook}/deliveries"), &app.admin_secret).await,
-        )
+        // The delivery log says the same, once the sender has recorded the last answer (the
+        // receiver has the body before the sender has its status).
+        let page = eventually("four deliveries recorded as delivered", async || {
+            let (status, page) = status_json(
+                app.get(&format!("/v1/webhooks/{hook}/deliveries"), &app.admin_secret).await,
+            )
+            .await;
+            assert_eq!(status, 200, "{page}");
+            let done = page["deliveries"].as_array().unwrap().iter().all(|d| d["state"] == "delivered");
+            done.then_some(page)
+        })
         .await;
-        assert_eq!(status, 200, "{page}");
         let deliveries = page["deliveries"].as_array().unwrap();
         assert_eq!(deliveries.len(), 4);
         for d in deliveries {
