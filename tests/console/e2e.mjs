@@ -987,6 +987,9 @@ async function run(problems, tokenRequests) {
       assert(notice.includes('no secret') && notice.includes(issuer.url), `notice: ${notice}`);
       out.federatedKeyId = await text('#keys-notice-id');
       out.federatedIssuer = issuer.url;
+      // "Use this key" for a workload: its token sent as the assertion (run below).
+      const workloadCurl = await page.evaluate(() => document.querySelector('#keys-notice .snippet code')?.textContent);
+      assert(workloadCurl && workloadCurl.includes('client_assertion="$ID_TOKEN"'), `the workload example: ${workloadCurl}`);
       await until('the key listed', (id) => !!document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.federatedKeyId);
       const row = await text(`#keys-body tr[data-key-id="${out.federatedKeyId}"]`);
       assert(row.includes('federation (1 workload) only, no secret'), `row: ${row}`);
@@ -1014,6 +1017,10 @@ async function run(problems, tokenRequests) {
       assert(issuer.fetched.includes('/.well-known/openid-configuration') && issuer.fetched.includes('/jwks'),
         `the server fetched the issuer's keys: ${issuer.fetched}`);
       // Such tokens are reused by design; one about a workload outside the glob is not trusted.
+      // The example as shown, its token-reading lines replaced by the token minted here.
+      const request = workloadCurl.split('\n').filter((l) => !l.startsWith('#') && !l.startsWith('ID_TOKEN=')).join('\n');
+      const shown = JSON.parse(execFileSync('sh', ['-c', request], { env: { ...process.env, ID_TOKEN: workloadToken }, encoding: 'utf8' }));
+      assert(shown.token_type === 'Bearer', `the example's token: ${JSON.stringify(shown)}`);
       const again = await tokenByWorkload(out.federatedKeyId, workloadToken);
       assert(again.status === 200, `the same token again: ${again.status} ${JSON.stringify(again.body)}`);
       const stranger = await tokenByWorkload(out.federatedKeyId, issuer.mint({ ...claims, sub: 'repo:evil/app:ref:refs/heads/main' }));
@@ -1030,6 +1037,7 @@ async function run(problems, tokenRequests) {
     const bulkId = await page.locator('#keys-body tr').getAttribute('data-key-id');
     await page.click('button[aria-label="Roll secret of bulk-01"]');
     await page.locator('#roll-dialog[open]').waitFor();
+    await accessible('the roll dialog', '#roll-dialog');
     await page.selectOption('#roll-grace', '3600');
     await page.click('#roll-confirm');
     await page.locator('#secret-dialog[open]').waitFor();
@@ -1049,6 +1057,7 @@ async function run(problems, tokenRequests) {
     await until('the key listed', (id) => !!document.querySelector(`#keys-body tr[data-key-id="${id}"]`), out.keyId);
     await page.click(`button[aria-label="Revoke billing worker v2"]`);
     await page.locator('#revoke-dialog[open]').waitFor();
+    await accessible('the revoke confirmation', '#revoke-dialog');
     assert((await text('#revoke-explain')).includes('permanent'), await text('#revoke-explain'));
     assert(await page.evaluate(() => document.activeElement.id) === 'revoke-cancel', 'Cancel has focus (the safe choice)');
     await shot('13-revoke-confirm');
@@ -1218,6 +1227,7 @@ async function run(problems, tokenRequests) {
     await page.selectOption('#audit-action', '');
     await until('all again', () => document.querySelector('#audit-table tr[data-action="key.created"]'));
     await shot('15-audit');
+    await accessible('the audit tab, actors by name', '#panel-audit');
   });
 
   await step('the signing keys tab: promote the next key, then stage ES256', async () => {
@@ -1229,6 +1239,7 @@ async function run(problems, tokenRequests) {
     // Promote: the dialog offers the next key's algorithm, and the next key becomes current.
     await page.click('#rotate-open');
     await page.locator('#rotate-dialog[open]').waitFor();
+    await accessible('the rotate dialog', '#rotate-dialog');
     assert(await page.inputValue('#rotate-alg') === 'EdDSA', 'the next key\'s algorithm is offered');
     assert((await text('#rotate-what')).includes(nextKid), 'the dialog names the key it promotes');
     await page.click('#rotate-confirm');
@@ -1238,6 +1249,7 @@ async function run(problems, tokenRequests) {
     }, { current: rows('current'), next: rows('next'), kid: nextKid });
     assert((await text('#signing-notice')).includes('signs from now on'), 'the notice says what happened');
     await shot('16-signing-keys');
+    await accessible('the signing keys tab', '#panel-signing');
     // Another algorithm: staged, the current key keeps signing.
     await page.click('#rotate-open');
     await page.locator('#rotate-dialog[open]').waitFor();

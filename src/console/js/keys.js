@@ -12,7 +12,7 @@ import { initKeyForm, openCreate, openEdit } from './key_form.js';
 import { initKeyPage, refreshKeyPage } from './key_page.js';
 import { limitsCell } from './limits_text.js';
 import { api, who } from './session.js';
-import { assertionSnippets, secretSnippets, usePanel } from './use_key.js';
+import { assertionSnippets, secretSnippets, usePanel, workloadSnippets } from './use_key.js';
 
 const list = {
   status: 'active',
@@ -184,8 +184,22 @@ function showKeyWithoutSecret(key) {
     'Key ', h('strong', {}, key.name), ' (', h('code', { id: 'keys-notice-id' }, key.id), ') was created with no secret: ',
     'it authenticates with ', waysWithoutSecret(key, kids), '. There is no secret to copy. ',
     dismiss,
-    kids.length ? usePanel('notice', key.id, assertionSnippets(key.id, kids[0])) : null);
+    useWithoutSecret(key, kids));
   show($('keys-notice'), true);
+}
+
+/** How a client of a key without a secret gets a token: with its private key, or its workload's token. */
+function useWithoutSecret(key, kids) {
+  if (kids.length) {
+    return usePanel('notice', key.id, assertionSnippets(key.id, kids[0]),
+      'Sign a short-lived assertion with the private key, then ask for an access token:');
+  }
+  const workload = (key.federated_credentials || [])[0];
+  if (workload) {
+    return usePanel('notice', key.id, workloadSnippets(key.id, workload),
+      'Send the token the workload got from its issuer as the client assertion:');
+  }
+  return null;
 }
 
 /** The ways a key without a secret authenticates, as a phrase: "private_key_jwt, …, or …". */
@@ -231,7 +245,8 @@ function showSecret(result, what) {
     ? (grace ? `The previous secret keeps working until ${formatDateTime(new Date(grace))}.` : 'The previous secret no longer works.')
     : '';
   show($('secret-grace'), what === 'rolled');
-  fill($('secret-use'), usePanel('secret', result.key.id, secretSnippets(result.key.id)));
+  fill($('secret-use'), usePanel('secret', result.key.id, secretSnippets(result.key.id),
+    ['Put the secret in ', h('code', {}, 'LATCHKEY_SECRET'), ' (from your secret manager), then ask for an access token:']));
   secretDialog.open(result.secret);
 }
 

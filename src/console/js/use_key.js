@@ -58,10 +58,33 @@ token = r.json()["access_token"]`],
 }
 
 /**
+ * For a key that trusts workloads: the token its workload got from `issuer` (for `audience`),
+ * sent as the client assertion with the key id as `client_id`. GitHub Actions gets one as
+ * shown; elsewhere the workload reads its own (e.g. a projected service-account token).
+ */
+export function workloadSnippets(keyId, { issuer, audience }) {
+  const endpoint = tokenEndpoint();
+  const github = issuer === 'https://token.actions.githubusercontent.com';
+  const fetchToken = github
+    ? `# In a GitHub Actions job with \`permissions: id-token: write\`:
+ID_TOKEN=$(curl -sH "Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN" \\
+  "$ACTIONS_ID_TOKEN_REQUEST_URL&audience=${audience}" | jq -r .value)`
+    : `# The workload's token from ${issuer}, minted for the audience ${audience}:
+ID_TOKEN=$(cat /var/run/secrets/tokens/latchkey)  # e.g. a projected service-account token`;
+  return [
+    ['curl', 'shell', `${fetchToken}
+curl -s ${endpoint} -d grant_type=client_credentials \\
+  -d client_id=${keyId} \\
+  -d client_assertion_type=${ASSERTION_TYPE} \\
+  -d client_assertion="$ID_TOKEN"`],
+  ];
+}
+
+/**
  * The panel: the key id to copy, then each snippet with its own Copy button. `prefix` keeps
  * element ids unique when two panels exist.
  */
-export function usePanel(prefix, keyId, snippets) {
+export function usePanel(prefix, keyId, snippets, hint) {
   const copy = (id, what) => h('button', {
     type: 'button',
     className: 'secondary small',
@@ -80,10 +103,7 @@ export function usePanel(prefix, keyId, snippets) {
     h('h3', { id: `${prefix}-use-title` }, 'Use this key'),
     h('p', {}, 'Key id (the OAuth ', h('code', {}, 'client_id'), '): ',
       h('code', { id: `${prefix}-use-id` }, keyId), ' ', copy(`${prefix}-use-id`, 'the key id')),
-    snippets.length && snippets[0][0] === 'curl'
-      ? h('p', { className: 'hint' }, 'Put the secret in ', h('code', {}, 'LATCHKEY_SECRET'),
-        ' (from your secret manager), then ask for an access token:')
-      : h('p', { className: 'hint' }, 'Sign a short-lived assertion with the private key, then ask for an access token:'),
+    h('p', { className: 'hint' }, hint),
     snippets.map(([label, lang, code], i) => h('div', { className: 'snippet' },
       h('div', { className: 'snippet-head' }, h('span', {}, label), copy(`${prefix}-use-${i}`, `the ${label} example`)),
       // Focusable: a long line scrolls, and the keyboard must reach it too.
