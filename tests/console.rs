@@ -441,6 +441,7 @@ const REQUIRED_STEPS: &[&str] = &[
     "the token is renewed before it expires, without the pasted secret",
     "a 401 signs out",
     "sign in again, then sign out: the session key is revoked",
+    "closing the tab ends its console session",
     "desktop 1280×800: a 200-character name and 40+ keys keep every column and action on screen",
     "dark mode: the system preference is followed, and every screen keeps its contrast",
     "phone 390×844: sign in with taps; the header and the list fit",

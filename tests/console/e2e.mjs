@@ -1333,6 +1333,23 @@ async function run(problems, tokenRequests) {
     assert(list.status === 200 && list.body.keys.length === 0, `no active console session key is left: ${JSON.stringify(list.body)}`);
   });
 
+  await step('closing the tab ends its console session', async () => {
+    const sessions = async () => (await http('GET', '/v1/keys?kind=console_session', { bearer: ADMIN_SECRET })).body.keys.length;
+    const tab = await page.context().newPage();
+    await tab.goto(`${BASE}/console`);
+    await tab.fill('#sign-in-id', ADMIN_ID);
+    await tab.fill('#sign-in-secret', ADMIN_SECRET);
+    await tab.click('#sign-in-submit');
+    await tab.locator('#app-view').waitFor();
+    assert(await sessions() === 1, 'the tab has a session');
+    await tab.close({ runBeforeUnload: true });
+    const deadline = Date.now() + TIMEOUT;
+    while (await sessions() !== 0) {
+      assert(Date.now() < deadline, 'the closed tab left its session active');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+
   // -------------------------------------------------------------------------------------------
   // A phone: 390×844 with touch, every action by a real tap
   // -------------------------------------------------------------------------------------------
