@@ -1279,6 +1279,7 @@ async function run(problems, tokenRequests) {
         await page.click(`#tab-${tab}`);
         await page.locator(`#panel-${tab}`).waitFor();
         await page.waitForTimeout(300);
+        await noHorizontalScroll(`the ${tab} tab at 1280×800`);
         await accessible(`the ${tab} tab in dark mode`, `#panel-${tab}`);
         if (tab === 'keys' || tab === 'usage') await shot(`dark-${tab}`);
       }
