@@ -468,4 +468,87 @@ backend_tests! {
         let (_, v) = status_json(app.get(&format!("/v1/audit?target={}", f.session), &app.admin_secret).await).await;
         assert_eq!(v["events"][0]["actor"], format!("leak-report:{}", app.admin_key_id), "{v}");
     }
+
+    // Review findings (attacker's review of issue 20), each a test first.
+
+    async fn only_a_console_session_may_revoke_itself_without_admin(backend) {
+        let app = spawn_app(backend).await;
+        let (id, secret) = app
+            .create_key_with(json!({"name": "svc", "scopes": ["admin:keys", "read:projects/**"]}))
+            .await;
+        // A narrow token of the key (what a resource server sees) cannot end the key.
+        let (status, t) = status_json(
+            app.client
+                .post(app.url("/oauth/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials"), ("scope", "read:projects/42")])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{t}");
+        let narrow = t["access_token"].as_str().unwrap();
+        let r = app.post(&format!("/v1/keys/{id}/revoke"), narrow, &json!({})).await;
+        assert_eq!(r.status(), 403);
+        let r = app.client.delete(app.url(&format!("/v1/keys/{id}"))).bearer_auth(narrow).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let (_, k) = status_json(app.get(&format!("/v1/keys/{id}"), &app.admin_secret).await).await;
+        assert_eq!(k["status"], "active", "{k}");
+        // A console session signs itself out with its own credential.
+        let (session, session_secret) = session_of(&app, &secret).await;
+        let r = app.post(&format!("/v1/keys/{session}/revoke"), &session_secret, &json!({})).await;
+        assert_eq!(r.status(), 200);
+    }
+
+    async fn a_session_started_with_a_rolled_away_secret_ends_with_it(backend) {
+        let app = spawn_app(backend).await;
+        let (id, old) = app
+            .create_key_with(json!({"name": "ops", "scopes": ["admin:keys"]}))
+            .await;
+        let (status, rolled) = status_json(
+            app.post(&format!("/v1/keys/{id}/roll"), &app.admin_secret, &json!({"grace_seconds": 60})).await,
+        )
+        .await;
+        assert_eq!(status, 200, "{rolled}");
+        let grace_end = time(&rolled["key"]["previous_secret_expires_at"]);
+        let (status, v) = start_session(&app, &old, Some(json!({}))).await;
+        assert_eq!(status, 201, "{v}");
+        assert!(
+            time(&v["key"]["expires_at"]) <= grace_end,
+            "a session started during a grace period ends with it: {v} (grace ends {grace_end})"
+        );
+    }
+
+    async fn a_session_cannot_roll_or_rescope_the_key_that_started_it(backend) {
+        let app = spawn_app(backend).await;
+        let (id, secret) = app
+            .create_key_with(json!({"name": "ops", "scopes": ["admin:keys", "admin:keys/**"]}))
+            .await;
+        let (_, session_secret) = session_of(&app, &secret).await;
+        let r = app.post(&format!("/v1/keys/{id}/roll"), &session_secret, &json!({})).await;
+        let (status, v) = status_json(r).await;
+        assert_eq!((status, v["type"].as_str()), (409, Some("console_session_parent_guarded")), "{v}");
+        let r = app.patch(&format!("/v1/keys/{id}"), &session_secret, &json!({"scopes": ["admin:keys/**"]})).await;
+        assert_eq!(r.status(), 409);
+        let r = app.patch(&format!("/v1/keys/{id}"), &session_secret, &json!({"expires_at": null, "allowed_cidrs": ["127.0.0.1/32"]})).await;
+        assert_eq!(r.status(), 409);
+        // The owner's secret still works; a rename through the session is harmless and allowed.
+        assert_eq!(app.token_request(&id, &secret).await.status(), 200);
+        let r = app.patch(&format!("/v1/keys/{id}"), &session_secret, &json!({"name": "ops 2"})).await;
+        assert_eq!(r.status(), 200);
+    }
+
+    async fn replacing_a_parents_public_keys_or_workloads_ends_its_sessions(backend) {
+        let app = spawn_app(backend).await;
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "a"});
+        let (id, secret) = app
+            .create_key_with(json!({"name": "ops", "scopes": ["admin:keys"], "public_keys": [jwk]}))
+            .await;
+        let (session, _) = session_of(&app, &secret).await;
+        let r = app.patch(&format!("/v1/keys/{id}"), &app.admin_secret, &json!({"public_keys": []})).await;
+        assert_eq!(r.status(), 200);
+        let (_, s) = status_json(app.get(&format!("/v1/keys/{session}"), &app.admin_secret).await).await;
+        assert_eq!(s["status"], "revoked", "a credential replaced ends the sessions, as a roll does: {s}");
+    }
 }
