@@ -296,8 +296,11 @@ async fn revoke(
     path: web::Path<KeyPath>,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&path.id)?;
-    // Revoking only takes power away: a key may always end itself.
-    if caller.key_id != id {
+    // A console session signs out by revoking itself, whatever its scopes. No other key may
+    // end itself without `admin` over it: its access tokens reach resource servers, and a
+    // narrow token must not be able to revoke its key for good.
+    let signing_out = caller.key_id == id && caller.session_parent.is_some();
+    if !signing_out {
         caller.require(Action::Admin, &format!("keys/{id}"))?;
     }
     let actor = caller.actor();

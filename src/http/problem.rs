@@ -123,6 +123,10 @@ impl ApiError {
                         "console_session_not_editable",
                         "Console session keys are not editable",
                     ),
+                    SessionRefusal::ParentGuarded => (
+                        "console_session_parent_guarded",
+                        "A console session cannot change the key that started it",
+                    ),
                     SessionRefusal::ParentInactive | SessionRefusal::NotAKey => (
                         "console_session_parent_inactive",
                         "The key that signed in is not active",

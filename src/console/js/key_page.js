@@ -185,7 +185,8 @@ function render(key) {
   const live = key.status !== 'revoked';
   const session = key.kind === 'console_session';
   show($('key-view-edit'), live && !session);
-  show($('key-view-roll'), live && !session && key.secret !== false);
+  const guarded = Boolean(me?.sessionKeyId) && key.id === me?.keyId;
+  show($('key-view-roll'), live && !session && !guarded && key.secret !== false);
   show($('key-view-revoke'), live);
   show($('key-view-usage'), true);
   const limits = key.rate_limits || [];

@@ -146,8 +146,10 @@ function row(key, isSession) {
   // A console session is not edited or rolled (the server refuses): it is only ended.
   const session = key.kind === 'console_session';
   if (key.status !== 'revoked' && !session) actions.append(button('Edit', 'Edit', () => openEdit(key)));
-  // A key without a secret has none to roll.
-  if (key.status !== 'revoked' && !session && key.secret !== false) {
+  // A key without a secret has none to roll; the key this console session answers to is rolled
+  // with its own secret only (the server refuses a session).
+  const guarded = Boolean(who()?.sessionKeyId) && key.id === who()?.keyId;
+  if (key.status !== 'revoked' && !session && !guarded && key.secret !== false) {
     actions.append(button('Roll', 'Roll secret of', () => openRoll(key)));
   }
   actions.append(button('Usage', 'Usage of', () => openUsage(key)));

@@ -46,6 +46,13 @@ pub enum SessionRefusal {
     /// The caller is not a key (the command line): there is nothing to bound a session by.
     #[error("only a key can start a console session")]
     NotAKey,
+    /// A session may not roll the key that started it, nor change what ends sessions (its
+    /// scopes, addresses, expiry or credentials): whoever holds a session's secret would
+    /// otherwise walk away with the parent, or lock its owner out. The parent's own secret may.
+    #[error(
+        "a console session cannot roll the key that started it, nor change its scopes, allowed IPs, expiry or credentials: use that key's own secret"
+    )]
+    ParentGuarded,
 }
 
 /// Why a session ended with its parent (rule 4), as its revocation records it.
@@ -130,7 +137,13 @@ pub fn plan(
     if scopes.is_empty() {
         return Err(SessionRefusal::ParentInactive);
     }
-    let until = now + lifetime;
+    // A session never outlives a credential the parent may have been signed in with: during a
+    // roll's grace period the rolled-away secret (and its tokens) still work until it ends,
+    // and a roll may mean the secret leaked.
+    let mut until = now + lifetime;
+    if let Some(grace) = parent.secrets.previous_until.filter(|t| *t > now) {
+        until = until.min(grace);
+    }
     let expires_at = Some(parent.expires_at.map_or(until, |e| e.min(until)));
     Ok(SessionPlan {
         valid: ValidKey {
@@ -157,13 +170,33 @@ pub fn name_for(parent_name: &str) -> String {
 }
 
 /// Whether a change of the parent from `before` to `after` ends its sessions (rule 4): any
-/// change of its scopes, addresses or expiry. Even a narrowing or a longer expiry: the rule is
-/// that a session never holds what its parent no longer does, and re-deriving each session
-/// field by field would be a second copy of rules 1–3; signing in again is cheap.
+/// change of its scopes, addresses or expiry, or of the credentials it signs in with (public
+/// keys, JWKS URL, trusted workloads: replacing one is what a roll is to a secret). Even a
+/// narrowing or a longer expiry: the rule is that a session never holds what its parent no
+/// longer does, and re-deriving each session field by field would be a second copy of rules
+/// 1–3; signing in again is cheap.
 pub fn ends_sessions(before: &Key, after: &Key) -> bool {
+    let (b, a) = (&before.attributes, &after.attributes);
     before.scopes != after.scopes
         || before.ip_rules != after.ip_rules
         || before.expires_at != after.expires_at
+        || b.public_keys != a.public_keys
+        || b.jwks_uri != a.jwks_uri
+        || b.federated_credentials != a.federated_credentials
+        || b.secret != a.secret
+}
+
+/// Whether `actor_session_parent` (the key whose session acts, if any) may roll `target`, or
+/// make a change of it that ends sessions (`ParentGuarded`).
+pub fn guard_parent(
+    actor_session_parent: Option<&str>,
+    target: &str,
+) -> Result<(), SessionRefusal> {
+    if actor_session_parent == Some(target) {
+        Err(SessionRefusal::ParentGuarded)
+    } else {
+        Ok(())
+    }
 }
 
 /// A console session's key may only be revoked (rule 5).
@@ -319,6 +352,29 @@ mod tests {
         let mut extended = before.clone();
         extended.expires_at = Some(now() + Duration::days(1));
         assert!(ends_sessions(&before, &extended));
+        // A credential replaced is what a roll is to a secret.
+        let mut rekeyed = before.clone();
+        rekeyed.attributes.jwks_uri = Some("https://ci.example.com/jwks".into());
+        assert!(ends_sessions(&before, &rekeyed));
+    }
+
+    #[test]
+    fn a_session_may_not_roll_or_rebound_its_own_parent() {
+        assert_eq!(
+            guard_parent(Some("key_p"), "key_p"),
+            Err(SessionRefusal::ParentGuarded)
+        );
+        assert_eq!(guard_parent(Some("key_p"), "key_other"), Ok(()));
+        assert_eq!(guard_parent(None, "key_p"), Ok(()));
+    }
+
+    #[test]
+    fn a_session_started_during_a_grace_period_ends_with_it() {
+        let mut p = parent();
+        let grace_end = now() + Duration::minutes(1);
+        p.secrets.previous_until = Some(grace_end);
+        let plan = plan(&p, &p.scopes, Duration::hours(8), now()).unwrap();
+        assert_eq!(plan.valid.expires_at, Some(grace_end));
     }
 
     #[test]

@@ -51,7 +51,8 @@ pub struct Forbidden(Problem<'static>);
 pub struct NotFound(Problem<'static>);
 
 /// `key_revoked`: a revoked key cannot be edited or rolled; `console_session_not_editable`: nor
-/// can a console session's key; `console_session_nesting`, `console_session_parent_inactive`:
+/// can a console session's key; `console_session_parent_guarded`: a session may not roll the key
+/// that started it, nor change its scopes, addresses, expiry or credentials; `console_session_nesting`, `console_session_parent_inactive`:
 /// no console session could be started.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]

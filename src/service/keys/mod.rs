@@ -267,6 +267,9 @@ pub fn update(
         check_patch_standing(actor, &current, &valid)?;
         let mut next = current.clone();
         valid.apply(&mut next);
+        if session::ends_sessions(&current, &next) {
+            session::guard_parent(actor.session_parent.as_deref(), id)?;
+        }
         if !next.attributes.secret && !next.attributes.takes_assertions() {
             return Err(ServiceError::Validation(vec![key::no_credential_error()]));
         }
@@ -320,7 +323,8 @@ pub fn update(
                 json!({"changes": changes}),
             );
             webhooks::publish(conn, &actor.org_id, &event, now)?;
-            // A session must never keep scopes, addresses or time its parent no longer has.
+            // A session must never keep scopes, addresses, time or credentials its parent no
+            // longer has.
             if session::ends_sessions(&current, &next) {
                 ended_sessions = sessions::end_with_parent(
                     conn,
@@ -405,6 +409,7 @@ pub fn roll(
         // The caller receives the new secret: otherwise an admin of keys could roll a wider key
         // and become it.
         require_standing(actor, &current)?;
+        session::guard_parent(actor.session_parent.as_deref(), id)?;
         if !current.attributes.secret {
             return Err(ServiceError::NoSecret(id.to_owned()));
         }
