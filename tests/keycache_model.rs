@@ -686,7 +686,12 @@ fn run(database_url: Option<String>, ops: &[Op]) -> Result<(), TestCaseError> {
                     continue;
                 }
                 let started = started.unwrap();
-                let eight_hours = sys.now + Duration::hours(8);
+                // Eight hours, never past the parent's expiry nor the end of a roll's grace
+                // period in progress (the rolled-away secret may be what started it).
+                let mut eight_hours = sys.now + Duration::hours(8);
+                if let Some(grace) = p.previous_until.filter(|g| *g > sys.now) {
+                    eight_hours = eight_hours.min(grace);
+                }
                 let mut next = model.now_state().clone();
                 next.push(ModelKey {
                     id: started.key.id.clone(),
