@@ -214,6 +214,32 @@ impl Key {
 }
 
 #[cfg(test)]
+impl Key {
+    /// A standard, active key of `org_a` made at `created_at`, with no scopes, no address rules
+    /// and nothing else set: what unit tests start from and change what they test.
+    pub(crate) fn fixture(id: &str, created_at: DateTime<Utc>) -> Key {
+        Key {
+            id: id.into(),
+            org_id: "org_a".into(),
+            name: id.into(),
+            scopes: vec![],
+            ip_rules: IpRules::default(),
+            expires_at: None,
+            attributes: KeyAttributes::default(),
+            created_at,
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+            leaked_at: None,
+            secret_hint: "lk_…abcd".into(),
+            secrets: Secrets::default(),
+            kind: KeyKind::Standard,
+            parent_key_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
@@ -226,22 +252,9 @@ mod tests {
 
     fn key() -> Key {
         Key {
-            id: "key_a".into(),
-            org_id: "org_a".into(),
             name: "a".into(),
-            scopes: vec![],
             ip_rules: IpRules::from_canonical(&["10.0.0.0/8".into()]).unwrap(),
-            expires_at: None,
-            attributes: KeyAttributes::default(),
-            created_at: now(),
-            revoked_at: None,
-            last_used_at: None,
-            last_used_ip: None,
-            leaked_at: None,
-            secret_hint: "lk_…abcd".into(),
-            secrets: Secrets::default(),
-            kind: KeyKind::Standard,
-            parent_key_id: None,
+            ..Key::fixture("key_a", now())
         }
     }
     #[test]

@@ -212,7 +212,6 @@ pub fn editable(key: &Key) -> Result<(), SessionRefusal> {
 mod tests {
     use super::*;
     use crate::domain::ip_rules::IpRules;
-    use crate::domain::key::Secrets;
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()
@@ -224,22 +223,10 @@ mod tests {
 
     fn parent() -> Key {
         Key {
-            id: "key_parent".into(),
-            org_id: "org_a".into(),
             name: "ops admin".into(),
             scopes: scopes(&["admin:keys", "read:projects/**"]),
             ip_rules: IpRules::from_canonical(&["10.0.0.0/8".into()]).unwrap(),
-            expires_at: None,
-            attributes: KeyAttributes::default(),
-            created_at: now(),
-            revoked_at: None,
-            last_used_at: None,
-            last_used_ip: None,
-            leaked_at: None,
-            secret_hint: "lk_…abcd".into(),
-            secrets: Secrets::default(),
-            kind: KeyKind::Standard,
-            parent_key_id: None,
+            ..Key::fixture("key_parent", now())
         }
     }
 

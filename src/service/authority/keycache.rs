@@ -385,8 +385,7 @@ pub fn spawn_follower(cache: &Arc<KeyCache>, pool: Pool) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::domain::ip_rules::IpRules;
-    use crate::domain::key::{KeyAttributes, Secrets};
+    use crate::domain::key::Secrets;
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()
@@ -400,25 +399,13 @@ mod tests {
     /// Key `id` as a row with current secret `current` and, until `previous_until`, `previous`.
     fn row(id: &str, current: u8, previous: Option<(u8, DateTime<Utc>)>) -> Arc<CachedKey> {
         let key = Key {
-            id: id.into(),
-            org_id: "org_a".into(),
             name: "cached".into(),
-            scopes: vec![],
-            ip_rules: IpRules::default(),
-            expires_at: None,
-            attributes: KeyAttributes::default(),
-            created_at: now(),
-            revoked_at: None,
-            last_used_at: None,
-            last_used_ip: None,
-            leaked_at: None,
             secret_hint: String::new(),
-            kind: Default::default(),
-            parent_key_id: None,
             secrets: Secrets {
                 generation: 0,
                 previous_until: previous.map(|(_, until)| until),
             },
+            ..Key::fixture(id, now())
         };
         let digests = StoredDigests {
             current: vec![current; 32],
