@@ -9,7 +9,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::audit::Recorder;
-use super::keys::{KeyView, sessions};
+use super::keys::{self, KeyView, sessions};
 use super::webhooks::{self, Event};
 use super::{ServiceResult, audit};
 use crate::domain::key::session::SessionEnd;
@@ -124,22 +124,12 @@ fn one(
         );
         webhooks::publish(conn, &after.org_id, &leaked, now)?;
         if outcome == LeakOutcome::Revoked {
-            audit::record_as(
-                conn,
-                &after.org_id,
-                report.reporter,
-                audit::action::KEY_REVOKED,
-                &after.id,
-                json!({"name": after.name, "reason": "leaked"}),
-                now,
-            )?;
-            let event = Event::about_key(
-                EventType::KeyRevoked,
-                &view.id,
-                &view,
-                json!({"reason": "leaked"}),
-            );
-            webhooks::publish(conn, &after.org_id, &event, now)?;
+            let details = json!({"name": after.name, "reason": "leaked"});
+            let by = Recorder::As(report.reporter);
+            keys::record_revocation(conn, by, &view, &after.org_id, details, Some("leaked"), now)?;
+        } else {
+            // Flagged: `leaked_at` changed, which the key caches must learn too.
+            store::change_log::append(conn, store::change_log::KIND_KEY, &after.id, now)?;
         }
         // A leaked key's console sessions end with it; a key only flagged keeps them, as it
         // keeps working itself.
@@ -154,7 +144,6 @@ fn one(
         } else {
             Vec::new()
         };
-        store::change_log::append(conn, store::change_log::KIND_KEY, &after.id, now)?;
         Ok((outcome, Some(after.id), ended))
     })
 }

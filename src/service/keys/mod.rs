@@ -382,6 +382,33 @@ pub struct Rolled {
 /// key's may roll it. The new secret has the deployment's `prefix`, whatever the old one had.
 /// The key's console sessions end at once, whatever the grace period: a roll may mean the old
 /// secret leaked, and a session started with it must not outlive that.
+/// What every revocation writes beside the row, in its transaction: the audit record
+/// (`key.revoked` by `by`, with `details`), the `key.revoked` event (with `reason`, if any), and
+/// the change-feed entry that makes every node's key cache drop the key.
+pub(crate) fn record_revocation(
+    conn: &mut DbConnection,
+    by: Recorder<'_>,
+    view: &KeyView,
+    org_id: &str,
+    details: serde_json::Value,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    by.record(
+        conn,
+        org_id,
+        audit::action::KEY_REVOKED,
+        &view.id,
+        details,
+        now,
+    )?;
+    let extra = reason.map_or_else(|| json!({}), |r| json!({"reason": r}));
+    let event = Event::about_key(EventType::KeyRevoked, &view.id, view, extra);
+    webhooks::publish(conn, org_id, &event, now)?;
+    store::change_log::append(conn, store::change_log::KIND_KEY, &view.id, now)?;
+    Ok(())
+}
+
 pub fn roll(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -477,17 +504,9 @@ pub fn revoke(
         )?;
         // A repeated revoke changes nothing of the key, so it records nothing of it.
         if newly {
-            audit::record(
-                conn,
-                actor,
-                audit::action::KEY_REVOKED,
-                id,
-                json!({"name": key.name}),
-                now,
-            )?;
-            let event = Event::about_key(EventType::KeyRevoked, &key.id, &key, json!({}));
-            webhooks::publish(conn, &actor.org_id, &event, now)?;
-            store::change_log::append(conn, store::change_log::KIND_KEY, id, now)?;
+            let details = json!({"name": key.name});
+            let by = Recorder::Caller(actor);
+            record_revocation(conn, by, &key, &actor.org_id, details, None, now)?;
         }
         Ok(Revocation {
             key,

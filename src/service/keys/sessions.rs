@@ -98,22 +98,8 @@ pub fn end_with_parent(
             "parent_key_id": parent.id,
             "reason": reason.as_str(),
         });
-        by.record(
-            conn,
-            &parent.org_id,
-            audit::action::KEY_REVOKED,
-            &view.id,
-            details,
-            now,
-        )?;
-        let event = Event::about_key(
-            EventType::KeyRevoked,
-            &view.id,
-            &view,
-            json!({"reason": reason.as_str()}),
-        );
-        webhooks::publish(conn, &parent.org_id, &event, now)?;
-        store::change_log::append(conn, store::change_log::KIND_KEY, &view.id, now)?;
+        let why = Some(reason.as_str());
+        super::record_revocation(conn, by, &view, &parent.org_id, details, why, now)?;
         ended.push(view.id);
     }
     Ok(ended)
