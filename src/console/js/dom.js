@@ -149,11 +149,6 @@ export function openDialog(dialog, focus) {
   if (target) target.focus();
 }
 
-/** Wires a Cancel button and the Escape key to close the dialog. */
-export function cancellable(dialog, cancelButton) {
-  cancelButton.addEventListener('click', () => dialog.close('cancel'));
-}
-
 /**
  * Wires a dialog that shows a secret once (`ids` names its parts: `dialog`, `value`, `copy`,
  * `copied`, `ack`, `close`): Close needs the acknowledgement, Escape cannot skip it, Copy uses

@@ -8,7 +8,7 @@
 import { $, h } from './dom.js';
 
 /** The server's bound on federated credentials per key. */
-export const MAX_WORKLOADS = 10;
+const MAX_WORKLOADS = 10;
 
 /** The members of a credential: `[member, label, placeholder]`, in the order the API lists them. */
 const MEMBERS = [

@@ -2,7 +2,7 @@
 
 import { h } from './dom.js';
 
-export const STATUS_TEXT = { active: 'Active', expired: 'Expired', revoked: 'Revoked' };
+const STATUS_TEXT = { active: 'Active', expired: 'Expired', revoked: 'Revoked' };
 
 /** The status badge, with "Leaked" beside it for a key reported leaked and only flagged. */
 export function statusBadges(key) {

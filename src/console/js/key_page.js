@@ -58,11 +58,6 @@ export function route() {
   else closePage();
 }
 
-/** Opens the page of `key` (an entry of the list, shown at once, then fetched again). */
-export function openKeyPage(key) {
-  window.location.hash = `keys/${encodeURIComponent(key.id)}`;
-}
-
 function closePage() {
   const was = viewed?.id;
   viewSeq += 1;

@@ -7,7 +7,7 @@ export const count = (n) => numbers.format(n);
 const UNITS = [[86400, 'day', 'day'], [3600, 'h', 'hour'], [60, 'min', 'minute'], [1, 's', 'second']];
 
 /** 60 → "min", 120 → "2 min", 90 → "90 s": for the list. */
-export function shortWindow(seconds) {
+function shortWindow(seconds) {
   const [unit, short] = UNITS.find(([u]) => seconds % u === 0);
   return seconds === unit ? short : `${count(seconds / unit)} ${short}`;
 }

@@ -9,7 +9,7 @@ import { h } from './dom.js';
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 /** The token endpoint's absolute URL, as this page reaches the server. */
-export function tokenEndpoint() {
+function tokenEndpoint() {
   return url('/oauth/token').href;
 }
 
